@@ -1,0 +1,1 @@
+"""Courriel: a self-hostable, consent-first Email Service Provider."""

@@ -1,0 +1,1 @@
+"""Principals, capabilities and API keys (users, roles and 2FA come later)."""

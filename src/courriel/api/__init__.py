@@ -1,0 +1,1 @@
+"""The HTTP API edge: FastAPI app, auth, problem+json errors; thin over the services."""

@@ -1,0 +1,80 @@
+"""Errors as RFC 9457 problem details (application/problem+json).
+
+Every 4xx names what was wrong; validation errors name the offending field
+as a dotted path (``consent.source``) in ``errors[].field``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from courriel.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    CourrielError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+PROBLEM = "application/problem+json"
+
+_STATUS: dict[type[CourrielError], int] = {
+    AuthenticationError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidInputError: 422,
+}
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    # ("body", "consent", "source") → "consent.source"; query/path keep no prefix either.
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in ("body", "query", "path")
+        else list(map(str, loc))
+    )
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem."""
+
+    async def on_courriel(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CourrielError)
+        status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 400)
+        if isinstance(exc, InvalidInputError):
+            return problem(
+                status, exc.title, exc.detail, errors=[{"field": exc.field, "detail": exc.reason}]
+            )
+        return problem(status, exc.title, exc.detail)
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return problem(400, "Malformed JSON", "the request body is not valid JSON")
+        fields = [{"field": _field(tuple(e["loc"])), "detail": e["msg"]} for e in errors]
+        names = ", ".join(f["field"] for f in fields)
+        return problem(422, "Invalid input", f"invalid fields: {names}", errors=fields)
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem(exc.status_code, "HTTP error", str(exc.detail))
+
+    app.add_exception_handler(CourrielError, on_courriel)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

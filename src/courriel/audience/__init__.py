@@ -1,0 +1,1 @@
+"""Contacts, lists, subscriptions, consent and suppressions."""

@@ -1,0 +1,139 @@
+"""Tenant-database tables of the audience."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from courriel.core.db import TenantBase, UTCDateTime, str_enum
+
+
+class SubscriptionStatus(enum.StrEnum):
+    """Where a contact stands on one list; changed only through `TRANSITIONS`."""
+
+    PENDING = "pending"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    SUPPRESSED = "suppressed"
+
+
+class ConsentAction(enum.StrEnum):
+    """What happened to a person's consent."""
+
+    GIVEN = "given"
+    CONFIRMED = "confirmed"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    RECONFIRMED = "reconfirmed"
+
+
+class ConsentSource(enum.StrEnum):
+    """Through which door the consent came in."""
+
+    FORM = "form"
+    IMPORT = "import"
+    API = "api"
+    ADMIN = "admin"
+
+
+class SuppressionReason(enum.StrEnum):
+    """Why an address must not be mailed."""
+
+    HARD_BOUNCE = "hard-bounce"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    ERASURE = "erasure"
+    MANUAL = "manual"
+
+
+class Contact(TenantBase):
+    """A person, known by one normalized address per tenant."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email_domain: Mapped[str] = mapped_column(String(255), index=True)
+    first_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    last_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    language: Mapped[str | None] = mapped_column(String(35), default=None)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class MailingList(TenantBase):
+    """A list people subscribe to, for a purpose shown to them."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    double_opt_in: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Subscription(TenantBase):
+    """One contact on one list."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("list_id", "contact_id"),
+        Index("ix_subscriptions_list_status", "list_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    list_id: Mapped[str] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[SubscriptionStatus] = mapped_column(str_enum(SubscriptionStatus))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ConsentRecord(TenantBase):
+    """One entry of the append-only consent ledger; never edited in place."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[str | None] = mapped_column(
+        ForeignKey("lists.id", ondelete="SET NULL"), default=None
+    )
+    action: Mapped[ConsentAction] = mapped_column(str_enum(ConsentAction))
+    source: Mapped[ConsentSource] = mapped_column(str_enum(ConsentSource))
+    legal_basis: Mapped[str] = mapped_column(String(40))
+    purpose_text: Mapped[str] = mapped_column(Text)
+    form_id: Mapped[str | None] = mapped_column(String(80), default=None)
+    ip: Mapped[str | None] = mapped_column(String(45), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
+    principal: Mapped[str] = mapped_column(String(80))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Suppression(TenantBase):
+    """An address that must not receive mail, kept as a keyed hash.
+
+    The hash (HMAC of the normalized address with the installation key) lets
+    every import, sign-up and send check the address without the suppression
+    list itself holding personal data longer than needed.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

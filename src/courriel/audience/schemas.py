@@ -1,0 +1,78 @@
+"""API shapes of the audience."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from courriel.api.schemas import Input
+from courriel.audience.models import ConsentSource
+
+
+class ListIn(Input):
+    name: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(default="", max_length=5000, description="Shown to people who subscribe")
+    double_opt_in: bool = True
+
+
+class ListOut(BaseModel):
+    id: str
+    name: str
+    purpose: str
+    double_opt_in: bool
+    created_at: dt.datetime
+
+
+class ConsentIn(Input):
+    source: ConsentSource
+    purpose_text: str = Field(min_length=1, max_length=5000, description="Exact text shown")
+    legal_basis: str = "consent"
+    ip: str | None = Field(default=None, max_length=45)
+    user_agent: str | None = Field(default=None, max_length=500)
+    form_id: str | None = Field(default=None, max_length=80)
+    confirmed: bool = Field(
+        default=False, description="Double opt-in already completed elsewhere (attested)"
+    )
+
+
+class ContactIn(Input):
+    email: str = Field(max_length=320)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=35)
+    timezone: str | None = Field(default=None, max_length=64)
+    properties: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    lists: list[str] = Field(min_length=1, max_length=100)
+    consent: ConsentIn
+
+
+class ContactOut(BaseModel):
+    id: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    language: str | None
+    timezone: str | None
+    properties: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SubscribeOut(BaseModel):
+    contact: ContactOut
+    subscriptions: dict[str, str]
+
+
+class ConsentOut(BaseModel):
+    list_id: str | None
+    action: str
+    source: str
+    legal_basis: str
+    purpose_text: str
+    form_id: str | None
+    ip: str | None
+    user_agent: str | None
+    principal: str
+    occurred_at: dt.datetime

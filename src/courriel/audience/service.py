@@ -1,0 +1,278 @@
+"""Audience use cases: lists, contacts, subscriptions with consent, suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from courriel.accounts.principal import Capability, Principal
+from courriel.audience.addresses import domain_of, normalize_address, tenant_address_hash
+from courriel.audience.models import (
+    ConsentAction,
+    ConsentRecord,
+    ConsentSource,
+    Contact,
+    MailingList,
+    Subscription,
+    Suppression,
+)
+from courriel.audience.models import SubscriptionStatus as S
+from courriel.audience.subscriptions import can_move
+from courriel.core.clock import Clock
+from courriel.core.db import transaction
+from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.ids import new_id
+from courriel.core.pagination import Page, paginate
+from courriel.core.storage import Storage
+
+LEGAL_BASES = frozenset({"consent", "contract", "legitimate-interest", "legal-obligation"})
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class ConsentInput:
+    """How the person agreed: recorded verbatim in the consent ledger."""
+
+    source: ConsentSource
+    purpose_text: str
+    legal_basis: str = "consent"
+    ip: str | None = None
+    user_agent: str | None = None
+    form_id: str | None = None
+    # The caller attests the double opt-in was completed elsewhere (e.g. a
+    # migrated list); otherwise double opt-in lists start as pending.
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    """A contact as given by a caller, before normalization."""
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    """The contact and, per list, the status it ended in (with why when not subscribed)."""
+
+    contact: Contact
+    statuses: dict[str, S]
+
+
+def _clean_text(value: str | None, name: str, limit: int = MAX_NAME) -> str | None:
+    if value is None:
+        return None
+    if any(ch in value for ch in "\r\n\x00"):
+        raise InvalidInputError(name, "must not contain line breaks or NUL")
+    if len(value) > limit:
+        raise InvalidInputError(name, f"must be at most {limit} characters")
+    return value.strip() or None
+
+
+class AudienceService:
+    """Lists, contacts and consent of one tenant per call (the principal's)."""
+
+    def __init__(self, storage: Storage, clock: Clock, secret_key: bytes) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._secret_key = secret_key
+
+    # Lists ------------------------------------------------------------------
+
+    def create_list(
+        self, principal: Principal, name: str, purpose: str = "", double_opt_in: bool = True
+    ) -> MailingList:
+        """Create a list; its purpose text is what people are shown when they subscribe."""
+        principal.require(Capability.LISTS_WRITE)
+        clean = _clean_text(name, "name")
+        if not clean:
+            raise InvalidInputError("name", "must not be empty")
+        mailing_list = MailingList(
+            id=new_id("lst"),
+            name=clean,
+            purpose=purpose,
+            double_opt_in=double_opt_in,
+            created_at=self._clock.now(),
+        )
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            session.add(mailing_list)
+        return mailing_list
+
+    def get_list(self, principal: Principal, list_id: str) -> MailingList:
+        """One list of the principal's tenant."""
+        principal.require(Capability.LISTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            found = session.get(MailingList, list_id)
+        if found is None:
+            raise NotFoundError(f"no list {list_id!r}")
+        return found
+
+    def list_lists(self, principal: Principal, cursor: str | None, limit: int) -> Page[MailingList]:
+        """The tenant's lists, a page at a time."""
+        principal.require(Capability.LISTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return paginate(session, select(MailingList), MailingList.id, cursor, limit)
+
+    # Contacts ---------------------------------------------------------------
+
+    def subscribe(
+        self,
+        principal: Principal,
+        contact: ContactInput,
+        list_ids: Sequence[str],
+        consent: ConsentInput,
+    ) -> SubscribeResult:
+        """Add or update a contact and subscribe it to lists, recording consent.
+
+        Validation happens before anything is written, and everything is
+        written in one transaction: a bad input leaves the database as it was.
+        A suppressed, unsubscribed or complained address is never turned back
+        into a subscriber here.
+        """
+        principal.require(Capability.CONTACTS_WRITE)
+        email = normalize_address(contact.email)
+        first = _clean_text(contact.first_name, "first_name")
+        last = _clean_text(contact.last_name, "last_name")
+        language = _clean_text(contact.language, "language", 35)
+        timezone = _clean_text(contact.timezone, "timezone", 64)
+        if consent.legal_basis not in LEGAL_BASES:
+            raise InvalidInputError(
+                "consent.legal_basis", f"must be one of {', '.join(sorted(LEGAL_BASES))}"
+            )
+        if not consent.purpose_text.strip():
+            raise InvalidInputError(
+                "consent.purpose_text", "the text shown to the person is required"
+            )
+        if not list_ids:
+            raise InvalidInputError("lists", "name at least one list")
+        now = self._clock.now()
+        suppressed_hash = tenant_address_hash(self._secret_key, principal.tenant_id, email)
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            lists = self._load_lists(session, list_ids)
+            suppressed = session.scalar(
+                select(Suppression.id).where(Suppression.address_hash == suppressed_hash)
+            )
+            row = session.scalar(select(Contact).where(Contact.email == email))
+            if row is None:
+                row = Contact(
+                    id=new_id("con"),
+                    email=email,
+                    email_domain=domain_of(email),
+                    properties={},
+                    created_at=now,
+                )
+                session.add(row)
+            row.first_name = first if first is not None else row.first_name
+            row.last_name = last if last is not None else row.last_name
+            row.language = language if language is not None else row.language
+            row.timezone = timezone if timezone is not None else row.timezone
+            row.properties = {**(row.properties or {}), **contact.properties}
+            row.updated_at = now
+            session.flush()
+            statuses = {
+                lst.id: self._subscribe_one(
+                    session=session,
+                    principal=principal,
+                    contact=row,
+                    mailing_list=lst,
+                    consent=consent,
+                    suppressed=suppressed,
+                )
+                for lst in lists
+            }
+        return SubscribeResult(contact=row, statuses=statuses)
+
+    def _load_lists(self, session: Session, list_ids: Sequence[str]) -> list[MailingList]:
+        lists = []
+        for index, list_id in enumerate(list_ids):
+            found = session.get(MailingList, list_id)
+            if found is None:
+                raise InvalidInputError(f"lists.{index}", f"no list {list_id!r}")
+            lists.append(found)
+        return lists
+
+    def _subscribe_one(
+        self,
+        *,
+        session: Session,
+        principal: Principal,
+        contact: Contact,
+        mailing_list: MailingList,
+        consent: ConsentInput,
+        suppressed: int | None,
+    ) -> S:
+        now = self._clock.now()
+        sub = session.scalar(
+            select(Subscription).where(
+                Subscription.list_id == mailing_list.id, Subscription.contact_id == contact.id
+            )
+        )
+        confirmed = consent.confirmed or not mailing_list.double_opt_in
+        wanted = S.SUBSCRIBED if confirmed else S.PENDING
+        if suppressed is not None:
+            wanted = S.SUPPRESSED
+        if sub is None:
+            sub = Subscription(
+                list_id=mailing_list.id, contact_id=contact.id, status=wanted, updated_at=now
+            )
+            session.add(sub)
+        elif sub.status in (S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED, S.SUPPRESSED):
+            # A person's own choice (or a hard fact like a bounce) stands.
+            return sub.status
+        elif can_move(sub.status, wanted) and sub.status != wanted:
+            sub.status = wanted
+            sub.updated_at = now
+        if sub.status is not S.SUPPRESSED:
+            session.add(
+                ConsentRecord(
+                    contact_id=contact.id,
+                    list_id=mailing_list.id,
+                    action=ConsentAction.CONFIRMED if confirmed else ConsentAction.GIVEN,
+                    source=consent.source,
+                    legal_basis=consent.legal_basis,
+                    purpose_text=consent.purpose_text,
+                    form_id=consent.form_id,
+                    ip=consent.ip,
+                    user_agent=consent.user_agent,
+                    principal=principal.actor,
+                    occurred_at=now,
+                )
+            )
+        return sub.status
+
+    def get_contact(self, principal: Principal, contact_id: str) -> Contact:
+        """One contact of the principal's tenant."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            found = session.get(Contact, contact_id)
+        if found is None:
+            raise NotFoundError(f"no contact {contact_id!r}")
+        return found
+
+    def list_contacts(self, principal: Principal, cursor: str | None, limit: int) -> Page[Contact]:
+        """The tenant's contacts, a page at a time."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return paginate(session, select(Contact), Contact.id, cursor, limit)
+
+    def consent_history(self, principal: Principal, contact_id: str) -> list[ConsentRecord]:
+        """The consent ledger of one contact, oldest first."""
+        principal.require(Capability.CONTACTS_READ)
+        self.get_contact(principal, contact_id)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return list(
+                session.scalars(
+                    select(ConsentRecord)
+                    .where(ConsentRecord.contact_id == contact_id)
+                    .order_by(ConsentRecord.id)
+                )
+            )

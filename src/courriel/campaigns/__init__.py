@@ -1,0 +1,1 @@
+"""Campaign lifecycle, audience resolution and fan-out to the spool."""

@@ -1,0 +1,138 @@
+"""Campaign use cases: create, read, send."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from courriel.accounts.principal import Capability, Principal
+from courriel.audience.addresses import normalize_address
+from courriel.audience.models import MailingList
+from courriel.campaigns.lifecycle import check_transition
+from courriel.campaigns.models import Campaign, CampaignList, CampaignStatus, FanoutJob, MailClass
+from courriel.content.models import Template, TemplateVersion
+from courriel.core.clock import Clock
+from courriel.core.db import transaction
+from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.ids import new_id
+from courriel.core.pagination import Page, paginate
+from courriel.core.storage import Storage
+
+
+class CampaignService:
+    """Campaigns of the principal's tenant."""
+
+    def __init__(self, storage: Storage, clock: Clock) -> None:
+        self._storage = storage
+        self._clock = clock
+
+    def create(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        template_id: str,
+        list_ids: Sequence[str],
+        from_email: str,
+        from_name: str = "",
+        mail_class: MailClass = MailClass.MARKETING,
+    ) -> Campaign:
+        """Create a draft campaign that will send the template's current version."""
+        principal.require(Capability.CAMPAIGNS_WRITE)
+        if not name.strip() or len(name) > 200:
+            raise InvalidInputError("name", "must be 1 to 200 characters")
+        sender = normalize_address(from_email, "from_email")
+        if any(ch in from_name for ch in "\r\n\x00") or len(from_name) > 200:
+            raise InvalidInputError("from_name", "must be one line of at most 200 characters")
+        if not list_ids:
+            raise InvalidInputError("lists", "name at least one list")
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            template = session.get(Template, template_id)
+            if template is None:
+                raise InvalidInputError("template_id", f"no template {template_id!r}")
+            version_id = session.scalar(
+                select(TemplateVersion.id).where(
+                    TemplateVersion.template_id == template.id,
+                    TemplateVersion.version == template.current_version,
+                )
+            )
+            assert version_id is not None
+            for index, list_id in enumerate(dict.fromkeys(list_ids)):
+                if session.get(MailingList, list_id) is None:
+                    raise InvalidInputError(f"lists.{index}", f"no list {list_id!r}")
+            campaign = Campaign(
+                id=new_id("cmp"),
+                name=name.strip(),
+                status=CampaignStatus.DRAFT,
+                mail_class=mail_class,
+                template_version_id=version_id,
+                from_email=sender,
+                from_name=from_name.strip(),
+                created_at=self._clock.now(),
+            )
+            session.add(campaign)
+            session.flush()
+            session.add_all(
+                CampaignList(campaign_id=campaign.id, list_id=list_id)
+                for list_id in dict.fromkeys(list_ids)
+            )
+        return campaign
+
+    def get(self, principal: Principal, campaign_id: str) -> Campaign:
+        """One campaign of the principal's tenant."""
+        principal.require(Capability.CAMPAIGNS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFoundError(f"no campaign {campaign_id!r}")
+        return campaign
+
+    def list_ids_of(self, principal: Principal, campaign_id: str) -> list[str]:
+        """The lists a campaign goes to."""
+        principal.require(Capability.CAMPAIGNS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return list(
+                session.scalars(
+                    select(CampaignList.list_id).where(CampaignList.campaign_id == campaign_id)
+                )
+            )
+
+    def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Campaign]:
+        """The tenant's campaigns, a page at a time."""
+        principal.require(Capability.CAMPAIGNS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return paginate(session, select(Campaign), Campaign.id, cursor, limit)
+
+    def send(self, principal: Principal, campaign_id: str) -> Campaign:
+        """Start sending now: the campaign becomes `sending` and a fan-out job is queued.
+
+        The job is recorded first and is idempotent (one per campaign), so a
+        crash between the two writes leaves a job that finds a draft and
+        drops itself, never a sending campaign that nobody fans out.
+        """
+        principal.require(Capability.CAMPAIGNS_SEND)
+        campaign = self.get(principal, campaign_id)
+        check_transition(campaign.status, CampaignStatus.SENDING)
+        now = self._clock.now()
+        with transaction(self._storage.control) as control:
+            insert = (
+                postgresql.insert
+                if control.get_bind().dialect.name == "postgresql"
+                else sqlite.insert
+            )
+            control.execute(
+                insert(FanoutJob)
+                .values(tenant_id=principal.tenant_id, campaign_id=campaign_id, run_after=now)
+                .on_conflict_do_nothing(index_elements=[FanoutJob.tenant_id, FanoutJob.campaign_id])
+            )
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            row = session.get(Campaign, campaign_id, with_for_update=True)
+            assert row is not None
+            # Checked again under the write lock: of two concurrent Send
+            # clicks, exactly one moves the campaign.
+            check_transition(row.status, CampaignStatus.SENDING)
+            row.status = CampaignStatus.SENDING
+            row.started_at = now
+        return row

@@ -1,0 +1,272 @@
+"""`courriel`: the command line. Thin: every command calls the services."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from courriel.accounts.principal import Principal
+from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
+from courriel.cli.runtime import install_signals, run_engine, run_http
+from courriel.config import Settings, masked, settings_markdown
+from courriel.core.errors import CourrielError
+from courriel.sandbox.server import Sandbox, run_sandbox
+from courriel.sandbox.store import MailStore, store_path
+from courriel.sandbox.zone import Zone
+from courriel.services import Services
+
+app = typer.Typer(help="Courriel: a consent-first Email Service Provider.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants (customer accounts).", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The sandbox internet: simulated inbox providers.")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(sandbox_app, name="sandbox")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default: COURRIEL_DATA_DIR or ./data)"),
+]
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def _services(settings: Settings, migrate: bool = True) -> Services:
+    services = Services.build(settings)
+    if migrate:
+        services.tenants.migrate_shared()
+    return services
+
+
+def _fail(exc: CourrielError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.detail}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Upgrade the control, spool and every tenant database (idempotent)."""
+    services = _services(_settings(data_dir), migrate=False)
+    try:
+        report = services.tenants.migrate_all()
+    finally:
+        services.close()
+    console.print(f"migrated {len(report.revisions)} databases to the newest schema")
+
+
+@tenant_app.command("create")
+def tenant_create(name: str, data_dir: DataDir = None) -> None:
+    """Provision a tenant (its own database) and print its first API key, once."""
+    services = _services(_settings(data_dir))
+    try:
+        tenant = services.tenants.create(name)
+        key = services.api_keys.create(Principal.operator(tenant.id), "first key")
+    except CourrielError as exc:
+        raise _fail(exc) from None
+    finally:
+        services.close()
+    console.print(f"tenant [bold]{tenant.id}[/bold] created")
+    console.print(f"API key (shown once): [bold]{key.secret}[/bold]")
+
+
+@tenant_app.command("list")
+def tenant_list(data_dir: DataDir = None) -> None:
+    """List tenants."""
+    services = _services(_settings(data_dir))
+    try:
+        tenants = services.tenants.list()
+    finally:
+        services.close()
+    table = Table("id", "name", "status", "database")
+    for t in tenants:
+        table.add_row(t.id, t.name, t.status.value, "postgresql" if t.database_url else "sqlite")
+    console.print(table)
+
+
+@app.command("config")
+def show_config(
+    data_dir: DataDir = None,
+    markdown: Annotated[bool, typer.Option(help="Print the reference as Markdown")] = False,
+) -> None:
+    """Print the effective settings (secrets masked)."""
+    if markdown:
+        typer.echo(settings_markdown(), nl=False)
+        return
+    typer.echo(json.dumps(masked(_settings(data_dir)), indent=2))
+
+
+@sandbox_app.callback(invoke_without_command=True)
+def sandbox(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    base_port: Annotated[int | None, typer.Option(help="First port (0: free ports)")] = None,
+) -> None:
+    """Run the simulated providers' SMTP servers until Ctrl-C."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(data_dir, sandbox_base_port=base_port)
+
+    def ready(zone: Zone) -> None:
+        for domain, hosts in sorted(zone.domains.items()):
+            host = hosts[0][0]
+            ip, port = zone.hosts[host]
+            console.print(f"{domain:22} -> {host} at {ip}:{port}")
+        console.print("sandbox internet running; Ctrl-C stops it")
+
+    run_sandbox(
+        Path(settings.data_dir), settings.sandbox_host, settings.sandbox_base_port, on_ready=ready
+    )
+
+
+@sandbox_app.command("inbox")
+def sandbox_inbox(
+    address: str,
+    data_dir: DataDir = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+) -> None:
+    """List what the sandbox mailbox of ADDRESS received, newest first."""
+    path = store_path(Path(_settings(data_dir).data_dir))
+    if not path.exists():
+        err.print("the sandbox has received nothing yet")
+        raise typer.Exit(code=1)
+    with MailStore(path) as store:
+        messages = store.inbox(address, limit=limit)
+    table = Table("id", "received", "from", "subject")
+    for m in messages:
+        table.add_row(
+            str(m.id), m.received_at.isoformat(timespec="seconds"), m.mail_from, m.subject
+        )
+    console.print(table)
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run the scheduler and the delivery engine alone (no HTTP)."""
+    services = _services(_settings(data_dir))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signals(stop)
+        await run_engine(services, stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        services.close()
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    sandbox: Annotated[bool, typer.Option(help="Run the sandbox internet and use it")] = False,
+    seed_demo_: Annotated[
+        bool, typer.Option("--seed-demo", help="Seed a demo tenant on a first start")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="HTTP address")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
+) -> None:
+    """Run everything in one process: HTTP API, scheduler, delivery engine (and sandbox)."""
+    settings = _settings(
+        data_dir, http_host=host, http_port=port, resolver="sandbox" if sandbox else None
+    )
+    logging.basicConfig(level=settings.log_level)
+    services = _services(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signals(stop)
+        box = Sandbox(Path(settings.data_dir), settings.sandbox_host, settings.sandbox_base_port)
+        if sandbox:
+            await box.start()
+        try:
+            if seed_demo_ and not services.tenants.list():
+                _announce_demo(settings, await asyncio.to_thread(seed_demo, services))
+            console.print(
+                f"Courriel API at {settings.public_url}/v1 (docs: {settings.public_url}/docs)"
+            )
+            await asyncio.gather(run_http(services, stop), run_engine(services, stop))
+        finally:
+            if sandbox:
+                await box.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        services.close()
+
+
+def _announce_demo(settings: Settings, seed: DemoSeed) -> None:
+    key_file = Path(settings.data_dir) / "demo-api-key.txt"
+    key_file.write_text(seed.api_key + "\n")
+    key_file.chmod(0o600)
+    base = settings.public_url
+    console.print("[bold]Demo tenant seeded[/bold]")
+    console.print(f"  API key (also in {key_file}): [bold]{seed.api_key}[/bold]")
+    console.print(
+        f"  send the demo campaign: curl -X POST -H 'Authorization: Bearer {seed.api_key}' "
+        f"{base}/v1/campaigns/{seed.campaign_id}/send"
+    )
+    console.print(f"  statistics: {base}/v1/campaigns/{seed.campaign_id}/stats")
+    console.print(f"  a sandbox mailbox: {base}/v1/sandbox/messages?to={seed.recipients[0]}")
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for delivery")] = 120.0,
+) -> None:
+    """Run the whole scenario on an empty data directory and print the campaign statistics."""
+    settings = _settings(data_dir, resolver="sandbox", sandbox_base_port=0)
+    services = _services(settings)
+    say = err if as_json else console
+
+    async def main() -> dict[str, Any]:
+        async with Sandbox(Path(settings.data_dir), settings.sandbox_host, 0):
+            say.print("sandbox internet started")
+            seed = await asyncio.to_thread(seed_demo, services)
+            say.print(f"tenant {seed.tenant_id}: {len(seed.recipients)} consenting contacts")
+            with say.status("sending the campaign through the sandbox internet…"):
+                stats = await send_and_wait(services, seed, dt.timedelta(seconds=timeout))
+            return {
+                "tenant_id": seed.tenant_id,
+                "campaign_id": stats.campaign_id,
+                "status": stats.status,
+                "recipients": stats.recipients,
+                "delivery_rate": stats.delivery_rate,
+                **stats.counts,
+            }
+
+    try:
+        if services.tenants.list():
+            err.print("[red]error:[/red] the demo needs an empty data directory")
+            raise typer.Exit(code=2)
+        result = asyncio.run(main())
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(result, sort_keys=True))
+        return
+    table = Table("figure", "value", title="Demo campaign statistics")
+    for name, value in result.items():
+        table.add_row(name, str(value))
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point of the `courriel` script."""
+    app()

@@ -1,0 +1,1 @@
+"""Ids, clock, errors, tenancy, database engines and sessions."""

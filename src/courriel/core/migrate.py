@@ -1,0 +1,65 @@
+"""Alembic, driven from code: one migration history per database family.
+
+`courriel migrate` upgrades control, spool and every tenant database; running
+it again changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from courriel.core.schema import FAMILIES
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(family: str) -> Config:
+    """The Alembic configuration of one family, without any ini file."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown database family {family!r}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS / family))
+    config.attributes["family"] = family
+    return config
+
+
+def upgrade(engine: Engine, family: str) -> None:
+    """Bring one database to the newest revision of its family."""
+    config = alembic_config(family)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision a database is at (None when never migrated)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision(family: str) -> str | None:
+    """The newest revision of a family."""
+    return ScriptDirectory.from_config(alembic_config(family)).get_current_head()
+
+
+def run_env(context: Any) -> None:
+    """Body of each family's env.py: migrate the connection we were handed."""
+    config = context.config
+    family = config.attributes["family"]
+    connection = config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=FAMILIES[family],
+        # SQLite cannot ALTER most things; batch mode copies the table instead.
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

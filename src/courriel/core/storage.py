@@ -1,0 +1,135 @@
+"""Where each database lives, and the engines to reach them.
+
+The embedded default is SQLite files under the data directory (control.db,
+spool.db, tenants/<id>.db). With `database_url` set, the same databases are
+PostgreSQL databases on that server, created on demand. The control database
+records each tenant's database URL, so tenants can later live on any number
+of clusters.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from courriel.config import Settings
+from courriel.core.db import create_db_engine, make_session_factory
+from courriel.core.errors import NotFoundError
+from courriel.core.models import Tenant
+
+
+class Storage:
+    """The engines of one process: control, spool and a cache of tenant engines."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: URL | None = (
+            make_url(settings.database_url) if settings.database_url else None
+        )
+        if self._server is None:
+            Path(settings.data_dir, "tenants").mkdir(parents=True, exist_ok=True)
+        self.control_engine = create_db_engine(self._url_for("control"))
+        self.spool_engine = create_db_engine(self._url_for("spool"))
+        self.control: sessionmaker[Session] = make_session_factory(self.control_engine)
+        self.spool: sessionmaker[Session] = make_session_factory(self.spool_engine)
+        self._tenant_engines: dict[str, Engine] = {}
+        self._tenant_sessions: dict[str, sessionmaker[Session]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the databases live on a PostgreSQL server."""
+        return self._server is not None
+
+    def _url_for(self, name: str) -> URL:
+        if self._server is None:
+            return make_url(f"sqlite:///{Path(self.settings.data_dir) / f'{name}.db'}")
+        database = f"{self.settings.database_prefix}_{name}"
+        self._ensure_database(database)
+        return self._server.set(database=database)
+
+    def new_tenant_database_url(self, tenant_id: str) -> str | None:
+        """Create the database of a new tenant and return its URL (None = embedded file)."""
+        if self._server is None:
+            return None
+        database = f"{self.settings.database_prefix}_t_{tenant_id.removeprefix('ten_')}"
+        self._ensure_database(database)
+        return self._server.set(database=database).render_as_string(hide_password=False)
+
+    def _ensure_database(self, database: str) -> None:
+        assert self._server is not None
+        # CREATE DATABASE cannot run inside a transaction, hence AUTOCOMMIT.
+        # The name is built from our own prefix and a random id (checked by the
+        # settings pattern and `new_id`), never from user input.
+        admin = create_db_engine(self._server).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                exists = conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+                ).first()
+                if exists is None:
+                    conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+        finally:
+            admin.dispose()
+
+    def drop_tenant_database(self, tenant_id: str, url: str | None) -> None:
+        """Destroy a tenant's database (used when provisioning fails half-way)."""
+        self.forget_tenant(tenant_id)
+        if url is None:
+            Path(self.tenant_sqlite_path(tenant_id)).unlink(missing_ok=True)
+            return
+        assert self._server is not None
+        database = make_url(url).database
+        admin = create_db_engine(self._server).execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}"')
+        finally:
+            admin.dispose()
+
+    def tenant_sqlite_path(self, tenant_id: str) -> Path:
+        """The embedded file of a tenant's database."""
+        return Path(self.settings.data_dir) / "tenants" / f"{tenant_id}.db"
+
+    def tenant_engine_for(self, tenant_id: str, url: str | None) -> Engine:
+        """The engine of a tenant whose database location is already known."""
+        with self._lock:
+            engine = self._tenant_engines.get(tenant_id)
+            if engine is None:
+                target = url or f"sqlite:///{self.tenant_sqlite_path(tenant_id)}"
+                engine = create_db_engine(target)
+                self._tenant_engines[tenant_id] = engine
+                self._tenant_sessions[tenant_id] = make_session_factory(engine)
+            return engine
+
+    def tenant(self, tenant_id: str) -> sessionmaker[Session]:
+        """Session factory of one tenant's database; unknown tenants raise NotFoundError."""
+        with self._lock:
+            factory = self._tenant_sessions.get(tenant_id)
+        if factory is not None:
+            return factory
+        with self.control() as session:
+            row = session.execute(select(Tenant.database_url).where(Tenant.id == tenant_id)).first()
+        if row is None:
+            raise NotFoundError(f"unknown tenant {tenant_id!r}")
+        self.tenant_engine_for(tenant_id, row[0])
+        return self._tenant_sessions[tenant_id]
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Close and drop the cached engine of a tenant."""
+        with self._lock:
+            engine = self._tenant_engines.pop(tenant_id, None)
+            self._tenant_sessions.pop(tenant_id, None)
+        if engine is not None:
+            engine.dispose()
+
+    def dispose(self) -> None:
+        """Close every connection pool of this process."""
+        for tenant_id in list(self._tenant_engines):
+            self.forget_tenant(tenant_id)
+        self.control_engine.dispose()
+        self.spool_engine.dispose()

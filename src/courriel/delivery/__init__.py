@@ -1,0 +1,1 @@
+"""Delivery: the spool, lanes, MX resolution, the SMTP client and reply classification."""

@@ -1,0 +1,184 @@
+"""The policy of a simulated provider's SMTP server: aiosmtpd's hooks.
+
+aiosmtpd runs the protocol state machine and calls these hooks at each step
+(MAIL, RCPT, DATA); they ask the provider's ``Behaviour`` which reply to give
+and record accepted mail in the ``MailStore``. ``RefusingProtocol`` stands in
+for the whole server when a connection is to be refused from the greeting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, cast
+
+from courriel.sandbox.behaviour import (
+    REPLY_ACCEPTED_RCPT,
+    REPLY_ACCEPTED_SENDER,
+    REPLY_BAD_SEQUENCE,
+    REPLY_CLOSING,
+    REPLY_LOCAL_ERROR,
+    REPLY_RELAY_DENIED,
+    queued_reply,
+)
+
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
+
+    from courriel.sandbox.behaviour import Behaviour
+    from courriel.sandbox.providers import Provider
+    from courriel.sandbox.store import MailStore
+
+__all__ = ["CLOSING_CODE", "ProviderHandler", "RefusingProtocol", "close_after_reply"]
+
+log = logging.getLogger(__name__)
+
+# A 421 reply means the server is closing the connection (RFC 5321 §3.8);
+# a client that sees one must not be able to carry on as if it had not.
+CLOSING_CODE = "421"
+
+
+def close_after_reply(server: SMTP, reply: str) -> None:
+    """Close the connection once ``reply`` is sent, if it is a 421."""
+    if reply.startswith(CLOSING_CODE) and server.transport is not None:
+        # Scheduled, not immediate: aiosmtpd writes the reply after the hook
+        # returns, and close() flushes what was written before closing.
+        server.loop.call_soon(server.transport.close)
+
+
+class ProviderHandler:
+    """The aiosmtpd hooks of one simulated provider's server."""
+
+    def __init__(self, provider: Provider, behaviour: Behaviour, store: MailStore) -> None:
+        self.provider = provider
+        self.behaviour = behaviour
+        self.store = store
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook name)
+        self,
+        server: SMTP,
+        _session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        """Accept the sender unless a failure is scripted."""
+        failure = self.behaviour.take_failure("mail")
+        if failure is not None:
+            close_after_reply(server, failure)
+            return failure
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return REPLY_ACCEPTED_SENDER
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self,
+        server: SMTP,
+        _session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        """Accept or refuse this one recipient.
+
+        A refusal applies to this recipient only; the others of the same
+        transaction still get the message (RFC 5321 §3.3).
+        """
+        reply = self.behaviour.take_failure("rcpt")
+        if reply is None and not self._hosts(address):
+            reply = REPLY_RELAY_DENIED
+        if reply is None:
+            reply = self.behaviour.rule_reply(address)
+        if reply is not None:
+            close_after_reply(server, reply)
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return REPLY_ACCEPTED_RCPT
+
+    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        """Store the message once per accepted recipient, or fail as scripted."""
+        failure = self.behaviour.take_failure("data")
+        if failure is not None:
+            close_after_reply(server, failure)
+            return failure
+        # aiosmtpd keeps "<>" for the null reverse-path of bounces (RFC 5321
+        # §4.5.5); the store records it as the empty sender.
+        mail_from = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
+        content = envelope.original_content or b""
+        trace = self._trace_headers(session, mail_from)
+        ids = self.store.add(self.provider.name, mail_from, envelope.rcpt_tos, trace + content)
+        return queued_reply(str(ids[0]))
+
+    async def handle_exception(self, error: Exception) -> str:
+        """Answer a failure of ours with a temporary error, so mail is retried.
+
+        A 451 (RFC 5321 §4.2.3) makes the client keep the message; the
+        aiosmtpd default, a 500 with the exception text, would make it bounce
+        and would leak internals to the peer.
+        """
+        log.error("sandbox %s: error handling a command: %r", self.provider.name, error)
+        return REPLY_LOCAL_ERROR
+
+    def _hosts(self, address: str) -> bool:
+        local_part, _, domain = address.rpartition("@")
+        # "postmaster" without a domain must be accepted (RFC 5321 §4.5.1).
+        if not local_part and domain.lower() == "postmaster":
+            return True
+        return self.provider.handles(domain)
+
+    def _trace_headers(self, session: Session, mail_from: str) -> bytes:
+        # At final delivery the server adds Return-Path and a Received line
+        # (RFC 5321 §4.4), so the stored message looks like what a real
+        # mailbox shows. Neither header is covered by DKIM signatures.
+        peer = session.peer
+        ip = peer[0] if isinstance(peer, tuple) else str(peer)
+        protocol = "ESMTP" if session.extended_smtp else "SMTP"
+        received = (
+            f"Received: from {session.host_name or 'unknown'} ([{ip}])\r\n"
+            f"\tby {self.provider.mx_host} with {protocol};\r\n"
+            f"\t{format_datetime(datetime.now(UTC))}\r\n"
+        )
+        return f"Return-Path: <{mail_from}>\r\n{received}".encode()
+
+
+class RefusingProtocol(asyncio.Protocol):
+    """A server that refuses service from the greeting on (RFC 5321 §3.1).
+
+    With a 421 greeting it closes at once (§3.8). With a 554 greeting it
+    must keep the connection open, answer 503 to everything but QUIT, and
+    close on QUIT, so a client sees a clean refusal rather than a reset.
+    """
+
+    _MAX_BUFFER = 4096
+
+    def __init__(self, greeting: str) -> None:
+        self.greeting = greeting
+        self.transport: asyncio.Transport | None = None
+        self._buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A TCP server's transport is always a full (writable) Transport.
+        self.transport = transport = cast("asyncio.Transport", transport)
+        transport.write(self.greeting.encode() + b"\r\n")
+        if self.greeting.startswith(CLOSING_CODE):
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        self._buffer += data
+        while b"\n" in self._buffer:
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            if line.strip().upper() == b"QUIT":
+                transport.write(REPLY_CLOSING.encode() + b"\r\n")
+                transport.close()
+                return
+            transport.write(REPLY_BAD_SEQUENCE.encode() + b"\r\n")
+        if len(self._buffer) > self._MAX_BUFFER:
+            transport.close()

@@ -1,0 +1,212 @@
+"""The SMTP servers of the sandbox internet, one per simulated provider.
+
+``Sandbox`` starts every provider's aiosmtpd server on the current event
+loop, so an application, its tests and the simulated internet share one loop
+and no threads, and publishes the ports it bound in the zone file. The
+policy those servers apply lives in ``handler`` and ``behaviour``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import weakref
+from typing import TYPE_CHECKING, Self
+
+from aiosmtpd.smtp import SMTP
+
+from courriel.sandbox.behaviour import Behaviour
+from courriel.sandbox.handler import ProviderHandler, RefusingProtocol
+from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
+from courriel.sandbox.store import MailStore, store_path
+from courriel.sandbox.zone import Zone, build_zone, write_zone, zone_path
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+    from types import TracebackType
+
+__all__ = [
+    "DATA_SIZE_LIMIT",
+    "IDENT",
+    "Sandbox",
+    "run_sandbox",
+    "serve_until_signalled",
+]
+
+DATA_SIZE_LIMIT = 50 * 1024 * 1024
+"""Largest message accepted, advertised with the SIZE extension (RFC 1870)."""
+
+IDENT = "ESMTP Courriel sandbox"
+
+
+class Sandbox:
+    """Every simulated provider's SMTP server, on the current event loop.
+
+    ``behaviours`` exists from construction, so failures can be scripted
+    before ``start``; ``store`` and ``zone`` exist while it runs.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        base_port: int = 0,
+        providers: Sequence[Provider] = DEFAULT_PROVIDERS,
+    ) -> None:
+        names = [p.name for p in providers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"provider names must be unique: {names}")
+        self.data_dir = data_dir
+        self.host = host
+        self.base_port = base_port
+        self.providers: tuple[Provider, ...] = tuple(providers)
+        self.behaviours: dict[str, Behaviour] = {name: Behaviour() for name in names}
+        self.zone_file = zone_path(data_dir)
+        self._store: MailStore | None = None
+        self._zone: Zone | None = None
+        self._servers: list[asyncio.Server] = []
+        self._connections: weakref.WeakSet[SMTP | RefusingProtocol] = weakref.WeakSet()
+
+    @property
+    def store(self) -> MailStore:
+        """What the simulated mailboxes received (only while running)."""
+        if self._store is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._store
+
+    @property
+    def zone(self) -> Zone:
+        """The domains and the addresses the servers really bound."""
+        if self._zone is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._zone
+
+    async def start(self) -> Zone:
+        """Bind every provider's server, then publish the zone file."""
+        if self._store is not None:
+            raise RuntimeError("the sandbox is already running")
+        loop = asyncio.get_running_loop()
+        # The store opens first: no message can be accepted before there is
+        # somewhere to keep it.
+        self._store = MailStore(store_path(self.data_dir))
+        addresses: dict[str, tuple[str, int]] = {}
+        try:
+            for index, provider in enumerate(self.providers):
+                port = self.base_port + index if self.base_port else 0
+                server = await loop.create_server(
+                    self._factory(provider, self._store, loop), self.host, port
+                )
+                self._servers.append(server)
+                ip, bound_port = server.sockets[0].getsockname()[:2]
+                addresses[provider.name] = (str(ip), int(bound_port))
+            self._zone = build_zone(self.providers, addresses)
+            write_zone(self.zone_file, self._zone)
+        except BaseException:
+            await self.stop()
+            raise
+        return self._zone
+
+    async def stop(self) -> None:
+        """Stop listening, drop open connections, close the store.
+
+        The zone file stays: a client that still reads it gets refused
+        connections, which it must treat as a temporary failure anyway.
+        """
+        for server in self._servers:
+            server.close()
+        # Abort rather than close: a client that stopped reading would keep
+        # a graceful close (and, since Python 3.12, wait_closed) pending.
+        for connection in list(self._connections):
+            transport = connection.transport
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()
+            elif transport is not None:
+                transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+        self._zone = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _factory(
+        self, provider: Provider, store: MailStore, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[], asyncio.BaseProtocol]:
+        behaviour = self.behaviours[provider.name]
+        handler = ProviderHandler(provider, behaviour, store)
+
+        def make_protocol() -> asyncio.BaseProtocol:
+            refusal = behaviour.take_failure("connect")
+            protocol: SMTP | RefusingProtocol
+            if refusal is not None:
+                protocol = RefusingProtocol(refusal)
+            else:
+                protocol = SMTP(
+                    handler,
+                    hostname=provider.mx_host,
+                    ident=IDENT,
+                    data_size_limit=DATA_SIZE_LIMIT,
+                    # Bytes in, bytes stored: with decode_data=False aiosmtpd
+                    # also advertises 8BITMIME (RFC 6152).
+                    decode_data=False,
+                    enable_SMTPUTF8=True,
+                    loop=loop,
+                )
+            self._connections.add(protocol)
+            return protocol
+
+        return make_protocol
+
+
+async def serve_until_signalled(
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    base_port: int = 0,
+    providers: Sequence[Provider] = DEFAULT_PROVIDERS,
+    on_ready: Callable[[Zone], None] | None = None,
+) -> None:
+    """Run a sandbox until SIGINT or SIGTERM, calling ``on_ready`` once bound."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            # Not the main thread, or not a POSIX loop: Ctrl-C still ends
+            # asyncio.run with KeyboardInterrupt, and the sandbox still stops.
+            pass
+    try:
+        async with Sandbox(data_dir, host, base_port, providers) as sandbox:
+            if on_ready is not None:
+                on_ready(sandbox.zone)
+            await stopping.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def run_sandbox(
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    base_port: int = 0,
+    providers: Sequence[Provider] = DEFAULT_PROVIDERS,
+    on_ready: Callable[[Zone], None] | None = None,
+) -> None:
+    """Run a sandbox in its own event loop until Ctrl-C or SIGTERM (the CLI)."""
+    asyncio.run(serve_until_signalled(data_dir, host, base_port, providers, on_ready))

@@ -1,0 +1,1 @@
+"""Events and statistics (tracking links, webhooks come with issue 7)."""

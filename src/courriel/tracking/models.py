@@ -1,0 +1,65 @@
+"""Tenant-database tables of tracking: the event log and campaign counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from courriel.core.db import TenantBase, UTCDateTime, str_enum
+
+
+class EventType(enum.StrEnum):
+    """What can happen to a message or a contact."""
+
+    QUEUED = "queued"
+    SKIPPED = "skipped"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    UNSUBSCRIBED = "unsubscribed"
+    COMPLAINED = "complained"
+
+
+class Event(TenantBase):
+    """One entry of the append-only event log of a tenant."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_campaign_type", "campaign_id", "type"),
+        Index("ix_events_message", "message_id"),
+    )
+
+    # A growing integer keeps the log in insertion order and makes a cheap cursor.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    type: Mapped[EventType] = mapped_column(str_enum(EventType))
+    campaign_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    contact_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    lane: Mapped[str | None] = mapped_column(String(200), default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Makes recording idempotent: the same outcome reported twice (after a
+    # crash between the spool and the tenant database) is stored once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True, default=None)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CampaignCounter(TenantBase):
+    """How many events of one type a campaign has, kept as events are recorded."""
+
+    __tablename__ = "campaign_counters"
+
+    campaign_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[EventType] = mapped_column(str_enum(EventType), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)

@@ -1,0 +1,58 @@
+"""Tenant provisioning: a database each, ids that cannot be guessed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.ids import is_id, new_id
+from courriel.services import Services
+
+
+def test_tenant_create_provisions_its_own_database(services: Services) -> None:
+    tenant = services.tenants.create("Acme")
+    assert is_id(tenant.id, "ten")
+    if services.storage.is_postgres:
+        assert tenant.database_url is not None
+        assert tenant.id.removeprefix("ten_") in tenant.database_url
+    else:
+        assert tenant.database_url is None
+        assert services.storage.tenant_sqlite_path(tenant.id).exists()
+    engine = services.storage.tenant_engine_for(tenant.id, tenant.database_url)
+    assert {"contacts", "lists", "campaigns", "events"} <= set(inspect(engine).get_table_names())
+    assert [t.id for t in services.tenants.list()] == [tenant.id]
+
+
+def test_two_tenants_have_two_databases(services: Services) -> None:
+    a = services.tenants.create("A")
+    b = services.tenants.create("B")
+    engine_a = services.storage.tenant_engine_for(a.id, a.database_url)
+    engine_b = services.storage.tenant_engine_for(b.id, b.database_url)
+    assert str(engine_a.url) != str(engine_b.url)
+
+
+def test_unknown_tenant_is_not_found(services: Services) -> None:
+    with pytest.raises(NotFoundError, match="unknown tenant"):
+        services.storage.tenant(new_id("ten"))
+    with pytest.raises(NotFoundError):
+        services.tenants.get("ten_doesnotexist")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201])
+def test_bad_tenant_name_is_refused_and_nothing_is_left(services: Services, name: str) -> None:
+    with pytest.raises(InvalidInputError, match="name"):
+        services.tenants.create(name)
+    assert services.tenants.list() == []
+    if not services.storage.is_postgres:
+        assert list(Path(services.settings.data_dir, "tenants").iterdir()) == []
+
+
+def test_ids_are_random_and_typed() -> None:
+    ids = {new_id("lst") for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(is_id(i, "lst") and len(i) == 30 for i in ids)
+    assert not is_id("lst_1", "lst")
+    assert not is_id(new_id("con"), "lst")
