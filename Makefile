@@ -7,7 +7,12 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench lock docs clean
+.PHONY: run test lint typecheck pytest bench lock docs clean browser
+
+# Debian packages: Chromium for the browser tests (Playwright drives it, and
+# never downloads a browser of its own), wrk for the HTTP benchmarks.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := chromium wrk
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +24,11 @@ run: $(STAMP)
 	$(BIN)/courriel migrate --data-dir $(DATA_DIR)
 	$(BIN)/courriel serve --data-dir $(DATA_DIR) --sandbox --seed-demo
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest
+
+browser:
+	@command -v chromium >/dev/null && command -v wrk >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -31,7 +40,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) browser
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 docs: $(STAMP)

@@ -254,10 +254,12 @@ def test_required_tls_fails_when_starttls_is_not_offered() -> None:
 def test_opportunistic_tls_falls_back_to_cleartext_when_the_handshake_fails(
     tmp_path: Path,
 ) -> None:
-    # A server stuck on TLS 1.0, which our client refuses to speak.
+    # A server that demands a client certificate during a TLS 1.2 handshake:
+    # we have none, so every handshake breaks.
     context = self_signed_context(tmp_path)
-    context.minimum_version = ssl.TLSVersion.TLSv1
-    context.maximum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(tmp_path / "cert.pem")
 
     async def scenario() -> None:
         async with smtp_server(tls_context=context) as server:

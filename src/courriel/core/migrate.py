@@ -35,18 +35,22 @@ def upgrade(engine: Engine, family: str) -> None:
     config = alembic_config(family)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        # "heads": capabilities may add migrations on parallel branches of a
+        # family's history; all of them are applied.
+        command.upgrade(config, "heads")
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision a database is at (None when never migrated)."""
+    """The revisions a database is at, joined by "+" (None when never migrated)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def head_revision(family: str) -> str | None:
-    """The newest revision of a family."""
-    return ScriptDirectory.from_config(alembic_config(family)).get_current_head()
+    """The newest revisions of a family, joined by "+" like `current_revision`."""
+    heads = ScriptDirectory.from_config(alembic_config(family)).get_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def run_env(context: Any) -> None:

@@ -113,7 +113,9 @@ _ENHANCED: Final[dict[str, tuple[str, bool]]] = {
     "1.6": ("mailbox-disabled", True),  # Mailbox has moved, no forwarding.
     "1.7": ("sender-rejected", True),
     "1.8": ("sender-rejected", True),
-    "1.10": ("null-mx", True),  # RFC 7505 §4.2.
+    # RFC 7505 §4.2 gives X.1.10 to null MX, but Microsoft answers 5.1.10 for
+    # any unknown recipient: the text tells which.
+    "1.10": ("null-mx", False),
     "2.0": ("transaction-failed", False),
     # Gmail answers 4.2.1 for "receiving mail too fast" and 5.2.1 for a
     # disabled account: the text tells which.
@@ -166,6 +168,8 @@ _TEXTS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
         ),
         "rate-limit",
     ),
+    # "\bspam\b" so that "Spamhaus" reads as the blocklist it is.
+    (_rule(r"\bspam\b|unsolicited|junk|phish|virus|malware"), "spam"),
     (
         _rule(
             r"block ?list|black ?list|\bblocked\b|bloquee|spamhaus|spamcop"
@@ -173,7 +177,6 @@ _TEXTS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
         ),
         "blocklisted",
     ),
-    (_rule(r"spam|unsolicited|junk|phish|virus|malware"), "spam"),
     (_rule(r"dmarc|\bspf\b|dkim|unauthenticated|\bptr\b|reverse dns"), "authentication"),
     (_rule(r"sender (address )?(rejected|unknown|invalid)|sender verify"), "sender-rejected"),
     (_rule(r"relay(ing)? (access )?(denied|not permitted)|unable to relay"), "relay-denied"),
@@ -190,10 +193,11 @@ _TEXTS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
             r"|does not exist|doesn't exist|doesn't have an? [\w.-]+ account"
             r"|(user|mailbox|address|recipient) not found|invalid (recipient|mailbox)"
             r"|mailbox unavailable|destinataire invalide|not a valid (user|mailbox)"
-            r"|recipient address rejected: access denied"
+            r"|recipient address rejected: access denied|user not local"
         ),
         "unknown-user",
     ),
+    (_rule(r"mailbox name not allowed|(invalid|bad) address|address syntax"), "bad-address"),
     (
         _rule(r"over ?quota|quota exceeded|mailbox (is )?full|insufficient storage|pleine"),
         "mailbox-full",
