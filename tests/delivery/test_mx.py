@@ -80,17 +80,14 @@ class DnsServer(asyncio.DatagramProtocol):
         node = self.zone.get_node(name)
         rdataset = node.get_rdataset(dns.rdataclass.IN, rdtype) if node is not None else None
         if rdataset is not None:
-            rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
-            rrset.update(rdataset)
-            response.answer.append(rrset)
+            response.answer.append(dns.rrset.from_rdata_list(name, rdataset.ttl, list(rdataset)))
             return
         if node is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
         # RFC 2308 §3: negative answers carry the zone's SOA for their TTL.
         soa = self.zone.find_rdataset(self.zone.origin or dns.name.root, dns.rdatatype.SOA)
-        rrset = dns.rrset.RRset(self.zone.origin or dns.name.root, dns.rdataclass.IN, soa.rdtype)
-        rrset.update(soa)
-        response.authority.append(rrset)
+        origin = self.zone.origin or dns.name.root
+        response.authority.append(dns.rrset.from_rdata_list(origin, soa.ttl, list(soa)))
 
     def count(self, name: str) -> int:
         return sum(1 for queried, _ in self.queries if queried == name)
@@ -284,8 +281,10 @@ def test_equal_preferences_are_shuffled() -> None:
 
 
 def write_zone(path: Path, port: int, mtime_ns: int) -> None:
-    zone = {"domains": {"gmail.test": [["mx.google.test", 10]]}, "hosts": {}}
-    zone["hosts"] = {"mx.google.test": ["127.0.0.1", port]}
+    zone = {
+        "domains": {"gmail.test": [["mx.google.test", 10]]},
+        "hosts": {"mx.google.test": ["127.0.0.1", port]},
+    }
     path.write_text(json.dumps(zone), encoding="utf-8")
     os.utime(path, ns=(mtime_ns, mtime_ns))
 

@@ -22,9 +22,11 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     (250, "2.0.0 OK  1700000000 x1si123456.1 - gsmtp", DELIVERED, False, "ok"),
     (
         550,
-        "5.1.1 The email account that you tried to reach does not exist. Please try\n"
-        "5.1.1 double-checking the recipient's email address for typos or\n"
-        "5.1.1 unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser - gsmtp",
+        (
+            "5.1.1 The email account that you tried to reach does not exist. Please try\n"
+            "5.1.1 double-checking the recipient's email address for typos or\n"
+            "5.1.1 unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser - gsmtp"
+        ),
         BOUNCED,
         True,
         "unknown-user",
@@ -59,8 +61,10 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     ),
     (
         450,
-        "4.2.1 The user you are trying to contact is receiving mail at a rate that\n"
-        "4.2.1 prevents additional messages from being delivered.",
+        (
+            "4.2.1 The user you are trying to contact is receiving mail at a rate that\n"
+            "4.2.1 prevents additional messages from being delivered."
+        ),
         THROTTLED,
         False,
         "rate-limit",
@@ -74,9 +78,11 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     ),
     (
         421,
-        "4.7.0 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail "
-        "originating from your IP address. To protect our users from spam, mail sent from "
-        "your IP address has been temporarily rate limited.",
+        (
+            "4.7.0 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail "
+            "originating from your IP address. To protect our users from spam, mail sent from "
+            "your IP address has been temporarily rate limited."
+        ),
         THROTTLED,
         False,
         "rate-limit",
@@ -90,24 +96,30 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     ),
     (
         550,
-        "5.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail "
-        "originating from your IP address. Mail sent from your IP address has been blocked.",
+        (
+            "5.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail "
+            "originating from your IP address. Mail sent from your IP address has been blocked."
+        ),
         BLOCKED,
         False,
         "rate-limit",
     ),
     (
         550,
-        "5.7.1 [192.0.2.1] Our system has detected that this message is likely unsolicited "
-        "mail. To reduce the amount of spam sent to Gmail, this message has been blocked.",
+        (
+            "5.7.1 [192.0.2.1] Our system has detected that this message is likely unsolicited "
+            "mail. To reduce the amount of spam sent to Gmail, this message has been blocked."
+        ),
         BLOCKED,
         False,
         "spam",
     ),
     (
         550,
-        "5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail "
-        "requires all senders to authenticate with either SPF or DKIM.",
+        (
+            "5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail "
+            "requires all senders to authenticate with either SPF or DKIM."
+        ),
         BLOCKED,
         False,
         "authentication",
@@ -128,8 +140,10 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     ),
     (
         553,
-        "5.1.2 We weren't able to find the recipient domain. Please check for any spelling "
-        "errors, and make sure you didn't enter any spaces, periods, or other punctuation.",
+        (
+            "5.1.2 We weren't able to find the recipient domain. Please check for any spelling "
+            "errors, and make sure you didn't enter any spaces, periods, or other punctuation."
+        ),
         BOUNCED,
         True,
         "bad-domain",
@@ -145,48 +159,60 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     # --- Yahoo ---
     (
         421,
-        "4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume "
-        "or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
+        (
+            "4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume "
+            "or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"
+        ),
         THROTTLED,
         False,
         "rate-limit",
     ),
     (
         421,
-        "4.7.1 [TS03] All messages from 192.0.2.1 will be permanently deferred; Retrying will "
-        "NOT succeed. See https://postmaster.yahooinc.com/error-codes",
+        (
+            "4.7.1 [TS03] All messages from 192.0.2.1 will be permanently deferred; Retrying will "
+            "NOT succeed. See https://postmaster.yahooinc.com/error-codes"
+        ),
         THROTTLED,
         False,
         "policy",
     ),
     (
         554,
-        "5.7.1 [BL21] Connections will not be accepted from 192.0.2.1, because the ip is in "
-        "Spamhaus's list; see https://postmaster.yahooinc.com/error-codes",
+        (
+            "5.7.1 [BL21] Connections will not be accepted from 192.0.2.1, because the ip is in "
+            "Spamhaus's list; see https://postmaster.yahooinc.com/error-codes"
+        ),
         BLOCKED,
         False,
         "blocklisted",
     ),
     (
         554,
-        "5.7.9 Message not accepted for policy reasons.  See "
-        "https://postmaster.yahooinc.com/error-codes",
+        (
+            "5.7.9 Message not accepted for policy reasons.  See "
+            "https://postmaster.yahooinc.com/error-codes"
+        ),
         BLOCKED,
         False,
         "policy",
     ),
     (
         554,
-        "delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) "
-        "[0] - mta1000.mail.bf1.yahoo.com",
+        (
+            "delivery error: dd This user doesn't have a yahoo.com account (someone@yahoo.com) "
+            "[0] - mta1000.mail.bf1.yahoo.com"
+        ),
         BOUNCED,
         True,
         "unknown-user",
     ),
     (
         554,
-        "delivery error: dd Sorry your message to someone@yahoo.com cannot be delivered. "
-        "This mailbox is disabled (554.30). - mta1000.mail.bf1.yahoo.com",
+        (
+            "delivery error: dd Sorry your message to someone@yahoo.com cannot be delivered. "
+            "This mailbox is disabled (554.30). - mta1000.mail.bf1.yahoo.com"
+        ),
         BOUNCED,
         True,
         "mailbox-disabled",
@@ -202,18 +228,22 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     ),
     (
         550,
-        "5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your "
-        "Internet service provider since part of their network is on our block list (S3150). "
-        "You can also refer your provider to "
-        "http://mail.live.com/mail/troubleshooting.aspx#errors.",
+        (
+            "5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your "
+            "Internet service provider since part of their network is on our block list (S3150). "
+            "You can also refer your provider to "
+            "http://mail.live.com/mail/troubleshooting.aspx#errors."
+        ),
         BLOCKED,
         False,
         "blocklisted",
     ),
     (
         550,
-        "5.4.1 Recipient address rejected: Access denied. For more information see "
-        "https://aka.ms/EXOSmtpErrors [AM0PR01MB1234.eurprd01.prod.exchangelabs.com]",
+        (
+            "5.4.1 Recipient address rejected: Access denied. For more information see "
+            "https://aka.ms/EXOSmtpErrors [AM0PR01MB1234.eurprd01.prod.exchangelabs.com]"
+        ),
         BOUNCED,
         True,
         "unknown-user",
@@ -241,8 +271,10 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     ),
     (
         550,
-        "5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Spamhaus. To request "
-        "removal from this list see https://www.spamhaus.org/query/ip/192.0.2.1 (AS3130)",
+        (
+            "5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Spamhaus. To request "
+            "removal from this list see https://www.spamhaus.org/query/ip/192.0.2.1 (AS3130)"
+        ),
         BLOCKED,
         False,
         "blocklisted",
@@ -279,24 +311,30 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     ),
     (
         421,
-        "mwinf5c40 ME Trop de connexions, veuillez verifier votre configuration. "
-        "Too many connections, slow down. OFR005_104 [104]",
+        (
+            "mwinf5c40 ME Trop de connexions, veuillez verifier votre configuration. "
+            "Too many connections, slow down. OFR005_104 [104]"
+        ),
         THROTTLED,
         False,
         "rate-limit",
     ),
     (
         421,
-        "mwinf5c79 ME Service refuse. Veuillez essayer plus tard. "
-        "Service refused, please try later. OFR005_103 [103]",
+        (
+            "mwinf5c79 ME Service refuse. Veuillez essayer plus tard. "
+            "Service refused, please try later. OFR005_103 [103]"
+        ),
         THROTTLED,
         False,
         "rate-limit",
     ),
     (
         550,
-        "mwinf5c10 ME Adresse IP source bloquee pour incident de spam. Client host blocked "
-        "for spamming issues. OFR006_102 Ref http://csi.cloudmark.com/reset-request",
+        (
+            "mwinf5c10 ME Adresse IP source bloquee pour incident de spam. Client host blocked "
+            "for spamming issues. OFR006_102 Ref http://csi.cloudmark.com/reset-request"
+        ),
         BLOCKED,
         False,
         "spam",
@@ -305,8 +343,10 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     (451, "4.7.1 Greylisted, please try again", DEFERRED, False, "greylisted"),
     (
         450,
-        "4.2.0 <b@example.test>: Recipient address rejected: Greylisted, see "
-        "http://postgrey.schweikert.ch/help/example.test.html",
+        (
+            "4.2.0 <b@example.test>: Recipient address rejected: Greylisted, see "
+            "http://postgrey.schweikert.ch/help/example.test.html"
+        ),
         DEFERRED,
         False,
         "greylisted",
@@ -314,16 +354,20 @@ REPLIES: list[tuple[int, str, Outcome, bool, str]] = [
     (421, "4.7.1 Greylisting in action, please come back later", DEFERRED, False, "greylisted"),
     (
         550,
-        "5.1.1 <b@example.test>: Recipient address rejected: User unknown in virtual "
-        "mailbox table",
+        (
+            "5.1.1 <b@example.test>: Recipient address rejected: User unknown in virtual "
+            "mailbox table"
+        ),
         BOUNCED,
         True,
         "unknown-user",
     ),
     (
         550,
-        "5.1.0 <bounce@sender.test>: Sender address rejected: User unknown in local "
-        "recipient table",
+        (
+            "5.1.0 <bounce@sender.test>: Sender address rejected: User unknown in local "
+            "recipient table"
+        ),
         BOUNCED,
         False,
         "sender-rejected",

@@ -40,7 +40,10 @@ class Received:
 
 @dataclass
 class RecordingHandler:
-    """Records what it received; `fail_next` makes the next command at a stage fail."""
+    """Records what it received; `fail_next` makes the next command at a stage fail.
+
+    The ``handle_*`` names are aiosmtpd's hooks (hence noqa: N802).
+    """
 
     received: list[Received] = field(default_factory=list)
     resets: int = 0
@@ -50,7 +53,7 @@ class RecordingHandler:
     def fail_next(self, stage: str, code: int, text: str) -> None:
         self._failures[stage] = f"{code} {text}"
 
-    async def handle_MAIL(
+    async def handle_MAIL(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
         if failure := self._failures.pop("mail", None):
@@ -59,7 +62,7 @@ class RecordingHandler:
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
 
-    async def handle_RCPT(
+    async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if failure := self._failures.pop("rcpt", None):
@@ -67,7 +70,7 @@ class RecordingHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.drop_next_data:
             self.drop_next_data = False
             server.transport.abort()
@@ -85,7 +88,7 @@ class RecordingHandler:
         )
         return "250 2.0.0 Queued"
 
-    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.resets += 1
         return "250 2.0.0 OK"
 
@@ -117,7 +120,9 @@ async def smtp_server(**options: Any) -> AsyncIterator[Server]:
 
 
 async def open_session(server: Server, **options: Any) -> SmtpSession:
-    return await SmtpSession.open("127.0.0.1", server.port, helo_name="out.courriel.test", **options)
+    return await SmtpSession.open(
+        "127.0.0.1", server.port, helo_name="out.courriel.test", **options
+    )
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:

@@ -65,6 +65,8 @@ class Contact(TenantBase):
     language: Mapped[str | None] = mapped_column(String(35), default=None)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The person objected to tracking (GDPR Art. 21): no pixel, no rewritten links.
+    no_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
@@ -78,6 +80,8 @@ class MailingList(TenantBase):
     name: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(Text, default="")
     double_opt_in: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Opens and clicks are tracked for this list's mail unless switched off.
+    tracking: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import ControlBase, TenantBase, UTCDateTime, str_enum
@@ -51,6 +51,8 @@ class Campaign(TenantBase):
     template_version_id: Mapped[str] = mapped_column(ForeignKey("template_versions.id"))
     from_email: Mapped[str] = mapped_column(String(320))
     from_name: Mapped[str] = mapped_column(String(200), default="")
+    # Opens and clicks are tracked unless switched off for this campaign.
+    tracking: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
