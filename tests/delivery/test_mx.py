@@ -299,10 +299,16 @@ def test_zone_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     write_zone(path, 40999, 2_000_000_000)
     assert asyncio.run(resolver.resolve("gmail.test")).hosts[0].port == 40999
 
+    # Renamed into place, as the sandbox does, with the very same mtime.
+    replacement = tmp_path / "zone.json.new"
+    write_zone(replacement, 41000, 2_000_000_000)
+    replacement.replace(path)
+    assert asyncio.run(resolver.resolve("gmail.test")).hosts[0].port == 41000
+
     # A half-written file keeps the last good table.
     path.write_text('{"domains": {', encoding="utf-8")
     os.utime(path, ns=(3_000_000_000, 3_000_000_000))
-    assert asyncio.run(resolver.resolve("gmail.test")).hosts[0].port == 40999
+    assert asyncio.run(resolver.resolve("gmail.test")).hosts[0].port == 41000
 
 
 def test_missing_zone_file_routes_nothing(tmp_path: Path) -> None:

@@ -146,7 +146,9 @@ class DnsMxResolver:
         failure_ttl: float = 30.0,
         max_entries: int = 10_000,
     ) -> None:
-        self._resolver = resolver or dns.asyncresolver.Resolver()
+        # Made on first use: reading /etc/resolv.conf should not be the price of
+        # constructing a resolver that the sandbox may never ask.
+        self._resolver = resolver
         self._clock = clock
         self._rng = rng
         self._min_ttl = min_ttl
@@ -208,6 +210,8 @@ class DnsMxResolver:
     async def _query(self, name: str, rdtype: dns.rdatatype.RdataType) -> dns.resolver.Answer:
         qname = dns.name.from_text(name)
         try:
+            if self._resolver is None:
+                self._resolver = dns.asyncresolver.Resolver()
             return await self._resolver.resolve(qname, rdtype, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN as exc:
             ttl = _nxdomain_ttl(exc, qname)
@@ -261,12 +265,12 @@ class StaticMxResolver:
         self._fallback = fallback
         self._rng = rng
         self._zone_file: Path | None = None
-        self._zone_mtime_ns: int | None = None
+        self._zone_stamp: tuple[int, int, int] | None = None
         self._load(domains, hosts)
 
     @classmethod
     def from_zone_file(cls, path: Path, fallback: MxResolver | None = None) -> StaticMxResolver:
-        """Answer from the sandbox's zone file, re-read whenever its mtime changes.
+        """Answer from the sandbox's zone file, re-read whenever it changes.
 
         The sandbox may restart on new ports at any time, hence the re-read.
         The format, written by `courriel.sandbox`, is::
@@ -314,13 +318,16 @@ class StaticMxResolver:
         if self._zone_file is None:
             return
         try:
-            mtime_ns = self._zone_file.stat().st_mtime_ns
+            stat = self._zone_file.stat()
         except FileNotFoundError:
             # The sandbox is not running (yet): nothing is routable through it.
-            self._zone_mtime_ns = None
+            self._zone_stamp = None
             self._load({}, {})
             return
-        if mtime_ns == self._zone_mtime_ns:
+        # The inode too: the sandbox renames a new file into place, and two
+        # writes within the file system's mtime granularity look alike.
+        stamp = (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+        if stamp == self._zone_stamp:
             return
         try:
             zone = json.loads(self._zone_file.read_text(encoding="utf-8"))
@@ -330,4 +337,4 @@ class StaticMxResolver:
             # Caught mid-write: keep the previous table and read again next time.
             return
         self._load(domains, hosts)
-        self._zone_mtime_ns = mtime_ns
+        self._zone_stamp = stamp

@@ -113,7 +113,7 @@ _ENHANCED: Final[dict[str, tuple[str, bool]]] = {
     "1.6": ("mailbox-disabled", True),  # Mailbox has moved, no forwarding.
     "1.7": ("sender-rejected", True),
     "1.8": ("sender-rejected", True),
-    # RFC 7505 §4.2 gives X.1.10 to null MX, but Microsoft answers 5.1.10 for
+    # RFC 7505 gives X.1.10 to null MX, but Microsoft answers 5.1.10 for
     # any unknown recipient: the text tells which.
     "1.10": ("null-mx", False),
     "2.0": ("transaction-failed", False),
@@ -274,6 +274,16 @@ def classify(code: int, text: str) -> Classification:
     return _verdict(code, enhanced, reason)
 
 
+_CONNECTION_REASONS: Final[dict[str, str]] = {
+    "timeout": "timeout",
+    "refused": "connection-refused",
+    "dns-failed": "dns-error",
+    "connection-lost": "connection-lost",
+    "tls-failed": "tls-failed",
+    "tls-unavailable": "tls-unavailable",
+}
+
+
 def classify_connection_error(exc_kind: str) -> Classification:
     """Classify a failure that left no SMTP reply: always a retry.
 
@@ -287,23 +297,13 @@ def classify_connection_error(exc_kind: str) -> Classification:
     return Classification(Outcome.DEFERRED, None, hard=False, reason=reason)
 
 
-_CONNECTION_REASONS: Final[dict[str, str]] = {
-    "timeout": "timeout",
-    "refused": "connection-refused",
-    "dns-failed": "dns-error",
-    "connection-lost": "connection-lost",
-    "tls-failed": "tls-failed",
-    "tls-unavailable": "tls-unavailable",
-}
-
-
 def classify_dns_error(kind: str) -> Classification:
     """Classify a failed MX resolution, by `courriel.delivery.mx.MxError` kind.
 
-    A null MX (RFC 7505 §4.2: 5.1.10) and a domain that does not exist
-    (5.1.2) are hard bounces. A domain with neither MX nor address records
-    cannot receive mail (RFC 5321 §5.1) and bounces the same way. Anything
-    else (SERVFAIL, timeouts) is temporary.
+    A null MX (RFC 7505: 5.1.10) and a domain that does not exist (5.1.2)
+    are hard bounces. A domain with neither MX nor address records cannot
+    receive mail (RFC 5321 §5.1) and bounces the same way. Anything else
+    (SERVFAIL, timeouts) is temporary: 4.4.3, directory server failure.
     """
     if kind == "null-mx":
         return Classification(Outcome.BOUNCED, "5.1.10", hard=True, reason="null-mx")
