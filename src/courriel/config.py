@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     http_port: int = Field(default=8025, ge=1, le=65535, description="Port of the HTTP server.")
     public_url: str = Field(
-        default="http://127.0.0.1:8025",
-        description="Base URL recipients and API clients use to reach this installation.",
+        default="",
+        description=(
+            "Base URL recipients and API clients use to reach this installation (links in "
+            "mail, tracking, sign-up pages); empty means http://<http_host>:<http_port>."
+        ),
     )
     resolver: Literal["dns", "sandbox"] = Field(
         default="dns",
@@ -118,6 +121,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records."
     )
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        # Links must work out of the box on the embedded default.
+        if not self.public_url:
+            self.public_url = f"http://{self.http_host}:{self.http_port}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
 
 
 SECRET_FIELDS = frozenset({"secret_key", "database_url"})

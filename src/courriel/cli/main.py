@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from rich.table import Table
 
 from courriel.accounts.principal import Principal
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
-from courriel.cli.runtime import install_signals, run_engine, run_http
+from courriel.cli.runtime import configure_logging, install_signals, run_engine, run_http
 from courriel.config import Settings, masked, settings_markdown
 from courriel.core.errors import CourrielError
 from courriel.sandbox.server import Sandbox, run_sandbox
@@ -183,7 +182,7 @@ def serve(
     settings = _settings(
         data_dir, http_host=host, http_port=port, resolver="sandbox" if sandbox else None
     )
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level)
     services = _services(settings)
 
     async def main() -> None:
@@ -194,8 +193,11 @@ def serve(
             await box.start()
         try:
             if seed_demo_ and not services.tenants.list():
-                _announce_demo(settings, await asyncio.to_thread(seed_demo, services))
-            console.print(
+                seed = await asyncio.to_thread(seed_demo, services)
+                # The demo campaign is sent at once: the engine below delivers it.
+                services.campaigns.send(Principal.operator(seed.tenant_id), seed.campaign_id)
+                _announce_demo(settings, seed)
+            typer.echo(
                 f"Courriel API at {settings.public_url}/v1 (docs: {settings.public_url}/docs)"
             )
             await asyncio.gather(run_http(services, stop), run_engine(services, stop))
@@ -210,18 +212,23 @@ def serve(
 
 
 def _announce_demo(settings: Settings, seed: DemoSeed) -> None:
+    # Plain lines, never wrapped: a newcomer copies the key and the commands.
     key_file = Path(settings.data_dir) / "demo-api-key.txt"
     key_file.write_text(seed.api_key + "\n")
     key_file.chmod(0o600)
     base = settings.public_url
-    console.print("[bold]Demo tenant seeded[/bold]")
-    console.print(f"  API key (also in {key_file}): [bold]{seed.api_key}[/bold]")
-    console.print(
-        f"  send the demo campaign: curl -X POST -H 'Authorization: Bearer {seed.api_key}' "
-        f"{base}/v1/campaigns/{seed.campaign_id}/send"
-    )
-    console.print(f"  statistics: {base}/v1/campaigns/{seed.campaign_id}/stats")
-    console.print(f"  a sandbox mailbox: {base}/v1/sandbox/messages?to={seed.recipients[0]}")
+    auth = f"-H 'Authorization: Bearer {seed.api_key}'"
+    lines = [
+        "Demo tenant seeded; its campaign is being sent through the sandbox internet.",
+        f"  API key (shown once, also in {key_file}): {seed.api_key}",
+        f"  statistics:  curl {auth} {base}/v1/campaigns/{seed.campaign_id}/stats",
+        f"  a mailbox:   curl {auth} '{base}/v1/sandbox/messages?to={seed.recipients[0]}'",
+        (
+            f"  or:          .venv/bin/courriel sandbox inbox {seed.recipients[0]}"
+            f" --data-dir {settings.data_dir}"
+        ),
+    ]
+    typer.echo("\n".join(lines))
 
 
 @app.command()

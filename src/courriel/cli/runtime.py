@@ -29,6 +29,14 @@ class _Server(uvicorn.Server):
         yield
 
 
+def configure_logging(level: str) -> None:
+    """Our records at `level`; libraries that log peers or every step only when they warn."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet = max(logging.WARNING, logging.getLevelNamesMapping()[level])
+    for noisy in ("alembic", "mail.log", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(quiet)
+
+
 def install_signals(stop: asyncio.Event) -> None:
     """SIGINT and SIGTERM set `stop`."""
     loop = asyncio.get_running_loop()
