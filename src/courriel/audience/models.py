@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import TenantBase, UTCDateTime, str_enum
@@ -82,6 +82,11 @@ class MailingList(TenantBase):
     double_opt_in: Mapped[bool] = mapped_column(Boolean, default=True)
     # Opens and clicks are tracked for this list's mail unless switched off.
     tracking: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped whenever the purpose text changes, so the ledger says which
+    # wording a person agreed to.
+    purpose_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Days a pending or unsubscribed contact's data is kept on this list (None: no limit).
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -100,6 +105,7 @@ class Subscription(TenantBase):
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
     status: Mapped[SubscriptionStatus] = mapped_column(str_enum(SubscriptionStatus))
+    created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -119,6 +125,7 @@ class ConsentRecord(TenantBase):
     source: Mapped[ConsentSource] = mapped_column(str_enum(ConsentSource))
     legal_basis: Mapped[str] = mapped_column(String(40))
     purpose_text: Mapped[str] = mapped_column(Text)
+    purpose_version: Mapped[int | None] = mapped_column(Integer, default=None)
     form_id: Mapped[str | None] = mapped_column(String(80), default=None)
     ip: Mapped[str | None] = mapped_column(String(45), default=None)
     user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
@@ -141,3 +148,106 @@ class Suppression(TenantBase):
     reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason))
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PropertyKind(enum.StrEnum):
+    """The type of a tenant-defined contact property."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    CHOICE = "choice"
+
+
+class PropertyDefinition(TenantBase):
+    """A custom contact property a tenant declared, with its type."""
+
+    __tablename__ = "property_definitions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[PropertyKind] = mapped_column(str_enum(PropertyKind))
+    choices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SignupForm(TenantBase):
+    """A public sign-up form of one list; its consent text is shown next to the checkbox."""
+
+    __tablename__ = "signup_forms"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    list_id: Mapped[str] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    consent_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ImportStatus(enum.StrEnum):
+    """Where an import job stands."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ContactImport(TenantBase):
+    """One import of a file into a list, with its progress and outcome."""
+
+    __tablename__ = "contact_imports"
+    __table_args__ = (Index("ix_contact_imports_list_digest", "list_id", "file_sha256"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    list_id: Mapped[str] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    legal_basis: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(40))
+    status: Mapped[ImportStatus] = mapped_column(str_enum(ImportStatus))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    principal: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ImportRejection(TenantBase):
+    """A row an import did not take, with its line number and why."""
+
+    __tablename__ = "import_rejections"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    import_id: Mapped[str] = mapped_column(
+        ForeignKey("contact_imports.id", ondelete="CASCADE"), index=True
+    )
+    line: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Segment(TenantBase):
+    """A saved filter over contacts, in the segment language."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    expression: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AudienceAudit(TenantBase):
+    """Append-only record of sensitive audience actions (exports), until issue 8's log."""
+
+    __tablename__ = "audience_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(40))
+    principal: Mapped[str] = mapped_column(String(80))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

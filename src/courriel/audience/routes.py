@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
 
 from courriel.api.deps import DEFAULT_PAGE, CursorQuery, LimitQuery, PrincipalDep, ServicesDep
-from courriel.api.schemas import PageOut
+from courriel.api.schemas import Input, PageOut
+from courriel.audience.consent import ConsentProofs
+from courriel.audience.models import ConsentSource, SignupForm
+from courriel.audience.routes_imports import router as imports_router
+from courriel.audience.routes_segments import router as segments_router
 from courriel.audience.schemas import (
     ConsentOut,
     ContactIn,
     ContactOut,
     ListIn,
     ListOut,
+    ListPurposeIn,
+    PropertyIn,
+    PropertyOut,
     SubscribeOut,
+    SuppressionIn,
+    SuppressionOut,
+    UnsubscribeOut,
 )
 from courriel.audience.service import ConsentInput, ContactInput
+from courriel.audience.signup_pages import signups
+from courriel.services import Services
 
 router = APIRouter(tags=["audience"])
+router.include_router(imports_router)
+router.include_router(segments_router)
 
 
 @router.post("/lists", status_code=201)
 def create_list(body: ListIn, services: ServicesDep, principal: PrincipalDep) -> ListOut:
     """Create a list."""
-    created = services.audience.create_list(principal, body.name, body.purpose, body.double_opt_in)
+    created = services.audience.create_list(
+        principal, body.name, body.purpose, body.double_opt_in, body.retention_days
+    )
     return ListOut.model_validate(created, from_attributes=True)
 
 
@@ -101,3 +119,169 @@ def consent(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> 
         ConsentOut.model_validate(r, from_attributes=True)
         for r in services.audience.consent_history(principal, contact_id)
     ]
+
+
+@router.put("/lists/{list_id}/purpose")
+def change_purpose(
+    list_id: str, body: ListPurposeIn, services: ServicesDep, principal: PrincipalDep
+) -> ListOut:
+    """Change the purpose text shown to people (a new version in the ledger)."""
+    changed = services.audience.change_purpose(principal, list_id, body.purpose)
+    return ListOut.model_validate(changed, from_attributes=True)
+
+
+@router.delete("/lists/{list_id}/contacts/{contact_id}")
+def unsubscribe(
+    list_id: str, contact_id: str, services: ServicesDep, principal: PrincipalDep
+) -> UnsubscribeOut:
+    """Unsubscribe a contact from a list (recorded as a withdrawal of consent)."""
+    status = services.audience.unsubscribe(principal, contact_id, list_id, ConsentSource.API)
+    return UnsubscribeOut(list_id=list_id, status=status.value)
+
+
+@router.get("/contacts/{contact_id}/subscriptions")
+def subscriptions(
+    contact_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, str]:
+    """The lists a contact is on, with its status on each."""
+    found = services.audience.subscriptions_of(principal, contact_id)
+    return {k: v.value for k, v in found.items()}
+
+
+@router.get("/contacts/{contact_id}/consent/proof")
+def consent_proof(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+    """Proof of consent as JSON: subscriptions and the whole ledger (a download)."""
+    proofs = ConsentProofs(services.storage)
+    return JSONResponse(
+        proofs.proof(principal, contact_id, services.clock.now()),
+        headers={"Content-Disposition": f'attachment; filename="consent-{contact_id}.json"'},
+    )
+
+
+@router.get("/contacts/{contact_id}/consent/proof.html", response_class=HTMLResponse)
+def consent_proof_html(
+    contact_id: str, services: ServicesDep, principal: PrincipalDep
+) -> HTMLResponse:
+    """Proof of consent as a readable HTML page."""
+    proofs = ConsentProofs(services.storage)
+    return HTMLResponse(
+        proofs.proof_html(principal, contact_id, services.clock.now()),
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+def erase_contact(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    """Erase a contact: its data goes, a keyed hash of the address stays suppressed."""
+    services.audience.suppressions.erase(principal, contact_id)
+    return Response(status_code=204)
+
+
+@router.post("/properties", status_code=201)
+def define_property(
+    body: PropertyIn, services: ServicesDep, principal: PrincipalDep
+) -> PropertyOut:
+    """Declare a typed custom contact property."""
+    created = services.audience.properties.define(principal, body.name, body.kind, body.choices)
+    return PropertyOut.model_validate(created, from_attributes=True)
+
+
+@router.get("/properties")
+def list_properties(services: ServicesDep, principal: PrincipalDep) -> list[PropertyOut]:
+    """The tenant's custom properties."""
+    return [
+        PropertyOut.model_validate(p, from_attributes=True)
+        for p in services.audience.properties.list(principal)
+    ]
+
+
+@router.get("/suppressions")
+def list_suppressions(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE,
+) -> PageOut[SuppressionOut]:
+    """The tenant's suppressions (keyed hashes, reasons)."""
+    page = services.audience.suppressions.list(principal, cursor, limit)
+    return PageOut(
+        data=[SuppressionOut.model_validate(i, from_attributes=True) for i in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post("/suppressions", status_code=201)
+def add_suppression(
+    body: SuppressionIn, services: ServicesDep, principal: PrincipalDep
+) -> SuppressionOut:
+    """Suppress an address by hand."""
+    row = services.audience.suppressions.add(principal, body.address, body.reason, body.detail)
+    return SuppressionOut.model_validate(row, from_attributes=True)
+
+
+@router.delete("/suppressions/{suppression_id}", status_code=204)
+def remove_suppression(
+    suppression_id: int, services: ServicesDep, principal: PrincipalDep
+) -> Response:
+    """Lift a manual suppression."""
+    services.audience.suppressions.remove(principal, suppression_id)
+    return Response(status_code=204)
+
+
+class FormIn(Input):
+    title: str = Field(min_length=1, max_length=200)
+    consent_text: str = Field(
+        min_length=1, max_length=2000, description="Label of the unticked consent checkbox"
+    )
+
+
+class FormOut(BaseModel):
+    id: str
+    list_id: str
+    title: str
+    consent_text: str
+    hosted_url: str
+    snippet: str
+
+
+def _form_out(services: Services, tenant_id: str, form: SignupForm) -> FormOut:
+    signup = signups(services)
+    return FormOut(
+        id=form.id,
+        list_id=form.list_id,
+        title=form.title,
+        consent_text=form.consent_text,
+        hosted_url=signup.hosted_url(tenant_id, form.id),
+        snippet=signup.snippet(tenant_id, form.id),
+    )
+
+
+@router.post("/lists/{list_id}/forms", status_code=201)
+def create_form(
+    list_id: str, body: FormIn, services: ServicesDep, principal: PrincipalDep
+) -> FormOut:
+    """A public sign-up form for a list: hosted page and embeddable snippet."""
+    form = signups(services).create_form(principal, list_id, body.title, body.consent_text)
+    return _form_out(services, principal.tenant_id, form)
+
+
+@router.get("/forms/{form_id}")
+def get_form(form_id: str, services: ServicesDep, principal: PrincipalDep) -> FormOut:
+    """One sign-up form, with its hosted URL and snippet."""
+    form = signups(services).get_form(principal, form_id)
+    return _form_out(services, principal.tenant_id, form)
+
+
+@router.post("/lists/{list_id}/contacts/{contact_id}/confirmation", status_code=202)
+def resend_confirmation(
+    list_id: str, contact_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, str]:
+    """Send a pending contact the double opt-in email again."""
+    signups(services).resend(principal, list_id, contact_id)
+    return {"status": "sent"}
+
+
+@router.post("/lists/{list_id}/retention")
+def apply_retention(list_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, int]:
+    """Expire pending subscriptions older than the list's retention period."""
+    return {"expired": services.audience.retention.apply(principal, list_id)}

@@ -8,21 +8,63 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from courriel.api.schemas import Input
-from courriel.audience.models import ConsentSource
+from courriel.audience.models import ConsentSource, PropertyKind, SuppressionReason
 
 
 class ListIn(Input):
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(default="", max_length=5000, description="Shown to people who subscribe")
     double_opt_in: bool = True
+    retention_days: int | None = Field(
+        default=None, description="Days pending/unsubscribed data is kept (none: no limit)"
+    )
+
+
+class ListPurposeIn(Input):
+    purpose: str = Field(min_length=1, max_length=5000)
 
 
 class ListOut(BaseModel):
     id: str
     name: str
     purpose: str
+    purpose_version: int
     double_opt_in: bool
+    retention_days: int | None
     created_at: dt.datetime
+
+
+class PropertyIn(Input):
+    name: str = Field(max_length=64)
+    kind: PropertyKind
+    choices: list[str] = Field(default_factory=list, max_length=200)
+
+
+class PropertyOut(BaseModel):
+    id: str
+    name: str
+    kind: PropertyKind
+    choices: list[str]
+    created_at: dt.datetime
+
+
+class SuppressionIn(Input):
+    address: str = Field(max_length=320)
+    reason: SuppressionReason = SuppressionReason.MANUAL
+    detail: str = Field(default="", max_length=500)
+
+
+class SuppressionOut(BaseModel):
+    id: int
+    address_hash: str
+    reason: SuppressionReason
+    detail: str
+    created_at: dt.datetime
+
+
+class UnsubscribeOut(BaseModel):
+    list_id: str
+    status: str
 
 
 class ConsentIn(Input):
@@ -67,6 +109,7 @@ class SubscribeOut(BaseModel):
 
 class ConsentOut(BaseModel):
     list_id: str | None
+    purpose_version: int | None
     action: str
     source: str
     legal_basis: str

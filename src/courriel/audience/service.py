@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from courriel.accounts.principal import Capability, Principal
 from courriel.audience.addresses import domain_of, normalize_address, tenant_address_hash
+from courriel.audience.export import ExportService
+from courriel.audience.importer import ImportService
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
@@ -21,10 +23,20 @@ from courriel.audience.models import (
     Suppression,
 )
 from courriel.audience.models import SubscriptionStatus as S
-from courriel.audience.subscriptions import can_move
+from courriel.audience.properties import (
+    PropertyService,
+    check_language,
+    check_properties,
+    check_timezone,
+    load_definitions,
+)
+from courriel.audience.retention import RetentionService
+from courriel.audience.segments.service import SegmentService
+from courriel.audience.subscriptions import can_move, check_move
+from courriel.audience.suppressions import SuppressionService
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.storage import Storage
@@ -85,27 +97,56 @@ class AudienceService:
         self._storage = storage
         self._clock = clock
         self._secret_key = secret_key
+        self.properties = PropertyService(storage, clock)
+        self.suppressions = SuppressionService(storage, clock, secret_key)
+        self.imports = ImportService(storage, clock, secret_key)
+        self.exports = ExportService(storage, clock)
+        self.segments = SegmentService(storage, clock)
+        self.retention = RetentionService(storage, clock)
 
     # Lists ------------------------------------------------------------------
 
     def create_list(
-        self, principal: Principal, name: str, purpose: str = "", double_opt_in: bool = True
+        self,
+        principal: Principal,
+        name: str,
+        purpose: str = "",
+        double_opt_in: bool = True,
+        retention_days: int | None = None,
     ) -> MailingList:
         """Create a list; its purpose text is what people are shown when they subscribe."""
         principal.require(Capability.LISTS_WRITE)
         clean = _clean_text(name, "name")
         if not clean:
             raise InvalidInputError("name", "must not be empty")
+        if retention_days is not None and not 1 <= retention_days <= 36_500:
+            raise InvalidInputError("retention_days", "must be between 1 and 36500 days")
         mailing_list = MailingList(
             id=new_id("lst"),
             name=clean,
             purpose=purpose,
+            purpose_version=1,
             double_opt_in=double_opt_in,
+            retention_days=retention_days,
             created_at=self._clock.now(),
         )
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             session.add(mailing_list)
         return mailing_list
+
+    def change_purpose(self, principal: Principal, list_id: str, purpose: str) -> MailingList:
+        """Change the purpose text; a new version, so the ledger tells the wordings apart."""
+        principal.require(Capability.LISTS_WRITE)
+        if not purpose.strip():
+            raise InvalidInputError("purpose", "must not be empty")
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            found = session.get(MailingList, list_id)
+            if found is None:
+                raise NotFoundError(f"no list {list_id!r}")
+            if found.purpose != purpose:
+                found.purpose = purpose
+                found.purpose_version += 1
+        return found
 
     def get_list(self, principal: Principal, list_id: str) -> MailingList:
         """One list of the principal's tenant."""
@@ -142,8 +183,8 @@ class AudienceService:
         email = normalize_address(contact.email)
         first = _clean_text(contact.first_name, "first_name")
         last = _clean_text(contact.last_name, "last_name")
-        language = _clean_text(contact.language, "language", 35)
-        timezone = _clean_text(contact.timezone, "timezone", 64)
+        language = check_language(contact.language)
+        timezone = check_timezone(contact.timezone)
         if consent.legal_basis not in LEGAL_BASES:
             raise InvalidInputError(
                 "consent.legal_basis", f"must be one of {', '.join(sorted(LEGAL_BASES))}"
@@ -157,6 +198,9 @@ class AudienceService:
         now = self._clock.now()
         suppressed_hash = tenant_address_hash(self._secret_key, principal.tenant_id, email)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            properties = check_properties(
+                load_definitions(session), contact.properties, "properties"
+            )
             lists = self._load_lists(session, list_ids)
             suppressed = session.scalar(
                 select(Suppression.id).where(Suppression.address_hash == suppressed_hash)
@@ -175,7 +219,7 @@ class AudienceService:
             row.last_name = last if last is not None else row.last_name
             row.language = language if language is not None else row.language
             row.timezone = timezone if timezone is not None else row.timezone
-            row.properties = {**(row.properties or {}), **contact.properties}
+            row.properties = {**(row.properties or {}), **properties}
             row.updated_at = now
             session.flush()
             statuses = {
@@ -222,7 +266,11 @@ class AudienceService:
             wanted = S.SUPPRESSED
         if sub is None:
             sub = Subscription(
-                list_id=mailing_list.id, contact_id=contact.id, status=wanted, updated_at=now
+                list_id=mailing_list.id,
+                contact_id=contact.id,
+                status=wanted,
+                created_at=now,
+                updated_at=now,
             )
             session.add(sub)
         elif sub.status in (S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED, S.SUPPRESSED):
@@ -240,6 +288,7 @@ class AudienceService:
                     source=consent.source,
                     legal_basis=consent.legal_basis,
                     purpose_text=consent.purpose_text,
+                    purpose_version=mailing_list.purpose_version,
                     form_id=consent.form_id,
                     ip=consent.ip,
                     user_agent=consent.user_agent,
@@ -276,3 +325,50 @@ class AudienceService:
                     .order_by(ConsentRecord.id)
                 )
             )
+
+    def unsubscribe(
+        self, principal: Principal, contact_id: str, list_id: str, source: ConsentSource
+    ) -> S:
+        """Take a contact off a list, recording the withdrawal in the ledger."""
+        principal.require(Capability.CONTACTS_WRITE)
+        now = self._clock.now()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            sub = session.scalar(
+                select(Subscription).where(
+                    Subscription.list_id == list_id, Subscription.contact_id == contact_id
+                )
+            )
+            if sub is None:
+                raise NotFoundError(f"contact {contact_id!r} is not on list {list_id!r}")
+            if sub.status is S.UNSUBSCRIBED:
+                return sub.status
+            if sub.status not in (S.PENDING, S.SUBSCRIBED):
+                raise ConflictError(f"a {sub.status.value} subscription cannot be unsubscribed")
+            check_move(sub.status, S.UNSUBSCRIBED)
+            sub.status = S.UNSUBSCRIBED
+            sub.updated_at = now
+            session.add(
+                ConsentRecord(
+                    contact_id=contact_id,
+                    list_id=list_id,
+                    action=ConsentAction.WITHDRAWN,
+                    source=source,
+                    legal_basis="consent",
+                    purpose_text="",
+                    principal=principal.actor,
+                    occurred_at=now,
+                )
+            )
+            return sub.status
+
+    def subscriptions_of(self, principal: Principal, contact_id: str) -> dict[str, S]:
+        """The lists a contact is on and its status on each."""
+        principal.require(Capability.CONTACTS_READ)
+        self.get_contact(principal, contact_id)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            rows = session.execute(
+                select(Subscription.list_id, Subscription.status).where(
+                    Subscription.contact_id == contact_id
+                )
+            )
+            return dict(rows.all())

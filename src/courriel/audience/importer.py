@@ -1,0 +1,280 @@
+"""Importing contacts from a file into a list, lawfully and repeatably.
+
+Every import declares its legal basis and where the addresses came from;
+purchased or rented lists are refused (the people on them never agreed to
+hear from this sender). Rows are validated one by one and written a batch at
+a time; the file is deduplicated against itself and against the database;
+suppressed addresses and people who unsubscribed are reported, never
+re-subscribed. Importing the same file into the same list again changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+from sqlalchemy import Select, select
+
+from courriel.accounts.principal import Capability, Principal
+from courriel.audience.import_batch import BatchWriter, ImportContext, RowParser
+from courriel.audience.models import (
+    ContactImport,
+    ImportRejection,
+    ImportStatus,
+    MailingList,
+)
+from courriel.audience.properties import RESERVED, load_definitions
+from courriel.audience.tabular import FileRows, ReadLimits
+from courriel.core.clock import Clock
+from courriel.core.db import transaction
+from courriel.core.errors import CourrielError, InvalidInputError, NotFoundError
+from courriel.core.ids import new_id
+from courriel.core.pagination import Page, paginate
+from courriel.core.storage import Storage
+
+BATCH = 5000
+LEGAL_BASES = frozenset({"consent", "contract", "legitimate-interest"})
+BUILTIN_FIELDS = ("email", "first_name", "last_name", "language", "timezone")
+ALIASES = {"e-mail": "email", "email address": "email", "mail": "email"}
+
+
+class ImportSource(enum.StrEnum):
+    """Where the addresses of an import came from, as declared by the sender."""
+
+    SIGNUP_FORM = "signup-form"
+    CUSTOMERS = "customers"
+    EVENT = "event"
+    MIGRATION = "migration"
+    OTHER = "other"
+
+
+REFUSED_SOURCES = frozenset({"purchased-list", "rented-list", "purchased-or-rented-list"})
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What the sender declares about a file."""
+
+    list_id: str
+    file_name: str
+    legal_basis: str
+    source: str
+    # Column header → contact field or property name; None maps headers by name.
+    mapping: Mapping[str, str] | None = None
+    # The sender attests these people already confirmed by double opt-in.
+    confirmed: bool = False
+
+
+def check_source(source: str) -> ImportSource:
+    """The declared source, or a clear refusal."""
+    if source in REFUSED_SOURCES:
+        raise InvalidInputError(
+            "source",
+            "purchased or rented lists are refused: the people on them never agreed "
+            "to hear from you (sending policy)",
+        )
+    try:
+        return ImportSource(source)
+    except ValueError:
+        allowed = ", ".join(s.value for s in ImportSource)
+        raise InvalidInputError("source", f"must be one of {allowed}") from None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ImportService:
+    """Start, run and report on imports."""
+
+    def __init__(
+        self, storage: Storage, clock: Clock, secret_key: bytes, limits: ReadLimits | None = None
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._secret_key = secret_key
+        self.limits = limits or ReadLimits()
+
+    def start(self, principal: Principal, request: ImportRequest, path: Path) -> ContactImport:
+        """Check the declaration and the file; return the import (an earlier one if identical)."""
+        principal.require(Capability.CONTACTS_WRITE)
+        if request.legal_basis not in LEGAL_BASES:
+            raise InvalidInputError(
+                "legal_basis", f"must be one of {', '.join(sorted(LEGAL_BASES))}"
+            )
+        source = check_source(request.source)
+        FileRows(path, self.limits)  # size checks before anything is stored
+        digest = file_digest(path)
+        now = self._clock.now()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            if session.get(MailingList, request.list_id) is None:
+                raise InvalidInputError("list_id", f"no list {request.list_id!r}")
+            earlier = session.scalars(
+                select(ContactImport).where(
+                    ContactImport.list_id == request.list_id,
+                    ContactImport.file_sha256 == digest,
+                    ContactImport.status == ImportStatus.DONE,
+                )
+            ).first()
+            if earlier is not None:
+                return earlier
+            job = ContactImport(
+                id=new_id("imp"),
+                list_id=request.list_id,
+                file_name=request.file_name[:255],
+                file_sha256=digest,
+                legal_basis=request.legal_basis,
+                source=source.value,
+                status=ImportStatus.RUNNING,
+                rows_read=0,
+                imported=0,
+                unchanged=0,
+                rejected=0,
+                error="",
+                principal=principal.actor,
+                created_at=now,
+            )
+            session.add(job)
+        return job
+
+    def run(
+        self,
+        principal: Principal,
+        job: ContactImport,
+        request: ImportRequest,
+        path: Path,
+        progress: Progress | None = None,
+    ) -> ContactImport:
+        """Read the file into the list; a structural error fails the import with its reason."""
+        principal.require(Capability.CONTACTS_WRITE)
+        if job.status is not ImportStatus.RUNNING:
+            return job
+        factory = self._storage.tenant(principal.tenant_id)
+        try:
+            self._read(principal, job, request, path, progress)
+        except CourrielError as exc:
+            with transaction(factory) as session:
+                row = session.get(ContactImport, job.id)
+                assert row is not None
+                row.status = ImportStatus.FAILED
+                row.error = exc.detail
+                row.finished_at = self._clock.now()
+            raise
+        with transaction(factory) as session:
+            row = session.get(ContactImport, job.id)
+            assert row is not None
+            row.status = ImportStatus.DONE
+            row.finished_at = self._clock.now()
+        return self.get(principal, job.id)
+
+    def _read(
+        self,
+        principal: Principal,
+        job: ContactImport,
+        request: ImportRequest,
+        path: Path,
+        progress: Progress | None,
+    ) -> None:
+        factory = self._storage.tenant(principal.tenant_id)
+        with factory() as session:
+            definitions = load_definitions(session)
+            mailing_list = session.get(MailingList, request.list_id)
+        if mailing_list is None:
+            raise NotFoundError(f"no list {request.list_id!r}")
+        rows = iter(FileRows(path, self.limits))
+        header = next(rows, None)
+        if header is None:
+            raise InvalidInputError("file", "the file has no header row")
+        columns = map_columns(header[1], request.mapping, definitions.keys())
+        context = ImportContext(
+            tenant_id=principal.tenant_id,
+            actor=principal.actor,
+            job_id=job.id,
+            mailing_list=mailing_list,
+            legal_basis=request.legal_basis,
+            confirmed=request.confirmed,
+            secret_key=self._secret_key,
+        )
+        parser = RowParser(columns, definitions)
+        writer = BatchWriter(context, factory, self._clock)
+        batch: list[tuple[int, list[str]]] = []
+        for item in rows:
+            batch.append(item)
+            if len(batch) >= BATCH:
+                writer.write(parser.parse(batch))
+                batch = []
+                if progress is not None:
+                    progress(writer.rows_read)
+        writer.write(parser.parse(batch))
+        if progress is not None:
+            progress(writer.rows_read)
+
+    def get(self, principal: Principal, import_id: str) -> ContactImport:
+        """One import and its progress."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            found = session.get(ContactImport, import_id)
+        if found is None:
+            raise NotFoundError(f"no import {import_id!r}")
+        return found
+
+    def rejections(
+        self, principal: Principal, import_id: str, cursor: str | None, limit: int
+    ) -> Page[ImportRejection]:
+        """The rows an import did not take, by line."""
+        self.get(principal, import_id)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            statement = cast(
+                "Select[tuple[ImportRejection]]",
+                select(ImportRejection).where(ImportRejection.import_id == import_id),
+            )
+            return paginate(session, statement, ImportRejection.id, cursor, limit)
+
+    def all_rejections(self, principal: Principal, import_id: str) -> Iterable[ImportRejection]:
+        """Every rejection of an import, for the downloadable report."""
+        self.get(principal, import_id)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            yield from session.scalars(
+                select(ImportRejection)
+                .where(ImportRejection.import_id == import_id)
+                .order_by(ImportRejection.line)
+                .execution_options(yield_per=1000)
+            )
+
+
+def map_columns(
+    header: list[str], mapping: Mapping[str, str] | None, properties: Iterable[str]
+) -> dict[int, str]:
+    """Column index → field; the email column is required, unknown targets are errors."""
+    known = set(BUILTIN_FIELDS) | set(properties)
+    columns: dict[int, str] = {}
+    names = [h.strip() for h in header]
+    if mapping is not None:
+        for source, target in mapping.items():
+            if source not in names:
+                raise InvalidInputError(f"mapping.{source}", "no such column in the file")
+            if target not in known or (target in RESERVED and target not in BUILTIN_FIELDS):
+                raise InvalidInputError(
+                    f"mapping.{source}", f"{target!r} is not a contact field or property"
+                )
+            columns[names.index(source)] = target
+    else:
+        for index, name in enumerate(names):
+            field = ALIASES.get(name.lower(), name.lower())
+            if field in known and field not in columns.values():
+                columns[index] = field
+    if "email" not in columns.values():
+        raise InvalidInputError("mapping", "no column is mapped to email")
+    return columns

@@ -1,0 +1,1 @@
+"""Segments: a small filter language over contacts, compiled to SQLAlchemy expressions."""

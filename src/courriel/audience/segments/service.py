@@ -1,0 +1,92 @@
+"""Saved segments, live counts, and the condition other rooms (campaigns) select by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from courriel.accounts.principal import Capability, Principal
+from courriel.audience.models import Contact, Segment
+from courriel.audience.properties import clean_text, load_definitions
+from courriel.audience.segments.compiler import Compiler
+from courriel.audience.segments.parser import parse
+from courriel.core.clock import Clock
+from courriel.core.db import transaction
+from courriel.core.errors import NotFoundError
+from courriel.core.ids import new_id
+from courriel.core.storage import Storage
+
+
+@dataclass(frozen=True)
+class CountedSegment:
+    """A saved segment with how many contacts it holds now."""
+
+    segment: Segment
+    count: int
+
+
+def segment_condition(session: Session, expression: str, clock: Clock) -> ColumnElement[bool]:
+    """The SQLAlchemy condition on `Contact` for an expression, in this tenant's session.
+
+    Campaigns select their audience with it:
+    ``select(Contact.id).where(segment_condition(session, text, clock))``.
+    """
+    return Compiler(load_definitions(session), clock.now()).compile(parse(expression))
+
+
+class SegmentService:
+    """Create, list and count segments."""
+
+    def __init__(self, storage: Storage, clock: Clock) -> None:
+        self._storage = storage
+        self._clock = clock
+
+    def count(self, principal: Principal, expression: str) -> int:
+        """How many contacts match an expression now."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return self._count(session, expression)
+
+    def _count(self, session: Session, expression: str) -> int:
+        condition = segment_condition(session, expression, self._clock)
+        return int(session.scalar(select(func.count()).select_from(Contact).where(condition)) or 0)
+
+    def create(self, principal: Principal, name: str, expression: str) -> CountedSegment:
+        """Save a segment; the expression is checked (and counted) first."""
+        principal.require(Capability.LISTS_WRITE)
+        clean = clean_text(name, "name", 200)
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            count = self._count(session, expression)
+            segment = Segment(
+                id=new_id("seg"), name=clean, expression=expression, created_at=self._clock.now()
+            )
+            session.add(segment)
+        return CountedSegment(segment, count)
+
+    def get(self, principal: Principal, segment_id: str) -> CountedSegment:
+        """A saved segment and its live count."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            segment = session.get(Segment, segment_id)
+            if segment is None:
+                raise NotFoundError(f"no segment {segment_id!r}")
+            return CountedSegment(segment, self._count(session, segment.expression))
+
+    def list(self, principal: Principal) -> list[CountedSegment]:
+        """The tenant's segments with live counts."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            segments = list(session.scalars(select(Segment).order_by(Segment.created_at)))
+            return [CountedSegment(s, self._count(session, s.expression)) for s in segments]
+
+    def condition(
+        self, principal: Principal, segment_id: str, session: Session
+    ) -> ColumnElement[bool]:
+        """The condition of a saved segment (for campaigns, issue 6), in the caller's session."""
+        principal.require(Capability.CONTACTS_READ)
+        segment = session.get(Segment, segment_id)
+        if segment is None:
+            raise NotFoundError(f"no segment {segment_id!r}")
+        return segment_condition(session, segment.expression, self._clock)

@@ -1,0 +1,387 @@
+"""Public sign-up with double opt-in.
+
+A person fills in a list's public form (ticking the consent checkbox next to
+the purpose text); the ledger records what they were shown, from which IP
+and browser. On a double opt-in list they get a confirmation email with a
+signed link that expires; following it records the confirmation with its own
+IP and user agent and only then subscribes them. The form's answer is the
+same whatever the address's history, so the form cannot be used to find out
+who is on a list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from courriel.accounts.principal import Capability, Principal
+from courriel.audience.addresses import domain_of, tenant_address_hash
+from courriel.audience.models import (
+    ConsentAction,
+    ConsentRecord,
+    ConsentSource,
+    Contact,
+    MailingList,
+    SignupForm,
+    Subscription,
+)
+from courriel.audience.models import SubscriptionStatus as S
+from courriel.audience.properties import clean_text
+from courriel.audience.subscriptions import can_move
+from courriel.audience.suppressions import suppressed_hashes
+from courriel.audience.tokens import sign, verify
+from courriel.config import Settings
+from courriel.core.clock import Clock
+from courriel.core.db import transaction
+from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
+from courriel.core.ids import new_id
+from courriel.core.storage import Storage
+from courriel.delivery.spool import NewMessage, Spool
+from courriel.delivery.verp import encode_return_path
+
+CONFIRM = "signup-confirm"
+CSRF = "signup-form"
+CONFIRM_TTL = dt.timedelta(days=7)
+CSRF_TTL = dt.timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class PublicForm:
+    """What a public form shows."""
+
+    tenant_id: str
+    form_id: str
+    title: str
+    list_name: str
+    purpose: str
+    consent_text: str
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who submitted a public form or followed a link, for the ledger."""
+
+    ip: str | None
+    user_agent: str | None
+
+
+class SignupService:
+    """Forms, submissions and confirmations."""
+
+    def __init__(
+        self, storage: Storage, clock: Clock, secret_key: bytes, settings: Settings, spool: Spool
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._key = secret_key
+        self._settings = settings
+        self._spool = spool
+
+    # For the tenant ----------------------------------------------------------
+
+    def create_form(
+        self, principal: Principal, list_id: str, title: str, consent_text: str
+    ) -> SignupForm:
+        """A public form for a list; `consent_text` is the checkbox label shown verbatim."""
+        principal.require(Capability.LISTS_WRITE)
+        clean_title = clean_text(title, "title", 200)
+        if not clean_title:
+            raise InvalidInputError("title", "must not be empty")
+        if not consent_text.strip() or len(consent_text) > 2000:
+            raise InvalidInputError("consent_text", "say what people agree to (2000 characters)")
+        form = SignupForm(
+            id=new_id("frm"),
+            list_id=list_id,
+            title=clean_title,
+            consent_text=consent_text.strip(),
+            created_at=self._clock.now(),
+        )
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            if session.get(MailingList, list_id) is None:
+                raise NotFoundError(f"no list {list_id!r}")
+            session.add(form)
+        return form
+
+    def get_form(self, principal: Principal, form_id: str) -> SignupForm:
+        """One form of the principal's tenant."""
+        principal.require(Capability.LISTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            found = session.get(SignupForm, form_id)
+        if found is None:
+            raise NotFoundError(f"no form {form_id!r}")
+        return found
+
+    def hosted_url(self, tenant_id: str, form_id: str) -> str:
+        """Where the hosted page of a form is."""
+        return f"{self._settings.public_url.rstrip('/')}/f/{tenant_id}/{form_id}"
+
+    def snippet(self, tenant_id: str, form_id: str) -> str:
+        """HTML to paste into a website: the hosted form in a frame."""
+        url = html.escape(self.hosted_url(tenant_id, form_id), quote=True)
+        return (
+            f'<iframe src="{url}" title="Sign up" loading="lazy" '
+            'style="border:0;width:100%;max-width:32rem;height:34rem"></iframe>'
+        )
+
+    def resend(self, principal: Principal, list_id: str, contact_id: str) -> None:
+        """Send a pending contact the confirmation email again (through the list's form)."""
+        principal.require(Capability.CONTACTS_WRITE)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            row = session.execute(
+                select(Subscription.status, Contact.email)
+                .join(Contact, Contact.id == Subscription.contact_id)
+                .where(Subscription.list_id == list_id, Subscription.contact_id == contact_id)
+            ).first()
+            form_id = session.scalar(
+                select(SignupForm.id)
+                .where(SignupForm.list_id == list_id)
+                .order_by(SignupForm.created_at)
+                .limit(1)
+            )
+        if row is None:
+            raise NotFoundError(f"contact {contact_id!r} is not on list {list_id!r}")
+        status, email = row
+        if status is not S.PENDING:
+            raise ConflictError(f"only a pending subscription is confirmed; this one is {status}")
+        if form_id is None:
+            raise ConflictError("the list has no sign-up form to confirm through; create one")
+        form = self.public_form(principal.tenant_id, form_id)
+        self._send_confirmation(form, email, contact_id, form.list_name)
+
+    # For the public ----------------------------------------------------------
+
+    def public_form(self, tenant_id: str, form_id: str) -> PublicForm:
+        """The form as shown to visitors; unknown tenant or form: NotFoundError."""
+        with self._storage.tenant(tenant_id)() as session:
+            row = session.execute(
+                select(SignupForm, MailingList)
+                .join(MailingList, MailingList.id == SignupForm.list_id)
+                .where(SignupForm.id == form_id)
+            ).first()
+        if row is None:
+            raise NotFoundError("no such form")
+        form, mailing_list = row
+        return PublicForm(
+            tenant_id=tenant_id,
+            form_id=form.id,
+            title=form.title,
+            list_name=mailing_list.name,
+            purpose=mailing_list.purpose,
+            consent_text=form.consent_text,
+        )
+
+    def csrf_token(self, form: PublicForm, nonce: str) -> str:
+        """The hidden-field token of a form, bound to it and to the visitor's cookie nonce."""
+        payload = {"t": form.tenant_id, "f": form.form_id, "n": nonce}
+        return sign(self._key, CSRF, payload, self._clock.now() + CSRF_TTL)
+
+    def check_csrf(self, form: PublicForm, token: str, nonce: str) -> bool:
+        """Whether the token is genuine, fresh, for this form and this cookie."""
+        payload = verify(self._key, CSRF, token, self._clock.now())
+        return (
+            payload is not None
+            and payload.get("t") == form.tenant_id
+            and payload.get("f") == form.form_id
+            and bool(nonce)
+            and payload.get("n") == nonce
+        )
+
+    def submit(self, form: PublicForm, email: str, visitor: Visitor) -> None:
+        """Record a sign-up and send the confirmation; silent about the address's history."""
+        now = self._clock.now()
+        digest = tenant_address_hash(self._key, form.tenant_id, email)
+        confirm_for: tuple[str, str] | None = None
+        with transaction(self._storage.tenant(form.tenant_id)) as session:
+            signup = session.get(SignupForm, form.form_id)
+            mailing_list = session.get(MailingList, signup.list_id) if signup else None
+            if mailing_list is None or suppressed_hashes(session, [digest]):
+                return
+            contact = self._contact(session, email, now)
+            sub = session.scalar(
+                select(Subscription).where(
+                    Subscription.list_id == mailing_list.id,
+                    Subscription.contact_id == contact.id,
+                )
+            )
+            target = S.PENDING if mailing_list.double_opt_in else S.SUBSCRIBED
+            if sub is None:
+                sub = Subscription(
+                    list_id=mailing_list.id,
+                    contact_id=contact.id,
+                    status=target,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(sub)
+            elif sub.status is S.SUBSCRIBED or not can_move(sub.status, S.PENDING):
+                return
+            else:
+                # Pending again (a resend) or back after an unsubscribe or a soft
+                # bounce: a new explicit opt-in, confirmed by email again.
+                sub.status = S.PENDING
+                sub.updated_at = now
+            session.add(
+                self._record(
+                    form,
+                    mailing_list=mailing_list,
+                    contact_id=contact.id,
+                    action=ConsentAction.GIVEN,
+                    visitor=visitor,
+                    now=now,
+                )
+            )
+            if sub.status is S.PENDING:
+                confirm_for = (contact.id, mailing_list.name)
+        if confirm_for is not None:
+            self._send_confirmation(form, email, confirm_for[0], confirm_for[1])
+
+    def confirm(self, token: str, visitor: Visitor) -> str | None:
+        """Confirm from a link: the list's name when the subscription is (now) confirmed."""
+        now = self._clock.now()
+        payload = verify(self._key, CONFIRM, token, now)
+        if payload is None:
+            return None
+        try:
+            form = self.public_form(str(payload["t"]), str(payload["f"]))
+        except NotFoundError:
+            return None
+        with transaction(self._storage.tenant(form.tenant_id)) as session:
+            return self._confirm(session, form, str(payload["c"]), visitor, now)
+
+    def _confirm(
+        self,
+        session: Session,
+        form: PublicForm,
+        contact_id: str,
+        visitor: Visitor,
+        now: dt.datetime,
+    ) -> str | None:
+        row = session.execute(
+            select(Subscription, MailingList)
+            .join(MailingList, MailingList.id == Subscription.list_id)
+            .join(SignupForm, SignupForm.list_id == MailingList.id)
+            .where(SignupForm.id == form.form_id, Subscription.contact_id == contact_id)
+        ).first()
+        if row is None:
+            return None
+        sub, mailing_list = row
+        if sub.status is S.PENDING:
+            sub.status = S.SUBSCRIBED
+            sub.updated_at = now
+            session.add(
+                self._record(
+                    form,
+                    mailing_list=mailing_list,
+                    contact_id=contact_id,
+                    action=ConsentAction.CONFIRMED,
+                    visitor=visitor,
+                    now=now,
+                )
+            )
+        return mailing_list.name if sub.status is S.SUBSCRIBED else None
+
+    # Steps -------------------------------------------------------------------
+
+    @staticmethod
+    def _contact(session: Session, email: str, now: dt.datetime) -> Contact:
+        contact = session.scalar(select(Contact).where(Contact.email == email))
+        if contact is None:
+            contact = Contact(
+                id=new_id("con"),
+                email=email,
+                email_domain=domain_of(email),
+                properties={},
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(contact)
+            session.flush()
+        return contact
+
+    @staticmethod
+    def _record(
+        form: PublicForm,
+        *,
+        mailing_list: MailingList,
+        contact_id: str,
+        action: ConsentAction,
+        visitor: Visitor,
+        now: dt.datetime,
+    ) -> ConsentRecord:
+        return ConsentRecord(
+            contact_id=contact_id,
+            list_id=mailing_list.id,
+            action=action,
+            source=ConsentSource.FORM,
+            legal_basis="consent",
+            # The exact words next to the checkbox, and the list purpose they belong to.
+            purpose_text=f"{form.consent_text}\n\n{mailing_list.purpose}".strip(),
+            purpose_version=mailing_list.purpose_version,
+            form_id=form.form_id,
+            ip=(visitor.ip or "")[:45] or None,
+            user_agent=(visitor.user_agent or "")[:500] or None,
+            principal="public",
+            occurred_at=now,
+        )
+
+    def _send_confirmation(
+        self, form: PublicForm, email: str, contact_id: str, list_name: str
+    ) -> None:
+        now = self._clock.now()
+        token = sign(
+            self._key,
+            CONFIRM,
+            {"t": form.tenant_id, "c": contact_id, "f": form.form_id},
+            now + CONFIRM_TTL,
+        )
+        link = f"{self._settings.public_url.rstrip('/')}/f/confirm?token={token}"
+        message_id = new_id("msg")
+        domain = self._settings.return_path_domain
+        message = EmailMessage(policy=SMTP)
+        message["From"] = Address(display_name=list_name, username="confirm", domain=domain)
+        local, _, to_domain = email.rpartition("@")
+        message["To"] = Address(username=local, domain=to_domain)
+        message["Subject"] = f"Please confirm your subscription to {list_name}"
+        message["Date"] = format_datetime(now)
+        message["Message-ID"] = f"<{message_id}@{domain}>"
+        # RFC 3834 §5: this is a reply to the person's own request, not a campaign.
+        message["Auto-Submitted"] = "auto-replied"
+        purpose = form.purpose or form.consent_text
+        message.set_content(
+            f"Please confirm that you want to receive {list_name}: {purpose}\n\n"
+            f"Confirm here (the link works for 7 days):\n{link}\n\n"
+            "If you did not ask for this, ignore this message: you will not hear from us.\n",
+            cte="quoted-printable",
+        )
+        message.add_alternative(
+            "<p>Please confirm that you want to receive "
+            f"<strong>{html.escape(list_name)}</strong>: {html.escape(purpose)}</p>"
+            f'<p><a href="{html.escape(link, quote=True)}">Confirm my subscription</a>'
+            " (the link works for 7 days)</p>"
+            "<p>If you did not ask for this, ignore this message: you will not hear from us.</p>",
+            subtype="html",
+            cte="quoted-printable",
+        )
+        self._spool.enqueue(
+            [
+                NewMessage(
+                    tenant_id=form.tenant_id,
+                    message_id=message_id,
+                    campaign_id=None,
+                    contact_id=contact_id,
+                    mail_from=encode_return_path(self._key, form.tenant_id, message_id, domain),
+                    rcpt_to=email,
+                    body=message.as_bytes(),
+                )
+            ],
+            now=now,
+            lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours),
+        )

@@ -1,0 +1,146 @@
+"""The suppression list: addresses that must never be mailed, kept as keyed hashes.
+
+Hard bounces and complaints arrive through `reactions.suppress_contact`;
+global unsubscribes, erasures and manual entries come through here. Import,
+sign-up and every send check the hash (`is_suppressed`), so an address that
+was erased is still refused although the contact no longer exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from courriel.accounts.principal import Capability, Principal
+from courriel.audience.addresses import normalize_address, tenant_address_hash
+from courriel.audience.models import Contact, Suppression, SuppressionReason
+from courriel.audience.reactions import suppress_contact
+from courriel.core.clock import Clock
+from courriel.core.db import transaction
+from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
+from courriel.core.pagination import Page, paginate
+from courriel.core.storage import Storage
+
+MAX_DETAIL = 500
+
+
+def suppressed_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
+    """Which of these address hashes are on the suppression list."""
+    wanted = list(hashes)
+    if not wanted:
+        return set()
+    found = session.scalars(
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(wanted))
+    )
+    return set(found)
+
+
+class SuppressionService:
+    """List, add and remove suppressions; erase a contact."""
+
+    def __init__(self, storage: Storage, clock: Clock, secret_key: bytes) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._secret_key = secret_key
+
+    def hash_of(self, tenant_id: str, address: str) -> str:
+        """The keyed hash of a normalized address for this tenant."""
+        return tenant_address_hash(self._secret_key, tenant_id, address)
+
+    def is_suppressed(self, principal: Principal, address: str) -> bool:
+        """Whether the address may not be mailed."""
+        principal.require(Capability.CONTACTS_READ)
+        digest = self.hash_of(principal.tenant_id, normalize_address(address))
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return bool(suppressed_hashes(session, [digest]))
+
+    def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Suppression]:
+        """The tenant's suppressions (hashes and reasons), a page at a time."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return paginate(session, select(Suppression), Suppression.id, cursor, limit)
+
+    def add(
+        self,
+        principal: Principal,
+        address: str,
+        reason: SuppressionReason = SuppressionReason.MANUAL,
+        detail: str = "",
+    ) -> Suppression:
+        """Suppress an address (and move the matching contact's subscriptions)."""
+        principal.require(Capability.CONTACTS_WRITE)
+        email = normalize_address(address, "address")
+        if reason not in (SuppressionReason.MANUAL, SuppressionReason.UNSUBSCRIBE):
+            raise InvalidInputError(
+                "reason", "only manual and unsubscribe suppressions are added by hand"
+            )
+        if len(detail) > MAX_DETAIL or any(ch in detail for ch in "\r\n\x00"):
+            raise InvalidInputError("detail", f"one line of at most {MAX_DETAIL} characters")
+        digest = self.hash_of(principal.tenant_id, email)
+        now = self._clock.now()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            if suppressed_hashes(session, [digest]):
+                raise ConflictError("this address is already suppressed")
+            contact_id = session.scalar(select(Contact.id).where(Contact.email == email))
+            if contact_id is not None:
+                suppress_contact(
+                    session,
+                    secret_key=self._secret_key,
+                    tenant_id=principal.tenant_id,
+                    contact_id=contact_id,
+                    reason=reason,
+                    detail=detail,
+                    now=now,
+                )
+            else:
+                session.add(
+                    Suppression(address_hash=digest, reason=reason, detail=detail, created_at=now)
+                )
+            session.flush()
+            return session.scalars(
+                select(Suppression).where(Suppression.address_hash == digest)
+            ).one()
+
+    def remove(self, principal: Principal, suppression_id: int) -> None:
+        """Lift a manual suppression; bounces, complaints and erasures stay."""
+        principal.require(Capability.CONTACTS_WRITE)
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            row = session.get(Suppression, suppression_id)
+            if row is None:
+                raise NotFoundError(f"no suppression {suppression_id}")
+            if row.reason is not SuppressionReason.MANUAL:
+                raise ConflictError(
+                    f"a {row.reason.value} suppression is kept; only manual ones can be lifted"
+                )
+            session.execute(delete(Suppression).where(Suppression.id == suppression_id))
+
+    def erase(self, principal: Principal, contact_id: str) -> None:
+        """Erase a contact (GDPR Art. 17): the row and its history go, a keyed hash stays.
+
+        The hash keeps the address from being imported or signed up again by
+        someone else's list; it is not reversible without the installation key.
+        """
+        principal.require(Capability.CONTACTS_WRITE)
+        now = self._clock.now()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            contact = session.get(Contact, contact_id)
+            if contact is None:
+                raise NotFoundError(f"no contact {contact_id!r}")
+            digest = self.hash_of(principal.tenant_id, contact.email)
+            existing = session.scalars(
+                select(Suppression).where(Suppression.address_hash == digest)
+            ).first()
+            if existing is None:
+                session.add(
+                    Suppression(
+                        address_hash=digest,
+                        reason=SuppressionReason.ERASURE,
+                        detail="",
+                        created_at=now,
+                    )
+                )
+            else:
+                existing.reason = SuppressionReason.ERASURE
+            session.delete(contact)

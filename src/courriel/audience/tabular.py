@@ -1,0 +1,218 @@
+"""Reading contact files (CSV, XLSX) as a stream of rows, within stated limits.
+
+CSV is read in 64 KiB chunks and handed to the `csv` module a line at a
+time, so memory stays bounded whatever the file size. The encoding is taken
+from the byte-order mark (UTF-8, UTF-16) or, without one, each line is
+UTF-8 when it decodes as such and otherwise the legacy encoding guessed for
+the file (Windows-1252 in practice): spreadsheets exported on different
+machines and pasted together mix both. Line ends may be CRLF, LF or CR, and
+quoted fields may span lines (RFC 4180 §2.6).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+from python_calamine import CalamineWorkbook
+
+from courriel.core.errors import InvalidInputError
+
+CHUNK = 65_536
+XLSX_MAGIC = b"PK\x03\x04"
+DELIMITERS = ",;\t|"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what an import reads; each breach is a clear error naming the file."""
+
+    max_file_bytes: int = 200 * 1024 * 1024
+    max_line_bytes: int = 1024 * 1024
+    max_columns: int = 200
+    # A spreadsheet is decompressed and read whole by calamine: its own, lower bound.
+    max_xlsx_bytes: int = 20 * 1024 * 1024
+
+
+class FileRows:
+    """The rows of one file: `(line number, cells)`, the header first."""
+
+    def __init__(self, path: Path, limits: ReadLimits) -> None:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise InvalidInputError(
+                "file", f"the file is {size} bytes; the limit is {limits.max_file_bytes} bytes"
+            )
+        if size == 0:
+            raise InvalidInputError("file", "the file is empty")
+        self._path = path
+        self._limits = limits
+        with path.open("rb") as head:
+            self._is_xlsx = head.read(4) == XLSX_MAGIC
+        if self._is_xlsx and size > limits.max_xlsx_bytes:
+            raise InvalidInputError(
+                "file",
+                f"the spreadsheet is {size} bytes; the limit is {limits.max_xlsx_bytes} bytes "
+                "(export it as CSV to import more)",
+            )
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        rows = self._xlsx_rows() if self._is_xlsx else self._csv_rows()
+        for line, cells in rows:
+            if len(cells) > self._limits.max_columns:
+                raise InvalidInputError(
+                    "file",
+                    f"line {line} has {len(cells)} columns; the limit is "
+                    f"{self._limits.max_columns}",
+                )
+            yield line, cells
+
+    # CSV ---------------------------------------------------------------------
+
+    def _csv_rows(self) -> Iterator[tuple[int, list[str]]]:
+        with self._path.open("rb") as stream:
+            sample = stream.read(CHUNK)
+            stream.seek(0)
+            lines = self._text_lines(stream, sample)
+            first = list(_take(lines, 20))
+            dialect = _sniff("".join(first)[:CHUNK])
+            source = _chain(first, lines)
+            csv.field_size_limit(self._limits.max_line_bytes)
+            reader = csv.reader(source, dialect)
+            start = 1
+            try:
+                for cells in reader:
+                    if cells:
+                        yield start, cells
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                raise InvalidInputError(
+                    "file", f"line {start}: the CSV cannot be read ({exc})"
+                ) from None
+
+    def _text_lines(self, stream: io.BufferedReader, sample: bytes) -> Iterator[str]:
+        if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return self._wide_lines(stream, "utf-16")
+        if sample.startswith(codecs.BOM_UTF8):
+            stream.read(len(codecs.BOM_UTF8))
+            return self._narrow_lines(stream, "cp1252")
+        if b"\x00" in sample:
+            guess = from_bytes(sample).best()
+            encoding = guess.encoding if guess is not None else "utf-16-le"
+            return self._wide_lines(stream, encoding)
+        try:
+            sample.decode("utf-8")
+            legacy = "cp1252"
+        except UnicodeDecodeError as exc:
+            # A cut multi-byte sequence at the end of the sample is still UTF-8.
+            legacy = "cp1252" if exc.start >= len(sample) - 3 else _legacy(sample)
+        return self._narrow_lines(stream, legacy)
+
+    def _narrow_lines(self, stream: io.BufferedReader, legacy: str) -> Iterator[str]:
+        limit = self._limits.max_line_bytes
+        pending = bytearray()
+        number = 0
+        while chunk := stream.read(CHUNK):
+            pending += chunk
+            start = 0
+            while (end := pending.find(b"\n", start)) != -1:
+                number += 1
+                if end + 1 - start > limit:
+                    raise _too_long(number, limit)
+                yield from _split_ends(_decode(bytes(pending[start : end + 1]), legacy))
+                start = end + 1
+            del pending[:start]
+            if len(pending) > limit:
+                raise _too_long(number + 1, limit)
+        if pending:
+            yield from _split_ends(_decode(bytes(pending), legacy))
+
+    def _wide_lines(self, stream: io.BufferedReader, encoding: str) -> Iterator[str]:
+        limit = self._limits.max_line_bytes // 2
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline=None)
+        number = 0
+        while line := text.readline(limit + 1):
+            number += 1
+            if len(line) > limit:
+                raise _too_long(number, self._limits.max_line_bytes)
+            yield line.removeprefix("\ufeff") if number == 1 else line
+
+    # XLSX --------------------------------------------------------------------
+
+    def _xlsx_rows(self) -> Iterator[tuple[int, list[str]]]:
+        # Calamine reads a sheet in Rust; the file size limit bounds its memory.
+        try:
+            workbook = CalamineWorkbook.from_path(str(self._path))
+            sheet = workbook.get_sheet_by_index(0)
+            rows = sheet.iter_rows()
+        except Exception as exc:  # noqa: BLE001 - calamine raises its own error types
+            raise InvalidInputError("file", f"the spreadsheet cannot be read ({exc})") from None
+        for index, row in enumerate(rows, start=1):
+            cells = [_cell(value) for value in row]
+            if any(cells):
+                yield index, cells
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _decode(raw: bytes, legacy: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode(legacy, errors="replace")
+
+
+def _split_ends(text: str) -> Iterator[str]:
+    # CRLF and a lone CR both end a line; the csv module wants "\n".
+    if "\r" not in text:
+        yield text
+        return
+    yield from text.replace("\r\n", "\n").replace("\r", "\n").splitlines(keepends=True)
+
+
+def _legacy(sample: bytes) -> str:
+    guess = from_bytes(sample).best()
+    if guess is None or guess.encoding in ("utf_8", "ascii"):
+        return "cp1252"
+    return guess.encoding
+
+
+def _sniff(sample: str) -> type[csv.Dialect]:
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=DELIMITERS)
+    except csv.Error:
+        return csv.excel
+
+    class Sniffed(csv.excel):
+        delimiter = sniffed.delimiter
+
+    return Sniffed
+
+
+def _too_long(number: int, limit: int) -> InvalidInputError:
+    return InvalidInputError("file", f"line {number} is longer than {limit} bytes")
+
+
+def _take(lines: Iterator[str], count: int) -> Iterator[str]:
+    for _ in range(count):
+        line = next(lines, None)
+        if line is None:
+            return
+        yield line
+
+
+def _chain(first: list[str], rest: Iterator[str]) -> Iterator[str]:
+    yield from first
+    yield from rest

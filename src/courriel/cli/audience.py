@@ -1,0 +1,132 @@
+"""`courriel contacts …` and `courriel segments …`: imports, exports and segment counts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from courriel.accounts.principal import Principal
+from courriel.audience.importer import ImportRequest
+from courriel.audience.segments.service import segment_condition
+from courriel.config import Settings
+from courriel.core.errors import CourrielError
+from courriel.services import Services
+
+contacts_app = typer.Typer(help="Contacts: import and export.", no_args_is_help=True)
+segments_app = typer.Typer(help="Segments: count contacts by a filter.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory")]
+TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id")]
+
+
+def _services(data_dir: Path | None) -> Services:
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    services = Services.build(settings)
+    services.tenants.migrate_shared()
+    return services
+
+
+def _fail(exc: CourrielError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.detail}")
+    return typer.Exit(code=2)
+
+
+@contacts_app.command("import")
+def import_contacts(
+    file: Path,
+    *,
+    list_id: Annotated[str, typer.Option("--list", help="List to import into")],
+    tenant: TenantOpt,
+    source: Annotated[str, typer.Option(help="Where the addresses came from")] = "customers",
+    legal_basis: Annotated[str, typer.Option(help="consent, contract, …")] = "consent",
+    confirmed: Annotated[bool, typer.Option(help="They already confirmed (double opt-in)")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Import a CSV or XLSX FILE into a list, with a progress bar."""
+    services = _services(data_dir)
+    principal = Principal.operator(tenant)
+    request = ImportRequest(
+        list_id=list_id,
+        file_name=file.name,
+        legal_basis=legal_basis,
+        source=source,
+        confirmed=confirmed,
+    )
+    columns = (
+        SpinnerColumn(),
+        TextColumn("importing"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+    )
+    try:
+        imports = services.audience.imports
+        job = imports.start(principal, request, file)
+        with Progress(*columns, console=err) as progress:
+            task = progress.add_task("import", total=None)
+            job = imports.run(
+                principal, job, request, file, lambda n: progress.update(task, completed=n)
+            )
+    except CourrielError as exc:
+        raise _fail(exc) from None
+    finally:
+        services.close()
+    console.print(
+        f"import {job.id}: {job.rows_read} rows read, {job.imported} imported, "
+        f"{job.unchanged} unchanged, {job.rejected} rejected"
+    )
+
+
+@contacts_app.command("export")
+def export_contacts(
+    list_id: Annotated[str, typer.Option("--list", help="List to export")],
+    tenant: TenantOpt,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+    segment: Annotated[str | None, typer.Option(help="Segment expression")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a list's contacts with consent data to standard output."""
+    if fmt not in ("csv", "json"):
+        err.print("[red]error:[/red] --format: csv or json")
+        raise typer.Exit(code=2)
+    services = _services(data_dir)
+    principal = Principal.operator(tenant)
+    try:
+        condition = None
+        if segment:
+            with services.storage.tenant(tenant)() as session:
+                condition = segment_condition(session, segment, services.clock)
+        chunks = services.audience.exports.export(
+            principal,
+            list_id,
+            "csv" if fmt == "csv" else "json",
+            condition,
+            segment or "",
+        )
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+    except CourrielError as exc:
+        raise _fail(exc) from None
+    finally:
+        services.close()
+
+
+@segments_app.command("count")
+def count(expression: str, tenant: TenantOpt, data_dir: DataDir = None) -> None:
+    """How many contacts EXPRESSION selects now."""
+    services = _services(data_dir)
+    try:
+        found = services.audience.segments.count(Principal.operator(tenant), expression)
+    except CourrielError as exc:
+        raise _fail(exc) from None
+    finally:
+        services.close()
+    typer.echo(json.dumps({"count": found}))

@@ -1,0 +1,92 @@
+"""Suppressions: reasons, keyed hashes, erasure, manual add/remove, and their effect."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from courriel.audience.addresses import tenant_address_hash
+from courriel.services import Services
+from support import TenantAccess
+
+CONSENT = {"source": "api", "purpose_text": "news", "confirmed": True}
+
+
+def _list(client: TestClient, who: TenantAccess) -> str:
+    response = client.post("/v1/lists", json={"name": "News"}, headers=who.headers)
+    return str(response.json()["id"])
+
+
+def test_manual_suppression_blocks_subscribe_and_can_be_lifted(
+    client: TestClient, tenant_a: TenantAccess, services: Services
+) -> None:
+    list_id = _list(client, tenant_a)
+    added = client.post(
+        "/v1/suppressions", json={"address": "Sup@Example.com"}, headers=tenant_a.headers
+    )
+    assert added.status_code == 201, added.text
+    row = added.json()
+    expected = tenant_address_hash(services.secret_key, tenant_a.tenant.id, "Sup@example.com")
+    assert row["address_hash"] == expected
+    assert row["reason"] == "manual"
+    assert "Sup@" not in added.text  # kept only as a keyed hash
+    body = {"email": "Sup@example.com", "lists": [list_id], "consent": CONSENT}
+    result = client.post("/v1/contacts", json=body, headers=tenant_a.headers).json()
+    assert result["subscriptions"][list_id] == "suppressed"
+    twice = client.post(
+        "/v1/suppressions", json={"address": "Sup@example.com"}, headers=tenant_a.headers
+    )
+    assert twice.status_code == 409
+    gone = client.delete(f"/v1/suppressions/{row['id']}", headers=tenant_a.headers)
+    assert gone.status_code == 204
+    assert client.get("/v1/suppressions", headers=tenant_a.headers).json()["data"] == []
+
+
+def test_erasure_deletes_the_contact_keeps_a_hash_and_cannot_be_lifted(
+    client: TestClient, tenant_a: TenantAccess
+) -> None:
+    list_id = _list(client, tenant_a)
+    body = {"email": "erase@example.com", "lists": [list_id], "consent": CONSENT}
+    contact_id = client.post("/v1/contacts", json=body, headers=tenant_a.headers).json()["contact"][
+        "id"
+    ]
+    assert client.delete(f"/v1/contacts/{contact_id}", headers=tenant_a.headers).status_code == 204
+    assert client.get(f"/v1/contacts/{contact_id}", headers=tenant_a.headers).status_code == 404
+    rows = client.get("/v1/suppressions", headers=tenant_a.headers).json()["data"]
+    assert [r["reason"] for r in rows] == ["erasure"]
+    removed = client.delete(f"/v1/suppressions/{rows[0]['id']}", headers=tenant_a.headers)
+    assert removed.status_code == 409
+    again = client.post("/v1/contacts", json=body, headers=tenant_a.headers).json()
+    assert again["subscriptions"][list_id] == "suppressed"
+
+
+def test_bad_suppression_inputs(client: TestClient, tenant_a: TenantAccess) -> None:
+    bad = client.post("/v1/suppressions", json={"address": "a@@b"}, headers=tenant_a.headers)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "address"
+    forged = client.post(
+        "/v1/suppressions",
+        json={"address": "a@example.com", "reason": "complaint"},
+        headers=tenant_a.headers,
+    )
+    assert forged.status_code == 422
+    assert forged.json()["errors"][0]["field"] == "reason"
+
+
+def test_suppressions_are_per_tenant(
+    client: TestClient, tenant_a: TenantAccess, tenant_b: TenantAccess
+) -> None:
+    row = client.post(
+        "/v1/suppressions", json={"address": "t@example.com"}, headers=tenant_a.headers
+    ).json()
+    assert client.get("/v1/suppressions", headers=tenant_b.headers).json()["data"] == []
+    assert (
+        client.delete(f"/v1/suppressions/{row['id']}", headers=tenant_b.headers).status_code == 404
+    )
+    list_b = _list(client, tenant_b)
+    body = {"email": "t@example.com", "lists": [list_b], "consent": CONSENT}
+    assert (
+        client.post("/v1/contacts", json=body, headers=tenant_b.headers).json()["subscriptions"][
+            list_b
+        ]
+        == "subscribed"
+    )
