@@ -1,1 +1,1 @@
-"""Templates, sandboxed personalization, MIME (links, headers and DKIM come with issue 4)."""
+"""Templates, sandboxed personalization, MJML, tracked links, headers, MIME and DKIM."""

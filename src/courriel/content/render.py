@@ -1,26 +1,90 @@
-"""Personalization in a sandboxed Jinja2 environment, compiled once per template version.
+"""Personalization: a template version compiled once, rendered for many recipients.
 
-Customer templates are untrusted code: they run in Jinja2's
-`ImmutableSandboxedEnvironment` (no underscore attributes, no mutation of
-the context, no loading from disk). The hard limits on render time, output
-size and loops come with issue 4.
+Customer templates are untrusted code; they compile in `sandbox.CourrielSandbox`
+and every render runs under `RenderLimits`. The HTML part autoescapes (a
+contact's `<script>` arrives as text), the subject and text part do not (they
+are not HTML). Undefined variables render as nothing and are recorded, so a
+preview can list them (`RenderedContent.undefined`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined
+from jinja2 import Template, TemplateSyntaxError, Undefined, nodes, pass_context
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.runtime import Context
+from markupsafe import Markup
 
+from courriel.content import formatting
+from courriel.content.linktracking import LINK_FILTER, PIXEL_FILTER, PREHEADER_FILTER
+from courriel.content.sandbox import (
+    DEFAULT_LIMITS,
+    KEYS_FIRST,
+    PLAIN_DICTS,
+    CourrielSandbox,
+    RenderLimitError,
+    RenderLimits,
+    guard,
+    render_limited,
+)
 from courriel.content.text import html_to_text
 from courriel.core.errors import InvalidInputError
+
+# Set by the composer for one message (keys no template can assign):
+# a callable turning a link index and its original text into the href to
+# print (a click URL when tracked), the rendered preheader, the pixel URL.
+LINKS_KEY = "courriel:links"
+PREHEADER_KEY = "courriel:preheader"
+PIXEL_KEY = "courriel:pixel"
+_PREHEADER_STYLE = (
+    "display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;"
+    "opacity:0;overflow:hidden;mso-hide:all"
+)
 
 
 class RenderError(Exception):
     """Rendering failed for one recipient; the reason is safe to show."""
+
+
+class Namespace(dict[str, Any]):
+    """A dict that knows its path ("contact"), so undefined keys can be named."""
+
+    def __init__(self, path: str, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        # Underscored: templates cannot read it, and a key "path" stays a key.
+        self._path = path
+
+
+PLAIN_DICTS.add(Namespace)
+KEYS_FIRST.add(Namespace)
+
+
+_UNDEFINED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "courriel_undefined", default=None
+)
+
+
+class RecordingUndefined(Undefined):
+    """Renders as nothing, and notes the variable's name for the preview."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = None,
+        name: str | None = None,
+        exc: type[Exception] = Exception,
+    ) -> None:
+        super().__init__(hint, obj, name, exc)  # type: ignore[arg-type]
+        seen = _UNDEFINED.get()
+        if seen is not None and name is not None:
+            prefix = f"{obj._path}." if isinstance(obj, Namespace) else ""  # noqa: SLF001
+            seen.add(prefix + name)
 
 
 def _finalize(value: Any) -> Any:
@@ -28,19 +92,47 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        autoescape=autoescape,
-        undefined=Undefined,
-        finalize=_finalize,
-        # No loader: a template can never include or import a file.
-        loader=None,
-        auto_reload=False,
-    )
+def _environment(autoescape: bool) -> CourrielSandbox:
+    env = CourrielSandbox(autoescape=autoescape, finalize=_finalize)
+    env.undefined = RecordingUndefined
+    formatting.install(env)
+    env.filters[LINK_FILTER] = _tracked_link
+    env.filters[PREHEADER_FILTER] = _preheader
+    env.filters[PIXEL_FILTER] = _pixel
+    return env
 
 
-_HTML = _environment(autoescape=True)
-_TEXT = _environment(autoescape=False)
+@pass_context
+def _tracked_link(context: Context, original: str, index: int) -> Markup:
+    links = context.get(LINKS_KEY)
+    # Both are trusted: `original` is the template's own literal attribute
+    # text and a click URL is built by us from URL-safe characters.
+    if links is None or not isinstance(index, int):
+        return Markup(original)  # noqa: S704
+    return Markup(links(index, original))  # noqa: S704
+
+
+@pass_context
+def _preheader(context: Context, _value: str) -> Markup:
+    text = context.get(PREHEADER_KEY)
+    if not text or not isinstance(text, str):
+        return Markup("")
+    return Markup('<div style="{}">{}</div>').format(_PREHEADER_STYLE, text)
+
+
+@pass_context
+def _pixel(context: Context, _value: str) -> Markup:
+    url = context.get(PIXEL_KEY)
+    if not url or not isinstance(url, str):
+        return Markup("")
+    return Markup(
+        '<img src="{}" width="1" height="1" alt="" '
+        'style="display:block;border:0;width:1px;height:1px">'
+    ).format(url)
+
+
+HTML_ENV = _environment(autoescape=True)
+TEXT_ENV = _environment(autoescape=False)
 
 
 @dataclass(frozen=True)
@@ -50,32 +142,95 @@ class RenderedContent:
     subject: str
     html: str
     text: str
+    preheader: str = ""
+    undefined: frozenset[str] = field(default_factory=frozenset)
+
+
+def compile_part(env: CourrielSandbox, source: str | nodes.Template, part: str) -> Template:
+    """Parse, guard and compile one template part, naming the part on an error."""
+    tree = parse_part(env, source, part) if isinstance(source, str) else source
+    try:
+        return env.from_string(guard(tree))
+    except TemplateSyntaxError as exc:
+        # Unknown filters (`attr`, `format` are removed) are found here.
+        raise InvalidInputError(
+            part, f"template error on line {exc.lineno}: {exc.message}"
+        ) from None
+
+
+def parse_part(env: CourrielSandbox, source: str, part: str) -> nodes.Template:
+    """The AST of one template part (a syntax error names the part and line)."""
+    try:
+        return env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise InvalidInputError(
+            part, f"template error on line {exc.lineno}: {exc.message}"
+        ) from None
 
 
 class CompiledTemplate:
-    """A template version compiled once, rendered for many recipients."""
+    """A template version compiled once, rendered for many recipients.
 
-    def __init__(self, subject: str, html: str, text: str | None) -> None:
-        try:
-            self._subject = _TEXT.from_string(subject)
-            self._html = _HTML.from_string(html)
-            self._text = _TEXT.from_string(text) if text else None
-        except TemplateSyntaxError as exc:
-            field = "subject" if exc.source == subject else "html" if exc.source == html else "text"
-            raise InvalidInputError(
-                field, f"template error on line {exc.lineno}: {exc.message}"
-            ) from None
+    `html` may be a parsed tree already rewritten for link tracking
+    (`trackinglinks.rewrite`); a string is parsed here.
+    """
+
+    def __init__(
+        self,
+        subject: str,
+        html: str | nodes.Template,
+        text: str | None,
+        *,
+        preheader: str = "",
+        html_source: str | None = None,
+        limits: RenderLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.limits = limits
+        self._subject = compile_part(TEXT_ENV, subject, "subject")
+        self._html = compile_part(HTML_ENV, html, "html")
+        self._preheader = compile_part(TEXT_ENV, preheader, "preheader") if preheader else None
+        # The text part is made from the HTML template once, here, not from
+        # each rendered message: converting HTML costs more than rendering.
+        if text is None:
+            source = html_source if html_source is not None else html
+            text = html_to_text(source) if isinstance(source, str) else None
+        self._text = compile_part(TEXT_ENV, text, "text") if text else None
 
     def render(self, context: dict[str, Any]) -> RenderedContent:
         """Render for one recipient; raises RenderError with a clear reason."""
+        seen: set[str] = set()
+        token = _UNDEFINED.set(seen)
         try:
-            subject = self._subject.render(context)
-            html = self._html.render(context)
-            text = self._text.render(context) if self._text else html_to_text(html)
-        except SecurityError as exc:
-            raise RenderError(f"template refused an unsafe operation: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - any template failure fails one recipient only
-            raise RenderError(f"template failed: {type(exc).__name__}: {exc}") from None
+            subject = self._run(self._subject, context, "subject")
+            preheader = self._run(self._preheader, context, "preheader") if self._preheader else ""
+            preheader = " ".join(preheader.split())
+            html = self._run(self._html, {**context, PREHEADER_KEY: preheader}, "html")
+            text = self._run(self._text, context, "text") if self._text else html_to_text(html)
+        finally:
+            _UNDEFINED.reset(token)
         if any(ch in subject for ch in "\r\n\x00"):
             raise RenderError("the rendered subject contains a line break")
-        return RenderedContent(subject=subject.strip(), html=html, text=text)
+        return RenderedContent(
+            subject=subject.strip(),
+            html=html,
+            text=text,
+            preheader=preheader,
+            undefined=frozenset(seen),
+        )
+
+    def _run(self, template: Template, context: dict[str, Any], part: str) -> str:
+        def stream() -> Iterator[str]:
+            # The compiled function itself: `Template.generate` adds a
+            # generator layer and traceback rewriting we do not need.
+            return template.root_render_func(template.new_context(context))
+
+        try:
+            return render_limited(stream, self.limits)
+        except RenderLimitError as exc:
+            raise RenderError(f"{part}: limit exceeded: {exc}") from None
+        except SecurityError as exc:
+            raise RenderError(f"{part}: the template tried an unsafe operation: {exc}") from None
+        except RecursionError:
+            raise RenderError(f"{part}: the template recursed too deeply") from None
+        except Exception as exc:  # noqa: BLE001 - any template failure fails one recipient only
+            raise RenderError(f"{part}: the template failed: {type(exc).__name__}: {exc}") from None

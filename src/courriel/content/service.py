@@ -1,85 +1,364 @@
-"""Template use cases: create a template, add versions, read them."""
+"""Template use cases: create templates, add frozen versions, read, preview, test send."""
 
 from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
 from courriel.accounts.principal import Capability, Principal
-from courriel.content.models import Template, TemplateVersion
-from courriel.content.render import CompiledTemplate
+from courriel.audience.addresses import normalize_address
+from courriel.audience.models import Contact
+from courriel.config import Settings
+from courriel.content import headers as h
+from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
+from courriel.content.dkimkeys import DkimKeyService
+from courriel.content.htmlprep import prepare_html
+from courriel.content.linktracking import rewrite_links
+from courriel.content.models import SourceFormat, Template, TemplateLink, TemplateVersion
+from courriel.content.render import HTML_ENV, CompiledTemplate, RenderError, parse_part
+from courriel.content.variables import undefined_without_default
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.storage import Storage
+from courriel.delivery.spool import NewMessage, Spool
+from courriel.delivery.verp import encode_return_path
 
 MAX_BODY = 2_000_000
+MAX_DEFAULTS = 100
+_DEFAULT_KEY = re.compile(r"^(contact\.)?[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class TemplateContent:
+    """What an author writes for one version."""
+
+    subject: str
+    html: str | None = None
+    mjml: str | None = None
+    text: str | None = None
+    preheader: str = ""
+    sender_name: str = ""
+    reply_to: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A version rendered for one contact or sample data."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    # Variables this render found empty, and those a send would refuse.
+    undefined: list[str]
+    missing_defaults: list[str]
+
+
+def _check_defaults(defaults: dict[str, Any]) -> dict[str, Any]:
+    if len(defaults) > MAX_DEFAULTS:
+        raise InvalidInputError("defaults", f"at most {MAX_DEFAULTS} defaults")
+    for key, value in defaults.items():
+        if not _DEFAULT_KEY.match(key):
+            raise InvalidInputError(f"defaults.{key}", "name a variable: city or contact.city")
+        if not isinstance(value, str | int | float | bool) or len(str(value)) > 1000:
+            raise InvalidInputError(f"defaults.{key}", "must be a short text, number or boolean")
+    return dict(defaults)
+
+
+def build_version(
+    template_id: str, number: int, content: TemplateContent, now: dt.datetime
+) -> tuple[TemplateVersion, list[TemplateLink]]:
+    """Check and compile what the author wrote; the frozen version and its trackable links."""
+    h.check_one_line("subject", content.subject, 998)
+    if not content.subject.strip():
+        raise InvalidInputError("subject", "must not be empty")
+    h.check_one_line("preheader", content.preheader, 500)
+    h.check_one_line("sender_name", content.sender_name, 200)
+    reply_to = normalize_address(content.reply_to, "reply_to") if content.reply_to else ""
+    if (content.html is None) == (content.mjml is None):
+        raise InvalidInputError("html", "give either html or mjml")
+    source = content.mjml if content.mjml is not None else content.html
+    assert source is not None
+    field_name = "mjml" if content.mjml is not None else "html"
+    if not source.strip():
+        raise InvalidInputError(field_name, "must not be empty")
+    if len(source) > MAX_BODY or (content.text is not None and len(content.text) > MAX_BODY):
+        raise InvalidInputError(field_name, f"must be at most {MAX_BODY} characters")
+    source_format = SourceFormat.MJML if content.mjml is not None else SourceFormat.HTML
+    html = prepare_html(source, source_format)
+    # Compiling now reports syntax errors and refused filters at save time.
+    tree = parse_part(HTML_ENV, html, field_name)
+    urls = rewrite_links(tree)
+    CompiledTemplate(
+        content.subject, tree, content.text, preheader=content.preheader, html_source=html
+    )
+    version = TemplateVersion(
+        id=new_id("tpv"),
+        template_id=template_id,
+        version=number,
+        subject=content.subject,
+        html=html,
+        text=content.text,
+        source_format=source_format,
+        source=content.mjml,
+        preheader=content.preheader,
+        sender_name=content.sender_name.strip(),
+        reply_to=reply_to,
+        headers=h.validate_custom_headers(content.headers),
+        defaults=_check_defaults(content.defaults),
+        created_at=now,
+    )
+    links = [
+        TemplateLink(template_version_id=version.id, position=i, url=u) for i, u in enumerate(urls)
+    ]
+    return version, links
 
 
 class TemplateService:
     """Templates of the principal's tenant; each change is a new frozen version."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        *,
+        settings: Settings | None = None,
+        spool: Spool | None = None,
+        secret_key: bytes = b"",
+    ) -> None:
         self._storage = storage
         self._clock = clock
-
-    @staticmethod
-    def _check(subject: str, html: str, text: str | None) -> None:
-        if not subject.strip():
-            raise InvalidInputError("subject", "must not be empty")
-        if any(ch in subject for ch in "\r\n\x00"):
-            raise InvalidInputError("subject", "must not contain line breaks or NUL")
-        if not html.strip():
-            raise InvalidInputError("html", "must not be empty")
-        if len(html) > MAX_BODY or (text is not None and len(text) > MAX_BODY):
-            raise InvalidInputError("html", f"must be at most {MAX_BODY} characters")
-        # Compiling now reports syntax errors at save time, naming the field.
-        CompiledTemplate(subject, html, text)
+        self._settings = settings
+        self._spool = spool
+        self._secret_key = secret_key
 
     def create(
-        self, principal: Principal, name: str, subject: str, html: str, text: str | None = None
+        self,
+        principal: Principal,
+        name: str,
+        subject: str,
+        html: str | None = None,
+        text: str | None = None,
+        **more: Any,
     ) -> tuple[Template, TemplateVersion]:
-        """Create a template with its first version."""
+        """Create a template with its first version (`more`: see `TemplateContent`)."""
         principal.require(Capability.TEMPLATES_WRITE)
         if not name.strip() or len(name) > 200:
             raise InvalidInputError("name", "must be 1 to 200 characters")
-        self._check(subject, html, text)
         now = self._clock.now()
         template = Template(id=new_id("tpl"), name=name.strip(), current_version=1, created_at=now)
-        version = TemplateVersion(
-            id=new_id("tpv"),
-            template_id=template.id,
-            version=1,
-            subject=subject,
-            html=html,
-            text=text,
-            created_at=now,
-        )
+        content = TemplateContent(subject=subject, html=html, text=text, **more)
+        version, links = build_version(template.id, 1, content, now)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             session.add(template)
             session.flush()
             session.add(version)
+            session.flush()
+            session.add_all(links)
         return template, version
 
-    def get(self, principal: Principal, template_id: str) -> tuple[Template, TemplateVersion]:
-        """A template and its current version."""
+    def add_version(
+        self, principal: Principal, template_id: str, content: TemplateContent
+    ) -> tuple[Template, TemplateVersion]:
+        """A new current version; versions already used by campaigns stay as they were."""
+        principal.require(Capability.TEMPLATES_WRITE)
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            template = session.get(Template, template_id, with_for_update=True)
+            if template is None:
+                raise NotFoundError(f"no template {template_id!r}")
+            number = template.current_version + 1
+            version, links = build_version(template.id, number, content, self._clock.now())
+            session.add(version)
+            session.flush()
+            session.add_all(links)
+            template.current_version = number
+        return template, version
+
+    def get(
+        self, principal: Principal, template_id: str, version: int | None = None
+    ) -> tuple[Template, TemplateVersion]:
+        """A template and its current (or a given) version."""
         principal.require(Capability.TEMPLATES_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
             template = session.get(Template, template_id)
             if template is None:
                 raise NotFoundError(f"no template {template_id!r}")
-            version = session.scalar(
+            found = session.scalar(
                 select(TemplateVersion).where(
                     TemplateVersion.template_id == template_id,
-                    TemplateVersion.version == template.current_version,
+                    TemplateVersion.version == (version or template.current_version),
                 )
             )
-        assert version is not None
-        return template, version
+        if found is None:
+            raise NotFoundError(f"no version {version} of template {template_id!r}")
+        return template, found
 
     def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Template]:
         """The tenant's templates, a page at a time."""
         principal.require(Capability.TEMPLATES_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
             return paginate(session, select(Template), Template.id, cursor, limit)
+
+    def _recipient(
+        self,
+        principal: Principal,
+        *,
+        version: TemplateVersion,
+        message_id: str,
+        contact_id: str | None,
+        sample: dict[str, Any] | None,
+        to: str | None = None,
+    ) -> Recipient:
+        if contact_id is not None:
+            with self._storage.tenant(principal.tenant_id)() as session:
+                contact = session.get(Contact, contact_id)
+            if contact is None:
+                raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
+            values: dict[str, Any] = {
+                "email": contact.email,
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
+                "language": contact.language,
+                "timezone": contact.timezone,
+            }
+            properties = contact.properties
+        else:
+            sample = dict(sample or {})
+            values = {
+                k: sample.pop(k, None)
+                for k in ("email", "first_name", "last_name", "language", "timezone")
+            }
+            properties = sample
+        email = to or values.get("email") or "preview@example.test"
+        name = " ".join(str(p) for p in (values.get("first_name"), values.get("last_name")) if p)
+        return Recipient(
+            message_id=message_id,
+            email=email,
+            name=name,
+            contact=contact_context(values, properties, version.defaults),
+            language=values.get("language"),
+            timezone=values.get("timezone"),
+            # Previews and test sends are never tracked.
+            tracking=False,
+        )
+
+    def _composer(
+        self, principal: Principal, version: TemplateVersion, from_email: str, from_name: str
+    ) -> Composer:
+        settings = self._settings
+        public_url = settings.public_url if settings else "http://127.0.0.1:8025"
+        return_domain = settings.return_path_domain if settings else ""
+        signers = (
+            DkimKeyService(self._storage, self._clock, self._secret_key).signers(
+                principal.tenant_id, from_email.rpartition("@")[2]
+            )
+            if self._secret_key
+            else []
+        )
+        return Composer(
+            version,
+            Sender(email=from_email, name=from_name, return_path_domain=return_domain),
+            SendContext(
+                tenant_id=principal.tenant_id,
+                public_url=public_url,
+                secret_key=self._secret_key or b"preview",
+                marketing=True,
+                tracking=False,
+            ),
+            signers,
+        )
+
+    def preview(
+        self,
+        principal: Principal,
+        template_id: str,
+        *,
+        version: int | None = None,
+        contact_id: str | None = None,
+        sample: dict[str, Any] | None = None,
+    ) -> Preview:
+        """Render a version for a chosen contact or sample data, listing undefined variables."""
+        principal.require(Capability.TEMPLATES_READ)
+        _template, found = self.get(principal, template_id, version)
+        composer = self._composer(principal, found, "preview@example.test", found.sender_name)
+        recipient = self._recipient(
+            principal, version=found, message_id="msg_preview", contact_id=contact_id, sample=sample
+        )
+        try:
+            content, _context = composer.render(recipient)
+        except RenderError as exc:
+            raise InvalidInputError("template", str(exc)) from None
+        return Preview(
+            subject=content.subject,
+            preheader=content.preheader,
+            html=content.html,
+            text=content.text,
+            undefined=sorted(content.undefined),
+            missing_defaults=undefined_without_default(found),
+        )
+
+    def test_send(
+        self,
+        principal: Principal,
+        template_id: str,
+        *,
+        to: str,
+        from_email: str,
+        from_name: str = "",
+        version: int | None = None,
+        contact_id: str | None = None,
+        sample: dict[str, Any] | None = None,
+    ) -> str:
+        """Compose one message to `to` and put it in the spool; returns its message id."""
+        principal.require(Capability.CAMPAIGNS_SEND)
+        if self._spool is None or self._settings is None:
+            raise InvalidInputError("to", "test sends are not available in this process")
+        address = normalize_address(to, "to")
+        sender = normalize_address(from_email, "from_email")
+        h.check_one_line("from_name", from_name, 200)
+        _template, found = self.get(principal, template_id, version)
+        message_id = new_id("msg")
+        recipient = self._recipient(
+            principal,
+            version=found,
+            message_id=message_id,
+            contact_id=contact_id,
+            sample=sample,
+            to=address,
+        )
+        composer = self._composer(principal, found, sender, from_name)
+        now = self._clock.now()
+        try:
+            body = composer.compose(recipient, now)
+        except RenderError as exc:
+            raise InvalidInputError("template", str(exc)) from None
+        self._spool.enqueue(
+            [
+                NewMessage(
+                    tenant_id=principal.tenant_id,
+                    message_id=message_id,
+                    campaign_id=None,
+                    contact_id=contact_id,
+                    mail_from=encode_return_path(
+                        self._secret_key,
+                        principal.tenant_id,
+                        message_id,
+                        self._settings.return_path_domain,
+                    ),
+                    rcpt_to=address,
+                    body=body,
+                )
+            ],
+            now=now,
+            lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours),
+        )
+        return message_id

@@ -31,7 +31,9 @@ class _TextParser(HTMLParser):
             self._skip -= 1
         elif tag in _BLOCKS:
             self.parts.append("\n")
-        if tag == "a" and self._href and self._href.startswith(("http://", "https://")):
+        # "{{" keeps a link made by the template (the unsubscribe URL) when the
+        # text part is made from the template itself, before rendering.
+        if tag == "a" and self._href and self._href.startswith(("http://", "https://", "{{")):
             self.parts.append(f" ({self._href})")
             self._href = None
 

@@ -1,0 +1,77 @@
+"""Turning what the author wrote into sendable HTML, once per template version.
+
+MJML is compiled to HTML (mjml-python) and CSS from `<style>` blocks is
+inlined (css-inline), because many mail clients ignore style sheets. Both
+tools parse markup, and Jinja tags are not markup (`{% if a < b %}` breaks
+the MJML parser, and an HTML parser would escape the quotes in
+`{{ x|default("y") }}`): every Jinja tag is swapped for an inert placeholder
+first and put back afterwards. Loops around MJML sections belong in
+`<mj-raw>` so the compiler keeps them where they are.
+"""
+
+from __future__ import annotations
+
+import re
+
+import css_inline
+import mjml
+
+from courriel.content.models import SourceFormat
+from courriel.core.errors import InvalidInputError
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_PLACEHOLDER = re.compile(r"cjph(\d+)x")
+_MJ_STYLE = re.compile(r"<mj-style\b[^>]*>(.*?)</mj-style>", re.DOTALL | re.IGNORECASE)
+# Style sheets stay in <head> too: media queries and clients that read them.
+_HTML_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+def _protect(source: str) -> tuple[str, list[str]]:
+    if _PLACEHOLDER.search(source):
+        raise InvalidInputError("source", "contains a reserved word of the form cjph<number>x")
+    tags: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        tags.append(match.group(0))
+        return f"cjph{len(tags) - 1}x"
+
+    return _JINJA.sub(swap, source), tags
+
+
+def _restore(html: str, tags: list[str]) -> str:
+    def back(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return tags[index] if index < len(tags) else match.group(0)
+
+    return _PLACEHOLDER.sub(back, html)
+
+
+def prepare_html(source: str, source_format: SourceFormat) -> str:
+    """Sendable HTML (Jinja tags intact) from MJML or HTML source."""
+    protected, tags = _protect(source)
+    inliner = _HTML_INLINER if "<style" in protected.lower() else None
+    if source_format is SourceFormat.MJML:
+        # Only the author's <mj-style> rules are inlined: MJML's own reset
+        # rules are meant for <head> (inlining them on every cell would make
+        # the HTML several times larger, and every message with it).
+        author_css = "\n".join(_MJ_STYLE.findall(protected))
+        inliner = (
+            css_inline.CSSInliner(
+                inline_style_tags=False,
+                keep_style_tags=True,
+                load_remote_stylesheets=False,
+                extra_css=author_css,
+            )
+            if author_css.strip()
+            else None
+        )
+        try:
+            protected = mjml.mjml2html(protected, disable_comments=True)
+        except Exception as exc:  # noqa: BLE001 - the compiler's errors are plain exceptions
+            raise InvalidInputError("mjml", f"MJML does not compile: {exc}") from None
+    if inliner is not None:
+        try:
+            protected = inliner.inline(protected)
+        except (ValueError, css_inline.InlineError) as exc:
+            raise InvalidInputError("html", f"CSS cannot be inlined: {exc}") from None
+    return _restore(protected, tags)

@@ -1,0 +1,255 @@
+"""Signed tracking, unsubscribe and preference links, and where a click leads.
+
+A token is the URL-safe base64 (no padding) of ``payload || tag``: the
+payload is ``tenant id \\x1f message id [\\x1f link index]`` and the tag the
+first 16 bytes of HMAC-SHA256 over a purpose label and the payload. The
+purpose is inside the MAC only, so a click token never verifies as an open or
+unsubscribe token, and no field of a token can be changed without the key.
+
+The redirect target of a click is never in the URL: the token names a link
+index of a message, and `resolve_click_target` reads the URL stored for that
+index of the template version the message was sent with (an open redirect
+would let anyone borrow our domain's reputation for phishing).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from courriel.campaigns.models import Campaign, CampaignRecipient
+from courriel.content.models import TemplateLink
+
+TAG_BYTES = 16
+_SEP = "\x1f"
+# Far beyond any real payload; refuses absurd input before decoding it.
+_MAX_TOKEN = 512
+
+
+class Purpose(StrEnum):
+    """What a token may be used for; part of the MAC input."""
+
+    CLICK = "click"
+    OPEN = "open"
+    UNSUBSCRIBE = "unsubscribe"
+    PREFERENCES = "preferences"
+    VIEW_ONLINE = "view-online"
+
+
+@dataclass(frozen=True)
+class ClickRef:
+    """What a valid click token names."""
+
+    tenant_id: str
+    message_id: str
+    link_index: int
+
+
+@dataclass(frozen=True)
+class OpenRef:
+    """What a valid open-pixel token names."""
+
+    tenant_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class UnsubscribeRef:
+    """What a valid unsubscribe token names."""
+
+    tenant_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """What a valid preferences or view-online token names."""
+
+    tenant_id: str
+    message_id: str
+
+
+def _label(purpose: Purpose) -> bytes:
+    return b"courriel-link:" + purpose.value.encode() + b":"
+
+
+def _tag(secret_key: bytes, purpose: Purpose, payload: bytes) -> bytes:
+    mac = hmac.new(secret_key, _label(purpose), hashlib.sha256)
+    mac.update(payload)
+    return mac.digest()[:TAG_BYTES]
+
+
+def _sign(secret_key: bytes, purpose: Purpose, fields: list[str]) -> str:
+    payload = _SEP.join(fields).encode("utf-8")
+    raw = payload + _tag(secret_key, purpose, payload)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _open(secret_key: bytes, purpose: Purpose, token: str, count: int) -> list[str] | None:
+    if not token or len(token) > _MAX_TOKEN or not token.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    # Base64 ignores the spare low bits of the last character, so several
+    # strings decode alike: only the one spelling we issue is accepted.
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != token.encode("ascii"):
+        return None
+    payload, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
+    if len(raw) <= TAG_BYTES or not hmac.compare_digest(tag, _tag(secret_key, purpose, payload)):
+        return None
+    fields = payload.decode("utf-8", errors="replace").split(_SEP)
+    return fields if len(fields) == count and all(fields) else None
+
+
+def click_token(secret_key: bytes, tenant_id: str, message_id: str, link_index: int) -> str:
+    """The token of link number `link_index` of one message."""
+    return _sign(secret_key, Purpose.CLICK, [tenant_id, message_id, str(link_index)])
+
+
+def verify_click_token(secret_key: bytes, token: str) -> ClickRef | None:
+    """The link a click token names, or None when it is not one of ours."""
+    fields = _open(secret_key, Purpose.CLICK, token, 3)
+    if fields is None or not fields[2].isdigit():
+        return None
+    return ClickRef(tenant_id=fields[0], message_id=fields[1], link_index=int(fields[2]))
+
+
+def open_token(secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """The token of one message's open pixel."""
+    return _sign(secret_key, Purpose.OPEN, [tenant_id, message_id])
+
+
+def verify_open_token(secret_key: bytes, token: str) -> OpenRef | None:
+    """The message an open token names, or None."""
+    fields = _open(secret_key, Purpose.OPEN, token, 2)
+    return None if fields is None else OpenRef(tenant_id=fields[0], message_id=fields[1])
+
+
+def unsubscribe_token(secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """The token of one message's one-click unsubscribe link."""
+    return _sign(secret_key, Purpose.UNSUBSCRIBE, [tenant_id, message_id])
+
+
+def verify_unsubscribe_token(secret_key: bytes, token: str) -> UnsubscribeRef | None:
+    """The message an unsubscribe token names, or None."""
+    fields = _open(secret_key, Purpose.UNSUBSCRIBE, token, 2)
+    return None if fields is None else UnsubscribeRef(tenant_id=fields[0], message_id=fields[1])
+
+
+def preferences_token(secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """The token of one message's preferences (privacy center) link."""
+    return _sign(secret_key, Purpose.PREFERENCES, [tenant_id, message_id])
+
+
+def verify_preferences_token(secret_key: bytes, token: str) -> MessageRef | None:
+    """The message a preferences token names, or None."""
+    fields = _open(secret_key, Purpose.PREFERENCES, token, 2)
+    return None if fields is None else MessageRef(tenant_id=fields[0], message_id=fields[1])
+
+
+def view_online_token(secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """The token of one message's view-online link."""
+    return _sign(secret_key, Purpose.VIEW_ONLINE, [tenant_id, message_id])
+
+
+def verify_view_online_token(secret_key: bytes, token: str) -> MessageRef | None:
+    """The message a view-online token names, or None."""
+    fields = _open(secret_key, Purpose.VIEW_ONLINE, token, 2)
+    return None if fields is None else MessageRef(tenant_id=fields[0], message_id=fields[1])
+
+
+def _base(public_url: str) -> str:
+    return public_url.rstrip("/")
+
+
+def click_urls(
+    public_url: str, secret_key: bytes, tenant_id: str, message_id: str
+) -> Callable[[int], str]:
+    """`click_url` for every link of one message, with the shared MAC prefix computed once."""
+    prefix = f"{tenant_id}{_SEP}{message_id}{_SEP}".encode()
+    mac = hmac.new(secret_key, _label(Purpose.CLICK), hashlib.sha256)
+    mac.update(prefix)
+    base = f"{_base(public_url)}/t/c/"
+    made: dict[int, str] = {}
+
+    def url(link_index: int) -> str:
+        found = made.get(link_index)
+        if found is None:
+            index = str(link_index).encode()
+            tag = mac.copy()
+            tag.update(index)
+            raw = prefix + index + tag.digest()[:TAG_BYTES]
+            found = base + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+            made[link_index] = found
+        return found
+
+    return url
+
+
+def click_url(
+    public_url: str, secret_key: bytes, tenant_id: str, message_id: str, link_index: int
+) -> str:
+    """``{public_url}/t/c/{token}``: counts the click, then redirects to the stored URL."""
+    return f"{_base(public_url)}/t/c/{click_token(secret_key, tenant_id, message_id, link_index)}"
+
+
+def open_pixel_url(public_url: str, secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """``{public_url}/t/o/{token}.gif``: the open pixel."""
+    return f"{_base(public_url)}/t/o/{open_token(secret_key, tenant_id, message_id)}.gif"
+
+
+def unsubscribe_url(public_url: str, secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """``{public_url}/u/{token}``: one-click unsubscribe (RFC 8058 POST, or a page on GET)."""
+    return f"{_base(public_url)}/u/{unsubscribe_token(secret_key, tenant_id, message_id)}"
+
+
+def preferences_url(public_url: str, secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """``{public_url}/p/{token}``: the recipient's privacy center."""
+    return f"{_base(public_url)}/p/{preferences_token(secret_key, tenant_id, message_id)}"
+
+
+def view_online_url(public_url: str, secret_key: bytes, tenant_id: str, message_id: str) -> str:
+    """``{public_url}/v/{token}``: the message as a web page."""
+    return f"{_base(public_url)}/v/{view_online_token(secret_key, tenant_id, message_id)}"
+
+
+def is_trackable_url(url: str) -> bool:
+    """Only absolute http(s) URLs may ever become redirect targets."""
+    lowered = url.strip().lower()
+    return lowered.startswith(("http://", "https://")) and len(url) <= 2048
+
+
+def resolve_click_target(session: Session, message_id: str, link_index: int) -> str | None:
+    """The stored http(s) URL a click on link `link_index` of a message leads to.
+
+    `session` is the tenant database of the token's tenant: message →
+    campaign recipient → campaign → template version → stored link. None
+    when any step is missing (the tracking endpoint answers 404).
+    """
+    version_id = session.scalar(
+        select(Campaign.template_version_id)
+        .join(CampaignRecipient, CampaignRecipient.campaign_id == Campaign.id)
+        .where(CampaignRecipient.id == message_id)
+    )
+    if version_id is None:
+        return None
+    url = session.scalar(
+        select(TemplateLink.url).where(
+            TemplateLink.template_version_id == version_id, TemplateLink.position == link_index
+        )
+    )
+    # Stored links are checked at save time; checked again so a row written
+    # by any other path can never turn this into an open redirect elsewhere.
+    if url is None or not is_trackable_url(url):
+        return None
+    return url
