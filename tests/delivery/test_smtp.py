@@ -23,8 +23,8 @@ from courriel.delivery.smtp import (
     SmtpSession,
     SmtpSessionError,
     SmtpTimeouts,
-    dot_stuff,
 )
+from courriel.delivery.wire import dot_stuff
 
 MESSAGE = b"From: a@sender.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nHello.\r\n"
 

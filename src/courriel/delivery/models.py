@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import SpoolBase, UTCDateTime, str_enum
@@ -28,6 +37,8 @@ class SpoolMessage(SpoolBase):
     __table_args__ = (
         UniqueConstraint("tenant_id", "message_id"),
         Index("ix_spool_messages_due", "state", "next_attempt_at"),
+        # Withdrawing a cancelled campaign's messages (Spool.withdraw).
+        Index("ix_spool_messages_campaign", "tenant_id", "campaign_id"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -53,3 +64,39 @@ class SpoolMessage(SpoolBase):
     # zlib-compressed, signed message bytes.
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SpoolLane(SpoolBase):
+    """The shared throttle state of one lane (an MX host set), for every worker.
+
+    ``next_slot_at`` is the theoretical time of the lane's next message
+    (GCRA): workers reserve sending slots by moving it forward, so slots are
+    evenly spaced whichever process sends. ``factor`` (<= 1) scales the
+    profile's rate after throttling replies; it recovers linearly from
+    ``factor_at``. Nothing is sent before ``paused_until``.
+    """
+
+    __tablename__ = "spool_lanes"
+
+    lane: Mapped[str] = mapped_column(String(500), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    next_slot_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    factor: Mapped[float] = mapped_column(Float, default=1.0)
+    factor_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    paused_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    throttled_count: Mapped[int] = mapped_column(default=0)
+
+
+class SpoolLaneConnection(SpoolBase):
+    """One of a lane's connection slots, held by a worker under a lease.
+
+    A lane may have at most its profile's ``max_connections`` open, across
+    all processes; a dead worker's slot frees itself when the lease ends.
+    """
+
+    __tablename__ = "spool_lane_connections"
+
+    lane: Mapped[str] = mapped_column(String(500), primary_key=True)
+    slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    owner: Mapped[str | None] = mapped_column(String(80), default=None)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -7,7 +7,11 @@ after a refused transaction so the connection serves the next message.
 When no reply came (refused, timed out, dropped, TLS broken) the error carries
 code 0, "no SMTP reply", and a ``kind`` for `replies.classify_connection_error`:
 a made-up 421 would read as the server throttling us and slow the whole lane.
-PIPELINING (RFC 2920) is left for later: aiosmtplib waits for each reply.
+PIPELINING (RFC 2920) is not used: aiosmtplib's command API waits for each
+reply, and its protocol drops reply bytes that arrive while an earlier reply
+awaits pickup (a guard against mis-pairing), so pipelined replies written on
+its transport can be lost. Pipelining needs an SMTP client protocol of our
+own; docs/benchmarks.md says what the round trips cost.
 Nothing here logs addresses or message content.
 """
 
@@ -16,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import socket
 import ssl
 from collections.abc import Awaitable
@@ -25,9 +28,11 @@ from typing import Literal, Self
 
 import aiosmtplib
 
+from courriel.delivery.wire import dot_stuff, is_valid_path, unverified_tls_context
+
 log = logging.getLogger(__name__)
 
-SmtpStage = Literal["connect", "ehlo", "starttls", "mail", "rcpt", "data", "network"]
+SmtpStage = Literal["connect", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "network"]
 TlsPolicy = Literal["opportunistic", "required", "off"]
 NO_REPLY = 0
 
@@ -73,43 +78,6 @@ class SmtpTimeouts:
     command: float = 300.0
 
 
-# RFC 5321 §4.5.2: lines starting with "." get one more. Line endings are
-# made CRLF first so that a bare LF or CR can never end the data early (SMTP
-# smuggling: "\n.\n" is read as the end of DATA by some servers).
-_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def dot_stuff(data: bytes) -> bytes:
-    """Return ``data`` as sent after DATA: CRLF lines, dots doubled, ending ``.``."""
-    body = _LINE_ENDING.sub(b"\r\n", data)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return _LEADING_DOT.sub(b"..", body) + b".\r\n"
-
-
-def _is_valid_path(address: str) -> bool:
-    # RFC 5321 §4.1.2: no control characters in a path; aiosmtplib also refuses
-    # spaces, brackets and quotes. Checked before MAIL, so no command injection
-    # and no transaction left half open.
-    try:
-        aiosmtplib.email.quote_address(address)
-    except ValueError:
-        return False
-    return not _CONTROL.search(address)
-
-
-def _unverified_context() -> ssl.SSLContext:
-    # Opportunistic TLS (RFC 7435, RFC 3207): MX certificates are often
-    # self-signed or name the wrong host, and a failed check would only push
-    # us back to cleartext, which protects nothing. Encrypt without verifying.
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def _network_error(stage: SmtpStage, exc: BaseException) -> SmtpSessionError:
     if isinstance(exc, TimeoutError):
         kind = "timeout"
@@ -144,6 +112,7 @@ class SmtpSession:
         tls: TlsPolicy = "opportunistic",
         timeouts: SmtpTimeouts = SmtpTimeouts(),
         tls_context: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> Self:
         """Connect, read the greeting, EHLO and STARTTLS as ``tls`` says.
 
@@ -152,6 +121,9 @@ class SmtpSession:
         ``tls="required"`` fails instead; the certificate is verified only if
         ``tls_context`` verifies it (like Postfix's "encrypt" level). Raises
         `SmtpSessionError` at stage ``connect``, ``ehlo`` or ``starttls``.
+        With ``credentials`` (a smart host) it authenticates (RFC 4954) after
+        STARTTLS; a refusal raises at stage ``auth`` with kind
+        ``auth-failed``: a configuration error to retry, never a bounce.
         """
         sock = await _connect_socket(host, port, timeouts.connect)
         client = aiosmtplib.SMTP(sock=sock, local_hostname=helo_name, start_tls=False)
@@ -164,14 +136,23 @@ class SmtpSession:
         try:
             await _hello(client, timeouts)
             secured = await _starttls(client, host, tls, tls_context, timeouts)
+            if credentials is not None:
+                await _login(client, credentials, timeouts)
         except SmtpSessionError as exc:
             client.close()
             if tls == "opportunistic" and exc.kind == "tls-failed":
-                # RFC 7435 §3: opportunistic security never ends in less than
-                # cleartext. A server whose TLS is broken gets plain SMTP, on a
-                # fresh connection, rather than no mail at all.
+                # Opportunistic security puts communication first (RFC 7435
+                # §3): a server whose TLS is broken gets cleartext on a fresh
+                # connection, as it would had it not offered STARTTLS at all.
                 log.info("TLS handshake with %s failed; retrying in cleartext", host)
-                return await cls.open(host, port, helo_name=helo_name, tls="off", timeouts=timeouts)
+                return await cls.open(
+                    host,
+                    port,
+                    helo_name=helo_name,
+                    tls="off",
+                    timeouts=timeouts,
+                    credentials=credentials,
+                )
             raise
         except BaseException:
             client.close()
@@ -213,14 +194,28 @@ class SmtpSession:
             return options
         encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
         t = self._timeouts
-        failed = await self._step(
-            "mail", self._client.mail(mail_from, options=options, encoding=encoding, timeout=t.mail)
-        )
+        # The paths were checked above, so the commands are written directly:
+        # aiosmtplib's mail()/rcpt() would parse each address again, which on
+        # long VERP local parts costs more than the rest of the transaction.
+        parameters = "".join(f" {option}" for option in options)
+        mail = f"FROM:<{mail_from}>{parameters}".encode(encoding)
+        failed = await self._command("mail", b"MAIL", mail, seconds=t.mail)
         if failed is None:
-            failed = await self._step(
-                "rcpt", self._client.rcpt(rcpt, encoding=encoding, timeout=t.rcpt)
-            )
+            to = f"TO:<{rcpt}>".encode(encoding)
+            failed = await self._command("rcpt", b"RCPT", to, seconds=t.rcpt)
         return failed or await self._data(data)
+
+    async def _command(
+        self, stage: SmtpStage, verb: bytes, argument: bytes, *, seconds: float
+    ) -> SmtpReply | None:
+        """Run MAIL or RCPT: None when accepted, else the refusal (after RSET)."""
+        try:
+            reply = await self._client.execute_command(verb, argument, timeout=seconds)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise self._broken(exc) from exc
+        if 200 <= reply.code < 300:
+            return None
+        return await self._refused(reply.code, reply.message, stage)
 
     async def close(self) -> None:
         """Say QUIT and close; errors are ignored, the connection is over anyway."""
@@ -234,7 +229,7 @@ class SmtpSession:
         """The MAIL FROM parameters, or the reply refusing what cannot be sent."""
         paths: tuple[tuple[str, SmtpStage], ...] = ((mail_from, "mail"), (rcpt, "rcpt"))
         for address, stage in paths:
-            if not _is_valid_path(address):
+            if not is_valid_path(address):
                 return SmtpReply(553, "5.1.3 Address not allowed on an SMTP command line", stage)
         options: list[str] = []
         if not (mail_from.isascii() and rcpt.isascii()):
@@ -247,27 +242,11 @@ class SmtpSession:
             options.append("BODY=8BITMIME")  # RFC 6152.
         return options
 
-    async def _step(
-        self, stage: SmtpStage, command: Awaitable[aiosmtplib.SMTPResponse]
-    ) -> SmtpReply | None:
-        """Run one command: None when it succeeded, else the refusal (after RSET)."""
-        try:
-            await command
-        except aiosmtplib.SMTPResponseException as exc:
-            return await self._refused(exc.code, exc.message, stage)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise self._broken(exc) from exc
-        return None
-
-    async def _data(self, data: bytes) -> SmtpReply:
-        # aiosmtplib's data() waits with one timeout for both replies; RFC 5321
-        # §4.5.3.2 gives 2 minutes for the 354 and 10 for the final one.
+    async def _content(self, data: bytes) -> SmtpReply:
+        """After a 354: the message, then its final reply."""
         t = self._timeouts
+        protocol = self._client.protocol
         try:
-            start = await self._client.execute_command(b"DATA", timeout=t.data_init)
-            if start.code != 354:
-                return await self._refused(start.code, start.message, "data")
-            protocol = self._client.protocol
             if protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("Connection lost")
             protocol.write(dot_stuff(data))
@@ -275,14 +254,25 @@ class SmtpSession:
             # timed: the final wait covers one data block's transfer, then the
             # server's processing (RFC 5321 §4.5.3.2.5-6).
             final = await protocol.read_response(timeout=t.data_block + t.data_end)
-        except aiosmtplib.SMTPResponseException as exc:
-            return await self._refused(exc.code, exc.message, "data")
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise self._broken(exc) from exc
         if not 200 <= final.code < 300:
             return await self._refused(final.code, final.message, "data")
         self._messages_sent += 1
         return SmtpReply(final.code, final.message, "data")
+
+    async def _data(self, data: bytes) -> SmtpReply:
+        # aiosmtplib's data() waits with one timeout for both replies; RFC 5321
+        # §4.5.3.2 gives 2 minutes for the 354 and 10 for the final one.
+        try:
+            start = await self._client.execute_command(b"DATA", timeout=self._timeouts.data_init)
+        except aiosmtplib.SMTPResponseException as exc:
+            return await self._refused(exc.code, exc.message, "data")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise self._broken(exc) from exc
+        if start.code != 354:
+            return await self._refused(start.code, start.message, "data")
+        return await self._content(data)
 
     async def _refused(self, code: int, text: str, stage: SmtpStage) -> SmtpReply:
         # RFC 5321 §4.1.1.5: RSET aborts the transaction and keeps the session,
@@ -311,6 +301,7 @@ async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket
     """
     loop = asyncio.get_running_loop()
     last: BaseException | None = None
+    sock: socket.socket | None = None
     try:
         async with asyncio.timeout(seconds):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -320,12 +311,17 @@ async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket
                 try:
                     await loop.sock_connect(sock, address)
                 except OSError as exc:
-                    sock.close()
                     last = exc
+                    sock.close()
                     continue
-                return sock
+                connected, sock = sock, None
+                return connected
     except (TimeoutError, OSError) as exc:
         last = exc
+    finally:
+        # A timeout or a cancellation mid-connect must not leak the socket.
+        if sock is not None:
+            sock.close()
     raise _network_error("connect", last or OSError("no address")) from last
 
 
@@ -337,6 +333,22 @@ async def _expect(stage: SmtpStage, command: Awaitable[aiosmtplib.SMTPResponse])
         raise SmtpSessionError(SmtpReply(exc.code, exc.message, stage)) from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise _network_error(stage, exc) from exc
+
+
+async def _login(
+    client: aiosmtplib.SMTP, credentials: tuple[str, str], timeouts: SmtpTimeouts
+) -> None:
+    try:
+        await client.login(*credentials, timeout=timeouts.command)
+    except aiosmtplib.SMTPResponseException as exc:
+        reply = SmtpReply(NO_REPLY, f"AUTH refused: {exc.code} {exc.message}", "auth")
+        raise SmtpSessionError(reply, kind="auth-failed") from exc
+    except aiosmtplib.SMTPException as exc:
+        # No AUTH offered (or no usable mechanism): the same configuration problem.
+        reply = SmtpReply(NO_REPLY, f"AUTH unavailable: {exc}", "auth")
+        raise SmtpSessionError(reply, kind="auth-failed") from exc
+    except OSError as exc:
+        raise _network_error("auth", exc) from exc
 
 
 async def _hello(client: aiosmtplib.SMTP, timeouts: SmtpTimeouts) -> None:
@@ -365,7 +377,7 @@ async def _starttls(
             reply = SmtpReply(NO_REPLY, "TLS required but STARTTLS not offered", "starttls")
             raise SmtpSessionError(reply, kind="tls-unavailable")
         return False
-    context = context or _unverified_context()
+    context = context or unverified_tls_context()
     try:
         await client.starttls(tls_context=context, server_hostname=host, timeout=timeouts.command)
     except aiosmtplib.SMTPResponseException as exc:

@@ -14,12 +14,12 @@ import datetime as dt
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlalchemy.orm import Session, defer, sessionmaker
 
-from courriel.core.db import transaction
+from courriel.core.db import UTCDateTime, insert_for, transaction
 from courriel.delivery.models import SpoolMessage, SpoolState
 
 
@@ -34,6 +34,23 @@ class NewMessage:
     mail_from: str
     rcpt_to: str
     body: bytes
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One attempt's result to store: ``outcome`` when final, else a retry time.
+
+    ``attempted`` is False when the message was not tried at all (its lane
+    was paused or busy): it goes back to the queue without using an attempt.
+    """
+
+    spool_id: int
+    outcome: str | None
+    next_attempt_at: dt.datetime | None
+    code: int | None
+    reply: str
+    lane: str | None
+    attempted: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,11 @@ class Spool:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The spool database's sessions (lane throttles live there too)."""
+        return self._sessions
 
     def enqueue(
         self, messages: Sequence[NewMessage], now: dt.datetime, lifetime: dt.timedelta
@@ -88,11 +110,7 @@ class Spool:
             for m in messages
         ]
         with transaction(self._sessions) as session:
-            insert = (
-                postgresql.insert
-                if session.get_bind().dialect.name == "postgresql"
-                else sqlite.insert
-            )
+            insert = insert_for(session)
             statement = insert(SpoolMessage).on_conflict_do_nothing(
                 index_elements=[SpoolMessage.tenant_id, SpoolMessage.message_id]
             )
@@ -194,6 +212,48 @@ class Spool:
                 )
             )
 
+    def settle(self, owner: str, settlements: Sequence[Settlement]) -> None:
+        """Store many attempts' results in one transaction (group commit).
+
+        Each row is changed only if ``owner`` still holds its lease, so a
+        worker whose lease ran out cannot overwrite another's result.
+        """
+        if not settlements:
+            return
+        table = cast("Table", SpoolMessage.__table__)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.lease_owner == owner)
+            .values(
+                state=bindparam("b_state"),
+                outcome=bindparam("b_outcome"),
+                attempts=table.c.attempts + bindparam("b_increment"),
+                next_attempt_at=func.coalesce(
+                    bindparam("b_next", type_=UTCDateTime()), table.c.next_attempt_at
+                ),
+                last_code=bindparam("b_code"),
+                last_reply=bindparam("b_reply"),
+                lane=bindparam("b_lane"),
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
+        rows = [
+            {
+                "b_id": s.spool_id,
+                "b_state": SpoolState.FINISHED if s.outcome else SpoolState.QUEUED,
+                "b_outcome": s.outcome,
+                "b_increment": 1 if s.attempted else 0,
+                "b_next": s.next_attempt_at,
+                "b_code": s.code,
+                "b_reply": s.reply[:1000],
+                "b_lane": s.lane,
+            }
+            for s in settlements
+        ]
+        with transaction(self._sessions) as session:
+            session.connection().execute(statement, rows)
+
     def release(self, owner: str) -> int:
         """Give back every message `owner` still holds (graceful shutdown)."""
         with transaction(self._sessions) as session:
@@ -207,9 +267,11 @@ class Spool:
     def finished(self, limit: int) -> list[SpoolMessage]:
         """Messages whose fate is final but not yet reported to their tenant."""
         with self._sessions() as session:
+            # The bodies stay on disk: reporting needs the envelope and outcome only.
             return list(
                 session.scalars(
                     select(SpoolMessage)
+                    .options(defer(SpoolMessage.body))
                     .where(SpoolMessage.state == SpoolState.FINISHED)
                     .order_by(SpoolMessage.id)
                     .limit(limit)
@@ -221,6 +283,24 @@ class Spool:
         if spool_ids:
             with transaction(self._sessions) as session:
                 session.execute(delete(SpoolMessage).where(SpoolMessage.id.in_(spool_ids)))
+
+    def withdraw(self, tenant_id: str, campaign_id: str) -> list[str]:
+        """Delete a campaign's messages no worker holds; return their message ids.
+
+        Used when a campaign is paused or cancelled (issue 6): waiting messages
+        must not be sent, those in flight (leased) finish their attempt.
+        """
+        with transaction(self._sessions) as session:
+            result = session.execute(
+                delete(SpoolMessage)
+                .where(
+                    SpoolMessage.tenant_id == tenant_id,
+                    SpoolMessage.campaign_id == campaign_id,
+                    SpoolMessage.state == SpoolState.QUEUED,
+                )
+                .returning(SpoolMessage.message_id)
+            )
+            return list(result.scalars())
 
     def pending_count(self) -> int:
         """Messages not yet finished (queued or leased)."""

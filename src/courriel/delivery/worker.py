@@ -1,12 +1,11 @@
-"""The delivery worker: claims spooled messages and delivers them over SMTP.
+"""The delivery worker: claims spooled messages and delivers them lane by lane.
 
-The recipe for each claimed batch, per destination domain:
-`_resolve` the mail exchangers (a DNS failure decides for the whole group),
-`_open` a session to the first host that answers, `send` each message on
-that one connection, `_settle` each reply (final outcome or back-off) in
-the spool before the next message is tried, then report final outcomes to
-the tenants. Per-provider lanes, throttles and adaptive back-off deepen this
-with issue 5; the recipe keeps its shape.
+The recipe for each claimed batch: `_route` each destination domain (its MX
+hosts, or the smart host; a DNS failure decides for the domain's messages),
+group the messages by lane (the MX host set: every Google-hosted domain
+shares one), run every lane at once (`lanes.LaneRun`: shared connection
+and rate limits, each result committed before the next message is tried on
+its connection), then report final outcomes to the tenants.
 """
 
 from __future__ import annotations
@@ -14,20 +13,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
 from courriel.config import Settings
 from courriel.core.clock import Clock
-from courriel.delivery.mx import MxError, MxResolver, MxResult
-from courriel.delivery.replies import Classification, Outcome, classify, classify_dns_error
+from courriel.delivery.lanes import LaneContext, LaneRun, backoff, final_outcome
+from courriel.delivery.mx import MxError, MxHost, MxResolver, MxResult
+from courriel.delivery.replies import classify_dns_error
 from courriel.delivery.reporting import FinalOutcome, OutcomeReporter
+from courriel.delivery.settle import SettleBatcher
 from courriel.delivery.smtp import SmtpSession, SmtpSessionError
-from courriel.delivery.spool import ClaimedMessage, Spool
+from courriel.delivery.spool import ClaimedMessage, Settlement, Spool
+from courriel.delivery.throttle import Adaptation, LaneThrottles
 
 log = logging.getLogger(__name__)
+
+
+def throttles_for(spool: Spool, settings: Settings) -> LaneThrottles:
+    """The shared lane throttles, configured from the settings."""
+    return LaneThrottles(
+        spool.sessions,
+        Adaptation(
+            pause=dt.timedelta(seconds=settings.throttle_backoff_seconds),
+            slowdown=settings.throttle_slowdown,
+            recovery_per_minute=settings.throttle_recovery_per_minute,
+        ),
+    )
 
 
 class DeliveryWorker:
@@ -42,6 +55,7 @@ class DeliveryWorker:
         settings: Settings,
         clock: Clock,
         owner: str,
+        throttles: LaneThrottles | None = None,
     ) -> None:
         self._spool = spool
         self._reporter = reporter
@@ -49,10 +63,18 @@ class DeliveryWorker:
         self._settings = settings
         self._clock = clock
         self._owner = owner
-        self._connections = asyncio.Semaphore(settings.lane_max_connections * 4)
+        self.throttles = throttles or throttles_for(spool, settings)
+        self._settler = SettleBatcher(spool, owner)
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set, then give back what this worker holds."""
+        """Deliver until `stop` is set, then give back what this worker holds.
+
+        Graceful shutdown: once `stop` is set no new message is started;
+        messages already on the wire finish and are settled, the rest of the
+        batch goes back to the queue, unattempted.
+        """
+        self._stop = stop
         try:
             while not stop.is_set():
                 handled = await self.run_once()
@@ -61,6 +83,7 @@ class DeliveryWorker:
                         await asyncio.wait_for(stop.wait(), self._settings.worker_poll_seconds)
         finally:
             released = await asyncio.to_thread(self._spool.release, self._owner)
+            await asyncio.to_thread(self.throttles.release_all, self._owner)
             if released:
                 log.info("released %d messages on shutdown", released)
 
@@ -73,118 +96,85 @@ class DeliveryWorker:
             self._clock.now(),
             dt.timedelta(seconds=self._settings.worker_lease_seconds),
         )
-        groups: dict[str, list[ClaimedMessage]] = defaultdict(list)
-        for message in claimed:
-            groups[message.domain].append(message)
-        await asyncio.gather(*(self._deliver_domain(d, ms) for d, ms in groups.items()))
+        if claimed:
+            await self.deliver(claimed)
         await asyncio.to_thread(self._reporter.report_finished)
         return len(claimed)
 
-    async def _deliver_domain(self, domain: str, messages: Sequence[ClaimedMessage]) -> None:
+    async def deliver(self, claimed: Sequence[ClaimedMessage]) -> None:
+        """Deliver claimed messages, every lane at once."""
+        by_domain: dict[str, list[ClaimedMessage]] = defaultdict(list)
+        for message in claimed:
+            by_domain[message.domain].append(message)
+        routes = await asyncio.gather(*(self._route(d, ms) for d, ms in by_domain.items()))
+        lanes: dict[str, tuple[MxResult, list[ClaimedMessage]]] = {}
+        for route in routes:
+            if route is None:
+                continue
+            mx, messages = route
+            lanes.setdefault(mx.lane_key, (mx, []))[1].extend(messages)
+        ctx = LaneContext(
+            settings=self._settings,
+            clock=self._clock,
+            owner=self._owner,
+            throttles=self.throttles,
+            settler=self._settler,
+            reporter=self._reporter,
+            stop=self._stop,
+        )
+        await asyncio.gather(
+            *(LaneRun(ctx, mx, messages, self._open).run() for mx, messages in lanes.values())
+        )
+
+    async def _route(
+        self, domain: str, messages: list[ClaimedMessage]
+    ) -> tuple[MxResult, list[ClaimedMessage]] | None:
+        """Where the domain's mail goes; None when DNS decided its messages' fate."""
+        s = self._settings
+        if s.smart_host:
+            host = MxHost(s.smart_host, 0, address=s.smart_host, port=s.smart_host_port)
+            return MxResult(domain, (host,)), messages
         try:
-            mx = await self._resolver.resolve(domain)
+            return await self._resolver.resolve(domain), messages
         except MxError as exc:
             verdict = classify_dns_error(exc.kind)
+            now = self._clock.now()
+            settlements = []
             for message in messages:
-                await self._settle(message, verdict, None, str(exc), None)
-            return
-        async with self._connections:
-            await self._deliver_over_smtp(mx, messages)
+                final = final_outcome(verdict, None)
+                retry_at = None if final else now + backoff(s, message.attempts)
+                if retry_at is not None and retry_at > message.deadline_at:
+                    final, retry_at = FinalOutcome.EXPIRED, None
+                settlements.append(
+                    Settlement(
+                        message.id, final.value if final else None, retry_at, None, str(exc), None
+                    )
+                )
+            await self._settler.settle_many(settlements)
+            for message, settlement in zip(messages, settlements, strict=True):
+                if settlement.outcome is None:
+                    await asyncio.to_thread(
+                        self._reporter.report_deferred, message, None, str(exc), None, now
+                    )
+            return None
 
-    async def _open(self, mx: MxResult) -> SmtpSession | SmtpSessionError:
-        # RFC 5321 §5.1: try the exchangers in preference order.
+    async def _open(self, mx: MxResult) -> SmtpSession:
+        """A session to the first exchanger that answers (RFC 5321 §5.1: preference order)."""
+        s = self._settings
+        credentials = None
+        if s.smart_host and s.smart_host_username:
+            password = s.smart_host_password.get_secret_value() if s.smart_host_password else ""
+            credentials = (s.smart_host_username, password)
+        tls = s.smart_host_tls if s.smart_host else s.smtp_tls
         failure: SmtpSessionError | None = None
         for host in mx.hosts:
             address = host.address or host.name
-            port = host.port if host.address else self._settings.smtp_port
+            port = host.port if host.address else s.smtp_port
             try:
                 return await SmtpSession.open(
-                    address, port, helo_name=self._settings.helo_name, tls=self._settings.smtp_tls
+                    address, port, helo_name=s.helo_name, tls=tls, credentials=credentials
                 )
             except SmtpSessionError as exc:
-                failure = exc
+                failure = exc  # The next exchanger may answer.
         assert failure is not None
-        return failure
-
-    async def _deliver_over_smtp(self, mx: MxResult, messages: Sequence[ClaimedMessage]) -> None:
-        lane = mx.lane_key
-        session: SmtpSession | None = None
-        try:
-            for message in messages:
-                if session is None or not session.usable:
-                    opened = await self._open(mx)
-                    if isinstance(opened, SmtpSessionError):
-                        verdict = classify(opened.reply.code, opened.reply.text)
-                        await self._settle(
-                            message, verdict, opened.reply.code, opened.reply.text, lane
-                        )
-                        continue
-                    session = opened
-                try:
-                    reply = await session.send(message.mail_from, message.rcpt_to, message.body)
-                except SmtpSessionError as exc:
-                    reply = exc.reply
-                verdict = classify(reply.code, reply.text)
-                await self._settle(message, verdict, reply.code, reply.text, lane)
-        finally:
-            if session is not None:
-                await session.close()
-
-    async def _settle(
-        self,
-        message: ClaimedMessage,
-        verdict: Classification,
-        code: int | None,
-        reply: str,
-        lane: str | None,
-    ) -> None:
-        """Record one attempt's result in the spool before anything else is tried."""
-        final = _final_outcome(verdict, code)
-        if final is None:
-            delay = self._backoff(message.attempts)
-            now = self._clock.now()
-            if now + delay > message.deadline_at:
-                # RFC 5321 §4.5.4.1: give up once the queue lifetime is over.
-                final = FinalOutcome.EXPIRED
-            else:
-                await asyncio.to_thread(
-                    functools.partial(
-                        self._spool.defer,
-                        message.id,
-                        owner=self._owner,
-                        next_attempt_at=now + delay,
-                        code=code,
-                        reply=reply,
-                        lane=lane,
-                    )
-                )
-                await asyncio.to_thread(
-                    self._reporter.report_deferred, message, code, reply, lane, now
-                )
-                return
-        await asyncio.to_thread(
-            functools.partial(
-                self._spool.finish,
-                message.id,
-                owner=self._owner,
-                outcome=final.value,
-                code=code,
-                reply=reply,
-                lane=lane,
-            )
-        )
-
-    def _backoff(self, attempts: int) -> dt.timedelta:
-        schedule = self._settings.retry_schedule_minutes
-        return dt.timedelta(minutes=schedule[min(attempts, len(schedule) - 1)])
-
-
-def _final_outcome(verdict: Classification, code: int | None) -> FinalOutcome | None:
-    """The final outcome of an attempt, or None when it should be retried."""
-    if verdict.outcome is Outcome.DELIVERED:
-        return FinalOutcome.DELIVERED
-    if verdict.outcome is Outcome.BOUNCED:
-        return FinalOutcome.HARD_BOUNCE if verdict.hard else FinalOutcome.SOFT_BOUNCE
-    if verdict.outcome is Outcome.BLOCKED and (code is None or code >= 500):
-        return FinalOutcome.BLOCKED
-    return None
+        raise failure

@@ -12,26 +12,38 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
+
+from aiosmtpd.smtp import SMTP
 
 from courriel.sandbox.behaviour import (
     REPLY_ACCEPTED_RCPT,
     REPLY_ACCEPTED_SENDER,
     REPLY_BAD_SEQUENCE,
     REPLY_CLOSING,
+    REPLY_GREYLISTED,
     REPLY_LOCAL_ERROR,
+    REPLY_RATE_LIMITED,
     REPLY_RELAY_DENIED,
     queued_reply,
 )
 
 if TYPE_CHECKING:
-    from aiosmtpd.smtp import SMTP, Envelope, Session
+    from collections.abc import Callable
+
+    from aiosmtpd.smtp import Envelope, Session
 
     from courriel.sandbox.behaviour import Behaviour
     from courriel.sandbox.providers import Provider
     from courriel.sandbox.store import MailStore
 
-__all__ = ["CLOSING_CODE", "ProviderHandler", "RefusingProtocol", "close_after_reply"]
+__all__ = [
+    "CLOSING_CODE",
+    "ProviderHandler",
+    "ProviderSmtp",
+    "RefusingProtocol",
+    "close_after_reply",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +63,40 @@ def close_after_reply(server: SMTP, reply: str) -> None:
 class ProviderHandler:
     """The aiosmtpd hooks of one simulated provider's server."""
 
-    def __init__(self, provider: Provider, behaviour: Behaviour, store: MailStore) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        behaviour: Behaviour,
+        store: MailStore,
+        on_received: Callable[[str, str, bytes], None] | None = None,
+    ) -> None:
         self.provider = provider
         self.behaviour = behaviour
         self.store = store
+        # Called with (return path, recipient, message) for each stored copy,
+        # so simulated recipients and asynchronous bounces can react.
+        self.on_received = on_received
+
+    async def _slow(self, address: str) -> None:
+        delay = self.behaviour.profile(address.rpartition("@")[2]).reply_delay_seconds
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def handle_EHLO(  # noqa: N802 (aiosmtpd's hook name)
+        self,
+        _server: SMTP,
+        session: Session,
+        _envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """Advertise PIPELINING (RFC 2920), as every large provider does.
+
+        aiosmtpd reads commands one line at a time from a buffer, so a
+        client's pipelined MAIL, RCPT and DATA are answered in order.
+        """
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook name)
         self,
@@ -86,11 +128,14 @@ class ProviderHandler:
         A refusal applies to this recipient only; the others of the same
         transaction still get the message (RFC 5321 §3.3).
         """
+        await self._slow(address)
         reply = self.behaviour.take_failure("rcpt")
         if reply is None and not self._hosts(address):
             reply = REPLY_RELAY_DENIED
         if reply is None:
             reply = self.behaviour.rule_reply(address)
+        if reply is None:
+            reply = self._profile_reply(server, envelope, address)
         if reply is not None:
             close_after_reply(server, reply)
             return reply
@@ -102,6 +147,8 @@ class ProviderHandler:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         """Store the message once per accepted recipient, or fail as scripted."""
+        if envelope.rcpt_tos:
+            await self._slow(envelope.rcpt_tos[0])
         failure = self.behaviour.take_failure("data")
         if failure is not None:
             close_after_reply(server, failure)
@@ -112,6 +159,12 @@ class ProviderHandler:
         content = envelope.original_content or b""
         trace = self._trace_headers(session, mail_from)
         ids = self.store.add(self.provider.name, mail_from, envelope.rcpt_tos, trace + content)
+        if self.on_received is not None:
+            for rcpt in envelope.rcpt_tos:
+                self.on_received(mail_from, rcpt, content)
+        if self.behaviour.take_drop("after-dot"):
+            # Stored, but the sender never hears so: it will send again.
+            hang_up(server)
         return queued_reply(str(ids[0]))
 
     async def handle_exception(self, error: Exception) -> str:
@@ -123,6 +176,19 @@ class ProviderHandler:
         """
         log.error("sandbox %s: error handling a command: %r", self.provider.name, error)
         return REPLY_LOCAL_ERROR
+
+    def _profile_reply(self, server: SMTP, envelope: Envelope, address: str) -> str | None:
+        domain = address.rpartition("@")[2]
+        profile = self.behaviour.profile(domain)
+        if profile.greylist:
+            peer = server.session.peer if server.session is not None else ""
+            client = peer[0] if isinstance(peer, tuple) else str(peer)
+            sender = str(envelope.mail_from or "")
+            if self.behaviour.first_try(client, sender, address):
+                return REPLY_GREYLISTED
+        if self.behaviour.over_rate_limit(domain):
+            return REPLY_RATE_LIMITED
+        return None
 
     def _hosts(self, address: str) -> bool:
         local_part, _, domain = address.rpartition("@")
@@ -138,12 +204,43 @@ class ProviderHandler:
         peer = session.peer
         ip = peer[0] if isinstance(peer, tuple) else str(peer)
         protocol = "ESMTP" if session.extended_smtp else "SMTP"
+        if session.ssl is not None:
+            protocol += "S"  # RFC 3848: ESMTPS, the message came over STARTTLS.
         received = (
             f"Received: from {session.host_name or 'unknown'} ([{ip}])\r\n"
             f"\tby {self.provider.mx_host} with {protocol};\r\n"
             f"\t{format_datetime(datetime.now(UTC))}\r\n"
         )
         return f"Return-Path: <{mail_from}>\r\n{received}".encode()
+
+
+def hang_up(server: SMTP) -> None:
+    """Drop the connection at once, with no reply (a crash or a network cut)."""
+    transport = server.transport
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    elif transport is not None:
+        transport.close()
+
+
+class ProviderSmtp(SMTP):
+    """aiosmtpd's server, able to drop the connection mid-DATA when scripted."""
+
+    def __init__(self, handler: ProviderHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._behaviour = handler.behaviour
+
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 (aiosmtpd's command name)
+        """DATA, unless a ``mid-data`` drop is scripted: then 354 and hang up."""
+        if (
+            self.envelope is not None
+            and self.envelope.rcpt_tos
+            and self._behaviour.take_drop("mid-data")
+        ):
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            hang_up(self)
+            return
+        await super().smtp_DATA(arg)
 
 
 class RefusingProtocol(asyncio.Protocol):

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import weakref
 from typing import TYPE_CHECKING, Self
 
 from aiosmtpd.smtp import SMTP
 
 from courriel.sandbox.behaviour import Behaviour
-from courriel.sandbox.handler import ProviderHandler, RefusingProtocol
+from courriel.sandbox.certificate import self_signed_context
+from courriel.sandbox.handler import ProviderHandler, ProviderSmtp, RefusingProtocol
 from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
+from courriel.sandbox.recipients import SimulatedRecipients
 from courriel.sandbox.store import MailStore, store_path
 from courriel.sandbox.zone import Zone, build_zone, write_zone, zone_path
 
@@ -62,6 +65,10 @@ class Sandbox:
         self.base_port = base_port
         self.providers: tuple[Provider, ...] = tuple(providers)
         self.behaviours: dict[str, Behaviour] = {name: Behaviour() for name in names}
+        # Late bounces, complaints, opens, clicks and unsubscribes; set
+        # ``recipients.return_to`` to Courriel's return-path server.
+        self.recipients = SimulatedRecipients(self.behaviours)
+        self._tls: ssl.SSLContext | None = None
         self.zone_file = zone_path(data_dir)
         self._store: MailStore | None = None
         self._zone: Zone | None = None
@@ -102,6 +109,7 @@ class Sandbox:
                 addresses[provider.name] = (str(ip), int(bound_port))
             self._zone = build_zone(self.providers, addresses)
             write_zone(self.zone_file, self._zone)
+            self.recipients.start()
         except BaseException:
             await self.stop()
             raise
@@ -113,6 +121,7 @@ class Sandbox:
         The zone file stays: a client that still reads it gets refused
         connections, which it must treat as a temporary failure anyway.
         """
+        await self.recipients.stop()
         for server in self._servers:
             server.close()
         # Abort rather than close: a client that stopped reading would keep
@@ -147,7 +156,11 @@ class Sandbox:
         self, provider: Provider, store: MailStore, loop: asyncio.AbstractEventLoop
     ) -> Callable[[], asyncio.BaseProtocol]:
         behaviour = self.behaviours[provider.name]
-        handler = ProviderHandler(provider, behaviour, store)
+
+        def received(mail_from: str, rcpt: str, content: bytes) -> None:
+            self.recipients.received(provider.name, provider.mx_host, mail_from, rcpt, content)
+
+        handler = ProviderHandler(provider, behaviour, store, on_received=received)
 
         def make_protocol() -> asyncio.BaseProtocol:
             refusal = behaviour.take_failure("connect")
@@ -155,8 +168,11 @@ class Sandbox:
             if refusal is not None:
                 protocol = RefusingProtocol(refusal)
             else:
-                protocol = SMTP(
+                tls = self._tls_context() if behaviour.tls != "none" else None
+                protocol = ProviderSmtp(
                     handler,
+                    tls_context=tls,
+                    require_starttls=behaviour.tls == "required",
                     hostname=provider.mx_host,
                     ident=IDENT,
                     data_size_limit=DATA_SIZE_LIMIT,
@@ -170,6 +186,14 @@ class Sandbox:
             return protocol
 
         return make_protocol
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Generated once, on first need: a self-signed certificate, as many
+        # real MX hosts present (the engine encrypts without verifying).
+        if self._tls is None:
+            hosts = [p.mx_host for p in self.providers]
+            self._tls = self_signed_context(self.data_dir / "sandbox", hosts)
+        return self._tls
 
 
 async def serve_until_signalled(

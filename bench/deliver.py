@@ -1,0 +1,239 @@
+"""End-to-end delivery: compose, sign, spool, deliver over SMTP, report.
+
+A campaign of N personalized messages (a ~10 KB MJML template with the
+contact's name, city, points and orders, tracked links and pixel, MIME,
+DKIM RSA-2048 from the content composer) goes to the sandbox internet:
+50 domains of 4 providers (`with_extra_domains`), each provider its own
+lane. Three processes, as in production: the composer (fan-out's compose
+and spool step), the delivery worker (this process: claims, lanes, SMTP,
+group-committed results, delivered events in the tenant database), and the
+sandbox internet (the receiving side, not counted in the bound).
+
+Figures:
+- messages_per_s: N / (first compose -> last delivered event), end to end;
+- bound_messages_per_s: the sum-of-stages CPU bound measured in the same
+  run: cores / (compose CPU per message (render + MIME + sign) + worker CPU
+  per message (SMTP client, spool, reporting)), i.e. what the cores could do
+  running nothing but our stages;
+- peak_rss_mb: the larger peak RSS of the composer and the worker.
+
+Run: .venv/bin/python bench/deliver.py [--recipients 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import multiprocessing
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from common import peak_rss_mb, report
+from compose import template_source
+from courriel.config import Settings
+from courriel.content import dkim
+from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
+from courriel.content.models import DkimAlgorithm
+from courriel.content.service import TemplateContent, build_version
+from courriel.delivery.models import SpoolMessage
+from courriel.delivery.profiles import ThrottleProfile, default_profiles
+from courriel.delivery.spool import NewMessage
+from courriel.delivery.verp import encode_return_path
+from courriel.sandbox.providers import with_extra_domains
+from courriel.sandbox.server import run_sandbox
+from courriel.services import Services
+from courriel.tracking.models import Event, EventType
+
+BATCH = 500
+PROVIDERS = with_extra_domains(13)
+DOMAINS = [d for p in PROVIDERS for d in p.domains if d.startswith("d")][:50]
+
+
+def bench_settings(data_dir: Path) -> Settings:
+    # Generous limits: the sandbox does not throttle, the benchmark measures us.
+    profiles: dict[str, ThrottleProfile] = {
+        name: p.model_copy(
+            update={
+                "max_connections": 8,
+                "messages_per_connection": 1000,
+                "messages_per_minute": 6_000_000,
+                "messages_per_hour": 360_000_000,
+            }
+        )
+        for name, p in default_profiles().items()
+    }
+    return Settings(
+        data_dir=data_dir,
+        resolver="sandbox",
+        throttle_profiles=profiles,
+        worker_batch_size=1000,
+        lane_max_connections=8,
+        worker_poll_seconds=0.02,
+        log_level="WARNING",
+    )
+
+
+def run_composer(data_dir: Path, tenant_id: str, count: int, result: Any) -> None:
+    """The composer process: compose, sign and spool `count` messages in batches."""
+    settings = bench_settings(data_dir)
+    services = Services.build(settings)
+    now = dt.datetime.now(dt.UTC)
+    version, _links = build_version(
+        "tpl_bench",
+        1,
+        TemplateContent(
+            subject="{{ contact.first_name }}, your {{ campaign.name }}",
+            mjml=template_source(10_000),
+        ),
+        now,
+    )
+    algorithm = DkimAlgorithm.RSA_SHA256
+    signer = dkim.DkimSigner("shop.test", "r1", algorithm, dkim.generate_private_key(algorithm))
+    composer = Composer(
+        version,
+        Sender(
+            email="news@shop.test",
+            name="Shop",
+            return_path_domain=settings.return_path_domain,
+        ),
+        SendContext(
+            tenant_id=tenant_id,
+            public_url=settings.public_url,
+            secret_key=services.secret_key,
+            campaign_id=None,
+            campaign={"name": "Spring sale"},
+            mailing_list={"name": "News"},
+        ),
+        [signer],
+    )
+    orders = [{"number": 1000 + i, "total": 19.9 * (i + 1), "date": "2026-10-01"} for i in range(3)]
+    compose_cpu = 0.0
+    began = time.perf_counter()
+    lifetime = dt.timedelta(hours=settings.queue_lifetime_hours)
+    for start in range(0, count, BATCH):
+        batch: list[NewMessage] = []
+        cpu = time.process_time()
+        for n in range(start, min(start + BATCH, count)):
+            email = f"person{n}@{DOMAINS[n % len(DOMAINS)]}"
+            message_id = f"msg_{n:026d}"
+            composed = composer.compose(
+                Recipient(
+                    message_id=message_id,
+                    email=email,
+                    name=f"Person {n}",
+                    contact=contact_context(
+                        {"email": email, "first_name": f"Zoë{n}", "last_name": "M"},
+                        {"city": "Lyon", "points": n, "since": "2021-05-04", "orders": orders},
+                        {},
+                    ),
+                    language="fr",
+                ),
+                now,
+            )
+            batch.append(
+                NewMessage(
+                    tenant_id=tenant_id,
+                    message_id=message_id,
+                    campaign_id=None,
+                    contact_id=None,
+                    mail_from=encode_return_path(
+                        services.secret_key, tenant_id, message_id, settings.return_path_domain
+                    ),
+                    rcpt_to=email,
+                    body=composed,
+                )
+            )
+        compose_cpu += time.process_time() - cpu
+        services.spool.enqueue(batch, dt.datetime.now(dt.UTC), lifetime)
+    services.close()
+    print(f"composer done: {count} in {time.perf_counter() - began:.1f} s", flush=True)
+    result["compose_cpu_s"] = compose_cpu
+    result["composer_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _delivered(services: Services, tenant_id: str) -> int:
+    with services.storage.tenant(tenant_id)() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(Event).where(Event.type == EventType.DELIVERED)
+            )
+            or 0
+        )
+
+
+def _spooled(services: Services) -> int:
+    with services.spool.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(SpoolMessage)) or 0)
+
+
+async def deliver_all(services: Services, tenant_id: str, count: int) -> None:
+    worker = services.worker()
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    while True:
+        await asyncio.sleep(0.5)
+        if _delivered(services, tenant_id) >= count and _spooled(services) == 0:
+            break
+    stop.set()
+    await running
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipients", type=int, default=100_000)
+    args = parser.parse_args()
+    count = args.recipients
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="courriel-bench-") as tmp:
+        data_dir = Path(tmp)
+        sandbox = spawn.Process(
+            target=run_sandbox, args=(data_dir,), kwargs={"providers": PROVIDERS}, daemon=True
+        )
+        sandbox.start()
+        zone = data_dir / "sandbox" / "zone.json"
+        while not zone.exists():
+            time.sleep(0.05)
+        services = Services.build(bench_settings(data_dir))
+        services.tenants.migrate_shared()
+        tenant_id = services.tenants.create("Bench").id
+        manager = spawn.Manager()
+        result = manager.dict()
+        cpu_before = time.process_time()
+        started = time.perf_counter()
+        composer = spawn.Process(target=run_composer, args=(data_dir, tenant_id, count, result))
+        composer.start()
+        asyncio.run(deliver_all(services, tenant_id, count))
+        elapsed = time.perf_counter() - started
+        composer.join()
+        worker_cpu = time.process_time() - cpu_before
+        composed = dict(result)
+        stage_cpu = (composed["compose_cpu_s"] + worker_cpu) / count
+        cores = len(os.sched_getaffinity(0))
+        services.close()
+        sandbox.terminate()
+        manager.shutdown()
+    report(
+        "deliver",
+        {
+            "recipients": count,
+            "seconds": round(elapsed, 1),
+            "compose_cpu_ms_per_message": round(composed["compose_cpu_s"] / count * 1000, 3),
+            "worker_cpu_ms_per_message": round(worker_cpu / count * 1000, 3),
+            "composer_rss_mb": round(composed["composer_rss_mb"], 1),
+            "worker_rss_mb": peak_rss_mb(),
+            "messages_per_s": round(count / elapsed, 1),
+            "bound_messages_per_s": round(cores / stage_cpu, 1),
+            "peak_rss_mb": round(max(peak_rss_mb(), composed["composer_rss_mb"]), 1),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

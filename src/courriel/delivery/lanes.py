@@ -1,0 +1,276 @@
+"""One lane's share of a claimed batch: connections, pacing, sending, settling.
+
+The recipe for a lane: reserve connection slots (shared limit), on each
+connection `_next` message no earlier than its reserved slot (shared rate),
+`_open` or reuse a session (at most ``messages_per_connection`` each),
+`send`, `_verdict`, and settle the result (group commit) before the next
+message is tried on that connection. What the lane cannot send now (paused
+by a throttling reply, no free connection, its time slice used up, the
+worker stopping) goes back to the queue unattempted, due when the lane can
+take it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from courriel.config import Settings
+from courriel.core.clock import Clock
+from courriel.delivery.mx import MxResult
+from courriel.delivery.profiles import profile_for_lane
+from courriel.delivery.replies import (
+    Classification,
+    Outcome,
+    classify,
+    classify_connection_error,
+    parse_enhanced,
+)
+from courriel.delivery.reporting import FinalOutcome, OutcomeReporter
+from courriel.delivery.settle import SettleBatcher
+from courriel.delivery.smtp import SmtpReply, SmtpSession, SmtpSessionError
+from courriel.delivery.spool import ClaimedMessage, Settlement
+from courriel.delivery.throttle import Grant, LaneThrottles
+
+log = logging.getLogger(__name__)
+
+# How far ahead a lane reserves sending slots in the shared state, and how
+# long one batch may keep a lane busy before the rest goes back to the queue
+# (at most a third of the message lease).
+RESERVE_AHEAD = dt.timedelta(seconds=1)
+LANE_SLICE = dt.timedelta(seconds=30)
+
+Opener = Callable[[MxResult], Awaitable[SmtpSession]]
+
+
+@dataclass(frozen=True)
+class LaneContext:
+    """What every lane run of one worker shares."""
+
+    settings: Settings
+    clock: Clock
+    owner: str
+    throttles: LaneThrottles
+    settler: SettleBatcher
+    reporter: OutcomeReporter
+    stop: asyncio.Event
+
+
+class _Pacer:
+    """Hands out the lane's reserved slots, one message at a time, across connections."""
+
+    def __init__(self, run: LaneRun) -> None:
+        self._run = run
+        self._grant: Grant | None = None
+        self._used = 0
+        self._lock = asyncio.Lock()
+        self.resume_at: dt.datetime | None = None
+
+    async def next(self) -> bool:
+        """Wait for this lane's next sending slot; False when the lane must stop for now."""
+        run = self._run
+        async with self._lock:
+            while True:
+                if run.ctx.stop.is_set() or self.resume_at is not None:
+                    return False
+                if self._grant is not None and self._used < self._grant.count:
+                    when = self._grant.slot(self._used)
+                    self._used += 1
+                    break
+                grant = await asyncio.to_thread(
+                    run.ctx.throttles.reserve,
+                    run.lane,
+                    run.provider,
+                    run.profile,
+                    len(run.queue),
+                    run.ctx.clock.now(),
+                    RESERVE_AHEAD,
+                )
+                if grant.count:
+                    self._grant, self._used = grant, 0
+                    continue
+                if grant.first > run.slice_end:
+                    self.resume_at = grant.first
+                    return False
+                await self._sleep_until(grant.first - RESERVE_AHEAD)
+        await self._sleep_until(when)
+        return True
+
+    def pause(self, until: dt.datetime) -> None:
+        """Stop taking slots: the lane is paused until ``until``."""
+        self.resume_at = until
+
+    async def _sleep_until(self, when: dt.datetime) -> None:
+        delay = (when - self._run.ctx.clock.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class LaneRun:
+    """Deliver one batch's messages for one lane."""
+
+    def __init__(
+        self,
+        ctx: LaneContext,
+        mx: MxResult,
+        messages: Sequence[ClaimedMessage],
+        opener: Opener,
+    ) -> None:
+        self.ctx = ctx
+        self.mx = mx
+        self.lane = mx.lane_key
+        self.provider, self.profile = profile_for_lane(self.lane, ctx.settings.throttle_profiles)
+        self.queue: deque[ClaimedMessage] = deque(messages)
+        # Well inside the message lease, so no other worker takes them meanwhile.
+        lease = dt.timedelta(seconds=ctx.settings.worker_lease_seconds)
+        self.slice_end = ctx.clock.now() + min(LANE_SLICE, lease / 3)
+        self._opener = opener
+        self._pacer = _Pacer(self)
+        self._down: tuple[Classification, SmtpReply] | None = None
+
+    async def run(self) -> None:
+        """Send what the lane allows now; give the rest back to the queue."""
+        connections = min(
+            self.profile.max_connections, self.ctx.settings.lane_max_connections, len(self.queue)
+        )
+        await asyncio.gather(*(self._connection() for _ in range(connections)))
+        await self._give_back()
+
+    async def _connection(self) -> None:
+        ctx = self.ctx
+        slot = await asyncio.to_thread(
+            ctx.throttles.acquire_connection,
+            self.lane,
+            self.profile.max_connections,
+            ctx.owner,
+            ctx.clock.now(),
+            dt.timedelta(seconds=ctx.settings.worker_lease_seconds),
+        )
+        if slot is None:
+            return
+        session: SmtpSession | None = None
+        sent_here = 0
+        try:
+            while self.queue and self._down is None and await self._pacer.next():
+                if not self.queue:
+                    break
+                message = self.queue.popleft()
+                if session is None or not session.usable or sent_here >= self._per_connection:
+                    if session is not None:
+                        await session.close()
+                    session, sent_here = None, 0
+                    try:
+                        session = await self._open()
+                    except SmtpSessionError as exc:
+                        await self._lane_down(message, exc)
+                        break
+                sent_here += 1
+                try:
+                    reply = await session.send(message.mail_from, message.rcpt_to, message.body)
+                except SmtpSessionError as exc:
+                    reply = exc.reply
+                    verdict = classify_connection_error(exc.kind or "connection-lost")
+                else:
+                    verdict = classify(reply.code, reply.text)
+                await self._settle(message, verdict, reply)
+        finally:
+            if session is not None:
+                await session.close()
+            await asyncio.to_thread(ctx.throttles.release_connection, self.lane, slot, ctx.owner)
+
+    @property
+    def _per_connection(self) -> int:
+        return self.profile.messages_per_connection
+
+    async def _open(self) -> SmtpSession:
+        return await self._opener(self.mx)
+
+    async def _lane_down(self, message: ClaimedMessage, exc: SmtpSessionError) -> None:
+        """No session could be opened: the verdict applies to the whole lane for now."""
+        reply = exc.reply
+        if exc.kind is not None:
+            verdict = classify_connection_error(exc.kind)
+        elif reply.stage == "connect" and reply.code >= 500:
+            # A refusal in the greeting is about us (our IP), not a recipient:
+            # RFC 5321 §3.1 554. It blocks this lane's messages.
+            enhanced = parse_enhanced(reply.code, reply.text)
+            verdict = Classification(Outcome.BLOCKED, enhanced, hard=False, reason="policy")
+        else:
+            verdict = classify(reply.code, reply.text)
+        self._down = (verdict, reply)
+        await self._settle(message, verdict, reply)
+
+    async def _settle(
+        self, message: ClaimedMessage, verdict: Classification, reply: SmtpReply
+    ) -> None:
+        """Record one attempt's result in the spool before anything else is tried."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        code = reply.code or None
+        final = final_outcome(verdict, code)
+        retry_at: dt.datetime | None = None
+        if final is None:
+            if verdict.outcome is Outcome.THROTTLED:
+                resume = await asyncio.to_thread(
+                    ctx.throttles.throttled, self.lane, self.provider, now
+                )
+                self._pacer.pause(resume)
+                log.info("lane %s throttled; paused until %s", self.lane, resume.isoformat())
+                retry_at = resume
+            else:
+                retry_at = now + backoff(ctx.settings, message.attempts)
+            if retry_at > message.deadline_at:
+                # RFC 5321 §4.5.4.1: give up once the queue lifetime is over.
+                final, retry_at = FinalOutcome.EXPIRED, None
+        await ctx.settler.settle(
+            Settlement(
+                spool_id=message.id,
+                outcome=final.value if final else None,
+                next_attempt_at=retry_at,
+                code=code,
+                reply=reply.text,
+                lane=self.lane,
+            )
+        )
+        if final is None:
+            await asyncio.to_thread(
+                functools.partial(
+                    ctx.reporter.report_deferred, message, code, reply.text, self.lane, now
+                )
+            )
+
+    async def _give_back(self) -> None:
+        """Messages not tried: the lane's verdict if it is down, else back to the queue."""
+        if self._down is not None:
+            verdict, reply = self._down
+            while self.queue:
+                await self._settle(self.queue.popleft(), verdict, reply)
+            return
+        resume = self._pacer.resume_at or self.ctx.clock.now()
+        leftovers = [
+            Settlement(m.id, None, resume, None, "", self.lane, attempted=False) for m in self.queue
+        ]
+        self.queue.clear()
+        await self.ctx.settler.settle_many(leftovers)
+
+
+def backoff(settings: Settings, attempts: int) -> dt.timedelta:
+    """The wait before the next attempt after ``attempts`` failed ones."""
+    schedule = settings.retry_schedule_minutes
+    return dt.timedelta(minutes=schedule[min(attempts, len(schedule) - 1)])
+
+
+def final_outcome(verdict: Classification, code: int | None) -> FinalOutcome | None:
+    """The final outcome of an attempt, or None when it should be retried."""
+    if verdict.outcome is Outcome.DELIVERED:
+        return FinalOutcome.DELIVERED
+    if verdict.outcome is Outcome.BOUNCED:
+        return FinalOutcome.HARD_BOUNCE if verdict.hard else FinalOutcome.SOFT_BOUNCE
+    if verdict.outcome is Outcome.BLOCKED and (code is None or code >= 500):
+        return FinalOutcome.BLOCKED
+    return None

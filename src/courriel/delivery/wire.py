@@ -1,0 +1,53 @@
+"""What goes on the wire: safe SMTP paths, dot-stuffed data, opportunistic TLS."""
+
+from __future__ import annotations
+
+import re
+import ssl
+
+import aiosmtplib
+
+__all__ = ["dot_stuff", "is_valid_path", "unverified_tls_context"]
+
+# RFC 5321 §4.5.2: lines starting with "." get one more. Line endings are
+# made CRLF first so that a bare LF or CR can never end the data early (SMTP
+# smuggling: "\n.\n" is read as the end of DATA by some servers).
+_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """Return ``data`` as sent after DATA: CRLF lines, dots doubled, ending ``.``."""
+    body = _LINE_ENDING.sub(b"\r\n", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return _LEADING_DOT.sub(b"..", body) + b".\r\n"
+
+
+# A dot-atom address (RFC 5321 §4.1.2) needs no further check; anything else
+# goes through aiosmtplib's parser, which is slow on long VERP local parts.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+def is_valid_path(address: str) -> bool:
+    # RFC 5321 §4.1.2: no control characters in a path; aiosmtplib also refuses
+    # spaces, brackets and quotes. Checked before MAIL, so no command injection
+    # and no transaction left half open.
+    if _PLAIN_PATH.fullmatch(address):
+        return True
+    try:
+        aiosmtplib.email.quote_address(address)
+    except ValueError:
+        return False
+    return not _CONTROL.search(address)
+
+
+def unverified_tls_context() -> ssl.SSLContext:
+    # Opportunistic TLS (RFC 7435, RFC 3207): MX certificates are often
+    # self-signed or name the wrong host, and a failed check would only push
+    # us back to cleartext, which protects nothing. Encrypt without verifying.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

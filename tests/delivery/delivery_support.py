@@ -1,0 +1,207 @@
+"""Helpers and fixtures of the delivery tests (a pytest plugin, registered in
+tests/conftest.py): fast lane profiles, a clock that can jump, a `Mailer`
+that spools messages to contacts of a real tenant as fan-out would, and
+workers that deliver them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.policy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+
+from courriel.audience.addresses import tenant_address_hash
+from courriel.audience.models import Contact, Suppression
+from courriel.config import Settings
+from courriel.core.db import transaction
+from courriel.core.ids import new_id
+from courriel.delivery.profiles import ThrottleProfile, default_profiles
+from courriel.delivery.spool import NewMessage
+from courriel.delivery.verp import encode_return_path
+from courriel.delivery.worker import DeliveryWorker
+from courriel.services import Services
+from courriel.tracking.models import Event, EventType
+from courriel.tracking.recorder import NewEvent, record_events
+
+
+def fast_profiles(**overrides: ThrottleProfile) -> dict[str, ThrottleProfile]:
+    """The built-in profiles without their rate limits (tests are not about speed)."""
+    profiles = {
+        name: profile.model_copy(
+            update={"messages_per_minute": 600_000, "messages_per_hour": 36_000_000}
+        )
+        for name, profile in default_profiles().items()
+    }
+    profiles.update(overrides)
+    return profiles
+
+
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"throttle_profiles": fast_profiles()})
+
+
+class ShiftableClock:
+    """Real time, plus an offset a test moves forward to reach a retry."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += dt.timedelta(**delta)
+
+
+@dataclass
+class Mailer:
+    """Spools one message per address, to contacts of one tenant, as fan-out would."""
+
+    services: Services
+    tenant_id: str
+    clock: ShiftableClock
+    message_ids: dict[str, str] = field(default_factory=dict)
+
+    def send(self, addresses: list[str], lifetime: dt.timedelta | None = None) -> list[str]:
+        now = self.clock.now()
+        messages, events = [], []
+        with transaction(self.services.storage.tenant(self.tenant_id)) as session:
+            known = (
+                {
+                    c.email: c
+                    for c in session.scalars(
+                        select(Contact).where(Contact.email.in_(addresses[:500]))
+                    )
+                }
+                if len(addresses) <= 500
+                else {}
+            )
+            for address in addresses:
+                contact = known.get(address)
+                if contact is None:
+                    contact = Contact(
+                        id=new_id("con"),
+                        email=address,
+                        email_domain=address.rpartition("@")[2],
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(contact)
+                message_id = new_id("msg")
+                self.message_ids[address] = message_id
+                mail_from = encode_return_path(
+                    self.services.secret_key,
+                    self.tenant_id,
+                    message_id,
+                    self.services.settings.return_path_domain,
+                )
+                messages.append(
+                    NewMessage(
+                        tenant_id=self.tenant_id,
+                        message_id=message_id,
+                        campaign_id=None,
+                        contact_id=contact.id,
+                        mail_from=mail_from,
+                        rcpt_to=address,
+                        body=body(address, message_id),
+                    )
+                )
+                events.append(
+                    NewEvent(
+                        type=EventType.QUEUED,
+                        occurred_at=now,
+                        message_id=message_id,
+                        contact_id=contact.id,
+                        dedupe_key=f"{message_id}:queued",
+                    )
+                )
+            session.flush()
+            record_events(session, events)
+        self.services.spool.enqueue(
+            messages,
+            now,
+            lifetime or dt.timedelta(hours=self.services.settings.queue_lifetime_hours),
+        )
+        return [m.message_id for m in messages]
+
+    def events(self, address: str) -> list[Event]:
+        message_id = self.message_ids[address]
+        with self.services.storage.tenant(self.tenant_id)() as session:
+            return list(
+                session.scalars(
+                    select(Event).where(Event.message_id == message_id).order_by(Event.seq)
+                )
+            )
+
+    def types(self, address: str) -> list[str]:
+        return [e.type.value for e in self.events(address)]
+
+    def suppressed(self, address: str) -> str | None:
+        key = tenant_address_hash(self.services.secret_key, self.tenant_id, address)
+        with self.services.storage.tenant(self.tenant_id)() as session:
+            row = session.scalars(
+                select(Suppression).where(Suppression.address_hash == key)
+            ).first()
+            return row.reason.value if row else None
+
+
+def body(address: str, message_id: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "news@acme.test"
+    message["To"] = address
+    message["Subject"] = "Spring sale"
+    message["Message-ID"] = f"<{message_id}@acme.test>"
+    message.set_content("Hello, spring is here.")
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+WorkerFactory = Callable[..., DeliveryWorker]
+
+
+@pytest.fixture
+def clock() -> ShiftableClock:
+    return ShiftableClock()
+
+
+@pytest.fixture
+def mailer(services: Services, clock: ShiftableClock) -> Mailer:
+    tenant = services.tenants.create("Sender")
+    return Mailer(services, tenant.id, clock)
+
+
+@pytest.fixture
+def make_worker(services: Services, clock: ShiftableClock) -> WorkerFactory:
+    """Workers on the test's clock; without lane limits unless `settings` says."""
+
+    def make(owner: str = "test-worker", settings: Settings | None = None) -> DeliveryWorker:
+        fast = services.settings.model_copy(update={"throttle_profiles": fast_profiles()})
+        return DeliveryWorker(
+            spool=services.spool,
+            reporter=services.reporter,
+            resolver=services.resolver(),
+            settings=settings or fast,
+            clock=clock,
+            owner=owner,
+        )
+
+    return make
+
+
+@pytest.fixture
+def deliver(make_worker: WorkerFactory) -> Callable[[], None]:
+    """Run a worker until nothing is due now."""
+
+    def run() -> None:
+        async def loop() -> None:
+            worker = make_worker()
+            while await worker.run_once():
+                pass
+
+        asyncio.run(loop())
+
+    return run
