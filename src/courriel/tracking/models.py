@@ -1,4 +1,4 @@
-"""Tenant-database tables of tracking: the event log and campaign counters."""
+"""Tenant-database tables of tracking: the event log, campaign counters and statistics."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class EventType(enum.StrEnum):
     """What can happen to a message or a contact."""
 
     QUEUED = "queued"
+    SENT = "sent"
     SKIPPED = "skipped"
     DELIVERED = "delivered"
     DEFERRED = "deferred"
@@ -27,6 +28,9 @@ class EventType(enum.StrEnum):
     CLICKED = "clicked"
     UNSUBSCRIBED = "unsubscribed"
     COMPLAINED = "complained"
+    SPAM_TRAP_HIT = "spam-trap-hit"
+    # The tenant's sending-policy state changed (policy/, issue 6); no message.
+    POLICY_CHANGED = "policy-changed"
 
 
 class Event(TenantBase):
@@ -36,6 +40,8 @@ class Event(TenantBase):
     __table_args__ = (
         Index("ix_events_campaign_type", "campaign_id", "type"),
         Index("ix_events_message", "message_id"),
+        Index("ix_events_contact", "contact_id"),
+        Index("ix_events_occurred_at", "occurred_at"),
     )
 
     # A growing integer keeps the log in insertion order and makes a cheap cursor.
@@ -63,3 +69,33 @@ class CampaignCounter(TenantBase):
     campaign_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     type: Mapped[EventType] = mapped_column(str_enum(EventType), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+
+
+class StatCounter(TenantBase):
+    """One figure of the statistics, kept in the transaction that records its events.
+
+    `campaign_id` is "" for the tenant as a whole; `dimension` is "all" (key ""),
+    "provider" (key: google, yahoo, microsoft, …), "day" (key: YYYY-MM-DD, UTC) or
+    "link" (key: the link's position in the template).
+    """
+
+    __tablename__ = "stat_counters"
+
+    campaign_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+
+
+class EngagementFirst(TenantBase):
+    """The first time something happened to a message (an open, a click on link 3…).
+
+    Unique opens and clicks are counted when such a row is created, so they
+    never need a scan of the event log.
+    """
+
+    __tablename__ = "engagement_firsts"
+
+    message_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -1,8 +1,10 @@
-"""Recording events: append to the log, bump the campaign counters, react.
+"""Recording events: append to the log, bump the counters, fill the webhook outbox, react.
 
 Counters are kept in the same transaction as the events they count, so the
 statistics of a campaign are read from a handful of rows, never by scanning
-its events, and always equal the events they summarize.
+its events, and always equal the events they summarize. Webhook deliveries
+are written to the outbox in that transaction too: an event is announced
+exactly when it exists.
 """
 
 from __future__ import annotations
@@ -13,12 +15,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from courriel.core.db import insert_for
 from courriel.core.ids import new_id
-from courriel.tracking.models import CampaignCounter, Event, EventType
+from courriel.tracking.metrics import TENANT_WIDE, Facts, link_metrics, metrics, provider_of
+from courriel.tracking.models import (
+    CampaignCounter,
+    EngagementFirst,
+    Event,
+    EventType,
+    StatCounter,
+)
+from courriel.tracking.webhooks.outbox import enqueue_for_endpoints
 
 
 @dataclass(frozen=True)
@@ -36,51 +46,101 @@ class NewEvent:
 
 
 Reaction = Callable[[Session, Event], None]
+CounterKey = tuple[str, str, str, str]  # campaign id, dimension, key, metric
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as appended to the log (what counters, the outbox and callers see)."""
+
+    id: str
+    type: EventType
+    occurred_at: dt.datetime
+    campaign_id: str | None
+    message_id: str | None
+    contact_id: str | None
+    lane: str | None
+    detail: dict[str, Any]
 
 
 def record_events(
     session: Session, events: Sequence[NewEvent], reactions: Sequence[Reaction] = ()
-) -> list[Event]:
-    """Append events not yet recorded (by dedupe key) and update counters; return the new ones."""
+) -> list[StoredEvent]:
+    """Append events not yet recorded (by dedupe key) and update counters; return the new ones.
+
+    Rows are written with one multi-row INSERT (no ORM objects): opens and
+    clicks arrive by the thousand per second and this is their write path.
+    """
     keys = [e.dedupe_key for e in events if e.dedupe_key is not None]
     seen: set[str] = set()
     if keys:
         seen = set(session.scalars(select(Event.dedupe_key).where(Event.dedupe_key.in_(keys))))
-    stored: list[Event] = []
+    stored: list[StoredEvent] = []
+    rows: list[dict[str, Any]] = []
     counts: Counter[tuple[str, EventType]] = Counter()
     for new in events:
         if new.dedupe_key is not None:
             if new.dedupe_key in seen:
                 continue
             seen.add(new.dedupe_key)
-        event = Event(
+        event = StoredEvent(
             id=new_id("evt"),
             type=new.type,
+            occurred_at=new.occurred_at,
             campaign_id=new.campaign_id,
             message_id=new.message_id,
             contact_id=new.contact_id,
             lane=new.lane,
             detail=new.detail,
-            dedupe_key=new.dedupe_key,
-            occurred_at=new.occurred_at,
         )
-        session.add(event)
         stored.append(event)
+        rows.append(
+            {
+                "id": event.id,
+                "type": new.type,
+                "campaign_id": new.campaign_id,
+                "message_id": new.message_id,
+                "contact_id": new.contact_id,
+                "lane": new.lane,
+                "detail": new.detail,
+                "dedupe_key": new.dedupe_key,
+                "occurred_at": new.occurred_at,
+            }
+        )
         if new.campaign_id is not None:
             counts[(new.campaign_id, new.type)] += 1
-    session.flush()
+    if not rows:
+        return stored
+    session.connection().execute(insert(Event.metadata.tables[Event.__tablename__]), rows)
     _bump_counters(session, counts)
-    for event in stored:
-        for react in reactions:
-            react(session, event)
+    _bump_stats(session, stored)
+    enqueue_for_endpoints(session, stored)
+    if reactions:
+        for event in stored:
+            row = _as_row(event)
+            for react in reactions:
+                react(session, row)
     return stored
+
+
+def _as_row(event: StoredEvent) -> Event:
+    # Reactions take the mapped class; a transient copy is enough for them.
+    return Event(
+        id=event.id,
+        type=event.type,
+        campaign_id=event.campaign_id,
+        message_id=event.message_id,
+        contact_id=event.contact_id,
+        lane=event.lane,
+        detail=event.detail,
+        occurred_at=event.occurred_at,
+    )
 
 
 def _bump_counters(session: Session, counts: Counter[tuple[str, EventType]]) -> None:
     if not counts:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     for (campaign_id, event_type), count in counts.items():
         statement = insert(CampaignCounter).values(
             campaign_id=campaign_id, type=event_type, count=count
@@ -90,3 +150,99 @@ def _bump_counters(session: Session, counts: Counter[tuple[str, EventType]]) -> 
             set_={"count": CampaignCounter.count + statement.excluded.count},
         )
         session.execute(statement)
+
+
+_ENGAGEMENT = (EventType.OPENED, EventType.CLICKED)
+
+
+def _bump_stats(session: Session, stored: Sequence[StoredEvent]) -> None:
+    if not stored:
+        return
+    firsts = _Firsts(session, [e for e in stored if e.type in _ENGAGEMENT])
+    counts: Counter[CounterKey] = Counter()
+    for event in stored:
+        facts = _facts(event, firsts)
+        day = _day(event.occurred_at)
+        provider = provider_of(event.lane) if event.lane else None
+        for metric in metrics(facts):
+            counts[(TENANT_WIDE, "day", day, metric)] += 1
+            if event.campaign_id is None:
+                continue
+            counts[(event.campaign_id, "all", "", metric)] += 1
+            counts[(event.campaign_id, "day", day, metric)] += 1
+            if provider is not None:
+                counts[(event.campaign_id, "provider", provider, metric)] += 1
+        if event.campaign_id is not None and "link" in event.detail:
+            for metric in link_metrics(facts):
+                counts[(event.campaign_id, "link", str(event.detail["link"]), metric)] += 1
+    firsts.save()
+    insert = insert_for(session)
+    for (campaign_id, dimension, key, metric), count in counts.items():
+        statement = insert(StatCounter).values(
+            campaign_id=campaign_id, dimension=dimension, key=key, metric=metric, count=count
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[
+                StatCounter.campaign_id,
+                StatCounter.dimension,
+                StatCounter.key,
+                StatCounter.metric,
+            ],
+            set_={"count": StatCounter.count + statement.excluded.count},
+        )
+        session.execute(statement)
+
+
+def _day(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).date().isoformat()
+
+
+def _facts(event: StoredEvent, firsts: _Firsts) -> Facts:
+    message = event.message_id
+    if message is None or event.type not in _ENGAGEMENT:
+        return Facts(type=event.type, detail=event.detail)
+    if event.type is EventType.OPENED:
+        human = not event.detail.get("machine")
+        return Facts(
+            type=event.type,
+            detail=event.detail,
+            first_open=firsts.claim(message, "open"),
+            first_human_open=human and firsts.claim(message, "human-open"),
+        )
+    # A scanner's click is not a person's: it is kept out of unique clicks.
+    person = not event.detail.get("scanner")
+    return Facts(
+        type=event.type,
+        detail=event.detail,
+        first_click=person and firsts.claim(message, "click"),
+        first_link_click=person and firsts.claim(message, f"click:{event.detail.get('link')}"),
+    )
+
+
+class _Firsts:
+    """Which (message, kind) pairs already happened; new ones are saved with the events."""
+
+    def __init__(self, session: Session, events: Sequence[StoredEvent]) -> None:
+        self._session = session
+        ids = sorted({e.message_id for e in events if e.message_id is not None})
+        self._known: set[tuple[str, str]] = set()
+        if ids:
+            rows = session.execute(
+                select(EngagementFirst.message_id, EngagementFirst.kind).where(
+                    EngagementFirst.message_id.in_(ids)
+                )
+            )
+            self._known = {(m, k) for m, k in rows}
+        self._new: list[tuple[str, str]] = []
+
+    def claim(self, message_id: str, kind: str) -> bool:
+        """True the first time (message, kind) is seen, ever."""
+        if (message_id, kind) in self._known:
+            return False
+        self._known.add((message_id, kind))
+        self._new.append((message_id, kind))
+        return True
+
+    def save(self) -> None:
+        self._session.add_all(EngagementFirst(message_id=m, kind=k) for m, k in self._new)
+        self._session.flush()

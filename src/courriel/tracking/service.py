@@ -1,16 +1,31 @@
-"""Statistics use cases: campaign counters read back as figures and rates."""
+"""Statistics use cases: counters read back as figures and rates, per campaign,
+link, provider and day, and per tenant over time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from courriel.accounts.principal import Capability, Principal
-from courriel.campaigns.models import Campaign, CampaignRecipient
-from courriel.core.errors import NotFoundError
+from courriel.campaigns.models import Campaign, CampaignRecipient, RecipientState
+from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.storage import Storage
-from courriel.tracking.models import CampaignCounter, EventType
+from courriel.tracking.metrics import FIGURES, TENANT_WIDE, rates
+from courriel.tracking.models import CampaignCounter, EventType, StatCounter
+
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Counts and the rates computed from them, for one slice (a provider, a day…)."""
+
+    key: str
+    figures: dict[str, int]
+    rates: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -21,6 +36,8 @@ class CampaignStats:
     status: str
     recipients: int
     counts: dict[str, int]
+    figures: dict[str, int] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
 
     @property
     def delivery_rate(self) -> float:
@@ -29,19 +46,21 @@ class CampaignStats:
         return round(self.counts.get(EventType.DELIVERED.value, 0) / queued, 4) if queued else 0.0
 
 
+def _figures(rows: dict[str, int]) -> dict[str, int]:
+    return {name: rows.get(name, 0) for name in FIGURES}
+
+
 class StatsService:
-    """Reads the counters kept by `tracking.recorder`."""
+    """Reads the counters kept by `tracking.recorder` (a few rows, whatever the size)."""
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
     def campaign(self, principal: Principal, campaign_id: str) -> CampaignStats:
-        """Statistics of one campaign of the principal's tenant (a few rows, any size)."""
+        """Statistics of one campaign of the principal's tenant."""
         principal.require(Capability.STATS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None:
-                raise NotFoundError(f"no campaign {campaign_id!r}")
+            campaign = _campaign(session, campaign_id)
             rows = session.execute(
                 select(CampaignCounter.type, CampaignCounter.count).where(
                     CampaignCounter.campaign_id == campaign_id
@@ -49,14 +68,84 @@ class StatsService:
             )
             counts = {t.value: 0 for t in EventType}
             counts.update({t.value: int(c) for t, c in rows})
-            recipients = session.scalar(
+            # Every recipient ends as exactly one queued, skipped or failed event
+            # (dedupe keys per message); only the batch in progress is still
+            # pending. Counting those rows instead would scan a million-row index.
+            pending = session.scalar(
                 select(func.count())
                 .select_from(CampaignRecipient)
-                .where(CampaignRecipient.campaign_id == campaign_id)
+                .where(
+                    CampaignRecipient.campaign_id == campaign_id,
+                    CampaignRecipient.state == RecipientState.PENDING,
+                )
             )
+            recipients = counts["queued"] + counts["skipped"] + counts["failed"] + int(pending or 0)
+            figures = _figures(self._slice(session, campaign_id, "all").get("", {}))
         return CampaignStats(
             campaign_id=campaign_id,
             status=campaign.status.value,
             recipients=int(recipients or 0),
             counts=counts,
+            figures=figures,
+            rates=rates(figures),
         )
+
+    def campaign_breakdown(
+        self, principal: Principal, campaign_id: str, dimension: str
+    ) -> list[Figures]:
+        """A campaign's figures per link, provider or day, ordered by key."""
+        principal.require(Capability.STATS_READ)
+        if dimension not in ("link", "provider", "day"):
+            raise InvalidInputError("dimension", "must be link, provider or day")
+        with self._storage.tenant(principal.tenant_id)() as session:
+            _campaign(session, campaign_id)
+            slices = self._slice(session, campaign_id, dimension)
+        keys = sorted(slices, key=lambda k: (len(k), k) if dimension == "link" else (0, k))
+        if dimension == "link":
+            return [Figures(k, slices[k]) for k in keys]
+        return [Figures(k, _figures(slices[k]), rates(_figures(slices[k]))) for k in keys]
+
+    def tenant_days(self, principal: Principal, start: dt.date, end: dt.date) -> list[Figures]:
+        """The tenant's figures per day (UTC) from `start` to `end` included."""
+        principal.require(Capability.STATS_READ)
+        if end < start:
+            raise InvalidInputError("end", "must not be before start")
+        if (end - start).days >= MAX_DAYS:
+            raise InvalidInputError("end", f"a range covers at most {MAX_DAYS} days")
+        with self._storage.tenant(principal.tenant_id)() as session:
+            rows = session.execute(
+                select(StatCounter.key, StatCounter.metric, StatCounter.count).where(
+                    StatCounter.campaign_id == TENANT_WIDE,
+                    StatCounter.dimension == "day",
+                    StatCounter.key >= start.isoformat(),
+                    StatCounter.key <= end.isoformat(),
+                )
+            )
+            slices: dict[str, dict[str, int]] = {}
+            for key, metric, count in rows:
+                slices.setdefault(key, {})[metric] = int(count)
+        days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+        out = []
+        for day in days:
+            figures = _figures(slices.get(day.isoformat(), {}))
+            out.append(Figures(day.isoformat(), figures, rates(figures)))
+        return out
+
+    @staticmethod
+    def _slice(session: Session, campaign_id: str, dimension: str) -> dict[str, dict[str, int]]:
+        rows = session.execute(
+            select(StatCounter.key, StatCounter.metric, StatCounter.count).where(
+                StatCounter.campaign_id == campaign_id, StatCounter.dimension == dimension
+            )
+        )
+        slices: dict[str, dict[str, int]] = {}
+        for key, metric, count in rows:
+            slices.setdefault(key, {})[metric] = int(count)
+        return slices
+
+
+def _campaign(session: Session, campaign_id: str) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFoundError(f"no campaign {campaign_id!r}")
+    return campaign

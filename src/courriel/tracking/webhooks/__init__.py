@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, the outbox, signatures, the SSRF guard and the deliverer."""

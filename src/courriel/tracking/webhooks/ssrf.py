@@ -1,0 +1,143 @@
+"""Keeping webhooks from reaching inside our own network (SSRF).
+
+A tenant chooses the URL we POST to, so a URL naming 127.0.0.1, the cloud
+metadata service (169.254.169.254) or a private address would let them probe
+or attack what sits behind our firewall. The guard runs when an endpoint is
+saved and again before every send: the name is resolved, every address must
+be public, and the request then goes to that checked address (pinned), so a
+DNS answer that changes between the check and the connection (DNS
+rebinding) cannot slip through. Redirects are never followed. Self-hosted
+receivers on private networks are allowed only through an explicit
+allow-list of networks in the settings.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from courriel.core.errors import InvalidInputError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolve = Callable[[str, int], list[str]]
+
+# Not all of these are caught by `is_global` on every Python version; listed
+# so the refusal does not depend on the standard library's tables.
+_REFUSED: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # CGNAT (RFC 6598)
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local, cloud metadata at .169.254
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "224.0.0.0/3",
+        "::/127",
+        "::ffff:0:0/96",  # IPv4-mapped
+        "64:ff9b::/96",  # NAT64 (would reach IPv4 space)
+        "2002::/16",  # 6to4
+        "fc00::/7",  # unique-local
+        "fe80::/10",  # link-local
+        "fec0::/10",
+        "ff00::/8",
+        "fd00:ec2::254/128",  # AWS metadata over IPv6
+    )
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL and the address to connect to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for `host`."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
+    """The allow-list setting as networks (a bare address is a /32 or /128)."""
+    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v.strip())
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    # inet_aton accepts the legacy spellings a URL parser or resolver may honour:
+    # 2130706433, 0x7f000001, 017700000001, 127.1 — all of them 127.0.0.1.
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def refusal(address: IPAddress, allowed: Sequence[Network] = ()) -> str | None:
+    """Why an address may not be called, or None when it may."""
+    if any(address in network for network in allowed if network.version == address.version):
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return "an IPv4-mapped address"
+    if any(address in network for network in _REFUSED if network.version == address.version):
+        return "a loopback, private, link-local, shared or reserved address"
+    if not address.is_global:
+        return "not a public address"
+    return None
+
+
+def _addresses(host: str, port: int, resolve: Resolve) -> list[IPAddress]:
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
+    try:
+        found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve(host, port)]
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise InvalidInputError("url", f"host {host!r} does not resolve") from exc
+    if not found:
+        raise InvalidInputError("url", f"host {host!r} does not resolve")
+    return found
+
+
+def check_url(
+    url: str, resolve: Resolve = system_resolve, allowed: Sequence[Network] = ()
+) -> Target:
+    """Resolve and check a webhook URL; raise InvalidInputError("url", why) when refused."""
+    if len(url) > 2048:
+        raise InvalidInputError("url", "is longer than 2048 characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidInputError("url", "is not a valid URL") from exc
+    if parts.scheme not in ("http", "https"):
+        raise InvalidInputError("url", "must be an http or https URL")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidInputError("url", "names no host")
+    if parts.username or parts.password:
+        raise InvalidInputError("url", "must not carry credentials")
+    port = port or (443 if parts.scheme == "https" else 80)
+    addresses = _addresses(host, port, resolve)
+    # Every address must pass: a name with one public and one private address
+    # would otherwise reach the private one on some connection.
+    for address in addresses:
+        why = refusal(address, allowed)
+        if why is not None:
+            raise InvalidInputError("url", f"resolves to {why} ({address}), which is refused")
+    return Target(url=url, scheme=parts.scheme, host=host, port=port, address=str(addresses[0]))
