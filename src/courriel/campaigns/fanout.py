@@ -4,7 +4,9 @@ The recipe for each batch:
 1. `_resume_or_resolve`: recipients left `pending` by an interrupted batch,
    or else the next contacts of the audience, written as `pending` rows
    (the unique key (campaign, contact) makes this exactly-once);
-2. `_compose`: render and build each message (a failure fails that recipient);
+2. `_compose`: compose each message with the campaign's `Composer` (compiled
+   once: personalization, links, pixel, headers, MIME, DKIM); a failure
+   fails that recipient with its reason;
 3. hand them to the spool, which commits them durably (its own unique key
    makes a repeated step harmless);
 4. `_mark_queued`: recipients become `queued`, with their events.
@@ -16,32 +18,39 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from courriel.audience.addresses import tenant_address_hash
-from courriel.audience.models import Contact, Subscription, Suppression
-from courriel.audience.models import SubscriptionStatus as S
+from courriel.audience.models import Contact, MailingList, Suppression
+from courriel.campaigns.audience import plan_of, resolve_batch
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import (
     Campaign,
     CampaignList,
     CampaignRecipient,
     CampaignStatus,
+    MailClass,
     RecipientState,
 )
+from courriel.campaigns.pacing import BatchGate
 from courriel.config import Settings
-from courriel.content.mime import Envelope, build_message
+from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
+from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.models import TemplateVersion
-from courriel.content.render import CompiledTemplate, RenderError
+from courriel.content.render import RenderError
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
-from courriel.core.ids import new_id
 from courriel.core.storage import Storage
 from courriel.delivery.spool import NewMessage, Spool
 from courriel.delivery.verp import encode_return_path
 from courriel.tracking.models import EventType
 from courriel.tracking.recorder import NewEvent, record_events
+
+# Composers kept per process (one per campaign being sent); the oldest goes first.
+_COMPOSER_CACHE = 32
+# Recipients marked queued per statement (under SQLite's bound-parameter limit).
+_MARK_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class BatchResult:
     skipped: int
     failed: int
     finished: bool
+    # Nothing may go now (rate cap, policy limit, next time zone): the job waits.
+    waiting: bool = False
 
 
 class Fanout:
@@ -65,10 +76,22 @@ class Fanout:
         self._settings = settings
         self._clock = clock
         self._secret_key = secret_key
-        self._compiled: dict[str, CompiledTemplate] = {}
+        self._composers: dict[tuple[str, str, str], Composer] = {}
+        self._dkim = DkimKeyService(storage, clock, secret_key)
+        self._gate = BatchGate(storage, spool, settings, clock)
 
-    def run_batch(self, tenant_id: str, campaign_id: str) -> BatchResult:
-        """Process one batch; `finished` once the whole audience is in the spool."""
+    def run_batch(self, tenant_id: str, campaign_id: str, limit: int | None = None) -> BatchResult:
+        """Process one batch; `finished` once the whole audience is in the spool.
+
+        `limit` asks for a smaller batch (Send spools a first small one at once).
+        """
+        # Schedule, pause/cancel, rate cap and sending policy: campaigns/pacing.py.
+        gate = self._gate.before(tenant_id, campaign_id, limit)
+        if gate.done:
+            return BatchResult(0, 0, 0, finished=True)
+        if gate.wait_until is not None:
+            self._gate.wait(tenant_id, campaign_id, gate.wait_until, gate.reason)
+            return BatchResult(0, 0, 0, finished=False, waiting=True)
         sessions = self._storage.tenant(tenant_id)
         with sessions() as session:
             campaign = session.get(Campaign, campaign_id)
@@ -76,8 +99,12 @@ class Fanout:
                 return BatchResult(0, 0, 0, finished=True)
             version = session.get(TemplateVersion, campaign.template_version_id)
             assert version is not None
-        recipients = self._resume_or_resolve(tenant_id, campaign)
+        recipients, next_due = self._resume_or_resolve(tenant_id, campaign, gate.limit)
         if not recipients:
+            if next_due is not None:
+                # Local-time delivery: the next time zone's turn is later.
+                self._gate.wait(tenant_id, campaign_id, next_due)
+                return BatchResult(0, 0, 0, finished=False, waiting=True)
             self._finish(tenant_id, campaign_id)
             return BatchResult(0, 0, 0, finished=True)
         messages, failures = self._compose(tenant_id, campaign, version, recipients)
@@ -87,46 +114,20 @@ class Fanout:
             lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours),
         )
         skipped = self._mark_queued(tenant_id, campaign, messages, failures)
+        self._gate.after(tenant_id, campaign_id)
         return BatchResult(len(messages), skipped, len(failures) - skipped, finished=False)
 
     def _resume_or_resolve(
-        self, tenant_id: str, campaign: Campaign
-    ) -> list[tuple[CampaignRecipient, Contact]]:
-        batch = self._settings.fanout_batch_size
+        self, tenant_id: str, campaign: Campaign, limit: int
+    ) -> tuple[list[tuple[CampaignRecipient, Contact]], dt.datetime | None]:
+        # Audience rules and exactly-once resolution: campaigns/audience.py.
         with transaction(self._storage.tenant(tenant_id)) as session:
-            pending = self._pending(session, campaign.id, batch)
+            pending = self._pending(session, campaign.id, limit)
             if pending:
-                return pending
-            on_lists = (
-                select(Subscription.contact_id)
-                .join(CampaignList, CampaignList.list_id == Subscription.list_id)
-                .where(CampaignList.campaign_id == campaign.id, Subscription.status == S.SUBSCRIBED)
-            )
-            already = exists().where(
-                CampaignRecipient.campaign_id == campaign.id,
-                CampaignRecipient.contact_id == Contact.id,
-            )
-            contact_ids = list(
-                session.scalars(
-                    select(Contact.id)
-                    .where(Contact.id.in_(on_lists), ~already)
-                    .order_by(Contact.id)
-                    .limit(batch)
-                )
-            )
-            now = self._clock.now()
-            session.add_all(
-                CampaignRecipient(
-                    id=new_id("msg"),
-                    campaign_id=campaign.id,
-                    contact_id=contact_id,
-                    state=RecipientState.PENDING,
-                    created_at=now,
-                )
-                for contact_id in contact_ids
-            )
-            session.flush()
-            return self._pending(session, campaign.id, batch)
+                return pending, None
+            plan = plan_of(session, campaign.id)
+            _added, next_due = resolve_batch(session, campaign, plan, limit, self._clock)
+            return self._pending(session, campaign.id, limit), next_due
 
     @staticmethod
     def _pending(
@@ -151,10 +152,7 @@ class Fanout:
         version: TemplateVersion,
         recipients: list[tuple[CampaignRecipient, Contact]],
     ) -> tuple[list[NewMessage], dict[str, str]]:
-        compiled = self._compiled.get(version.id)
-        if compiled is None:
-            compiled = CompiledTemplate(version.subject, version.html, version.text)
-            self._compiled[version.id] = compiled
+        composer = self._composer(tenant_id, campaign, version)
         suppressed = self._suppressed(tenant_id, [c.email for _, c in recipients])
         now = self._clock.now()
         messages: list[NewMessage] = []
@@ -164,22 +162,10 @@ class Fanout:
                 failures[recipient.id] = "suppressed"
                 continue
             try:
-                content = compiled.render({"contact": _contact_context(contact)})
+                body = composer.compose(_recipient(recipient.id, contact, version), now)
             except RenderError as exc:
                 failures[recipient.id] = str(exc)
                 continue
-            name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
-            body = build_message(
-                Envelope(
-                    from_email=campaign.from_email,
-                    from_name=campaign.from_name,
-                    to_email=contact.email,
-                    to_name=name,
-                    message_id=recipient.id,
-                    date=now,
-                ),
-                content,
-            )
             messages.append(
                 NewMessage(
                     tenant_id=tenant_id,
@@ -194,6 +180,45 @@ class Fanout:
                 )
             )
         return messages, failures
+
+    def _composer(self, tenant_id: str, campaign: Campaign, version: TemplateVersion) -> Composer:
+        # Compiled once per (campaign, frozen version): template, links,
+        # static headers, MIME skeleton and DKIM keys are reused by every batch.
+        key = (tenant_id, campaign.id, version.id)
+        composer = self._composers.get(key)
+        if composer is not None:
+            return composer
+        with self._storage.tenant(tenant_id)() as session:
+            lists = session.scalars(
+                select(MailingList)
+                .join(CampaignList, CampaignList.list_id == MailingList.id)
+                .where(CampaignList.campaign_id == campaign.id)
+                .order_by(MailingList.id)
+            ).all()
+        first = lists[0] if lists else None
+        composer = Composer(
+            version,
+            Sender(
+                email=campaign.from_email,
+                name=campaign.from_name,
+                return_path_domain=self._settings.return_path_domain,
+            ),
+            SendContext(
+                tenant_id=tenant_id,
+                public_url=self._settings.public_url,
+                secret_key=self._secret_key,
+                campaign_id=campaign.id,
+                campaign={"name": campaign.name},
+                mailing_list={"name": first.name, "purpose": first.purpose} if first else {},
+                marketing=campaign.mail_class is MailClass.MARKETING,
+                tracking=campaign.tracking and all(m.tracking for m in lists),
+            ),
+            self._dkim.signers(tenant_id, campaign.from_email.rpartition("@")[2]),
+        )
+        if len(self._composers) >= _COMPOSER_CACHE:
+            self._composers.pop(next(iter(self._composers)))
+        self._composers[key] = composer
+        return composer
 
     def _suppressed(self, tenant_id: str, emails: list[str]) -> set[str]:
         hashes = {tenant_address_hash(self._secret_key, tenant_id, e): e for e in emails}
@@ -224,10 +249,14 @@ class Fanout:
         ]
         skipped = 0
         with transaction(self._storage.tenant(tenant_id)) as session:
-            for m in messages:
-                row = session.get(CampaignRecipient, m.message_id)
-                assert row is not None
-                row.state = RecipientState.QUEUED
+            # One statement per chunk, not a load and flush per recipient (bench/audience.py).
+            queued = [m.message_id for m in messages]
+            for at in range(0, len(queued), _MARK_CHUNK):
+                session.execute(
+                    update(CampaignRecipient)
+                    .where(CampaignRecipient.id.in_(queued[at : at + _MARK_CHUNK]))
+                    .values(state=RecipientState.QUEUED)
+                )
             for message_id, reason in failures.items():
                 row = session.get(CampaignRecipient, message_id)
                 assert row is not None
@@ -260,13 +289,21 @@ class Fanout:
                 campaign.finished_at = self._clock.now()
 
 
-def _contact_context(contact: Contact) -> dict[str, object]:
+def _recipient(message_id: str, contact: Contact, version: TemplateVersion) -> Recipient:
     # Only what a template may use; ids and internals stay out of reach.
-    return {
+    values = {
         "email": contact.email,
         "first_name": contact.first_name,
         "last_name": contact.last_name,
         "language": contact.language,
         "timezone": contact.timezone,
-        **{k: v for k, v in (contact.properties or {}).items() if not k.startswith("_")},
     }
+    return Recipient(
+        message_id=message_id,
+        email=contact.email,
+        name=" ".join(p for p in (contact.first_name, contact.last_name) if p),
+        contact=contact_context(values, contact.properties, version.defaults),
+        language=contact.language,
+        timezone=contact.timezone,
+        tracking=not contact.no_tracking,
+    )

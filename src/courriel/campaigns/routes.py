@@ -53,9 +53,9 @@ def get_campaign(campaign_id: str, services: ServicesDep, principal: PrincipalDe
 
 @router.post("/campaigns/{campaign_id}/send", status_code=202)
 def send_campaign(campaign_id: str, services: ServicesDep, principal: PrincipalDep) -> CampaignOut:
-    """Start sending: the scheduler moves the audience to the spool in batches."""
+    """Start sending: the first batch is spooled at once, the scheduler does the rest."""
     return CampaignOut.model_validate(
-        services.campaigns.send(principal, campaign_id), from_attributes=True
+        services.campaign_control.send(principal, campaign_id), from_attributes=True
     )
 
 
@@ -80,4 +80,6 @@ def campaign_stats(
         expired=c["expired"],
         delivery_rate=stats.delivery_rate,
         counts=c,
+        figures=stats.figures,
+        rates=stats.rates,
     )

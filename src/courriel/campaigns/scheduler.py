@@ -72,6 +72,9 @@ class Scheduler:
                 with transaction(self._storage.control) as session:
                     session.execute(delete(FanoutJob).where(FanoutJob.id == job.id))
                 return ran
+            if result.waiting:
+                # Held until a later time (rate cap, policy limit, time zone).
+                break
             self._renew(job.id)
         # Not finished: give others (and other campaigns) a turn.
         with transaction(self._storage.control) as session:

@@ -46,3 +46,7 @@ class CampaignStatsOut(BaseModel):
     expired: int
     delivery_rate: float
     counts: dict[str, int]
+    # Every figure of tracking (opens human/machine, unique clicks, hard/soft
+    # bounces, …) and every rate computed from them; see docs/api.md.
+    figures: dict[str, int] = {}
+    rates: dict[str, float] = {}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from courriel.accounts.principal import Capability, Principal
 from courriel.audience.addresses import normalize_address
@@ -13,20 +12,28 @@ from courriel.audience.models import MailingList
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import Campaign, CampaignList, CampaignStatus, FanoutJob, MailClass
 from courriel.content.models import Template, TemplateVersion
+from courriel.content.variables import check_sendable
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
+from courriel.core.db import insert_for, transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.storage import Storage
 
+# Raises (InvalidInputError, ForbiddenError, …) when the campaign may not be sent.
+SendCheck = Callable[[Principal, Campaign], None]
+
 
 class CampaignService:
     """Campaigns of the principal's tenant."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(
+        self, storage: Storage, clock: Clock, send_checks: Sequence[SendCheck] = ()
+    ) -> None:
         self._storage = storage
         self._clock = clock
+        # Sending policy, sender domain and content checklist (policy/, issue 6).
+        self._send_checks = tuple(send_checks)
 
     def create(
         self,
@@ -115,13 +122,17 @@ class CampaignService:
         principal.require(Capability.CAMPAIGNS_SEND)
         campaign = self.get(principal, campaign_id)
         check_transition(campaign.status, CampaignStatus.SENDING)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            version = session.get(TemplateVersion, campaign.template_version_id)
+        assert version is not None
+        # Refused before the send starts: no unsubscribe link in a marketing
+        # body, or a variable that some recipient could not fill.
+        check_sendable(version, marketing=campaign.mail_class is MailClass.MARKETING)
+        for check in self._send_checks:
+            check(principal, campaign)
         now = self._clock.now()
         with transaction(self._storage.control) as control:
-            insert = (
-                postgresql.insert
-                if control.get_bind().dialect.name == "postgresql"
-                else sqlite.insert
-            )
+            insert = insert_for(control)
             control.execute(
                 insert(FanoutJob)
                 .values(tenant_id=principal.tenant_id, campaign_id=campaign_id, run_after=now)
@@ -136,3 +147,12 @@ class CampaignService:
             row.status = CampaignStatus.SENDING
             row.started_at = now
         return row
+
+    def check_before_send(self, principal: Principal, campaign: Campaign) -> None:
+        """The checks of `send`, for a schedule or a resume (raise when refused)."""
+        with self._storage.tenant(principal.tenant_id)() as session:
+            version = session.get(TemplateVersion, campaign.template_version_id)
+        assert version is not None
+        check_sendable(version, marketing=campaign.mail_class is MailClass.MARKETING)
+        for check in self._send_checks:
+            check(principal, campaign)

@@ -1,0 +1,1 @@
+"""Sending policy, sender domains and content checks: what a tenant may send."""

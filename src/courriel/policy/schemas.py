@@ -1,0 +1,65 @@
+"""API shapes of the sending policy, sender domains and the content checklist."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from courriel.api.schemas import Input
+
+
+class PolicyOut(BaseModel):
+    state: str
+    since: dt.datetime | None
+    hourly_cap: int | None
+    limited_until: dt.datetime | None
+    notify_email: str
+    # Why the tenant is in its state (figures, rules, campaigns, lists, imports).
+    explanation: dict[str, Any]
+    # The same, measured now.
+    current: dict[str, Any]
+
+
+class PolicyChangeOut(BaseModel):
+    id: str
+    from_state: str
+    to_state: str
+    actor: str
+    reason: str
+    explanation: dict[str, Any]
+    occurred_at: dt.datetime
+
+
+class NotifyIn(Input):
+    email: str = Field(max_length=320)
+
+
+class DomainIn(Input):
+    domain: str = Field(min_length=1, max_length=253)
+
+
+class RecordOut(BaseModel):
+    purpose: str
+    type: str
+    name: str
+    value: str
+
+
+class DomainOut(BaseModel):
+    id: str
+    domain: str
+    status: str
+    reason: str
+    checks: dict[str, Any]
+    verified_at: dt.datetime | None
+    checked_at: dt.datetime | None
+    # Why it may not be used in From yet (null: it may).
+    sending_problem: str | None = None
+    records: list[RecordOut] = []
+
+
+class ChecklistOut(BaseModel):
+    sendable: bool
+    items: list[dict[str, Any]]
