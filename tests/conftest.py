@@ -23,6 +23,9 @@ from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from support import SandboxThread, TenantAccess, make_tenant
 
+# Fixtures of the delivery tests (tests/delivery is on the pythonpath).
+pytest_plugins = ["delivery_support"]
+
 POSTGRES_URL = os.environ.get("COURRIEL_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
 

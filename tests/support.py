@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from courriel.accounts.principal import Principal
 from courriel.core.models import Tenant
+from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 
@@ -36,8 +38,8 @@ def make_tenant(services: Services, name: str) -> TenantAccess:
 class SandboxThread:
     """The sandbox internet on its own event loop in a thread, for sync tests."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.sandbox = Sandbox(data_dir)
+    def __init__(self, data_dir: Path, providers: Sequence[Provider] = DEFAULT_PROVIDERS) -> None:
+        self.sandbox = Sandbox(data_dir, providers=providers)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 

@@ -51,7 +51,10 @@ def _make_campaign(
         json={
             "name": "Welcome",
             "subject": "Hello {{ contact.first_name }}",
-            "html": "<p>Dear {{ contact.first_name }}, welcome.</p>",
+            "html": (
+                "<p>Dear {{ contact.first_name }}, welcome.</p>"
+                '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
+            ),
         },
         headers=h,
     ).json()["id"]

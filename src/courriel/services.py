@@ -9,14 +9,18 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from courriel.accounts.service import ApiKeyService
 from courriel.audience.service import AudienceService
+from courriel.campaigns.abtest import AbTestService
+from courriel.campaigns.control import CampaignControl
 from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.scheduler import Scheduler
 from courriel.campaigns.service import CampaignService
 from courriel.config import Settings
+from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.service import TemplateService
 from courriel.core.clock import Clock, SystemClock
 from courriel.core.secrets import load_secret_key
@@ -26,8 +30,17 @@ from courriel.delivery.mx import DnsMxResolver, MxResolver, StaticMxResolver
 from courriel.delivery.reporting import OutcomeReporter
 from courriel.delivery.spool import Spool
 from courriel.delivery.worker import DeliveryWorker
+from courriel.policy.checks import ContentChecks
+from courriel.policy.domains import SenderDomainService
+from courriel.policy.gate import send_checks as policy_send_checks
+from courriel.policy.service import PolicyService
 from courriel.sandbox.zone import zone_path
+from courriel.tracking.events import EventService
 from courriel.tracking.service import StatsService
+from courriel.tracking.tracker import Tracker
+from courriel.tracking.webhooks.deliverer import WebhookDeliverer
+from courriel.tracking.webhooks.endpoints import WebhookService
+from courriel.tracking.webhooks.ssrf import parse_networks
 
 
 @dataclass
@@ -42,11 +55,15 @@ class Services:
     api_keys: ApiKeyService
     audience: AudienceService
     templates: TemplateService
+    dkim_keys: DkimKeyService
     campaigns: CampaignService
     stats: StatsService
     spool: Spool
     fanout: Fanout
     reporter: OutcomeReporter
+    tracker: Tracker
+    events: EventService
+    webhooks: WebhookService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -64,13 +81,48 @@ class Services:
             tenants=TenantService(storage, clock),
             api_keys=ApiKeyService(storage, clock, key),
             audience=AudienceService(storage, clock, key),
-            templates=TemplateService(storage, clock),
-            campaigns=CampaignService(storage, clock),
+            templates=TemplateService(
+                storage, clock, settings=settings, spool=spool, secret_key=key
+            ),
+            dkim_keys=DkimKeyService(storage, clock, key),
+            campaigns=CampaignService(
+                storage, clock, policy_send_checks(storage, settings, clock, key)
+            ),
             stats=StatsService(storage),
             spool=spool,
             fanout=Fanout(storage, spool, settings, clock, key),
             reporter=OutcomeReporter(storage, spool, clock, key),
+            tracker=Tracker(storage, settings, clock, key),
+            events=EventService(storage),
+            webhooks=WebhookService(
+                storage, clock, parse_networks(settings.webhook_allowed_networks)
+            ),
         )
+
+    @cached_property
+    def campaign_control(self) -> CampaignControl:
+        """Schedule, pause, resume, cancel and progress of campaigns (issue 6)."""
+        return CampaignControl(self.storage, self.clock, self.campaigns, self.fanout, self.spool)
+
+    @cached_property
+    def ab_tests(self) -> AbTestService:
+        """A/B/n tests of campaigns (issue 6)."""
+        return AbTestService(self.storage, self.clock, self.campaigns, self.campaign_control)
+
+    @cached_property
+    def policy(self) -> PolicyService:
+        """The sending policy: evaluation, state, operator lifts (issue 6)."""
+        return PolicyService(self.storage, self.settings, self.clock, self.spool)
+
+    @cached_property
+    def sender_domains(self) -> SenderDomainService:
+        """Sender domains: ownership token, SPF / DKIM / DMARC checks (issue 6)."""
+        return SenderDomainService(self.storage, self.settings, self.clock, self.dkim_keys)
+
+    @cached_property
+    def content_checks(self) -> ContentChecks:
+        """The content checklist of campaigns (issue 6)."""
+        return ContentChecks(self.storage)
 
     def scheduler(self) -> Scheduler:
         """A scheduler owned by this process."""
@@ -92,6 +144,15 @@ class Services:
             settings=self.settings,
             clock=self.clock,
             owner=_owner("worker"),
+        )
+
+    def webhook_deliverer(self) -> WebhookDeliverer:
+        """Sends the webhook outbox of every tenant."""
+        return WebhookDeliverer(
+            self.storage,
+            self.settings,
+            self.clock,
+            allowed=parse_networks(self.settings.webhook_allowed_networks),
         )
 
     def close(self) -> None:

@@ -21,7 +21,13 @@ def _seed(client: TestClient, access: TenantAccess) -> dict[str, str]:
         headers=h,
     ).json()["contact"]["id"]
     template = client.post(
-        "/v1/templates", json={"name": "T", "subject": "Hi", "html": "<p>Hi</p>"}, headers=h
+        "/v1/templates",
+        json={
+            "name": "T",
+            "subject": "Hi",
+            "html": '<p>Hi</p><a href="{{ unsubscribe_url }}">Unsubscribe</a>',
+        },
+        headers=h,
     ).json()["id"]
     campaign = client.post(
         "/v1/campaigns",

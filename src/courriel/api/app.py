@@ -9,10 +9,14 @@ from sqlalchemy import text
 from courriel.accounts.routes import router as accounts_router
 from courriel.api import problems
 from courriel.audience.routes import router as audience_router
+from courriel.audience.signup_pages import public_router as signup_pages_router
 from courriel.campaigns.routes import router as campaigns_router
+from courriel.campaigns.routes_control import router as campaign_control_router
 from courriel.content.routes import router as content_router
+from courriel.policy.routes import router as policy_router
 from courriel.sandbox.routes import router as sandbox_router
 from courriel.services import Services
+from courriel.tracking import public as tracking_public
 
 
 def create_app(services: Services) -> FastAPI:
@@ -27,8 +31,12 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     for router in (accounts_router, audience_router, content_router, campaigns_router):
         app.include_router(router, prefix="/v1")
+    app.include_router(campaign_control_router, prefix="/v1")
+    app.include_router(policy_router, prefix="/v1")
+    tracking_public.install(app, services.tracker)
     if services.settings.resolver == "sandbox":
         app.include_router(sandbox_router, prefix="/v1")
+    app.include_router(signup_pages_router())
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

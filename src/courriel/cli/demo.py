@@ -32,6 +32,8 @@ DEMO_HTML = """<html><body>
 <p>Welcome to the Courriel demo. This message was rendered for you alone,
 {{ contact.first_name }} {{ contact.last_name }}.</p>
 <p><a href="https://courriel.test/docs">Read the docs</a></p>
+<p><a href="{{ unsubscribe_url }}">Unsubscribe</a> ·
+<a href="{{ preferences_url }}">Preferences</a></p>
 </body></html>"""
 
 PURPOSE = "Monthly news about Courriel. Unsubscribe at any time."

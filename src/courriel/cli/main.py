@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from courriel.accounts.principal import Principal
+from courriel.cli.audience import contacts_app, segments_app
+from courriel.cli.campaigns import campaigns_app
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.runtime import configure_logging, install_signals, run_engine, run_http
 from courriel.config import Settings, masked, settings_markdown
@@ -27,6 +29,9 @@ tenant_app = typer.Typer(help="Tenants (customer accounts).", no_args_is_help=Tr
 sandbox_app = typer.Typer(help="The sandbox internet: simulated inbox providers.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(segments_app, name="segments")
+app.add_typer(campaigns_app, name="campaigns")
 
 console = Console()
 err = Console(stderr=True)
@@ -191,6 +196,9 @@ def serve(
         box = Sandbox(Path(settings.data_dir), settings.sandbox_host, settings.sandbox_base_port)
         if sandbox:
             await box.start()
+            if settings.inbound_smtp_port:
+                # Late bounces and complaints come back to our return-path server.
+                box.recipients.return_to = (settings.inbound_smtp_host, settings.inbound_smtp_port)
         try:
             if seed_demo_ and not services.tenants.list():
                 seed = await asyncio.to_thread(seed_demo, services)

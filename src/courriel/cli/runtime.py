@@ -1,8 +1,9 @@
 """Running the long-lived parts in one event loop: HTTP, scheduler, delivery, sandbox.
 
 `courriel serve` runs them all; `courriel worker` runs the scheduler and the
-delivery engine alone. Each part stops when `stop` is set, and the delivery
-worker gives back the messages it holds (graceful shutdown).
+delivery engine alone (with the return-path SMTP server when its port is set).
+Each part stops when `stop` is set, and the delivery worker gives back the
+messages it holds (graceful shutdown).
 """
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import multiprocessing.process
 import signal
+import socket
 from collections.abc import Iterator
 
 import uvicorn
 
 from courriel.api.app import create_app
+from courriel.config import Settings
+from courriel.delivery.feedback import ReturnProcessor
+from courriel.delivery.inbound import ReturnPathServer
 from courriel.services import Services
+from courriel.tracking.webhooks.deliverer import run_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +68,101 @@ async def run_scheduler(services: Services, stop: asyncio.Event) -> None:
 
 
 async def run_engine(services: Services, stop: asyncio.Event) -> None:
-    """Scheduler and delivery worker together."""
-    await asyncio.gather(run_scheduler(services, stop), services.worker().run(stop))
+    """Scheduler, delivery worker and webhook deliverer together."""
+    await asyncio.gather(
+        run_scheduler(services, stop),
+        services.worker().run(stop),
+        run_webhooks(
+            services.webhook_deliverer(), stop, max(1.0, services.settings.worker_poll_seconds)
+        ),
+        run_inbound(services, stop),
+        run_policy(services, stop),
+    )
 
 
-async def run_http(services: Services, stop: asyncio.Event) -> None:
-    """The HTTP server until `stop`."""
+async def run_policy(services: Services, stop: asyncio.Event) -> None:
+    """Re-evaluate the sending policy of tenants with new events until `stop` (issue 6)."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(services.policy.evaluate_changed)
+        except Exception:
+            log.exception("policy evaluation failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), services.settings.policy_evaluate_seconds)
+
+
+async def run_inbound(services: Services, stop: asyncio.Event) -> None:
+    """The return-path SMTP server (DSNs, complaint reports) until `stop`; off at port 0."""
+    settings = services.settings
+    if not settings.inbound_smtp_port:
+        return
+    processor = ReturnProcessor(services.storage, services.clock, services.secret_key)
+    server = ReturnPathServer(processor, settings.inbound_smtp_host, settings.inbound_smtp_port)
+    host, port = await server.start()
+    log.info("return-path SMTP server on %s:%d", host, port)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+async def run_http(
+    services: Services, stop: asyncio.Event, sock: socket.socket | None = None
+) -> None:
+    """The HTTP server until `stop`; with `http_workers` > 1, helper processes share its port."""
+    settings = services.settings
+    helpers: list[multiprocessing.process.BaseProcess] = []
+    if sock is None and settings.http_workers > 1:
+        sock = reuse_port_socket(settings.http_host, settings.http_port)
+        spawn = multiprocessing.get_context("spawn")
+        helpers = [
+            spawn.Process(target=_http_helper, args=(settings,), daemon=True)
+            for _ in range(settings.http_workers - 1)
+        ]
+        for helper in helpers:
+            helper.start()
     config = uvicorn.Config(
         create_app(services),
-        host=services.settings.http_host,
-        port=services.settings.http_port,
+        host=settings.http_host,
+        port=settings.http_port,
         log_level="warning",
         access_log=False,
     )
     server = _Server(config)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
     await stop.wait()
     server.should_exit = True
     await serving
+    for helper in helpers:
+        helper.terminate()  # SIGTERM: it finishes its requests and flushes its buffers
+    for helper in helpers:
+        await asyncio.to_thread(helper.join, 30)
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket several processes can bind: the kernel spreads connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)  # noqa: FBT003 - the socket API
+    return sock
+
+
+def _http_helper(settings: Settings) -> None:
+    # A helper process serves HTTP only (API, tracking, pages); the engine
+    # runs once, in the main process. Stopped by SIGTERM or SIGINT.
+    services = Services.build(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signals(stop)
+        sock = reuse_port_socket(settings.http_host, settings.http_port)
+        await run_http(services, stop, sock)
+
+    try:
+        asyncio.run(main())
+    finally:
+        services.close()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -93,6 +94,16 @@ def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front, so two processes never both
     # read then fail to upgrade (the classic SQLITE_BUSY deadlock).
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_for(session: Session) -> Callable[..., Any]:
+    """The INSERT construct of the session's dialect, for ON CONFLICT clauses.
+
+    PostgreSQL and SQLite both speak ``INSERT … ON CONFLICT``, through their
+    own dialect constructs; this picks the right one so upserts and
+    idempotent inserts read the same everywhere.
+    """
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def create_db_engine(url: str | URL) -> Engine:

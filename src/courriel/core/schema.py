@@ -10,11 +10,15 @@ from sqlalchemy import MetaData
 
 import courriel.accounts.models
 import courriel.audience.models
+import courriel.campaigns.abtest_models
 import courriel.campaigns.models
+import courriel.campaigns.plan
 import courriel.content.models
 import courriel.core.models
 import courriel.delivery.models
-import courriel.tracking.models  # noqa: F401
+import courriel.policy.models
+import courriel.tracking.models
+import courriel.tracking.webhooks.models  # noqa: F401
 from courriel.core.db import ControlBase, SpoolBase, TenantBase
 
 FAMILIES: dict[str, MetaData] = {
