@@ -62,9 +62,14 @@ class DnsServer(asyncio.DatagramProtocol):
             return
         if node is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
+        # RFC 2308 §3: negative answers carry the zone's SOA for their TTL.
         origin = self.zone.origin or dns.name.root
         soa = self.zone.find_rdataset(origin, dns.rdatatype.SOA)
         response.authority.append(dns.rrset.from_rdata_list(origin, soa.ttl, list(soa)))
+
+    def count(self, name: str) -> int:
+        """How many questions about `name` the server was asked."""
+        return sum(1 for queried, _ in self.queries if queried == name)
 
 
 def txt_value(text: str) -> str:

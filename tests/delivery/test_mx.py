@@ -9,7 +9,6 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import dns.asyncresolver
 import dns.flags
@@ -30,6 +29,7 @@ from courriel.delivery.mx import (
     MxResult,
     StaticMxResolver,
 )
+from dns_server import DnsServer
 
 ZONE = """
 $TTL 600
@@ -45,52 +45,6 @@ implicit        A     192.0.2.10
 noaddress       TXT   "no mail here"
 xn--bcher-kva   MX    5 mx.bucher.test.
 """
-
-
-class DnsServer(asyncio.DatagramProtocol):
-    """Answers from a zone; names in `servfail` get SERVFAIL. Records each question."""
-
-    def __init__(self, zone: dns.zone.Zone, servfail: set[str]) -> None:
-        self.zone = zone
-        self.servfail = {dns.name.from_text(name) for name in servfail}
-        self.queries: list[tuple[str, str]] = []
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast("asyncio.DatagramTransport", transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        query = dns.message.from_wire(data)
-        question = query.question[0]
-        self.queries.append(
-            (question.name.to_text(omit_final_dot=True), dns.rdatatype.to_text(question.rdtype))
-        )
-        response = dns.message.make_response(query)
-        response.flags |= dns.flags.AA
-        if question.name in self.servfail:
-            response.set_rcode(dns.rcode.SERVFAIL)
-        else:
-            self._answer(response, question.name, question.rdtype)
-        assert self.transport is not None
-        self.transport.sendto(response.to_wire(), addr)
-
-    def _answer(
-        self, response: dns.message.Message, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
-    ) -> None:
-        node = self.zone.get_node(name)
-        rdataset = node.get_rdataset(dns.rdataclass.IN, rdtype) if node is not None else None
-        if rdataset is not None:
-            response.answer.append(dns.rrset.from_rdata_list(name, rdataset.ttl, list(rdataset)))
-            return
-        if node is None:
-            response.set_rcode(dns.rcode.NXDOMAIN)
-        # RFC 2308 §3: negative answers carry the zone's SOA for their TTL.
-        soa = self.zone.find_rdataset(self.zone.origin or dns.name.root, dns.rdatatype.SOA)
-        origin = self.zone.origin or dns.name.root
-        response.authority.append(dns.rrset.from_rdata_list(origin, soa.ttl, list(soa)))
-
-    def count(self, name: str) -> int:
-        return sum(1 for queried, _ in self.queries if queried == name)
 
 
 @dataclass
