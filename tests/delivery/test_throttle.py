@@ -52,14 +52,17 @@ def test_a_lane_limited_to_n_per_minute_never_exceeds_it_at_the_receiving_side(
 
     async def two_workers() -> None:
         # Two workers (as two processes would) share the lane through the database.
+        # A worker that finds every lane connection held by the other gives its
+        # messages back untried, so both keep claiming until the spool is empty.
         first, second = make_worker("w1", settings), make_worker("w2", settings)
-        first_batch = services.spool.claim(
-            "w1", 25, dt.datetime.now(dt.UTC), dt.timedelta(minutes=5)
-        )
-        second_batch = services.spool.claim(
-            "w2", 25, dt.datetime.now(dt.UTC), dt.timedelta(minutes=5)
-        )
-        await asyncio.gather(first.deliver(first_batch), second.deliver(second_batch))
+        for _ in range(30):
+            now = dt.datetime.now(dt.UTC)
+            first_batch = services.spool.claim("w1", 25, now, dt.timedelta(minutes=5))
+            second_batch = services.spool.claim("w2", 25, now, dt.timedelta(minutes=5))
+            await asyncio.gather(first.deliver(first_batch), second.deliver(second_batch))
+            if services.spool.pending_count() == 0:
+                return
+            await asyncio.sleep(0.2)
 
     asyncio.run(two_workers())
     received = sorted(m.received_at for m in sandbox.store.recent(limit=100))
