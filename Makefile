@@ -37,8 +37,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two pytest workers per core (pytest-xdist): the tests mostly wait on
+# databases, SMTP sessions and sockets, so one per core leaves the cores half
+# idle. Every test has its own databases, data directory and ephemeral ports,
+# so they run side by side safely.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
 
 bench: $(STAMP) browser
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
