@@ -4,10 +4,11 @@ A campaign of N personalized messages (a ~10 KB MJML template with the
 contact's name, city, points and orders, tracked links and pixel, MIME,
 DKIM RSA-2048 from the content composer) goes to the sandbox internet:
 50 domains of 4 providers (`with_extra_domains`), each provider its own
-lane. Three processes, as in production: the composer (fan-out's compose
-and spool step), the delivery worker (this process: claims, lanes, SMTP,
-group-committed results, delivered events in the tenant database), and the
-sandbox internet (the receiving side, not counted in the bound).
+lane. Processes as in production: composers (fan-out's compose and spool
+step; one per core, each composing its share), the delivery worker (this
+process: claims, lanes, SMTP, group-committed results, delivered events in
+the tenant database), and the sandbox internet (the receiving side, not
+counted in the bound).
 
 Figures:
 - messages_per_s: N / (first compose -> last delivered event), end to end;
@@ -15,9 +16,13 @@ Figures:
   run: cores / (compose CPU per message (render + MIME + sign) + worker CPU
   per message (SMTP client, spool, reporting)), i.e. what the cores could do
   running nothing but our stages;
-- peak_rss_mb: the larger peak RSS of the composer and the worker.
+- per stage, CPU ms per message: compose; the worker's event loop (SMTP
+  client, lanes, pacing), its reporting (delivered events) and the rest of
+  its database work (spool claims and results, lane throttles); and the
+  sandbox's receiving side (outside the bound, but on the same cores);
+- peak_rss_mb: the largest peak RSS of the composers and the worker.
 
-Run: .venv/bin/python bench/deliver.py [--recipients 100000]
+Run: MALLOC_ARENA_MAX=2 .venv/bin/python bench/deliver.py [--recipients 100000]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import os
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +81,15 @@ def bench_settings(data_dir: Path) -> Settings:
         throttle_profiles=profiles,
         worker_batch_size=1000,
         lane_max_connections=8,
-        worker_poll_seconds=0.02,
+        worker_poll_seconds=0.2,
         log_level="WARNING",
     )
 
 
-def run_composer(data_dir: Path, tenant_id: str, count: int, result: Any) -> None:
-    """The composer process: compose, sign and spool `count` messages in batches."""
+def run_composer(
+    data_dir: Path, tenant_id: str, count: int, share: int, shares: int, result: Any
+) -> None:
+    """A composer process: compose, sign and spool its share of `count` messages."""
     settings = bench_settings(data_dir)
     services = Services.build(settings)
     now = dt.datetime.now(dt.UTC)
@@ -117,10 +125,11 @@ def run_composer(data_dir: Path, tenant_id: str, count: int, result: Any) -> Non
     compose_cpu = 0.0
     began = time.perf_counter()
     lifetime = dt.timedelta(hours=settings.queue_lifetime_hours)
-    for start in range(0, count, BATCH):
+    mine = range(share, count, shares)
+    for start in range(0, len(mine), BATCH):
         batch: list[NewMessage] = []
         cpu = time.process_time()
-        for n in range(start, min(start + BATCH, count)):
+        for n in mine[start : start + BATCH]:
             email = f"person{n}@{DOMAINS[n % len(DOMAINS)]}"
             message_id = f"msg_{n:026d}"
             composed = composer.compose(
@@ -153,9 +162,33 @@ def run_composer(data_dir: Path, tenant_id: str, count: int, result: Any) -> Non
         compose_cpu += time.process_time() - cpu
         services.spool.enqueue(batch, dt.datetime.now(dt.UTC), lifetime)
     services.close()
-    print(f"composer done: {count} in {time.perf_counter() - began:.1f} s", flush=True)
-    result["compose_cpu_s"] = compose_cpu
-    result["composer_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"composer {share} done: {len(mine)} in {time.perf_counter() - began:.1f} s", flush=True)
+    result[f"compose_cpu_s_{share}"] = compose_cpu
+    result[f"composer_rss_mb_{share}"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks: int = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class Stopwatch:
+    """CPU seconds spent in wrapped calls, in whichever thread they run."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.thread_time() - start
+
+        return timed
 
 
 def _delivered(services: Services, tenant_id: str) -> int:
@@ -173,13 +206,19 @@ def _spooled(services: Services) -> int:
         return int(session.scalar(select(func.count()).select_from(SpoolMessage)) or 0)
 
 
-async def deliver_all(services: Services, tenant_id: str, count: int) -> None:
+async def deliver_all(
+    services: Services, tenant_id: str, count: int, polling: Stopwatch | None = None
+) -> None:
+    """Run a worker until all `count` messages are delivered and reported."""
     worker = services.worker()
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
+    finished = (polling or Stopwatch()).wrap(
+        lambda: _delivered(services, tenant_id) >= count and _spooled(services) == 0
+    )
     while True:
         await asyncio.sleep(0.5)
-        if _delivered(services, tenant_id) >= count and _spooled(services) == 0:
+        if finished():
             break
     stop.set()
     await running
@@ -188,49 +227,85 @@ async def deliver_all(services: Services, tenant_id: str, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipients", type=int, default=100_000)
+    cores = len(os.sched_getaffinity(0))
+    parser.add_argument("--composers", type=int, default=cores)
     args = parser.parse_args()
-    count = args.recipients
+    count: int = args.recipients
+    shares: int = args.composers
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="courriel-bench-") as tmp:
         data_dir = Path(tmp)
+        # The receiving side keeps headers only: it shares the cores with the
+        # stages measured, and writing every 60 KB message to its store was
+        # most of its work.
         sandbox = spawn.Process(
-            target=run_sandbox, args=(data_dir,), kwargs={"providers": PROVIDERS}, daemon=True
+            target=run_sandbox,
+            args=(data_dir,),
+            kwargs={"providers": PROVIDERS, "store_bodies": False},
+            daemon=True,
         )
         sandbox.start()
         zone = data_dir / "sandbox" / "zone.json"
         while not zone.exists():
             time.sleep(0.05)
+        assert sandbox.pid is not None
         services = Services.build(bench_settings(data_dir))
         services.tenants.migrate_shared()
         tenant_id = services.tenants.create("Bench").id
+        # Reporting's CPU, measured where it runs (a worker thread).
+        reporting = Stopwatch()
+        reporter = services.reporter
+        reporter.report_finished = reporting.wrap(reporter.report_finished)  # type: ignore[method-assign]
+        polling = Stopwatch()
         manager = spawn.Manager()
         result = manager.dict()
-        cpu_before = time.process_time()
+        sandbox_before = process_cpu_s(sandbox.pid)
+        cpu_before, loop_before = time.process_time(), time.thread_time()
         started = time.perf_counter()
-        composer = spawn.Process(target=run_composer, args=(data_dir, tenant_id, count, result))
-        composer.start()
-        asyncio.run(deliver_all(services, tenant_id, count))
+        composers = [
+            spawn.Process(target=run_composer, args=(data_dir, tenant_id, count, k, shares, result))
+            for k in range(shares)
+        ]
+        for composer in composers:
+            composer.start()
+        asyncio.run(deliver_all(services, tenant_id, count, polling))
         elapsed = time.perf_counter() - started
-        composer.join()
-        worker_cpu = time.process_time() - cpu_before
+        for composer in composers:
+            composer.join()
+        # This process's CPU, less the benchmark's own polling of the counts.
+        worker_cpu = time.process_time() - cpu_before - polling.seconds
+        loop_cpu = time.thread_time() - loop_before - polling.seconds
+        sandbox_cpu = process_cpu_s(sandbox.pid) - sandbox_before
         composed = dict(result)
-        stage_cpu = (composed["compose_cpu_s"] + worker_cpu) / count
-        cores = len(os.sched_getaffinity(0))
+        compose_cpu = float(sum(composed[f"compose_cpu_s_{k}"] for k in range(shares)))
+        composer_rss = float(max(composed[f"composer_rss_mb_{k}"] for k in range(shares)))
+        stage_cpu = (compose_cpu + worker_cpu) / count
         services.close()
         sandbox.terminate()
         manager.shutdown()
+
+    def per_message_ms(seconds: float) -> float:
+        return round(seconds / count * 1000, 3)
+
     report(
         "deliver",
         {
             "recipients": count,
+            "composers": shares,
             "seconds": round(elapsed, 1),
-            "compose_cpu_ms_per_message": round(composed["compose_cpu_s"] / count * 1000, 3),
-            "worker_cpu_ms_per_message": round(worker_cpu / count * 1000, 3),
-            "composer_rss_mb": round(composed["composer_rss_mb"], 1),
+            "compose_cpu_ms_per_message": per_message_ms(compose_cpu),
+            "worker_cpu_ms_per_message": per_message_ms(worker_cpu),
+            "worker_loop_cpu_ms_per_message": per_message_ms(loop_cpu),
+            "worker_reporting_cpu_ms_per_message": per_message_ms(reporting.seconds),
+            "worker_spool_cpu_ms_per_message": per_message_ms(
+                worker_cpu - loop_cpu - reporting.seconds
+            ),
+            "sandbox_cpu_ms_per_message": per_message_ms(sandbox_cpu),
+            "composer_rss_mb": round(composer_rss, 1),
             "worker_rss_mb": peak_rss_mb(),
             "messages_per_s": round(count / elapsed, 1),
             "bound_messages_per_s": round(cores / stage_cpu, 1),
-            "peak_rss_mb": round(max(peak_rss_mb(), composed["composer_rss_mb"]), 1),
+            "peak_rss_mb": round(max(peak_rss_mb(), composer_rss), 1),
         },
     )
 

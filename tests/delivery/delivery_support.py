@@ -11,9 +11,10 @@ import email.policy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import Contact, Suppression
@@ -81,17 +82,24 @@ class Mailer:
                 if len(addresses) <= 500
                 else {}
             )
+            contact_ids = {address: c.id for address, c in known.items()}
+            # New contacts in one bulk INSERT: the crash test mails 10,000.
+            new_contacts: list[dict[str, Any]] = [
+                {
+                    "id": new_id("con"),
+                    "email": address,
+                    "email_domain": address.rpartition("@")[2],
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for address in dict.fromkeys(addresses)
+                if address not in contact_ids
+            ]
+            if new_contacts:
+                session.execute(insert(Contact), new_contacts)
+            contact_ids.update((str(row["email"]), str(row["id"])) for row in new_contacts)
             for address in addresses:
-                contact = known.get(address)
-                if contact is None:
-                    contact = Contact(
-                        id=new_id("con"),
-                        email=address,
-                        email_domain=address.rpartition("@")[2],
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    session.add(contact)
+                contact_id = contact_ids[address]
                 message_id = new_id("msg")
                 self.message_ids[address] = message_id
                 mail_from = encode_return_path(
@@ -105,7 +113,7 @@ class Mailer:
                         tenant_id=self.tenant_id,
                         message_id=message_id,
                         campaign_id=None,
-                        contact_id=contact.id,
+                        contact_id=contact_id,
                         mail_from=mail_from,
                         rcpt_to=address,
                         body=body(address, message_id),
@@ -116,7 +124,7 @@ class Mailer:
                         type=EventType.QUEUED,
                         occurred_at=now,
                         message_id=message_id,
-                        contact_id=contact.id,
+                        contact_id=contact_id,
                         dedupe_key=f"{message_id}:queued",
                     )
                 )
@@ -151,6 +159,15 @@ class Mailer:
 
 
 def body(address: str, message_id: str) -> bytes:
+    if address.isascii() and len(address) < 60:
+        # What EmailMessage.as_bytes gives for a short ASCII address, without
+        # the email package's cost (the crash test mails 10,000).
+        return (
+            f"From: news@acme.test\r\nTo: {address}\r\nSubject: Spring sale\r\n"
+            f"Message-ID: <{message_id}@acme.test>\r\n"
+            'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\n'
+            "MIME-Version: 1.0\r\n\r\nHello, spring is here.\r\n"
+        ).encode()
     message = EmailMessage()
     message["From"] = "news@acme.test"
     message["To"] = address

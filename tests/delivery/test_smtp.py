@@ -48,7 +48,16 @@ class RecordingHandler:
     received: list[Received] = field(default_factory=list)
     resets: int = 0
     drop_next_data: bool = False
+    pipelining: bool = False
     _failures: dict[str, str] = field(default_factory=dict)
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     def fail_next(self, stage: str, code: int, text: str) -> None:
         self._failures[stage] = f"{code} {text}"
@@ -123,6 +132,37 @@ async def open_session(server: Server, **options: Any) -> SmtpSession:
     return await SmtpSession.open(
         "127.0.0.1", server.port, helo_name="out.courriel.test", **options
     )
+
+
+@asynccontextmanager
+async def scripted_server(replies: dict[bytes, bytes]) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A server that greets, then answers each command line by its verb from ``replies``.
+
+    It records every chunk it reads, so a test can see what came in one write.
+    """
+    chunks: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mx.example.test ESMTP\r\n")
+        in_data = False
+        while chunk := await reader.read(65536):
+            chunks.append(chunk)
+            for line in chunk.split(b"\r\n")[:-1]:
+                if in_data:
+                    in_data = line != b"."
+                    if not in_data:
+                        writer.write(b"250 2.0.0 Queued\r\n")
+                    continue
+                verb = line.split(b" ", 1)[0].split(b":", 1)[0].upper()
+                writer.write(replies.get(verb, b"250 OK") + b"\r\n")
+                in_data = verb == b"DATA" and replies.get(verb, b"").startswith(b"354")
+        writer.close()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield listener.sockets[0].getsockname()[1], chunks
+    finally:
+        listener.close()
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
@@ -390,5 +430,88 @@ def test_lone_dots_and_bare_line_feeds_cannot_end_the_data() -> None:
         assert received.content == (
             b"Subject: x\r\n\r\n.\r\nMAIL FROM:<evil@attacker.test>\r\n.leading dot\r\n"
         )
+
+    run(scenario)
+
+
+def test_pipelining_sends_mail_rcpt_and_data_in_one_write() -> None:
+    replies = {
+        b"EHLO": b"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME",
+        b"DATA": b"354 Go ahead",
+    }
+
+    async def scenario() -> None:
+        async with scripted_server(replies) as (port, chunks):
+            session = await SmtpSession.open(
+                "127.0.0.1", port, helo_name="out.courriel.test", tls="off"
+            )
+            reply = await session.send("bounce@sender.test", "b@example.test", MESSAGE)
+            await session.close()
+            await asyncio.sleep(0.05)
+        assert session.pipelining
+        assert reply == SmtpReply(250, "2.0.0 Queued", "data")
+        # RFC 2920: one write for the envelope and DATA, one for the content.
+        assert (
+            chunks[1] == b"MAIL FROM:<bounce@sender.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+        )
+        assert chunks[2] == dot_stuff(MESSAGE)
+
+    run(scenario)
+
+
+def test_pipelined_refusals_are_all_read_and_the_session_goes_on() -> None:
+    async def scenario() -> None:
+        async with smtp_server() as server:
+            server.handler.pipelining = True
+            session = await open_session(server, tls="off")
+            server.handler.fail_next("rcpt", 550, "5.1.1 No such user")
+            refused = await session.send("bounce@sender.test", "ghost@example.test", MESSAGE)
+            server.handler.fail_next("mail", 451, "4.3.0 Try later")
+            deferred = await session.send("bounce@sender.test", "real@example.test", MESSAGE)
+            accepted = await session.send("bounce@sender.test", "real@example.test", MESSAGE)
+            await session.close()
+        assert session.pipelining
+        # The RCPT refusal decides, not the DATA refusal that follows it.
+        assert refused == SmtpReply(550, "5.1.1 No such user", "rcpt")
+        assert deferred == SmtpReply(451, "4.3.0 Try later", "mail")
+        assert accepted.code == 250
+        assert server.handler.resets == 2
+        assert server.connections == 1
+        assert [r.rcpt_tos for r in server.handler.received] == [["real@example.test"]]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_login_with_either_mechanism_then_send(tmp_path: Path, mechanism: str) -> None:
+    context = self_signed_context(tmp_path)
+    logins: list[tuple[str, bytes, bytes]] = []
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, used: str, data: Any
+    ) -> aiosmtpd.smtp.AuthResult:
+        logins.append((used, data.login, data.password))
+        ok = (data.login, data.password) == (b"courriel", b"s3cret")
+        return aiosmtpd.smtp.AuthResult(success=ok, handled=False)
+
+    other = "LOGIN" if mechanism == "PLAIN" else "PLAIN"
+
+    async def scenario() -> None:
+        async with smtp_server(
+            tls_context=context,
+            authenticator=authenticator,
+            auth_required=True,
+            auth_exclude_mechanism=[other],
+        ) as server:
+            session = await open_session(server, tls="required", credentials=("courriel", "s3cret"))
+            reply = await session.send("bounce@sender.test", "b@example.test", MESSAGE)
+            await session.close()
+            with pytest.raises(SmtpSessionError) as caught:
+                await open_session(server, tls="required", credentials=("courriel", "wrong"))
+        assert reply.code == 250
+        assert logins[0] == (mechanism, b"courriel", b"s3cret")
+        assert caught.value.kind == "auth-failed"
+        assert caught.value.reply.stage == "auth"
+        assert "wrong" not in str(caught.value)
 
     run(scenario)

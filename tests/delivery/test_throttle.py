@@ -17,7 +17,9 @@ from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 
 Deliver = Callable[[], None]
-PER_MINUTE = 600  # One message every 0.1 s.
+# One message every 0.2 s: wide enough that the scheduling jitter of a loaded
+# machine (the sandbox shares this process) does not bunch two arrivals.
+PER_MINUTE = 300
 
 
 def test_lanes_get_their_providers_profile() -> None:
@@ -67,19 +69,23 @@ def test_a_lane_limited_to_n_per_minute_never_exceeds_it_at_the_receiving_side(
     asyncio.run(two_workers())
     received = sorted(m.received_at for m in sandbox.store.recent(limit=100))
     assert len(received) == 50
-    # GCRA spacing: slots are 60 / N seconds apart whichever worker takes them,
-    # so no window of w seconds holds more than w * N / 60 + 1 arrivals (a
-    # late first message can only delay, never bring a later one forward).
-    # Checked at the 1 s scale, where 50 messages give many windows.
-    per_second = max(
-        sum(1 for t in received if start <= t < start + dt.timedelta(seconds=1))
+    # GCRA spacing: send slots are 60 / N seconds apart whichever worker takes
+    # them, so the sends in any window of w seconds number at most w * N / 60 + 1.
+    # Arrivals are sends plus a transit time that varies on a loaded machine
+    # (the sandbox shares these cores with the test's workers): a message
+    # delayed by up to JITTER lets a window hold the sends of w + JITTER
+    # seconds, never more. A throttle off by half (1.5 N) already breaks this.
+    window, jitter = 2.0, 0.4
+    most = max(
+        sum(1 for t in received if start <= t < start + dt.timedelta(seconds=window))
         for start in received
     )
+    allowed = (window + jitter) * PER_MINUTE / 60 + 1
     print(
-        f"\nreceived {len(received)}, at most {per_second} in any 1 s window"
-        f" (limit {PER_MINUTE}/min)"
+        f"\nreceived {len(received)}, at most {most} in any {window:g} s window"
+        f" (limit {PER_MINUTE}/min, {allowed:g} allowed with jitter)"
     )
-    assert per_second <= PER_MINUTE / 60 + 1
+    assert most <= allowed
 
 
 def test_a_421_backs_the_lane_off_and_it_recovers_gradually(

@@ -1,13 +1,14 @@
 """One lane's share of a claimed batch: connections, pacing, sending, settling.
 
-The recipe for a lane: reserve connection slots (shared limit), on each
-connection `_next` message no earlier than its reserved slot (shared rate),
-`_open` or reuse a session (at most ``messages_per_connection`` each),
+The recipe for a lane: take the lane's idle sessions from the worker's pool
+(`pool.py`) or reserve connection slots (shared limit), on each connection
+`_next` message no earlier than its reserved slot (shared rate), `_open` or
+reuse a session (at most ``messages_per_connection`` each),
 `send`, `_verdict`, and settle the result (group commit) before the next
 message is tried on that connection. What the lane cannot send now (paused
 by a throttling reply, no free connection, its time slice used up, the
 worker stopping) goes back to the queue unattempted, due when the lane can
-take it.
+take it; a session that can carry more goes back to the pool.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from courriel.config import Settings
 from courriel.core.clock import Clock
 from courriel.delivery.mx import MxResult
+from courriel.delivery.pool import PooledSession, SessionPool
 from courriel.delivery.profiles import profile_for_lane
 from courriel.delivery.replies import (
     Classification,
@@ -59,6 +61,7 @@ class LaneContext:
     settler: SettleBatcher
     reporter: OutcomeReporter
     stop: asyncio.Event
+    pool: SessionPool | None = None
 
 
 class _Pacer:
@@ -143,18 +146,22 @@ class LaneRun:
 
     async def _connection(self) -> None:
         ctx = self.ctx
-        slot = await asyncio.to_thread(
-            ctx.throttles.acquire_connection,
-            self.lane,
-            self.profile.max_connections,
-            ctx.owner,
-            ctx.clock.now(),
-            dt.timedelta(seconds=ctx.settings.worker_lease_seconds),
-        )
-        if slot is None:
-            return
-        session: SmtpSession | None = None
-        sent_here = 0
+        lease = dt.timedelta(seconds=ctx.settings.worker_lease_seconds)
+        pooled = await ctx.pool.take(self.lane, ctx.clock.now()) if ctx.pool else None
+        if pooled is None:
+            now = ctx.clock.now()
+            slot = await asyncio.to_thread(
+                ctx.throttles.acquire_connection,
+                self.lane,
+                self.profile.max_connections,
+                ctx.owner,
+                now,
+                lease,
+            )
+            if slot is None:
+                return
+            pooled = PooledSession(None, slot, 0, now + lease, now)
+        session, sent_here = pooled.session, pooled.sent
         try:
             while self.queue and self._down is None and await self._pacer.next():
                 if not self.queue:
@@ -179,9 +186,25 @@ class LaneRun:
                     verdict = classify(reply.code, reply.text)
                 await self._settle(message, verdict, reply)
         finally:
-            if session is not None:
-                await session.close()
-            await asyncio.to_thread(ctx.throttles.release_connection, self.lane, slot, ctx.owner)
+            pooled.session, pooled.sent = session, sent_here
+            await self._done_with(pooled)
+
+    async def _done_with(self, pooled: PooledSession) -> None:
+        """Keep the session for the lane's next batch if it can serve one, else close it."""
+        ctx = self.ctx
+        session = pooled.session
+        if (
+            ctx.pool is not None
+            and session is not None
+            and session.usable
+            and pooled.sent < self._per_connection
+            and not ctx.stop.is_set()
+        ):
+            await ctx.pool.put(self.lane, pooled, ctx.clock.now())
+            return
+        if session is not None:
+            await session.close()
+        await asyncio.to_thread(ctx.throttles.release_connection, self.lane, pooled.slot, ctx.owner)
 
     @property
     def _per_connection(self) -> int:

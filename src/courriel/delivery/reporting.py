@@ -22,8 +22,7 @@ from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
-from courriel.delivery.models import SpoolMessage
-from courriel.delivery.spool import ClaimedMessage, Spool
+from courriel.delivery.spool import ClaimedMessage, FinishedMessage, Spool
 from courriel.tracking.models import Event, EventType
 from courriel.tracking.recorder import NewEvent, record_events
 
@@ -59,7 +58,7 @@ class OutcomeReporter:
     def report_finished(self, limit: int = 1000) -> int:
         """Report up to `limit` finished messages; return how many left the spool."""
         rows = self._spool.finished(limit)
-        by_tenant: dict[str, list[SpoolMessage]] = defaultdict(list)
+        by_tenant: dict[str, list[FinishedMessage]] = defaultdict(list)
         for row in rows:
             by_tenant[row.tenant_id].append(row)
         done: list[int] = []
@@ -71,7 +70,7 @@ class OutcomeReporter:
         self._spool.remove(done)
         return len(done)
 
-    def _report_tenant(self, tenant_id: str, messages: Sequence[SpoolMessage]) -> None:
+    def _report_tenant(self, tenant_id: str, messages: Sequence[FinishedMessage]) -> None:
         now = self._clock.now()
         events = []
         for m in messages:
@@ -105,8 +104,10 @@ class OutcomeReporter:
                     now=now,
                 )
 
+        # Only a hard bounce reacts; without one, no event is turned into a row object.
+        hard = any(m.outcome == FinalOutcome.HARD_BOUNCE for m in messages)
         with transaction(self._storage.tenant(tenant_id)) as session:
-            record_events(session, events, reactions=[react])
+            record_events(session, events, reactions=[react] if hard else [])
 
     def report_deferred(
         self,

@@ -1,40 +1,57 @@
 """The SMTP client: one session to one mail exchanger, reused for many messages.
 
-A thin layer on aiosmtplib adding what an MTA needs: the per-stage timeouts of
-RFC 5321 §4.5.3.2, STARTTLS by policy, SMTPUTF8 only when needed, and RSET
-after a refused transaction so the connection serves the next message.
+What an MTA needs, on our own small protocol (`protocol.SmtpClientProtocol`):
+the per-stage timeouts of RFC 5321 §4.5.3.2, STARTTLS by policy, AUTH to a
+smart host (RFC 4954: PLAIN or LOGIN), SMTPUTF8 only when needed, PIPELINING
+(RFC 2920: MAIL, RCPT and DATA go in one write when the server offers it, so
+a message costs two round trips instead of four), and RSET after a refused
+transaction so the connection serves the next message. aiosmtplib, used
+before, waits for each reply and drops reply bytes that arrive while an
+earlier reply awaits pickup, so it cannot pipeline (docs/architecture.md).
 
 When no reply came (refused, timed out, dropped, TLS broken) the error carries
 code 0, "no SMTP reply", and a ``kind`` for `replies.classify_connection_error`:
 a made-up 421 would read as the server throttling us and slow the whole lane.
-PIPELINING (RFC 2920) is not used: aiosmtplib's command API waits for each
-reply, and its protocol drops reply bytes that arrive while an earlier reply
-awaits pickup (a guard against mis-pairing), so pipelined replies written on
-its transport can be lost. Pipelining needs an SMTP client protocol of our
-own; docs/benchmarks.md says what the round trips cost.
-Nothing here logs addresses or message content.
+Nothing here logs addresses, credentials or message content.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Literal, Self
 
-import aiosmtplib
-
+from courriel.delivery.protocol import ProtocolError, Reply, SmtpClientProtocol
 from courriel.delivery.wire import dot_stuff, is_valid_path, unverified_tls_context
+
+__all__ = [
+    "NO_REPLY",
+    "ProtocolError",
+    "SmtpReply",
+    "SmtpSession",
+    "SmtpSessionError",
+    "SmtpStage",
+    "SmtpTimeouts",
+    "TlsPolicy",
+]
 
 log = logging.getLogger(__name__)
 
 SmtpStage = Literal["connect", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "network"]
 TlsPolicy = Literal["opportunistic", "required", "off"]
 NO_REPLY = 0
+
+# A command line, the stage it belongs to, and the seconds to wait for its reply.
+_Command = tuple[bytes, SmtpStage, float]
+
+# RFC 5321 §3.2: a server that does not know EHLO says so with 500 or 502
+# (some with 501 or 504); the client then falls back to HELO.
+_EHLO_UNKNOWN = frozenset({500, 501, 502, 504})
 
 
 @dataclass(frozen=True)
@@ -64,8 +81,8 @@ class SmtpTimeouts:
 
     ``connect`` is not in the RFC, which times replies, not TCP handshakes:
     30 s covers a slow route, while waiting longer only ties up a worker on
-    a dead host the next MX may replace. ``command`` (EHLO, STARTTLS, RSET,
-    QUIT) is not in the RFC either; it gets MAIL's five minutes.
+    a dead host the next MX may replace. ``command`` (EHLO, STARTTLS, AUTH,
+    RSET) is not in the RFC either; it gets MAIL's five minutes.
     """
 
     connect: float = 30.0
@@ -95,9 +112,12 @@ def _network_error(stage: SmtpStage, exc: BaseException) -> SmtpSessionError:
 class SmtpSession:
     """An open SMTP connection, ready for transactions. Not for concurrent use."""
 
-    def __init__(self, client: aiosmtplib.SMTP, timeouts: SmtpTimeouts, *, tls: bool) -> None:
-        self._client = client
+    def __init__(
+        self, wire: SmtpClientProtocol, timeouts: SmtpTimeouts, extensions: set[str], *, tls: bool
+    ) -> None:
+        self._wire = wire
         self._timeouts = timeouts
+        self._extensions = extensions
         self._tls = tls
         self._usable = True
         self._messages_sent = 0
@@ -126,20 +146,24 @@ class SmtpSession:
         ``auth-failed``: a configuration error to retry, never a bounce.
         """
         sock = await _connect_socket(host, port, timeouts.connect)
-        client = aiosmtplib.SMTP(sock=sock, local_hostname=helo_name, start_tls=False)
+        loop = asyncio.get_running_loop()
         try:
-            await client.connect(timeout=timeouts.greeting)
-        except aiosmtplib.SMTPResponseException as exc:
-            raise SmtpSessionError(SmtpReply(exc.code, exc.message, "connect")) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
+            _, wire = await loop.create_connection(lambda: SmtpClientProtocol(loop), sock=sock)
+        except OSError as exc:
+            sock.close()
             raise _network_error("connect", exc) from exc
+        opening = _Opening(wire, host, timeouts)
         try:
-            await _hello(client, timeouts)
-            secured = await _starttls(client, host, tls, tls_context, timeouts)
+            await opening.greeting()
+            extensions = await opening.hello(helo_name)
+            secured = await opening.starttls(tls, tls_context, extensions)
+            if secured:
+                # RFC 3207 §4.2: forget what was learnt before TLS; EHLO again.
+                extensions = await opening.hello(helo_name)
             if credentials is not None:
-                await _login(client, credentials, timeouts)
+                await opening.login(credentials, extensions)
         except SmtpSessionError as exc:
-            client.close()
+            wire.abort()
             if tls == "opportunistic" and exc.kind == "tls-failed":
                 # Opportunistic security puts communication first (RFC 7435
                 # §3): a server whose TLS is broken gets cleartext on a fresh
@@ -155,20 +179,25 @@ class SmtpSession:
                 )
             raise
         except BaseException:
-            client.close()
+            wire.abort()
             raise
         log.debug("SMTP session open to %s:%d (TLS: %s)", host, port, secured)
-        return cls(client, timeouts, tls=secured)
+        return cls(opening.wire, timeouts, extensions, tls=secured)
 
     @property
     def usable(self) -> bool:
         """Whether the connection can carry another transaction."""
-        return self._usable and self._client.is_connected
+        return self._usable and self._wire.connected
 
     @property
     def tls(self) -> bool:
         """Whether STARTTLS succeeded on this connection."""
         return self._tls
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether the server offered PIPELINING (RFC 2920), so we use it."""
+        return "PIPELINING" in self._extensions
 
     @property
     def messages_sent(self) -> int:
@@ -193,37 +222,80 @@ class SmtpSession:
         if isinstance(options, SmtpReply):
             return options
         encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
-        t = self._timeouts
-        # The paths were checked above, so the commands are written directly:
-        # aiosmtplib's mail()/rcpt() would parse each address again, which on
-        # long VERP local parts costs more than the rest of the transaction.
         parameters = "".join(f" {option}" for option in options)
-        mail = f"FROM:<{mail_from}>{parameters}".encode(encoding)
-        failed = await self._command("mail", b"MAIL", mail, seconds=t.mail)
-        if failed is None:
-            to = f"TO:<{rcpt}>".encode(encoding)
-            failed = await self._command("rcpt", b"RCPT", to, seconds=t.rcpt)
-        return failed or await self._data(data)
-
-    async def _command(
-        self, stage: SmtpStage, verb: bytes, argument: bytes, *, seconds: float
-    ) -> SmtpReply | None:
-        """Run MAIL or RCPT: None when accepted, else the refusal (after RSET)."""
+        t = self._timeouts
+        commands: tuple[_Command, ...] = (
+            (f"MAIL FROM:<{mail_from}>{parameters}\r\n".encode(encoding), "mail", t.mail),
+            (f"RCPT TO:<{rcpt}>\r\n".encode(encoding), "rcpt", t.rcpt),
+            (b"DATA\r\n", "data", t.data_init),
+        )
         try:
-            reply = await self._client.execute_command(verb, argument, timeout=seconds)
-        except (aiosmtplib.SMTPException, OSError) as exc:
+            replies = await self._envelope(commands)
+            refusal = next(
+                (
+                    (reply, stage)
+                    for reply, (_, stage, _) in zip(replies, commands, strict=False)
+                    if not _positive(stage, reply.code)
+                ),
+                None,
+            )
+            if refusal is not None:
+                reply, stage = refusal
+                if len(replies) == len(commands) and replies[-1].code == 354:
+                    # RFC 2920 §3.1: a server that (wrongly) took DATA after
+                    # refusing the recipient gets an empty message, which it
+                    # must refuse for want of recipients; then we RSET.
+                    self._wire.write(b".\r\n")
+                    await self._wire.read(t.data_end)
+                return await self._refused(reply, stage)
+            self._wire.write(dot_stuff(data))
+            # The transport buffers the whole message, so no single send can be
+            # timed: the final wait covers one data block's transfer, then the
+            # server's processing (RFC 5321 §4.5.3.2.5-6).
+            final = await self._wire.read(t.data_block + t.data_end)
+        except (OSError, TimeoutError) as exc:
             raise self._broken(exc) from exc
-        if 200 <= reply.code < 300:
-            return None
-        return await self._refused(reply.code, reply.message, stage)
+        if not 200 <= final.code < 300:
+            return await self._refused(final, "data")
+        self._messages_sent += 1
+        return SmtpReply(final.code, final.text, "data")
+
+    async def _envelope(self, commands: tuple[_Command, ...]) -> list[Reply]:
+        """MAIL, RCPT, DATA: pipelined in one write when offered, else one by one.
+
+        Pipelined, every reply is read (RFC 2920 §3.1: the client checks each
+        one) unless a 421 closes the connection first. One by one, the first
+        refusal ends the transaction.
+        """
+        wire = self._wire
+        replies: list[Reply] = []
+        if self.pipelining:
+            wire.write(b"".join(command for command, _, _ in commands))
+            for _, _, seconds in commands:
+                reply = await wire.read(seconds)
+                replies.append(reply)
+                if reply.code == 421:
+                    break
+            return replies
+        for command, stage, seconds in commands:
+            wire.write(command)
+            reply = await wire.read(seconds)
+            replies.append(reply)
+            if not _positive(stage, reply.code):
+                break
+        return replies
 
     async def close(self) -> None:
-        """Say QUIT and close; errors are ignored, the connection is over anyway."""
+        """Say QUIT and close; the connection is over whatever the server answers.
+
+        The reply to QUIT is not awaited (Postfix's ``smtp_skip_quit_response``
+        default): a round trip that could change nothing.
+        """
         self._usable = False
-        if self._client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await self._client.quit(timeout=self._timeouts.command)
-        self._client.close()
+        if self._wire.connected:
+            with contextlib.suppress(OSError):
+                self._wire.write(b"QUIT\r\n")
+        self._wire.close()
 
     def _mail_options(self, mail_from: str, rcpt: str, data: bytes) -> list[str] | SmtpReply:
         """The MAIL FROM parameters, or the reply refusing what cannot be sent."""
@@ -233,71 +305,167 @@ class SmtpSession:
                 return SmtpReply(553, "5.1.3 Address not allowed on an SMTP command line", stage)
         options: list[str] = []
         if not (mail_from.isascii() and rcpt.isascii()):
-            if not self._client.supports_extension("smtputf8"):
+            if "SMTPUTF8" not in self._extensions:
                 # RFC 6531: a non-ASCII address may only travel to a server that
                 # offers SMTPUTF8; X.6.7 is its status code for this refusal.
                 return SmtpReply(553, "5.6.7 Non-ASCII address needs SMTPUTF8", "mail")
             options.append("SMTPUTF8")
-        if not data.isascii() and self._client.supports_extension("8bitmime"):
+        if "8BITMIME" in self._extensions and not data.isascii():
             options.append("BODY=8BITMIME")  # RFC 6152.
         return options
 
-    async def _content(self, data: bytes) -> SmtpReply:
-        """After a 354: the message, then its final reply."""
-        t = self._timeouts
-        protocol = self._client.protocol
-        try:
-            if protocol is None:
-                raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-            protocol.write(dot_stuff(data))
-            # The transport buffers the whole message, so no single send can be
-            # timed: the final wait covers one data block's transfer, then the
-            # server's processing (RFC 5321 §4.5.3.2.5-6).
-            final = await protocol.read_response(timeout=t.data_block + t.data_end)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise self._broken(exc) from exc
-        if not 200 <= final.code < 300:
-            return await self._refused(final.code, final.message, "data")
-        self._messages_sent += 1
-        return SmtpReply(final.code, final.message, "data")
-
-    async def _data(self, data: bytes) -> SmtpReply:
-        # aiosmtplib's data() waits with one timeout for both replies; RFC 5321
-        # §4.5.3.2 gives 2 minutes for the 354 and 10 for the final one.
-        try:
-            start = await self._client.execute_command(b"DATA", timeout=self._timeouts.data_init)
-        except aiosmtplib.SMTPResponseException as exc:
-            return await self._refused(exc.code, exc.message, "data")
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise self._broken(exc) from exc
-        if start.code != 354:
-            return await self._refused(start.code, start.message, "data")
-        return await self._content(data)
-
-    async def _refused(self, code: int, text: str, stage: SmtpStage) -> SmtpReply:
+    async def _refused(self, reply: Reply, stage: SmtpStage) -> SmtpReply:
         # RFC 5321 §4.1.1.5: RSET aborts the transaction and keeps the session,
         # unless the server is closing it (§3.8: 421) or RSET fails too.
-        reset = None
-        if code != 421 and self._client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                reset = await self._client.rset(timeout=self._timeouts.command)
+        reset: Reply | None = None
+        if reply.code != 421 and self._wire.connected:
+            try:
+                self._wire.write(b"RSET\r\n")
+                reset = await self._wire.read(self._timeouts.command)
+            except (OSError, TimeoutError):
+                reset = None
         if reset is None or not 200 <= reset.code < 300:
             self._usable = False
-            self._client.close()
-        return SmtpReply(code, text, stage)
+            self._wire.close()
+        return SmtpReply(reply.code, reply.text, stage)
 
     def _broken(self, exc: BaseException) -> SmtpSessionError:
         self._usable = False
-        self._client.close()
+        self._wire.abort()
         return _network_error("network", exc)
+
+
+class _Opening:
+    """The commands of a session's opening: greeting, EHLO, STARTTLS, AUTH."""
+
+    def __init__(self, wire: SmtpClientProtocol, host: str, timeouts: SmtpTimeouts) -> None:
+        self.wire = wire
+        self.host = host
+        self.timeouts = timeouts
+
+    async def reply(self, stage: SmtpStage, seconds: float) -> Reply:
+        try:
+            return await self.wire.read(seconds)
+        except (OSError, TimeoutError) as exc:
+            raise _network_error(stage, exc) from exc
+
+    async def command(self, stage: SmtpStage, line: bytes) -> Reply:
+        try:
+            self.wire.write(line)
+        except OSError as exc:
+            raise _network_error(stage, exc) from exc
+        return await self.reply(stage, self.timeouts.command)
+
+    async def greeting(self) -> None:
+        """Read the 220 greeting; any other refuses the session (RFC 5321 §3.1)."""
+        greeting = await self.reply("connect", self.timeouts.greeting)
+        if greeting.code != 220:
+            # A 554 greeting still expects our QUIT before the server closes.
+            with contextlib.suppress(OSError):
+                self.wire.write(b"QUIT\r\n")
+            raise SmtpSessionError(SmtpReply(greeting.code, greeting.text, "connect"))
+
+    async def hello(self, name: str) -> set[str]:
+        """EHLO (or HELO for an old server); return the extensions offered, upper-case."""
+        reply = await self.command("ehlo", f"EHLO {name}\r\n".encode("ascii"))
+        if reply.code == 250:
+            # RFC 5321 §4.1.1.1: the first line greets, each next one is
+            # "KEYWORD [PARAMETERS]". AUTH's mechanisms are kept as "AUTH <mech>".
+            extensions: set[str] = set()
+            for line in reply.lines[1:]:
+                keyword, _, parameters = line.strip().upper().partition(" ")
+                extensions.add(keyword)
+                if keyword == "AUTH":
+                    extensions.update(f"AUTH {m}" for m in parameters.split())
+            return extensions
+        if reply.code in _EHLO_UNKNOWN and self.wire.connected:
+            reply = await self.command("ehlo", f"HELO {name}\r\n".encode("ascii"))
+            if reply.code == 250:
+                return set()
+        raise SmtpSessionError(SmtpReply(reply.code, reply.text, "ehlo"))
+
+    async def starttls(
+        self, policy: TlsPolicy, context: ssl.SSLContext | None, extensions: set[str]
+    ) -> bool:
+        """Upgrade to TLS as ``policy`` says; return whether the session is encrypted."""
+        if policy == "off":
+            return False
+        if "STARTTLS" not in extensions:
+            if policy == "required":
+                reply = SmtpReply(NO_REPLY, "TLS required but STARTTLS not offered", "starttls")
+                raise SmtpSessionError(reply, kind="tls-unavailable")
+            return False
+        answer = await self.command("starttls", b"STARTTLS\r\n")
+        if answer.code != 220:
+            # RFC 3207 §4: a refusal (454) leaves the session usable in
+            # cleartext, which opportunistic TLS accepts. For required TLS it is
+            # a deferral, not the server's verdict on us: no reply code.
+            if policy == "required":
+                text = f"STARTTLS refused: {answer.code} {answer.text}"
+                raise SmtpSessionError(
+                    SmtpReply(NO_REPLY, text, "starttls"), kind="tls-unavailable"
+                )
+            return False
+        transport = self.wire.transport
+        if transport is None:
+            raise _network_error("starttls", ConnectionResetError("connection closed"))
+        loop = asyncio.get_running_loop()
+        try:
+            secure = await loop.start_tls(
+                transport,
+                self.wire,
+                context or unverified_tls_context(),
+                server_hostname=self.host,
+                ssl_handshake_timeout=self.timeouts.command,
+            )
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            # The handshake broke and took the connection with it.
+            reply = SmtpReply(NO_REPLY, f"TLS handshake failed: {exc}", "starttls")
+            raise SmtpSessionError(reply, kind="tls-failed") from exc
+        except OSError as exc:
+            raise _network_error("starttls", exc) from exc
+        if secure is None:
+            raise _network_error("starttls", ConnectionResetError("connection closed"))
+        self.wire.transport = secure
+        return True
+
+    async def login(self, credentials: tuple[str, str], extensions: set[str]) -> None:
+        """AUTH PLAIN, else AUTH LOGIN (RFC 4954); any refusal is a configuration error."""
+        username, password = credentials
+        if "AUTH PLAIN" in extensions:
+            token = _b64(f"\0{username}\0{password}")
+            reply = await self.command("auth", b"AUTH PLAIN " + token + b"\r\n")
+        elif "AUTH LOGIN" in extensions:
+            # The LOGIN mechanism (draft-murchison-sasl-login): the server
+            # asks for the user name, then the password, each base64-encoded.
+            reply = await self.command("auth", b"AUTH LOGIN\r\n")
+            for secret in (username, password):
+                if reply.code != 334:
+                    break
+                reply = await self.command("auth", _b64(secret) + b"\r\n")
+        else:
+            text = "AUTH unavailable: the server offers neither PLAIN nor LOGIN"
+            raise SmtpSessionError(SmtpReply(NO_REPLY, text, "auth"), kind="auth-failed")
+        if reply.code != 235:
+            text = f"AUTH refused: {reply.code} {reply.text}"
+            raise SmtpSessionError(SmtpReply(NO_REPLY, text, "auth"), kind="auth-failed")
+
+
+def _positive(stage: SmtpStage, code: int) -> bool:
+    # RFC 5321 §4.3.2: MAIL and RCPT succeed with 250 (251, 252 too); DATA
+    # with 354, the go-ahead for the content.
+    return code == 354 if stage == "data" else 200 <= code < 300
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64encode(text.encode("utf-8"))
 
 
 async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket:
     """Open the TCP connection within ``seconds``, trying each address in turn.
 
-    aiosmtplib would use one timeout for the TCP handshake and the greeting;
     RFC 5321 §4.5.3.2.1 grants the greeting five minutes, far too long to
-    wait for a SYN, so the socket is connected here first.
+    wait for a SYN, so the TCP handshake has its own, shorter timeout.
     """
     loop = asyncio.get_running_loop()
     last: BaseException | None = None
@@ -323,77 +491,3 @@ async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket
         if sock is not None:
             sock.close()
     raise _network_error("connect", last or OSError("no address")) from last
-
-
-async def _expect(stage: SmtpStage, command: Awaitable[aiosmtplib.SMTPResponse]) -> None:
-    """Run one command of the opening; any failure becomes `SmtpSessionError`."""
-    try:
-        await command
-    except aiosmtplib.SMTPResponseException as exc:
-        raise SmtpSessionError(SmtpReply(exc.code, exc.message, stage)) from exc
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        raise _network_error(stage, exc) from exc
-
-
-async def _login(
-    client: aiosmtplib.SMTP, credentials: tuple[str, str], timeouts: SmtpTimeouts
-) -> None:
-    try:
-        await client.login(*credentials, timeout=timeouts.command)
-    except aiosmtplib.SMTPResponseException as exc:
-        reply = SmtpReply(NO_REPLY, f"AUTH refused: {exc.code} {exc.message}", "auth")
-        raise SmtpSessionError(reply, kind="auth-failed") from exc
-    except aiosmtplib.SMTPException as exc:
-        # No AUTH offered (or no usable mechanism): the same configuration problem.
-        reply = SmtpReply(NO_REPLY, f"AUTH unavailable: {exc}", "auth")
-        raise SmtpSessionError(reply, kind="auth-failed") from exc
-    except OSError as exc:
-        raise _network_error("auth", exc) from exc
-
-
-async def _hello(client: aiosmtplib.SMTP, timeouts: SmtpTimeouts) -> None:
-    try:
-        await _expect("ehlo", client.ehlo(timeout=timeouts.command))
-    except SmtpSessionError as exc:
-        # RFC 5321 §3.2: a server that does not know EHLO says so with 500/502
-        # (some with 501/504); fall back to HELO, without extensions.
-        if exc.reply.code not in (500, 501, 502, 504) or not client.is_connected:
-            raise
-        await _expect("ehlo", client.helo(timeout=timeouts.command))
-
-
-async def _starttls(
-    client: aiosmtplib.SMTP,
-    host: str,
-    policy: TlsPolicy,
-    context: ssl.SSLContext | None,
-    timeouts: SmtpTimeouts,
-) -> bool:
-    """Upgrade to TLS as ``policy`` says; return whether the session is encrypted."""
-    if policy == "off":
-        return False
-    if not client.supports_extension("starttls"):
-        if policy == "required":
-            reply = SmtpReply(NO_REPLY, "TLS required but STARTTLS not offered", "starttls")
-            raise SmtpSessionError(reply, kind="tls-unavailable")
-        return False
-    context = context or unverified_tls_context()
-    try:
-        await client.starttls(tls_context=context, server_hostname=host, timeout=timeouts.command)
-    except aiosmtplib.SMTPResponseException as exc:
-        # RFC 3207 §4: a refusal (454) leaves the session usable in cleartext,
-        # which opportunistic TLS accepts. For required TLS it is a deferral,
-        # not the server's verdict on us: report it without a reply code.
-        if policy == "required":
-            reply = SmtpReply(NO_REPLY, f"STARTTLS refused: {exc.code} {exc.message}", "starttls")
-            raise SmtpSessionError(reply, kind="tls-unavailable") from exc
-        return False
-    except (aiosmtplib.SMTPServerDisconnected, ssl.SSLError) as exc:
-        # The handshake broke and took the connection with it.
-        reply = SmtpReply(NO_REPLY, f"TLS handshake failed: {exc}", "starttls")
-        raise SmtpSessionError(reply, kind="tls-failed") from exc
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        raise _network_error("starttls", exc) from exc
-    # RFC 3207 §4.2: forget what was learnt before TLS and say EHLO again.
-    await _hello(client, timeouts)
-    return True

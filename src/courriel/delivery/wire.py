@@ -12,17 +12,27 @@ __all__ = ["dot_stuff", "is_valid_path", "unverified_tls_context"]
 # RFC 5321 §4.5.2: lines starting with "." get one more. Line endings are
 # made CRLF first so that a bare LF or CR can never end the data early (SMTP
 # smuggling: "\n.\n" is read as the end of DATA by some servers).
-_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def dot_stuff(data: bytes) -> bytes:
-    """Return ``data`` as sent after DATA: CRLF lines, dots doubled, ending ``.``."""
-    body = _LINE_ENDING.sub(b"\r\n", data)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return _LEADING_DOT.sub(b"..", body) + b".\r\n"
+    """Return ``data`` as sent after DATA: CRLF lines, dots doubled, ending ``.``.
+
+    Byte counts and replaces run in C over the message; composed messages are
+    already CRLF throughout, so usually only the final ``.`` is added.
+    """
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+        # Each CRLF, lone CR and lone LF becomes one CRLF, as a line-ending
+        # regular expression ``\r\n|\r|\n`` would make it.
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    if b"\n." in data:
+        data = data.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    return data + b".\r\n"
 
 
 # A dot-atom address (RFC 5321 §4.1.2) needs no further check; anything else

@@ -21,6 +21,7 @@ from courriel.config import Settings
 from courriel.core.clock import Clock
 from courriel.delivery.lanes import LaneContext, LaneRun, backoff, final_outcome
 from courriel.delivery.mx import MxError, MxHost, MxResolver, MxResult
+from courriel.delivery.pool import SessionPool
 from courriel.delivery.replies import classify_dns_error
 from courriel.delivery.reporting import FinalOutcome, OutcomeReporter
 from courriel.delivery.settle import SettleBatcher
@@ -29,6 +30,9 @@ from courriel.delivery.spool import ClaimedMessage, Settlement, Spool
 from courriel.delivery.throttle import Adaptation, LaneThrottles
 
 log = logging.getLogger(__name__)
+
+# How long an idle SMTP session waits for its lane's next batch (`pool`).
+POOL_IDLE_SECONDS = 2.0
 
 
 def throttles_for(spool: Spool, settings: Settings) -> LaneThrottles:
@@ -66,6 +70,13 @@ class DeliveryWorker:
         self.throttles = throttles or throttles_for(spool, settings)
         self._settler = SettleBatcher(spool, owner)
         self._stop = asyncio.Event()
+        self._pool = SessionPool(
+            self.throttles,
+            owner,
+            dt.timedelta(seconds=settings.worker_lease_seconds),
+            POOL_IDLE_SECONDS,
+        )
+        self._pooling = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, then give back what this worker holds.
@@ -75,13 +86,22 @@ class DeliveryWorker:
         batch goes back to the queue, unattempted.
         """
         self._stop = stop
+        # Sessions outlive a batch only inside this loop, which closes them
+        # at the end; a lone `run_once` closes its own (no pooled leftovers).
+        self._pooling = True
         try:
             while not stop.is_set():
                 handled = await self.run_once()
-                if handled == 0:
+                # Less than a full batch: the queue is drained for now. Waiting
+                # lets the next batch gather, rather than claiming messages one
+                # or two at a time as they are queued, which costs the claim,
+                # the lane set-up and the reporting once per message.
+                if handled < self._settings.worker_batch_size:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self._settings.worker_poll_seconds)
         finally:
+            self._pooling = False
+            await self._pool.close_all()
             released = await asyncio.to_thread(self._spool.release, self._owner)
             await asyncio.to_thread(self.throttles.release_all, self._owner)
             if released:
@@ -98,6 +118,7 @@ class DeliveryWorker:
         )
         if claimed:
             await self.deliver(claimed)
+        await self._pool.expire(self._clock.now())
         await asyncio.to_thread(self._reporter.report_finished)
         return len(claimed)
 
@@ -121,6 +142,7 @@ class DeliveryWorker:
             settler=self._settler,
             reporter=self._reporter,
             stop=self._stop,
+            pool=self._pool if self._pooling else None,
         )
         await asyncio.gather(
             *(LaneRun(ctx, mx, messages, self._open).run() for mx, messages in lanes.values())

@@ -18,12 +18,18 @@ does the provider give? Two sources, checked in this order:
 
 Connection drops (mid-DATA, or after the final dot without a reply) are
 scripted like failures: ``behaviour.drop_next("after-dot")``.
+
+A provider can also play a smart host that relays only for logged-in
+clients: ``behaviour.accept_logins({"courriel": "secret"})`` makes it offer
+AUTH PLAIN and LOGIN (RFC 4954; over STARTTLS when it offers TLS) and
+refuse mail from anyone who has not authenticated.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import threading
 import time
 from collections import deque
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = [
     "DEFAULT_RECIPIENT_RULES",
@@ -164,7 +170,26 @@ class Behaviour:
         self._profiles: dict[str | None, Profile] = {None: Profile()}
         self._accepted: dict[str, deque[float]] = {}
         self._greylist_seen: set[tuple[str, str, str]] = set()
+        self._logins: dict[str, str] = {}
         self.tls: TlsMode = "none"
+
+    def accept_logins(self, logins: Mapping[str, str]) -> None:
+        """Require AUTH with one of these user names and passwords (new connections)."""
+        with self._lock:
+            self._logins = dict(logins)
+
+    @property
+    def requires_login(self) -> bool:
+        """Whether clients must authenticate before sending mail."""
+        with self._lock:
+            return bool(self._logins)
+
+    def login_ok(self, username: str, password: str) -> bool:
+        """Whether ``username`` and ``password`` are an accepted login."""
+        with self._lock:
+            expected = self._logins.get(username)
+        # Constant time, so the simulator does not teach bad habits.
+        return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
 
     def configure(self, domain: str | None = None, **fields: Any) -> Profile:
         """Change the profile of ``domain`` (None: the provider's default); return it.

@@ -18,7 +18,12 @@ from aiosmtpd.smtp import SMTP
 
 from courriel.sandbox.behaviour import Behaviour
 from courriel.sandbox.certificate import self_signed_context
-from courriel.sandbox.handler import ProviderHandler, ProviderSmtp, RefusingProtocol
+from courriel.sandbox.handler import (
+    DATA_SIZE_LIMIT,
+    ProviderHandler,
+    ProviderSmtp,
+    RefusingProtocol,
+)
 from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
 from courriel.sandbox.recipients import SimulatedRecipients
 from courriel.sandbox.store import MailStore, store_path
@@ -37,9 +42,6 @@ __all__ = [
     "serve_until_signalled",
 ]
 
-DATA_SIZE_LIMIT = 50 * 1024 * 1024
-"""Largest message accepted, advertised with the SIZE extension (RFC 1870)."""
-
 IDENT = "ESMTP Courriel sandbox"
 
 
@@ -56,6 +58,8 @@ class Sandbox:
         host: str = "127.0.0.1",
         base_port: int = 0,
         providers: Sequence[Provider] = DEFAULT_PROVIDERS,
+        *,
+        store_bodies: bool = True,
     ) -> None:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
@@ -63,6 +67,10 @@ class Sandbox:
         self.data_dir = data_dir
         self.host = host
         self.base_port = base_port
+        # False keeps only each message's header section in the store (a
+        # benchmark's receiving side then writes a few hundred bytes, not the
+        # whole message); simulated recipients still see the full message.
+        self.store_bodies = store_bodies
         self.providers: tuple[Provider, ...] = tuple(providers)
         self.behaviours: dict[str, Behaviour] = {name: Behaviour() for name in names}
         # Late bounces, complaints, opens, clicks and unsubscribes; set
@@ -74,6 +82,8 @@ class Sandbox:
         self._zone: Zone | None = None
         self._servers: list[asyncio.Server] = []
         self._connections: weakref.WeakSet[SMTP | RefusingProtocol] = weakref.WeakSet()
+        # Connections each provider's server accepted, so tests can see reuse.
+        self.connections_accepted: dict[str, int] = dict.fromkeys(names, 0)
 
     @property
     def store(self) -> MailStore:
@@ -160,19 +170,28 @@ class Sandbox:
         def received(mail_from: str, rcpt: str, content: bytes) -> None:
             self.recipients.received(provider.name, provider.mx_host, mail_from, rcpt, content)
 
-        handler = ProviderHandler(provider, behaviour, store, on_received=received)
+        handler = ProviderHandler(
+            provider, behaviour, store, on_received=received, store_bodies=self.store_bodies
+        )
 
         def make_protocol() -> asyncio.BaseProtocol:
+            self.connections_accepted[provider.name] += 1
             refusal = behaviour.take_failure("connect")
             protocol: SMTP | RefusingProtocol
             if refusal is not None:
                 protocol = RefusingProtocol(refusal)
             else:
                 tls = self._tls_context() if behaviour.tls != "none" else None
+                login = behaviour.requires_login
                 protocol = ProviderSmtp(
                     handler,
                     tls_context=tls,
                     require_starttls=behaviour.tls == "required",
+                    # A smart host: AUTH offered (over TLS when it has TLS,
+                    # RFC 4954 §4) and required before MAIL.
+                    authenticator=handler.authenticate if login else None,
+                    auth_required=login,
+                    auth_require_tls=login and tls is not None,
                     hostname=provider.mx_host,
                     ident=IDENT,
                     data_size_limit=DATA_SIZE_LIMIT,
@@ -202,6 +221,8 @@ async def serve_until_signalled(
     base_port: int = 0,
     providers: Sequence[Provider] = DEFAULT_PROVIDERS,
     on_ready: Callable[[Zone], None] | None = None,
+    *,
+    store_bodies: bool = True,
 ) -> None:
     """Run a sandbox until SIGINT or SIGTERM, calling ``on_ready`` once bound."""
     loop = asyncio.get_running_loop()
@@ -216,7 +237,9 @@ async def serve_until_signalled(
             # asyncio.run with KeyboardInterrupt, and the sandbox still stops.
             pass
     try:
-        async with Sandbox(data_dir, host, base_port, providers) as sandbox:
+        async with Sandbox(
+            data_dir, host, base_port, providers, store_bodies=store_bodies
+        ) as sandbox:
             if on_ready is not None:
                 on_ready(sandbox.zone)
             await stopping.wait()
@@ -231,6 +254,12 @@ def run_sandbox(
     base_port: int = 0,
     providers: Sequence[Provider] = DEFAULT_PROVIDERS,
     on_ready: Callable[[Zone], None] | None = None,
+    *,
+    store_bodies: bool = True,
 ) -> None:
     """Run a sandbox in its own event loop until Ctrl-C or SIGTERM (the CLI)."""
-    asyncio.run(serve_until_signalled(data_dir, host, base_port, providers, on_ready))
+    asyncio.run(
+        serve_until_signalled(
+            data_dir, host, base_port, providers, on_ready, store_bodies=store_bodies
+        )
+    )
