@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
 
 from courriel.content import links
@@ -25,6 +29,18 @@ def test_tokens_round_trip() -> None:
     assert token.replace("-", "").replace("_", "").isalnum()
     with pytest.raises(AttributeError):
         links.ClickRef(TENANT, MESSAGE, 1).link_index = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key", [KEY, b"long key " * 20])
+def test_the_tag_is_hmac_sha256_of_purpose_and_payload(key: bytes) -> None:
+    token = links.click_token(key, TENANT, MESSAGE, 7)
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    payload, tag = raw[:-16], raw[-16:]
+    assert payload == f"{TENANT}\x1f{MESSAGE}\x1f7".encode()
+    expected = hmac.new(key, b"courriel-link:click:" + payload, hashlib.sha256).digest()
+    assert tag == expected[:16]
+    tokens = links.click_tokens(key, TENANT, MESSAGE, 9)
+    assert tokens[7].decode() == token
 
 
 def test_every_changed_character_is_refused() -> None:
@@ -72,8 +88,11 @@ def test_urls_have_the_published_shapes() -> None:
     assert links.unsubscribe_url(base, KEY, TENANT, MESSAGE).startswith("https://mail.shop.test/u/")
     assert links.preferences_url(base, KEY, TENANT, MESSAGE).startswith("https://mail.shop.test/p/")
     assert links.view_online_url(base, KEY, TENANT, MESSAGE).startswith("https://mail.shop.test/v/")
-    many = links.click_urls(base, KEY, TENANT, MESSAGE)
-    assert many(5) == links.click_url(base, KEY, TENANT, MESSAGE, 5)
+    many = links.click_url_list(base, KEY, TENANT, MESSAGE, 7)
+    assert many[5] == links.click_url(base, KEY, TENANT, MESSAGE, 5)
+    assert [links.verify_click_token(KEY, u.rpartition("/")[2]) for u in many] == [
+        links.ClickRef(TENANT, MESSAGE, i) for i in range(7)
+    ]
 
 
 @pytest.mark.parametrize(

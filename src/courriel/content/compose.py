@@ -1,25 +1,36 @@
 """Composing messages: compile once per template version, then render many.
 
 `Composer` is built once per (template version, sender): it compiles the
-template with its trackable links routed through `tracked_link`, builds the
-static header fields and the MIME skeleton, and holds the DKIM keys. Per
-recipient it only personalizes, encodes the two parts and signs:
+template with its trackable links as link slots, encodes the static text of
+both parts in quoted-printable (`encoded.py`), builds the static header
+fields (and their DKIM canonical form) and the MIME skeleton, and holds the
+DKIM keys. Per recipient it only personalizes, encodes the values and signs:
 
-    context → render (sandboxed, limited) → preheader + pixel → headers
-    → multipart/alternative → DKIM (Ed25519 + RSA)
+    context (tokens, click URLs) → render (sandboxed, limited) → encode the
+    values between the pre-encoded static text → multipart/alternative →
+    headers → DKIM (Ed25519 + RSA) over the body as written (canonical)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, overload
 
 from courriel.content import headers as h
-from courriel.content import links
-from courriel.content.dkim import DkimSigner, sign_parts
+from courriel.content import links, qp
+from courriel.content.dkim import (
+    DkimSigner,
+    canonical_body_hash,
+    canonical_fields,
+    canonical_header,
+    merge_fields,
+    signature_fields,
+)
+from courriel.content.encoded import EncodedPart
 from courriel.content.formatting import locale_for
 from courriel.content.linktracking import add_slots, rewrite_links
 from courriel.content.mime import MimeSkeleton
@@ -92,6 +103,33 @@ def contact_context(
     return Namespace("contact", data)
 
 
+class ClickHrefs(Sequence[str]):
+    """The click URLs of one message's links by position, made when read.
+
+    The composer needs them as encoded bytes (`qp.wrap_each` of the
+    tokens); only a link the template writes from a buffer, or a preview,
+    reads one as text.
+    """
+
+    __slots__ = ("_base", "tokens")
+
+    def __init__(self, base: str, tokens: list[bytes]) -> None:
+        self._base = base
+        self.tokens = tokens
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self._base + t.decode("ascii") for t in self.tokens[index]]
+        return self._base + self.tokens[index].decode("ascii")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
 class Composer:
     """Messages of one template version from one sender, composed per recipient."""
 
@@ -108,7 +146,8 @@ class Composer:
         self._send = send
         self._signers = list(signers)
         tree = parse_part(HTML_ENV, version.html, "html")
-        self.link_urls = rewrite_links(tree)
+        self._links = rewrite_links(tree)
+        self.link_urls = self._links.urls
         add_slots(tree)
         self._compiled = CompiledTemplate(
             version.subject,
@@ -116,13 +155,25 @@ class Composer:
             version.text,
             preheader=version.preheader,
             html_source=version.html,
+            links=self._links,
             limits=limits,
         )
+        self._html = EncodedPart(self._compiled.html_template, self._links)
+        text = self._compiled.text_template
+        self._text = EncodedPart(text) if text is not None else None
         self._mime = MimeSkeleton()
         self._from_domain = sender.email.rpartition("@")[2]
         self._static_head = self._static_headers()
+        # Fields every message has alike, canonicalized for DKIM once:
+        # [fields before the per-message ones, the MIME fields after them].
+        self._static_canon = (
+            canonical_fields(self._static_head),
+            canonical_fields(self._mime.content_headers),
+        )
         self._top_defaults = {k: v for k, v in version.defaults.items() if "." not in k}
         self._base = send.public_url.rstrip("/")
+        self._click_base = links.click_base(self._base)
+        self._click_base_bytes = self._click_base.encode("ascii")
 
     def _static_headers(self) -> bytes:
         sender, send = self._sender, self._send
@@ -158,18 +209,10 @@ class Composer:
             timezone=recipient.timezone,
         )
         if send.tracking and recipient.tracking:
-            context[LINKS_KEY] = self._click_urls(message)
+            tokens = links.click_tokens(key, tenant, message, len(self.link_urls))
+            context[LINKS_KEY] = ClickHrefs(self._click_base, tokens)
             context[PIXEL_KEY] = links.open_pixel_url(self._base, key, tenant, message)
         return context
-
-    def _click_urls(self, message_id: str) -> Callable[[int, str], str]:
-        send = self._send
-        url = links.click_urls(self._base, send.secret_key, send.tenant_id, message_id)
-
-        def click(index: int, _original: str) -> str:
-            return url(index)
-
-        return click
 
     def render(self, recipient: Recipient) -> tuple[RenderedContent, dict[str, Any]]:
         """Personalized content (RenderError with the reason when it fails)."""
@@ -178,42 +221,75 @@ class Composer:
 
     def compose(self, recipient: Recipient, now: dt.datetime) -> bytes:
         """The signed message for one recipient, ready for SMTP DATA."""
-        content, context = self.render(recipient)
+        context = self.context(recipient)
+        chunks = self._compiled.render_chunks(context)
+        urls = context.get(LINKS_KEY)
+        if urls is None:
+            hrefs = self._html.untracked_hrefs
+        elif isinstance(urls, ClickHrefs):
+            hrefs = qp.wrap_each(self._click_base_bytes, urls.tokens)
+        else:
+            hrefs = [qp.encode_value(url) for url in urls]
+        html = self._html.encode(chunks.html, hrefs)
+        if self._text is not None:
+            text = self._text.encode(chunks.text, [])
+        else:
+            # No text part could be made from the template: from this message.
+            text = [qp.encode(self._compiled.render(context).text)]
+        body = self._mime.body(text, html)
         try:
-            head = self._static_head + self._message_headers(recipient, content, context, now)
+            fields = self._message_fields(recipient, chunks.subject, context, now)
+            head = b"".join([h.header_line(name, value) for name, value in fields])
         except UnicodeError:
             # An address whose domain cannot be written in IDNA form.
             raise RenderError("the recipient's address cannot be written in a header") from None
-        parts = self._mime.body_parts(content.text, content.html)
-        return sign_parts(
-            head + self._mime.content_headers, parts, self._signers, int(now.timestamp())
+        before, mime = self._static_canon
+        # The per-message fields are canonicalized from their values
+        # directly (no parsing back of the header block); names are unique.
+        canonical = {
+            name.lower(): [canonical_header(name.encode("ascii"), value.encode("utf-8"))]
+            for name, value in fields
+        }
+        signatures = signature_fields(
+            merge_fields(before, canonical, mime),
+            canonical_body_hash(body),
+            self._signers,
+            int(now.timestamp()),
+        )
+        return b"".join(
+            [signatures, self._static_head, head, self._mime.content_headers, b"\r\n", body]
         )
 
-    def _message_headers(
+    def _message_fields(
         self,
         recipient: Recipient,
-        content: RenderedContent,
+        subject: str,
         context: dict[str, Any],
         now: dt.datetime,
-    ) -> bytes:
+    ) -> list[tuple[str, str]]:
         # Stable per (campaign, contact): the recipient's message id is unique
         # and the right-hand side is the sender's domain (RFC 5322 §3.6.4).
-        lines = [
-            h.header_line("To", h.address(recipient.name, recipient.email)),
-            h.header_line("Subject", h.unstructured(content.subject)),
-            h.header_line("Date", format_datetime(now)),
-            h.header_line("Message-ID", f"<{recipient.message_id}@{self._from_domain}>"),
+        fields = [
+            ("To", h.address(recipient.name, recipient.email)),
+            ("Subject", h.unstructured(subject)),
+            ("Date", _date(now)),
+            ("Message-ID", f"<{recipient.message_id}@{self._from_domain}>"),
         ]
         if self._send.marketing:
-            token = links.unsubscribe_token(
-                self._send.secret_key, self._send.tenant_id, recipient.message_id
-            )
+            # The token of the unsubscribe URL, made for the context already.
+            token = context["unsubscribe_url"].rpartition("/")[2]
             mailto = f"mailto:unsubscribe@{self._sender.return_path_domain or self._from_domain}"
             # RFC 8058 §3.1 / RFC 2369: an https URL for one-click, a mailto as fallback.
-            lines.append(
-                h.header_line(
+            fields.append(
+                (
                     "List-Unsubscribe",
                     f"<{context['unsubscribe_url']}>,\r\n <{mailto}?subject=unsubscribe%20{token}>",
                 )
             )
-        return b"".join(lines)
+        return fields
+
+
+@functools.lru_cache(maxsize=16)
+def _date(now: dt.datetime) -> str:
+    # A batch of messages shares its `now`; RFC 5322 §3.3 date-time.
+    return format_datetime(now)

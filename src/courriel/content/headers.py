@@ -89,6 +89,8 @@ def check_one_line(field: str, value: str, max_length: int) -> None:
 
 def encoded_words(text: str) -> list[str]:
     """RFC 2047 encoded words of `text`, split on character boundaries."""
+    if len(text) * 4 <= _ENCODED_WORD_BYTES or len(text.encode("utf-8")) <= _ENCODED_WORD_BYTES:
+        return [_word(text.encode("utf-8"))]
     words: list[str] = []
     chunk = bytearray()
     for ch in text:

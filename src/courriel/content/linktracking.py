@@ -8,16 +8,26 @@ preference links (`{{ unsubscribe_url }}`), `mailto:` and anchors are left
 as written. The same walk over the same source gives the same positions at
 save time and at send time.
 
-The rewrite happens on the parsed template, once: each tracked href becomes
-a call of the `courriel_link` filter, and two slots are added, after
-`<body …>` for the preheader and before `</body>` for the open pixel, so a
-message needs no string surgery on its 100 KB of HTML.
+The rewrite happens on the parsed template, once, and two slots are added,
+after `<body …>` for the preheader and before `</body>` for the open pixel,
+so a message needs no string surgery on its 100 KB of HTML. A tracked href
+in text the template writes out directly becomes a *link slot*: a marker
+in the static text (NUL, a random word chosen per compilation, the link's
+position, NUL) that the composer replaces by the click URL while encoding
+the static text it already encoded once (`encoded.py`); Jinja does no work
+per link. Text that Jinja buffers before writing it (macros, call, set and
+filter blocks, recursive loops) may be transformed by the template, so a
+marker there could be mangled: those hrefs become a call of the
+`courriel_link` filter instead, which prints the URL in place.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from jinja2 import nodes
 
@@ -33,18 +43,59 @@ PREHEADER_FILTER = "courriel_preheader"
 PIXEL_FILTER = "courriel_pixel"
 
 
-def rewrite_links(tree: nodes.Template) -> list[str]:
-    """Replace each literal trackable href by a `courriel_link` call; return their URLs."""
-    urls: list[str] = []
-    for output in tree.find_all(nodes.Output):
+@dataclass
+class LinkSlots:
+    """The trackable links of a template: their targets, and where they are.
+
+    `urls` are the stored targets by position; `originals` the href text as
+    written (printed when the message is not tracked). `marker(i)` is the
+    text standing for link `i` in the static text.
+    """
+
+    urls: list[str] = field(default_factory=list)
+    originals: list[str] = field(default_factory=list)
+    word: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    def __post_init__(self) -> None:
+        self.pattern = re.compile("\x00" + self.word + r":(\d+)\x00")
+
+    def marker(self, index: int) -> str:
+        """The text standing for link `index` until the message is made."""
+        return f"\x00{self.word}:{index}\x00"
+
+    def fill(self, text: str, hrefs: Sequence[str] | None) -> str:
+        """`text` with every marker replaced by its href (the original when untracked)."""
+        if "\x00" not in text:
+            return text
+        chosen = self.originals if hrefs is None else hrefs
+        return self.pattern.sub(lambda m: chosen[int(m.group(1))], text)
+
+
+# What Jinja renders into a buffer before writing it out (see the module doc).
+_BUFFERED = (nodes.Macro, nodes.CallBlock, nodes.AssignBlock, nodes.FilterBlock)
+
+
+def rewrite_links(tree: nodes.Template) -> LinkSlots:
+    """Replace each literal trackable href by a link slot or filter call; return the links."""
+    slots = LinkSlots()
+    _rewrite(tree, slots, buffered=False)
+    return slots
+
+
+def _rewrite(node: nodes.Node, slots: LinkSlots, *, buffered: bool) -> None:
+    # Depth first, in document order, like `find_all`: positions are stable.
+    if isinstance(node, nodes.Output):
         rewritten: list[nodes.Expr] = []
-        for child in output.nodes:
+        for child in node.nodes:
             if isinstance(child, nodes.TemplateData):
-                rewritten.extend(_split_links(child, urls))
+                rewritten.extend(_split_links(child, slots, buffered=buffered))
             else:
                 rewritten.append(child)
-        output.nodes = rewritten
-    return urls
+        node.nodes = rewritten
+    buffered = buffered or isinstance(node, _BUFFERED)
+    buffered = buffered or (isinstance(node, nodes.For) and bool(node.recursive))
+    for inner in node.iter_child_nodes():
+        _rewrite(inner, slots, buffered=buffered)
 
 
 def add_slots(tree: nodes.Template) -> None:
@@ -88,7 +139,7 @@ def _insert(
     return False
 
 
-def _split_links(data: nodes.TemplateData, urls: list[str]) -> list[nodes.Expr]:
+def _split_links(data: nodes.TemplateData, slots: LinkSlots, *, buffered: bool) -> list[nodes.Expr]:
     text = data.data
     parts: list[nodes.Expr] = []
     cursor = 0
@@ -98,21 +149,30 @@ def _split_links(data: nodes.TemplateData, urls: list[str]) -> list[nodes.Expr]:
         if not is_trackable_url(url):
             continue
         value_start = match.start(3)
-        parts.append(nodes.TemplateData(text[cursor:value_start], lineno=data.lineno))
-        # A filter, not a call: filters are invoked directly by the compiled
-        # template, without the sandbox's per-call checks.
-        parts.append(
-            nodes.Filter(
-                nodes.Const(raw),
-                LINK_FILTER,
-                [nodes.Const(len(urls))],
-                [],
-                None,
-                None,
-                lineno=data.lineno,
+        index = len(slots.urls)
+        if buffered:
+            parts.append(nodes.TemplateData(text[cursor:value_start], lineno=data.lineno))
+            # A filter, not a call: filters are invoked directly by the
+            # compiled template, without the sandbox's per-call checks.
+            parts.append(
+                nodes.Filter(
+                    nodes.Const(raw),
+                    LINK_FILTER,
+                    [nodes.Const(index)],
+                    [],
+                    None,
+                    None,
+                    lineno=data.lineno,
+                )
             )
-        )
-        urls.append(url)
+        else:
+            parts.append(
+                nodes.TemplateData(
+                    text[cursor:value_start] + slots.marker(index), lineno=data.lineno
+                )
+            )
+        slots.urls.append(url)
+        slots.originals.append(raw)
         cursor = match.end(3)
     if not parts:
         return [data]

@@ -17,10 +17,15 @@ from typing import Any
 from jinja2 import Template, TemplateSyntaxError, Undefined, nodes, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from courriel.content import formatting
-from courriel.content.linktracking import LINK_FILTER, PIXEL_FILTER, PREHEADER_FILTER
+from courriel.content.linktracking import (
+    LINK_FILTER,
+    PIXEL_FILTER,
+    PREHEADER_FILTER,
+    LinkSlots,
+)
 from courriel.content.sandbox import (
     DEFAULT_LIMITS,
     KEYS_FIRST,
@@ -29,14 +34,14 @@ from courriel.content.sandbox import (
     RenderLimitError,
     RenderLimits,
     guard,
-    render_limited,
+    render_limited_chunks,
 )
 from courriel.content.text import html_to_text
 from courriel.core.errors import InvalidInputError
 
 # Set by the composer for one message (keys no template can assign):
-# a callable turning a link index and its original text into the href to
-# print (a click URL when tracked), the rendered preheader, the pixel URL.
+# the href of each tracked link by position (click URLs; absent when the
+# message is not tracked), the rendered preheader, the pixel URL.
 LINKS_KEY = "courriel:links"
 PREHEADER_KEY = "courriel:preheader"
 PIXEL_KEY = "courriel:pixel"
@@ -109,7 +114,7 @@ def _tracked_link(context: Context, original: str, index: int) -> Markup:
     # text and a click URL is built by us from URL-safe characters.
     if links is None or not isinstance(index, int):
         return Markup(original)  # noqa: S704
-    return Markup(links(index, original))  # noqa: S704
+    return Markup(links[index])  # noqa: S704
 
 
 @pass_context
@@ -125,10 +130,11 @@ def _pixel(context: Context, _value: str) -> Markup:
     url = context.get(PIXEL_KEY)
     if not url or not isinstance(url, str):
         return Markup("")
-    return Markup(
-        '<img src="{}" width="1" height="1" alt="" '
+    # Concatenation: Markup.format runs a Python-level formatter per message.
+    return Markup(  # noqa: S704 - the only variable part, the URL, is escaped
+        f'<img src="{escape(url)}" width="1" height="1" alt="" '
         'style="display:block;border:0;width:1px;height:1px">'
-    ).format(url)
+    )
 
 
 HTML_ENV = _environment(autoescape=True)
@@ -142,6 +148,21 @@ class RenderedContent:
     subject: str
     html: str
     text: str
+    preheader: str = ""
+    undefined: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class RenderedChunks:
+    """What one recipient gets, as the chunks the templates wrote, for encoding.
+
+    Static text comes as the compiled template's own string objects, so the
+    encoder can recognize it by identity; link slots are still markers.
+    """
+
+    subject: str
+    html: list[str]
+    text: list[str]
     preheader: str = ""
     undefined: frozenset[str] = field(default_factory=frozenset)
 
@@ -172,7 +193,8 @@ class CompiledTemplate:
     """A template version compiled once, rendered for many recipients.
 
     `html` may be a parsed tree already rewritten for link tracking
-    (`trackinglinks.rewrite`); a string is parsed here.
+    (`linktracking.rewrite_links`, whose result is `links`); a string is
+    parsed here.
     """
 
     def __init__(
@@ -183,9 +205,14 @@ class CompiledTemplate:
         *,
         preheader: str = "",
         html_source: str | None = None,
+        links: LinkSlots | None = None,
         limits: RenderLimits = DEFAULT_LIMITS,
     ) -> None:
         self.limits = limits
+        self.links = links
+        # The environments' globals (range, dict, …) as one plain dict: a
+        # template's own are a ChainMap, slow to copy into every context.
+        self._globals = {**TEXT_ENV.globals, **HTML_ENV.globals}
         self._subject = compile_part(TEXT_ENV, subject, "subject")
         self._html = compile_part(HTML_ENV, html, "html")
         self._preheader = compile_part(TEXT_ENV, preheader, "preheader") if preheader else None
@@ -196,36 +223,70 @@ class CompiledTemplate:
             text = html_to_text(source) if isinstance(source, str) else None
         self._text = compile_part(TEXT_ENV, text, "text") if text else None
 
+    @property
+    def html_template(self) -> Template:
+        """The compiled HTML part (its constants are the static text)."""
+        return self._html
+
+    @property
+    def text_template(self) -> Template | None:
+        """The compiled text part, when there is one to render."""
+        return self._text
+
     def render(self, context: dict[str, Any]) -> RenderedContent:
         """Render for one recipient; raises RenderError with a clear reason."""
+        chunks = self.render_chunks(context)
+        html = "".join(chunks.html)
+        if self.links is not None:
+            html = self.links.fill(html, context.get(LINKS_KEY))
+        return RenderedContent(
+            subject=chunks.subject,
+            html=html,
+            text="".join(chunks.text) if self._text else html_to_text(html),
+            preheader=chunks.preheader,
+            undefined=chunks.undefined,
+        )
+
+    def render_chunks(self, context: dict[str, Any]) -> RenderedChunks:
+        """`render` as the templates' output chunks (no text part if none is compiled)."""
         seen: set[str] = set()
         token = _UNDEFINED.set(seen)
+        # One variables dict for every part: Jinja reads it, never writes it.
+        parent = {**self._globals, **context}
         try:
-            subject = self._run(self._subject, context, "subject")
-            preheader = self._run(self._preheader, context, "preheader") if self._preheader else ""
-            preheader = " ".join(preheader.split())
-            html = self._run(self._html, {**context, PREHEADER_KEY: preheader}, "html")
-            text = self._run(self._text, context, "text") if self._text else html_to_text(html)
+            subject = "".join(self._run(self._subject, parent, "subject"))
+            preheader = (
+                "".join(self._run(self._preheader, parent, "preheader")) if self._preheader else ""
+            )
+            parent[PREHEADER_KEY] = " ".join(preheader.split())
+            html = self._run(self._html, parent, "html")
+            text = self._run(self._text, parent, "text") if self._text else []
         finally:
             _UNDEFINED.reset(token)
         if any(ch in subject for ch in "\r\n\x00"):
             raise RenderError("the rendered subject contains a line break")
-        return RenderedContent(
+        return RenderedChunks(
             subject=subject.strip(),
             html=html,
             text=text,
-            preheader=preheader,
+            preheader=parent[PREHEADER_KEY],
             undefined=frozenset(seen),
         )
 
-    def _run(self, template: Template, context: dict[str, Any], part: str) -> str:
+    def _run(self, template: Template, parent: dict[str, Any], part: str) -> list[str]:
         def stream() -> Iterator[str]:
             # The compiled function itself: `Template.generate` adds a
-            # generator layer and traceback rewriting we do not need.
-            return template.root_render_func(template.new_context(context))
+            # generator layer and traceback rewriting we do not need. The
+            # context as `Template.new_context(parent, shared=True)` makes
+            # it, without copying the template's globals (in `parent`).
+            env = template.environment
+            context = env.context_class(
+                env, parent, template.name, template.blocks, globals=self._globals
+            )
+            return template.root_render_func(context)
 
         try:
-            return render_limited(stream, self.limits)
+            return render_limited_chunks(stream, self.limits)
         except RenderLimitError as exc:
             raise RenderError(f"{part}: limit exceeded: {exc}") from None
         except SecurityError as exc:

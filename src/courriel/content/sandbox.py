@@ -297,6 +297,11 @@ def render_limited(render: Callable[[], Iterator[str]], limits: RenderLimits) ->
     Time is checked by the loop and macro guards (a template without loops
     or macros runs in time proportional to its own length), not per chunk.
     """
+    return "".join(render_limited_chunks(render, limits))
+
+
+def render_limited_chunks(render: Callable[[], Iterator[str]], limits: RenderLimits) -> list[str]:
+    """`render_limited` without the final join: the chunks as the template wrote them."""
     token = _BUDGET.set(_Budget(limits))
     try:
         chunks: list[str] = []
@@ -306,6 +311,6 @@ def render_limited(render: Callable[[], Iterator[str]], limits: RenderLimits) ->
             if size > limits.max_output:
                 raise RenderLimitError(f"the output is longer than {limits.max_output} characters")
             chunks.append(chunk)
-        return "".join(chunks)
+        return chunks
     finally:
         _BUDGET.reset(token)

@@ -97,7 +97,7 @@ def build_version(
     html = prepare_html(source, source_format)
     # Compiling now reports syntax errors and refused filters at save time.
     tree = parse_part(HTML_ENV, html, field_name)
-    urls = rewrite_links(tree)
+    urls = rewrite_links(tree).urls
     CompiledTemplate(
         content.subject, tree, content.text, preheader=content.preheader, html_source=html
     )
