@@ -43,6 +43,13 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time (user + system) used so far by this process and by its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 @contextmanager
 def timed() -> Iterator[list[float]]:
     """``with timed() as t: ...`` then ``t[0]`` is the elapsed seconds."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from common import peak_rss_mb, report, timed
 from courriel.accounts.principal import Principal
-from courriel.audience.import_batch import BulkTable
+from courriel.audience.import_batch import BulkInsert
 from courriel.audience.models import Contact, PropertyKind
 from courriel.config import Settings
 from courriel.core.db import transaction
@@ -35,39 +35,30 @@ def populate(services: Services, tenant_id: str, contacts: int) -> None:
     factory = services.storage.tenant(tenant_id)
     for start in range(0, contacts, CHUNK):
         with transaction(factory) as session:
-            people = BulkTable(Contact, session.get_bind().dialect)
-            events = BulkTable(Event, session.get_bind().dialect)
+            dialect = session.get_bind().dialect
+            people = BulkInsert(
+                Contact,
+                ("id", "email", "email_domain", "properties", "created_at", "updated_at"),
+                dialect,
+            )
+            events = BulkInsert(
+                Event, ("id", "type", "campaign_id", "contact_id", "detail", "occurred_at"), dialect
+            )
             stamp = people.value("created_at", now)
-            rows: list[dict[str, Any]] = []
-            opens: list[dict[str, Any]] = []
+            opened = events.value("type", EventType.OPENED)
+            rows: list[tuple[Any, ...]] = []
+            opens: list[tuple[Any, ...]] = []
             for i in range(start, min(start + CHUNK, contacts)):
                 domain = DOMAINS[i % len(DOMAINS)]
-                rows.append(
-                    {
-                        "id": f"con_{i:026d}",
-                        "email": f"p{i}@{domain}",
-                        "email_domain": domain,
-                        "properties": people.value("properties", {"country": COUNTRIES[i % 4]}),
-                        "no_tracking": people.value("no_tracking", python_value=False),
-                        "created_at": stamp,
-                        "updated_at": stamp,
-                    }
-                )
+                properties = people.value("properties", {"country": COUNTRIES[i % 4]})
+                rows.append((f"con_{i:026d}", f"p{i}@{domain}", domain, properties, stamp, stamp))
                 if i % 10 < 3:
+                    occurred = events.value("occurred_at", now - dt.timedelta(days=i % 180))
                     opens.append(
-                        {
-                            "id": f"evt_{i:026d}",
-                            "type": events.value("type", EventType.OPENED),
-                            "campaign_id": "cmp_bench",
-                            "contact_id": f"con_{i:026d}",
-                            "detail": "{}",
-                            "occurred_at": events.value(
-                                "occurred_at", now - dt.timedelta(days=i % 180)
-                            ),
-                        }
+                        (f"evt_{i:026d}", opened, "cmp_bench", f"con_{i:026d}", "{}", occurred)
                     )
-            people.insert(session, rows)
-            events.insert(session, opens)
+            people.run(session, rows)
+            events.run(session, opens)
 
 
 def main() -> None:

@@ -4,14 +4,20 @@ Seeds a tenant with a campaign whose template has a stored link, starts
 `courriel serve` on a free port with a temporary data directory, drives
 `GET /t/c/{token}` with wrk (Debian's /usr/bin/wrk), then checks that every
 click answered became a durable event, and how long after the last answer.
-Also times reading the statistics of a 1,000,000-recipient campaign.
+The same run measures a "floor": the cheapest possible redirect on the same
+HTTP server (uvicorn, httptools, uvloop, one process). On a shared machine
+the wall-clock rates are noisy; the CPU time the server processes spent per
+request (utime + stime from /proc, before and after wrk) is not, so both are
+printed, for the clicks and for the floor. Also times reading the statistics
+of a 1,000,000-recipient campaign.
 
-    .venv/bin/python bench/tracking.py [--seconds 10] [--connections 64]
+    .venv/bin/python bench/tracking.py [--seconds 10] [--connections 64] [--workers 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import re
@@ -87,30 +93,58 @@ def _campaign(services: Services, tenant_id: str, name: str) -> str:
     return campaign.id
 
 
-def seed_click(services: Services) -> tuple[str, str, str]:
-    """A tenant, a campaign with a stored link, one recipient; return (tenant, campaign, token)."""
+def seed_click(services: Services, messages: int = 1) -> tuple[str, str, list[str]]:
+    """A tenant, a campaign with a stored link, `messages` recipients; their click tokens."""
     tenant = services.tenants.create("Bench shop")
     campaign_id = _campaign(services, tenant.id, "Spring")
     now = dt.datetime.now(dt.UTC)
+    contacts = [
+        {
+            "id": f"con_bench{n:019d}",
+            "email": f"reader{n}@gmail.test",
+            "email_domain": "gmail.test",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(messages)
+    ]
+    recipients = [
+        {
+            "id": f"msg_bench{n:019d}",
+            "campaign_id": campaign_id,
+            "contact_id": contact["id"],
+            "state": RecipientState.QUEUED,
+            "reason": "",
+            "created_at": now,
+        }
+        for n, contact in enumerate(contacts)
+    ]
     with transaction(services.storage.tenant(tenant.id)) as session:
-        contact = Contact(
-            id=new_id("con"),
-            email="reader@gmail.test",
-            email_domain="gmail.test",
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(contact)
-        session.flush()
-        message = CampaignRecipient(
-            id=new_id("msg"),
-            campaign_id=campaign_id,
-            contact_id=contact.id,
-            state=RecipientState.QUEUED,
-            created_at=now,
-        )
-        session.add(message)
-    return tenant.id, campaign_id, click_token(services.secret_key, tenant.id, message.id, 0)
+        session.execute(insert(Contact), contacts)
+        session.execute(insert(CampaignRecipient), recipients)
+    tokens = [
+        click_token(services.secret_key, tenant.id, f"msg_bench{n:019d}", 0)
+        for n in range(messages)
+    ]
+    return tenant.id, campaign_id, tokens
+
+
+# wrk thread script: request the click paths in turn (each thread from its own
+# place in the list), so that most clicks are the first of their message.
+_ROTATE_LUA = """
+local paths = {}
+for line in io.lines(os.getenv("COURRIEL_BENCH_PATHS")) do paths[#paths + 1] = line end
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("offset", threads * 7919)
+end
+function init(args) n = offset end
+function request()
+  n = n + 1
+  return wrk.format("GET", paths[n % #paths + 1])
+end
+"""
 
 
 def seed_big_campaign(services: Services, tenant_id: str) -> str:
@@ -192,9 +226,44 @@ def check_redirect(url: str) -> None:
     raise SystemExit("the click did not redirect")
 
 
-def run_wrk(url: str, seconds: int, connections: int) -> tuple[float, int]:
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found.extend(_descendants(int(child)))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its descendants (the HTTP helper processes)."""
+    total = 0
+    for each in _descendants(pid):
+        with contextlib.suppress(OSError):
+            # Fields after the command name (which may hold spaces): utime, stime are 14, 15.
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk_measured(
+    url: str, seconds: int, connections: int, pid: int, script: Path | None = None
+) -> tuple[float, int, float]:
+    """wrk's rate and request count, and the server's CPU microseconds per request."""
+    before = cpu_seconds(pid)
+    rate, total = run_wrk(url, seconds, connections, script)
+    used = cpu_seconds(pid) - before
+    return rate, total, used / max(total, 1) * 1e6
+
+
+def run_wrk(
+    url: str, seconds: int, connections: int, script: Path | None = None
+) -> tuple[float, int]:
+    command = ["/usr/bin/wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
+    if script is not None:
+        command[1:1] = ["-s", str(script)]
     out = subprocess.run(
-        ["/usr/bin/wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
+        command,
         check=True,
         capture_output=True,
         text=True,
@@ -223,13 +292,16 @@ async def floor_app(scope: dict[str, Any], _receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def floor_rate(seconds: int, connections: int) -> float:
-    """Redirects per second of `floor_app` under uvicorn (one process), measured now."""
+def floor_rate(seconds: int, connections: int) -> tuple[float, float]:
+    """Redirects per second of `floor_app` (one process) and its CPU µs per request."""
     port = _free_port()
     process = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port)])
     try:
         wait_ready(f"http://127.0.0.1:{port}", process, path="/")
-        return run_wrk(f"http://127.0.0.1:{port}/t/c/x", seconds, connections)[0]
+        rate, _total, cpu_us = run_wrk_measured(
+            f"http://127.0.0.1:{port}/t/c/x", seconds, connections, process.pid
+        )
+        return rate, cpu_us
     finally:
         process.terminate()
         process.wait(30)
@@ -237,13 +309,28 @@ def floor_rate(seconds: int, connections: int) -> float:
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--floor-server":
-        uvicorn.run(floor_app, port=int(sys.argv[2]), log_level="warning", access_log=False)
+        # Configured as `courriel serve` configures uvicorn (cli/runtime.py).
+        uvicorn.run(
+            floor_app,
+            port=int(sys.argv[2]),
+            http="httptools",
+            loop="uvloop",
+            log_level="warning",
+            access_log=False,
+        )
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2, help="COURRIEL_HTTP_WORKERS")
+    parser.add_argument("--workers", type=int, default=1, help="courriel serve --workers")
     parser.add_argument("--skip-big", action="store_true", help="skip the 1M-recipient stats")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=1,
+        help="recipients whose click URLs wrk requests in turn (1: every click hits the "
+        "cached target; more: the first click of each message reads the database)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="courriel-bench-") as tmp:
         port = _free_port()
@@ -254,20 +341,29 @@ def main() -> None:
             "COURRIEL_HTTP_PORT": str(port),
             "COURRIEL_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "COURRIEL_LOG_LEVEL": "WARNING",
-            "COURRIEL_HTTP_WORKERS": str(args.workers),
         }
         settings = Settings(data_dir=Path(tmp) / "data", secret_key=SECRET)
         services = Services.build(settings)
         services.tenants.migrate_shared()
-        tenant_id, _campaign_id, token = seed_click(services)
+        tenant_id, _campaign_id, tokens = seed_click(services, args.messages)
+        script = None
+        if args.messages > 1:
+            paths = Path(tmp) / "paths.txt"
+            paths.write_text("".join(f"/t/c/{token}\n" for token in tokens))
+            script = Path(tmp) / "rotate.lua"
+            script.write_text(_ROTATE_LUA)
+            os.environ["COURRIEL_BENCH_PATHS"] = str(paths)
         base = f"http://127.0.0.1:{port}"
         courriel = Path(sys.executable).with_name("courriel")
-        process = subprocess.Popen([str(courriel), "serve"], env=env)
+        command = [str(courriel), "serve", "--workers", str(args.workers)]
+        process = subprocess.Popen(command, env=env)
         try:
             wait_ready(base, process)
-            url = f"{base}/t/c/{token}"
+            url = f"{base}/t/c/{tokens[0]}"
             check_redirect(url)
-            rate, total = run_wrk(url, args.seconds, args.connections)
+            rate, total, cpu_us = run_wrk_measured(
+                url, args.seconds, args.connections, process.pid, script
+            )
             finished = time.monotonic()
             lag = None
             while time.monotonic() - finished < 10:
@@ -279,14 +375,21 @@ def main() -> None:
             process.terminate()
             process.wait(30)
         recorded = clicks_recorded(services, tenant_id)
-        floor = floor_rate(args.seconds, args.connections)
+        floor, floor_cpu_us = floor_rate(args.seconds, args.connections)
         figures: dict[str, float | int] = {
             "http_workers": args.workers,
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "floor_requests_per_s": round(floor),
+            "floor_cpu_us_per_request": round(floor_cpu_us, 1),
+            "cpu_us_per_request": round(cpu_us, 1),
+            "cpu_ratio_to_floor": round(cpu_us / floor_cpu_us, 2),
             "ratio_to_floor": round(rate / floor, 2),
             "requests_per_s": round(rate),
             "clicks_answered": total + 1,
             "click_events_recorded": recorded,
+            # wrk stops with requests in flight: the server may record a few more.
+            "clicks_lost": max(0, total + 1 - recorded),
+            "messages": args.messages,
             "events_durable_after_s": round(lag, 3) if lag is not None else -1,
         }
         if not args.skip_big:

@@ -306,6 +306,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records."
     )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "How often the engine runs each list's retention and consent-expiry rules "
+            "(re-permission emails, then suppression or removal at the deadline)."
+        ),
+    )
+    retention_batch: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="At most this many contacts per list are asked again in one retention run.",
+    )
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

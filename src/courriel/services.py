@@ -34,6 +34,11 @@ from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.gate import send_checks as policy_send_checks
 from courriel.policy.service import PolicyService
+from courriel.privacy.audit import AuditTrail
+from courriel.privacy.governance import Governance
+from courriel.privacy.repermission import Repermissions
+from courriel.privacy.repermission_mail import RepermissionMailer
+from courriel.privacy.rights import DataSubjectRights
 from courriel.sandbox.zone import zone_path
 from courriel.tracking.events import EventService
 from courriel.tracking.service import StatsService
@@ -98,6 +103,27 @@ class Services:
                 storage, clock, parse_networks(settings.webhook_allowed_networks)
             ),
         )
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        """The tenants' tamper-evident audit trails (issue 8)."""
+        return AuditTrail(self.storage, self.clock)
+
+    @cached_property
+    def governance(self) -> Governance:
+        """Lists' retention rules and the processing register (issue 8)."""
+        return Governance(self.storage, self.clock)
+
+    @cached_property
+    def repermissions(self) -> Repermissions:
+        """Retention and consent expiry: re-permission emails and their deadlines (issue 8)."""
+        mailer = RepermissionMailer(self.settings, self.spool, self.dkim_keys, self.secret_key)
+        return Repermissions(self.storage, self.clock, self.secret_key, self.settings, mailer)
+
+    @cached_property
+    def privacy_rights(self) -> DataSubjectRights:
+        """Data-subject requests: access, portability, rectification, erasure, … (issue 8)."""
+        return DataSubjectRights(self.storage, self.clock, self.secret_key, self.spool)
 
     @cached_property
     def campaign_control(self) -> CampaignControl:

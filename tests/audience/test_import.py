@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
 
 import openpyxl  # type: ignore[import-untyped]
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from courriel.accounts.principal import Principal
+from courriel.audience import import_batch, importer
 from courriel.audience.importer import ImportRequest
 from courriel.audience.models import ConsentRecord, ConsentSource, ImportStatus, PropertyKind
 from courriel.audience.service import ConsentInput, ContactInput
@@ -51,9 +53,13 @@ def _emails(services: Services, who: TenantAccess) -> set[str]:
     return {c.email for c in page.items}
 
 
+@pytest.mark.parametrize("reader", ["in-process", "child-process"])
 def test_bom_mixed_line_ends_windows_1252_quoted_newlines_and_bad_rows(
-    services: Services, tenant_a: TenantAccess, tmp_path: Path
+    services: Services, tenant_a: TenantAccess, tmp_path: Path, reader: str
 ) -> None:
+    if reader == "child-process":
+        # Large files are read and checked by a child process; this one too.
+        services.audience.imports.parallel_from_bytes = 0
     list_id = _setup(services, tenant_a)
     data = (
         codecs.BOM_UTF8
@@ -137,6 +143,51 @@ def test_unsubscribed_and_suppressed_addresses_are_never_resubscribed(
     assert "blocked@example.com" not in _emails(services, tenant_a)
 
 
+def test_duplicates_across_batches_are_found_without_remembering_the_file(
+    services: Services, tenant_a: TenantAccess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two rows a batch: every repeat below is in a later batch than its first row.
+    monkeypatch.setattr(importer, "BATCH", 2)
+    list_id = _setup(services, tenant_a)
+    consent = ConsentInput(source=ConsentSource.API, purpose_text="news")
+    services.audience.subscribe(
+        tenant_a.operator, ContactInput(email="known@example.com"), [list_id], consent
+    )
+    path = tmp_path / "repeats.csv"
+    path.write_text(
+        "email,country\n"
+        "a@example.com,FR\n"  # line 2
+        "known@example.com,FR\n"  # line 3: already on the list
+        "b@example.com,DE\n"  # line 4
+        "A@EXAMPLE.COM,FR\n"  # line 5: another address (local part as typed)
+        "a@Example.com,BE\n"  # line 6: line 2 again
+        "b@example.com,DE\n"  # line 7: line 4 again
+        "c@example.com,XX\n"  # line 8: not a choice
+        "c@example.com,FR\n"  # line 9: imported, its first row was rejected
+    )
+    job = _import(services, tenant_a, list_id, path)
+    assert (job.rows_read, job.imported, job.unchanged, job.rejected) == (8, 4, 1, 3)
+    reasons = _rejections(services, tenant_a, job.id)
+    assert sorted(reasons) == [6, 7, 8]
+    assert "duplicate" in reasons[6]
+    assert "duplicate" in reasons[7]
+    contacts = services.audience.list_contacts(tenant_a.operator, None, 50).items
+    assert {c.email: c.properties.get("country") for c in contacts} == {
+        "known@example.com": None,
+        "a@example.com": "FR",
+        "b@example.com": "DE",
+        "A@example.com": "FR",
+        "c@example.com": "FR",
+    }
+    with services.storage.tenant(tenant_a.tenant.id)() as session:
+        imported = session.scalar(
+            select(func.count())
+            .select_from(ConsentRecord)
+            .where(ConsentRecord.source == ConsentSource.IMPORT)
+        )
+    assert imported == 4
+
+
 def test_rerunning_the_same_file_changes_nothing(
     services: Services, tenant_a: TenantAccess, tmp_path: Path
 ) -> None:
@@ -175,9 +226,12 @@ def test_declared_source_is_required_and_bought_lists_refused(
     assert _emails(services, tenant_a) == set()
 
 
+@pytest.mark.parametrize("reader", ["in-process", "child-process"])
 def test_a_100_mb_line_and_100_000_columns_fail_clearly_keeping_what_was_stored(
-    services: Services, tenant_a: TenantAccess, tmp_path: Path
+    services: Services, tenant_a: TenantAccess, tmp_path: Path, reader: str
 ) -> None:
+    if reader == "child-process":
+        services.audience.imports.parallel_from_bytes = 0
     list_id = _setup(services, tenant_a)
     kept = tmp_path / "kept.csv"
     kept.write_text("email\nkept@example.com\n")
@@ -262,3 +316,36 @@ def test_import_over_http_with_progress_and_rejection_report(
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "source"
+
+
+def _readers_running() -> list[str]:
+    """Child processes of this one running the import reader."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if f"PPid:\t{os.getpid()}\n" in status.read_text():
+                cmdline = (status.parent / "cmdline").read_bytes()
+                if b"import_reader" in cmdline:
+                    found.append(status.parent.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_a_failed_write_stops_the_reader_process(
+    services: Services, tenant_a: TenantAccess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services.audience.imports.parallel_from_bytes = 0
+    list_id = _setup(services, tenant_a)
+    path = tmp_path / "people.csv"
+    # Three batches: the reader is still at work when the first write fails.
+    path.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(30_000)))
+
+    def broken(self: object, batch: object) -> None:
+        raise InvalidInputError("file", "the disk is full")
+
+    monkeypatch.setattr(import_batch.BatchWriter, "write", broken)
+    with pytest.raises(InvalidInputError, match="the disk is full"):
+        _import(services, tenant_a, list_id, path)
+    assert _readers_running() == []
+    assert _emails(services, tenant_a) == set()

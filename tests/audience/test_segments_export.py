@@ -7,14 +7,14 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from courriel.accounts.principal import Capability, Principal
-from courriel.audience.models import AudienceAudit, ConsentSource, PropertyKind
+from courriel.audience.models import ConsentSource, PropertyKind
 from courriel.audience.segments.parser import SegmentError
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.core.db import transaction
 from courriel.core.errors import ForbiddenError, NotFoundError
+from courriel.privacy.audit import AuditFilter
 from courriel.services import Services
 from courriel.tracking.models import Event, EventType
 from support import TenantAccess
@@ -167,12 +167,13 @@ def test_export_needs_the_capability_is_audited_and_neutralizes_formulas(
     assert [r["email"] for r in rows] == ["d@yahoo.com"]
     assert rows[0]["consent_ip"] == "192.0.2.9"
     assert rows[0]["property.country"] == "DE"
-    with services.storage.tenant(tenant_a.tenant.id)() as session:
-        audit = list(session.scalars(select(AudienceAudit)))
-    assert [(a.action, a.target, a.detail["format"]) for a in audit] == [
-        ("export", f"list:{list_id}", "csv"),
-        ("export", f"list:{list_id}", "json"),
+    audit = services.audit.entries(tenant_a.operator, AuditFilter(action="contacts.exported")).items
+    assert [(a.action, a.subject, json.loads(a.detail)["format"]) for a in audit] == [
+        ("contacts.exported", f"list:{list_id}", "csv"),
+        ("contacts.exported", f"list:{list_id}", "json"),
     ]
+    assert audit[0].actor.startswith("key:")
+    assert audit[0].source_ip == "testclient"
     reader = Principal(
         tenant_id=tenant_a.tenant.id,
         capabilities=frozenset({Capability.CONTACTS_READ}),

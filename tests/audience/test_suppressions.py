@@ -55,8 +55,10 @@ def test_erasure_deletes_the_contact_keeps_a_hash_and_cannot_be_lifted(
     assert [r["reason"] for r in rows] == ["erasure"]
     removed = client.delete(f"/v1/suppressions/{rows[0]['id']}", headers=tenant_a.headers)
     assert removed.status_code == 409
-    again = client.post("/v1/contacts", json=body, headers=tenant_a.headers).json()
-    assert again["subscriptions"][list_id] == "suppressed"
+    # The API does not silently take the erased address back (issue 8).
+    again = client.post("/v1/contacts", json=body, headers=tenant_a.headers)
+    assert again.status_code == 409
+    assert "erased" in again.json()["detail"]
 
 
 def test_bad_suppression_inputs(client: TestClient, tenant_a: TenantAccess) -> None:

@@ -4,12 +4,13 @@ lists, concurrent Send calls or a restart in the middle of resolution."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import Counter
 
 import pytest
 from campaign_seed import make_campaign, recipients, record_consent, seed_list, spooled
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, event, select
 
 from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import (
@@ -140,14 +141,15 @@ def test_a_segment_narrows_the_audience(services: Services, tenant_a: TenantAcce
 
 
 def test_exactly_once_under_concurrent_send_calls(
-    services: Services, tenant_a: TenantAccess
+    services: Services, tenant_a: TenantAccess, caplog: pytest.LogCaptureFixture
 ) -> None:
     emails = [f"p{i:04d}@example.test" for i in range(600)]
     first = seed_list(services, tenant_a, emails[:400])
     second = seed_list(services, tenant_a, emails[200:], name="Overlap")
     campaign_id = make_campaign(services, tenant_a, [first, second])
     outcomes: list[str] = []
-    barrier = threading.Barrier(5)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
 
     def click_send() -> None:
         barrier.wait()
@@ -158,21 +160,69 @@ def test_exactly_once_under_concurrent_send_calls(
             outcomes.append("conflict")
 
     def scheduler() -> None:
+        # Two schedulers, and Send's own first batch: their batches overlap.
         barrier.wait()
-        for _ in range(50):
-            services.scheduler().drain()
+        try:
+            for _ in range(50):
+                services.scheduler().drain()
+                services.fanout.run_batch(tenant_a.tenant.id, campaign_id)
+        except Exception as exc:  # A failure in a thread is the test's failure.
+            errors.append(exc)
 
     threads = [threading.Thread(target=click_send) for _ in range(4)]
-    threads.append(threading.Thread(target=scheduler))
+    threads += [threading.Thread(target=scheduler) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
     services.scheduler().drain()
 
+    # No batch failed (Send logs a failed first batch rather than raising it).
+    assert errors == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert sorted(outcomes) == ["conflict"] * 3 + ["sent"]
     assert sorted(recipients(services, tenant_a, campaign_id)) == emails
     assert sorted(spooled(services, campaign_id)) == emails
+
+
+def test_a_scheduler_batch_between_the_job_and_the_status_of_a_send_drops_nothing(
+    services: Services, tenant_a: TenantAccess
+) -> None:
+    # Send records the fan-out job, then moves the campaign to `sending`, in
+    # two databases. A scheduler claiming the job in between finds a draft:
+    # that must not end the job, or only Send's first batch ever goes out.
+    # The scheduler is run exactly there, from inside Send's status update.
+    emails = [f"p{i:04d}@example.test" for i in range(300)]
+    campaign_id = make_campaign(services, tenant_a, [seed_list(services, tenant_a, emails)])
+    sender = threading.get_ident()
+    job_recorded: list[bool] = []
+    raced: list[int] = []
+
+    def scheduler_in_the_window(
+        conn: Connection, _cursor: object, statement: str, *_args: object
+    ) -> None:
+        if raced or threading.get_ident() != sender:
+            return
+        if statement.lstrip().upper().startswith("INSERT INTO FANOUT_JOBS"):
+            job_recorded.append(True)
+        elif job_recorded and conn.engine is not services.storage.control_engine:
+            # Send's first statement on the tenant database after the job's commit.
+            raced.append(0)
+            other = threading.Thread(target=lambda: raced.append(services.scheduler().drain()))
+            other.start()
+            other.join(60)
+
+    event.listen(Engine, "before_cursor_execute", scheduler_in_the_window)
+    try:
+        services.campaign_control.send(tenant_a.operator, campaign_id)
+    finally:
+        event.remove(Engine, "before_cursor_execute", scheduler_in_the_window)
+    services.scheduler().drain()
+
+    assert raced == [0, 1]  # The scheduler did run one batch inside the window.
+    assert sorted(spooled(services, campaign_id)) == emails
+    progress = services.campaign_control.progress(tenant_a.operator, campaign_id)
+    assert (progress.queued, progress.status) == (300, "sent")
 
 
 class _CrashingSpool(Spool):

@@ -18,7 +18,7 @@ from courriel.delivery.feedback import ReturnProcessor
 from courriel.delivery.inbound import REPLY_NO_SUCH_USER, ReturnPathServer
 from courriel.delivery.returns import ReturnKind, read_return
 from courriel.delivery.verp import encode_return_path
-from courriel.sandbox.recipients import build_arf, build_dsn, send_null_sender
+from courriel.sandbox.recipients import build_arf, build_dsn, build_trap_report, send_null_sender
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from support import SandboxThread
@@ -90,6 +90,20 @@ def test_complaint_report_suppresses_the_complainer(
     RUNNING[returns].drain()
     assert sorted(mailer.types("complain-cid@yahoo.test")) == ["complained", "delivered", "queued"]
     assert mailer.suppressed("complain-cid@yahoo.test") == "complaint"
+
+
+def test_a_spam_trap_report_records_a_trap_hit_and_suppresses_the_trap(
+    returns: tuple[str, int],
+    mailer: Mailer,
+    deliver: Deliver,
+) -> None:
+    mailer.send(["trap-tom@yahoo.test"])
+    deliver()
+    RUNNING[returns].drain()
+    report = build_trap_report("mx.yahoo.test", "b@x.test", "trap-tom@yahoo.test", b"\r\n")
+    assert read_return(report).kind is ReturnKind.SPAM_TRAP
+    assert sorted(mailer.types("trap-tom@yahoo.test")) == ["delivered", "queued", "spam-trap-hit"]
+    assert mailer.suppressed("trap-tom@yahoo.test") == "hard-bounce"
 
 
 def test_a_report_sent_twice_counts_once(

@@ -140,4 +140,5 @@ def test_a_third_of_messages_blocked_crosses_the_block_threshold(
     explained = services.policy.status(tenant_a.operator).explanation
     block = next(f for f in explained["findings"] if f["rule"] == "block_rate")
     assert (block["value"], block["limit"]) == (0.35, 0.3)
+    assert block["text"] == ("70 of 200 sent messages were blocked (35.00%); the limit is 30.00%")
     assert explained["campaigns"][0]["counts"] == {"blocked": 70}

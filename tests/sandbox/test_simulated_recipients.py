@@ -92,3 +92,24 @@ def test_recipients_act_at_the_configured_rates(tmp_path: Path, tracker: str) ->
     assert sorted(posts) == sorted(
         (f"/u/tok-{p}", b"List-Unsubscribe=One-Click") for p in unsubscribes
     )
+
+
+def test_prefixed_recipients_always_act(tmp_path: Path, tracker: str) -> None:
+    # No rates set: only the local part decides (`click-`, `unsubscribe-`, `open-`).
+    people = ["click-ann@gmail.test", "unsubscribe-bob@gmail.test", "open-cy@gmail.test"]
+    people.append("dee@gmail.test")
+
+    async def scenario() -> None:
+        async with Sandbox(tmp_path) as sandbox:
+            ip, port = sandbox.zone.hosts["mx.google.test"]
+            async with aiosmtplib.SMTP(hostname=ip, port=port) as client:
+                for rcpt in people:
+                    await client.sendmail("b.x@bounces.test", [rcpt], message(tracker, rcpt))
+            await sandbox.recipients.drain()
+
+    asyncio.run(scenario())
+    assert sorted((verb, path) for verb, path, _ in SEEN) == [
+        ("GET", "/t/c/click-click-ann@gmail.test"),
+        ("GET", "/t/o/open-open-cy@gmail.test.gif"),
+        ("POST", "/u/tok-unsubscribe-bob@gmail.test"),
+    ]

@@ -30,6 +30,9 @@ class Capability(enum.StrEnum):
     WEBHOOKS_MANAGE = "webhooks:manage"
     KEYS_MANAGE = "keys:manage"
     SANDBOX_READ = "sandbox:read"
+    AUDIT_READ = "audit:read"
+    # Record and answer data-subject requests (GDPR Arts. 15–21), erasure included.
+    PRIVACY_REQUESTS = "privacy:requests"
 
 
 ALL_CAPABILITIES = frozenset(Capability)

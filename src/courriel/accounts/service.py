@@ -17,6 +17,7 @@ from courriel.core.errors import AuthenticationError, InvalidInputError, NotFoun
 from courriel.core.ids import new_id
 from courriel.core.models import Tenant, TenantStatus
 from courriel.core.storage import Storage
+from courriel.privacy.audit import AuditTrail
 
 KEY_PREFIX = "ck_"
 
@@ -75,6 +76,15 @@ class ApiKeyService:
         )
         with transaction(self._storage.control) as session:
             session.add(key)
+        # Keys live in the control database; the tenant's own trail says who
+        # made one and with which capabilities (never the secret or its hash).
+        AuditTrail(self._storage, self._clock).record(
+            principal.tenant_id,
+            principal,
+            "api_key.created",
+            f"key:{key.id}",
+            {"name": key.name, "capabilities": key.capabilities},
+        )
         return CreatedKey(id=key.id, name=key.name, secret=secret, capabilities=key.capabilities)
 
     def authenticate(self, secret: str) -> Principal:
@@ -115,5 +125,9 @@ class ApiKeyService:
             key = session.get(ApiKey, key_id)
             if key is None or key.tenant_id != principal.tenant_id:
                 raise NotFoundError(f"no API key {key_id!r}")
-            if key.revoked_at is None:
-                key.revoked_at = self._clock.now()
+            if key.revoked_at is not None:
+                return
+            key.revoked_at = self._clock.now()
+        AuditTrail(self._storage, self._clock).record(
+            principal.tenant_id, principal, "api_key.revoked", f"key:{key_id}", {}
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from courriel.accounts.routes import router as accounts_router
 from courriel.api import problems
@@ -14,9 +15,30 @@ from courriel.campaigns.routes import router as campaigns_router
 from courriel.campaigns.routes_control import router as campaign_control_router
 from courriel.content.routes import router as content_router
 from courriel.policy.routes import router as policy_router
+from courriel.privacy.audit import request_source_ip
+from courriel.privacy.center_pages import center_router
+from courriel.privacy.reconfirm_pages import public_router as reconfirm_pages_router
+from courriel.privacy.routes_audit import router as audit_router
+from courriel.privacy.routes_governance import router as governance_router
+from courriel.privacy.routes_rights import router as privacy_rights_router
 from courriel.sandbox.routes import router as sandbox_router
 from courriel.services import Services
 from courriel.tracking import public as tracking_public
+
+
+class SourceAddress:
+    """Remembers the client address of each request for the audit trail."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client") if scope["type"] == "http" else None
+        token = request_source_ip.set(client[0] if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            request_source_ip.reset(token)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -29,14 +51,20 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
+    app.add_middleware(SourceAddress)
     for router in (accounts_router, audience_router, content_router, campaigns_router):
         app.include_router(router, prefix="/v1")
     app.include_router(campaign_control_router, prefix="/v1")
     app.include_router(policy_router, prefix="/v1")
+    app.include_router(audit_router, prefix="/v1")
+    app.include_router(governance_router, prefix="/v1")
+    app.include_router(privacy_rights_router, prefix="/v1")
     tracking_public.install(app, services.tracker)
     if services.settings.resolver == "sandbox":
         app.include_router(sandbox_router, prefix="/v1")
     app.include_router(signup_pages_router())
+    app.include_router(reconfirm_pages_router())
+    app.include_router(center_router())
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -1,9 +1,11 @@
 """Exporting a list (optionally narrowed by a segment) with its consent data.
 
 Every export needs the `contacts:export` capability and leaves an entry in
-the append-only `audience_audit` table (who, what, when) before the first
-row leaves. Cells that a spreadsheet would run as a formula (starting with
-= + - @, tab or CR; OWASP "CSV injection") are prefixed with a quote.
+the tenant's hash-chained audit trail (who, what, when, from where;
+`privacy.audit`) before the first row leaves. The interim `audience_audit`
+table is no longer written; its old rows are kept as they were. Cells that
+a spreadsheet would run as a formula (starting with = + - @, tab or CR;
+OWASP "CSV injection") are prefixed with a quote.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from sqlalchemy import ColumnElement, and_, func, select
 
 from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import (
-    AudienceAudit,
     ConsentAction,
     ConsentRecord,
     Contact,
@@ -30,6 +31,7 @@ from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
+from courriel.privacy.audit import record_entry
 
 Format = Literal["csv", "json"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -58,6 +60,8 @@ class ExportService:
         fmt: Format,
         segment: ColumnElement[bool] | None = None,
         segment_name: str = "",
+        *,
+        source_ip: str | None = None,
     ) -> Iterator[str]:
         """The list's contacts with their latest consent, as CSV or JSON Lines chunks."""
         principal.require(Capability.CONTACTS_EXPORT)
@@ -65,14 +69,14 @@ class ExportService:
         with transaction(factory) as session:
             if session.get(MailingList, list_id) is None:
                 raise NotFoundError(f"no list {list_id!r}")
-            session.add(
-                AudienceAudit(
-                    action="export",
-                    principal=principal.actor,
-                    target=f"list:{list_id}",
-                    detail={"format": fmt, "segment": segment_name},
-                    occurred_at=self._clock.now(),
-                )
+            record_entry(
+                session,
+                self._clock.now(),
+                principal,
+                "contacts.exported",
+                f"list:{list_id}",
+                {"format": fmt, "segment": segment_name},
+                source_ip,
             )
             names = sorted(load_definitions(session))
         return self._rows(principal.tenant_id, list_id, fmt, segment, names)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from courriel.audience import values
 from courriel.core.db import TenantBase, UTCDateTime, str_enum
 
 
@@ -67,6 +68,9 @@ class Contact(TenantBase):
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The person objected to tracking (GDPR Art. 21): no pixel, no rewritten links.
     no_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Processing is restricted (GDPR Art. 18): the contact is kept, but is in no
+    # send, no segment and no profiling until the restriction is lifted.
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
@@ -150,15 +154,8 @@ class Suppression(TenantBase):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-class PropertyKind(enum.StrEnum):
-    """The type of a tenant-defined contact property."""
-
-    TEXT = "text"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    DATETIME = "datetime"
-    CHOICE = "choice"
+# Defined with the value checks, which must not load SQLAlchemy; known here too.
+PropertyKind = values.PropertyKind
 
 
 class PropertyDefinition(TenantBase):

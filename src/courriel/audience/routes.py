@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,7 @@ from courriel.audience.schemas import (
 )
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.audience.signup_pages import signups
+from courriel.privacy.routes_audit import record_view
 from courriel.services import Services
 
 router = APIRouter(tags=["audience"])
@@ -105,20 +106,23 @@ def list_contacts(
 
 
 @router.get("/contacts/{contact_id}")
-def get_contact(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> ContactOut:
-    """One contact."""
-    return ContactOut.model_validate(
-        services.audience.get_contact(principal, contact_id), from_attributes=True
-    )
+def get_contact(
+    request: Request, contact_id: str, services: ServicesDep, principal: PrincipalDep
+) -> ContactOut:
+    """One contact (the view is recorded in the audit trail)."""
+    found = services.audience.get_contact(principal, contact_id)
+    record_view(services, principal, request, "contact.viewed", f"contact:{contact_id}")
+    return ContactOut.model_validate(found, from_attributes=True)
 
 
 @router.get("/contacts/{contact_id}/consent")
-def consent(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> list[ConsentOut]:
-    """The consent ledger of one contact."""
-    return [
-        ConsentOut.model_validate(r, from_attributes=True)
-        for r in services.audience.consent_history(principal, contact_id)
-    ]
+def consent(
+    request: Request, contact_id: str, services: ServicesDep, principal: PrincipalDep
+) -> list[ConsentOut]:
+    """The consent ledger of one contact (the view is recorded in the audit trail)."""
+    found = services.audience.consent_history(principal, contact_id)
+    record_view(services, principal, request, "consent.viewed", f"contact:{contact_id}")
+    return [ConsentOut.model_validate(r, from_attributes=True) for r in found]
 
 
 @router.put("/lists/{list_id}/purpose")
@@ -149,23 +153,29 @@ def subscriptions(
 
 
 @router.get("/contacts/{contact_id}/consent/proof")
-def consent_proof(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+def consent_proof(
+    request: Request, contact_id: str, services: ServicesDep, principal: PrincipalDep
+) -> JSONResponse:
     """Proof of consent as JSON: subscriptions and the whole ledger (a download)."""
     proofs = ConsentProofs(services.storage)
+    proof = proofs.proof(principal, contact_id, services.clock.now())
+    record_view(services, principal, request, "consent.proof_viewed", f"contact:{contact_id}")
     return JSONResponse(
-        proofs.proof(principal, contact_id, services.clock.now()),
+        proof,
         headers={"Content-Disposition": f'attachment; filename="consent-{contact_id}.json"'},
     )
 
 
 @router.get("/contacts/{contact_id}/consent/proof.html", response_class=HTMLResponse)
 def consent_proof_html(
-    contact_id: str, services: ServicesDep, principal: PrincipalDep
+    request: Request, contact_id: str, services: ServicesDep, principal: PrincipalDep
 ) -> HTMLResponse:
     """Proof of consent as a readable HTML page."""
     proofs = ConsentProofs(services.storage)
+    page = proofs.proof_html(principal, contact_id, services.clock.now())
+    record_view(services, principal, request, "consent.proof_viewed", f"contact:{contact_id}")
     return HTMLResponse(
-        proofs.proof_html(principal, contact_id, services.clock.now()),
+        page,
         headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
     )
 
@@ -173,7 +183,8 @@ def consent_proof_html(
 @router.delete("/contacts/{contact_id}", status_code=204)
 def erase_contact(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
     """Erase a contact: its data goes, a keyed hash of the address stays suppressed."""
-    services.audience.suppressions.erase(principal, contact_id)
+    # The full erasure of issue 8 (privacy/erasure.py), recorded as a request.
+    services.privacy_rights.erase_now(principal, contact_id)
     return Response(status_code=204)
 
 

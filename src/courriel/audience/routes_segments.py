@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -64,7 +64,9 @@ def count_segment(
 
 @router.get("/lists/{list_id}/export")
 def export_list(
+    request: Request,
     list_id: str,
+    *,
     services: ServicesDep,
     principal: PrincipalDep,
     fmt: Annotated[Literal["csv", "json"], Query(alias="format")] = "csv",
@@ -75,7 +77,14 @@ def export_list(
     if segment:
         with services.storage.tenant(principal.tenant_id)() as session:
             condition = segment_condition(session, segment, services.clock)
-    chunks = services.audience.exports.export(principal, list_id, fmt, condition, segment or "")
+    chunks = services.audience.exports.export(
+        principal,
+        list_id,
+        fmt,
+        condition,
+        segment or "",
+        source_ip=request.client.host if request.client else None,
+    )
     media = "text/csv" if fmt == "csv" else "application/x-ndjson"
     name = f"{list_id}.{'csv' if fmt == 'csv' else 'jsonl'}"
     return StreamingResponse(

@@ -33,13 +33,14 @@ from courriel.audience.properties import (
 from courriel.audience.retention import RetentionService
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.subscriptions import can_move, check_move
-from courriel.audience.suppressions import SuppressionService
+from courriel.audience.suppressions import SuppressionService, erased_only
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.storage import Storage
+from courriel.privacy.audit import record_entry
 
 LEGAL_BASES = frozenset({"consent", "contract", "legitimate-interest", "legal-obligation"})
 MAX_NAME = 200
@@ -202,6 +203,11 @@ class AudienceService:
                 load_definitions(session), contact.properties, "properties"
             )
             lists = self._load_lists(session, list_ids)
+            if erased_only(session, suppressed_hash):
+                raise ConflictError(
+                    "email: this address was erased at its owner's request; only a new "
+                    "opt-in through a sign-up form can add it again"
+                )
             suppressed = session.scalar(
                 select(Suppression.id).where(Suppression.address_hash == suppressed_hash)
             )
@@ -233,6 +239,19 @@ class AudienceService:
                 )
                 for lst in lists
             }
+            record_entry(
+                session,
+                now,
+                principal,
+                "consent.recorded",
+                f"contact:{row.id}",
+                {
+                    "lists": {k: v.value for k, v in statuses.items()},
+                    "source": consent.source.value,
+                    "legal_basis": consent.legal_basis,
+                    "confirmed": consent.confirmed,
+                },
+            )
         return SubscribeResult(contact=row, statuses=statuses)
 
     def _load_lists(self, session: Session, list_ids: Sequence[str]) -> list[MailingList]:
@@ -358,6 +377,14 @@ class AudienceService:
                     principal=principal.actor,
                     occurred_at=now,
                 )
+            )
+            record_entry(
+                session,
+                now,
+                principal,
+                "consent.withdrawn",
+                f"contact:{contact_id}",
+                {"list_id": list_id, "source": source.value},
             )
             return sub.status
 

@@ -36,7 +36,7 @@ from courriel.audience.models import (
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.properties import clean_text
 from courriel.audience.subscriptions import can_move
-from courriel.audience.suppressions import suppressed_hashes
+from courriel.audience.suppressions import erased_only, lift_erasure, suppressed_hashes
 from courriel.audience.tokens import sign, verify
 from courriel.config import Settings
 from courriel.core.clock import Clock
@@ -46,6 +46,7 @@ from courriel.core.ids import new_id
 from courriel.core.storage import Storage
 from courriel.delivery.spool import NewMessage, Spool
 from courriel.delivery.verp import encode_return_path
+from courriel.privacy.audit import record_entry
 
 CONFIRM = "signup-confirm"
 CSRF = "signup-form"
@@ -202,7 +203,10 @@ class SignupService:
         with transaction(self._storage.tenant(form.tenant_id)) as session:
             signup = session.get(SignupForm, form.form_id)
             mailing_list = session.get(MailingList, signup.list_id) if signup else None
-            if mailing_list is None or suppressed_hashes(session, [digest]):
+            # An erased person may come back only through a new opt-in
+            # confirmed from the mailbox, whatever the list's setting.
+            erased = erased_only(session, digest)
+            if mailing_list is None or (not erased and suppressed_hashes(session, [digest])):
                 return
             contact = self._contact(session, email, now)
             sub = session.scalar(
@@ -211,7 +215,7 @@ class SignupService:
                     Subscription.contact_id == contact.id,
                 )
             )
-            target = S.PENDING if mailing_list.double_opt_in else S.SUBSCRIBED
+            target = S.PENDING if mailing_list.double_opt_in or erased else S.SUBSCRIBED
             if sub is None:
                 sub = Subscription(
                     list_id=mailing_list.id,
@@ -237,6 +241,15 @@ class SignupService:
                     visitor=visitor,
                     now=now,
                 )
+            )
+            record_entry(
+                session,
+                now,
+                "public",
+                "consent.given",
+                f"contact:{contact.id}",
+                {"list_id": mailing_list.id, "form_id": form.form_id},
+                visitor.ip,
             )
             if sub.status is S.PENDING:
                 confirm_for = (contact.id, mailing_list.name)
@@ -276,6 +289,9 @@ class SignupService:
         if sub.status is S.PENDING:
             sub.status = S.SUBSCRIBED
             sub.updated_at = now
+            contact = session.get(Contact, contact_id)
+            if contact is not None:
+                lift_erasure(session, tenant_address_hash(self._key, form.tenant_id, contact.email))
             session.add(
                 self._record(
                     form,
@@ -285,6 +301,15 @@ class SignupService:
                     visitor=visitor,
                     now=now,
                 )
+            )
+            record_entry(
+                session,
+                now,
+                "public",
+                "consent.confirmed",
+                f"contact:{contact_id}",
+                {"list_id": mailing_list.id, "form_id": form.form_id},
+                visitor.ip,
             )
         return mailing_list.name if sub.status is S.SUBSCRIBED else None
 

@@ -22,6 +22,7 @@ from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.pagination import Page, paginate
 from courriel.core.storage import Storage
+from courriel.privacy.audit import record_entry
 
 MAX_DETAIL = 500
 
@@ -35,6 +36,26 @@ def suppressed_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
         select(Suppression.address_hash).where(Suppression.address_hash.in_(wanted))
     )
     return set(found)
+
+
+def erased_only(session: Session, digest: str) -> bool:
+    """Whether the address is suppressed only because its person was erased.
+
+    Such an address may come back through a new explicit opt-in on a sign-up
+    form, confirmed from the mailbox (`lift_erasure`); nothing else re-adds it.
+    """
+    reason = session.scalar(select(Suppression.reason).where(Suppression.address_hash == digest))
+    return reason is SuppressionReason.ERASURE
+
+
+def lift_erasure(session: Session, digest: str) -> None:
+    """Drop an erasure suppression: the person confirmed a new opt-in."""
+    session.execute(
+        delete(Suppression).where(
+            Suppression.address_hash == digest,
+            Suppression.reason == SuppressionReason.ERASURE,
+        )
+    )
 
 
 class SuppressionService:
@@ -99,9 +120,19 @@ class SuppressionService:
                     Suppression(address_hash=digest, reason=reason, detail=detail, created_at=now)
                 )
             session.flush()
-            return session.scalars(
+            added = session.scalars(
                 select(Suppression).where(Suppression.address_hash == digest)
             ).one()
+            # The trail names the suppression, never the address.
+            record_entry(
+                session,
+                now,
+                principal,
+                "suppression.added",
+                f"suppression:{added.id}",
+                {"reason": reason.value, "contact_id": contact_id},
+            )
+            return added
 
     def remove(self, principal: Principal, suppression_id: int) -> None:
         """Lift a manual suppression; bounces, complaints and erasures stay."""
@@ -115,6 +146,14 @@ class SuppressionService:
                     f"a {row.reason.value} suppression is kept; only manual ones can be lifted"
                 )
             session.execute(delete(Suppression).where(Suppression.id == suppression_id))
+            record_entry(
+                session,
+                self._clock.now(),
+                principal,
+                "suppression.lifted",
+                f"suppression:{suppression_id}",
+                {"reason": row.reason.value},
+            )
 
     def erase(self, principal: Principal, contact_id: str) -> None:
         """Erase a contact (GDPR Art. 17): the row and its history go, a keyed hash stays.
@@ -144,3 +183,4 @@ class SuppressionService:
             else:
                 existing.reason = SuppressionReason.ERASURE
             session.delete(contact)
+            record_entry(session, now, principal, "contact.erased", f"contact:{contact_id}", {})

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from courriel.audience.models import (
@@ -94,7 +94,9 @@ def eligible(
             sub.list_id.in_(lists),
             sub.status.in_(_TRANSACTIONAL_OK),
         )
-    condition: ColumnElement[bool] = on_list
+    # A contact under restricted processing (GDPR Art. 18) gets no mail of
+    # any class until the restriction is lifted.
+    condition: ColumnElement[bool] = and_(on_list, Contact.restricted.is_(false()))
     if plan is not None and plan.id_buckets:
         condition = and_(condition, bucket_of(Contact.id).in_(plan.id_buckets))
     if plan is not None and plan.exclude_buckets:

@@ -32,10 +32,10 @@ from courriel.campaigns.models import (
 )
 from courriel.campaigns.pacing import set_job_time
 from courriel.campaigns.plan import CampaignPlan
-from courriel.campaigns.service import CampaignService
+from courriel.campaigns.service import CampaignService, arm_job
 from courriel.campaigns.withdraw import withdraw_unsent
 from courriel.core.clock import Clock
-from courriel.core.db import insert_for, transaction
+from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.storage import Storage
 from courriel.delivery.spool import Spool
@@ -185,7 +185,7 @@ class CampaignControl:
         if campaign.status is not CampaignStatus.SCHEDULED:
             check_transition(campaign.status, CampaignStatus.SCHEDULED)
         self._campaigns.check_before_send(principal, campaign)
-        _upsert_job(self._storage, principal.tenant_id, campaign_id, run_after)
+        arm_job(self._storage, principal.tenant_id, campaign_id, run_after)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             row = _campaign(session, campaign_id, lock=True)
             if row.status is not CampaignStatus.SCHEDULED:
@@ -195,6 +195,8 @@ class CampaignControl:
             plan.scheduled_at = run_after if at is not None else None
             plan.local_time = local_time
             plan.default_timezone = default_timezone
+        # Again after the status: a scheduler may have dropped it meanwhile (see `arm_job`).
+        arm_job(self._storage, principal.tenant_id, campaign_id, run_after)
         return self._campaigns.get(principal, campaign_id)
 
     def unschedule(self, principal: Principal, campaign_id: str) -> Campaign:
@@ -227,7 +229,7 @@ class CampaignControl:
             raise ConflictError(f"a {campaign.status.value} campaign cannot be resumed")
         self._campaigns.check_before_send(principal, campaign)
         self._transition(principal, campaign_id, CampaignStatus.SENDING)
-        _upsert_job(self._storage, principal.tenant_id, campaign_id, self._clock.now())
+        arm_job(self._storage, principal.tenant_id, campaign_id, self._clock.now())
         self._kick(principal.tenant_id, campaign_id)
         return self._campaigns.get(principal, campaign_id)
 
@@ -336,17 +338,3 @@ def _start_of(
     if wall + _LATEST_ZONE <= now:
         raise InvalidInputError("local_time", "has passed in every timezone")
     return max(now, wall - _EARLIEST_ZONE), naive.isoformat(timespec="minutes")
-
-
-def _upsert_job(storage: Storage, tenant_id: str, campaign_id: str, run_after: dt.datetime) -> None:
-    with transaction(storage.control) as session:
-        insert = insert_for(session)
-        statement = insert(FanoutJob).values(
-            tenant_id=tenant_id, campaign_id=campaign_id, run_after=run_after
-        )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[FanoutJob.tenant_id, FanoutJob.campaign_id],
-                set_={"run_after": run_after},
-            )
-        )

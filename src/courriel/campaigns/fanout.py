@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import Contact, MailingList, Suppression
 from courriel.campaigns.audience import plan_of, resolve_batch
+from courriel.campaigns.batchlock import one_batch_at_a_time
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import (
     Campaign,
@@ -84,7 +85,12 @@ class Fanout:
         """Process one batch; `finished` once the whole audience is in the spool.
 
         `limit` asks for a smaller batch (Send spools a first small one at once).
+        Batches of one campaign run one at a time (campaigns/batchlock.py).
         """
+        with one_batch_at_a_time(self._storage.tenant(tenant_id), campaign_id):
+            return self._run_batch(tenant_id, campaign_id, limit)
+
+    def _run_batch(self, tenant_id: str, campaign_id: str, limit: int | None) -> BatchResult:
         # Schedule, pause/cancel, rate cap and sending policy: campaigns/pacing.py.
         gate = self._gate.before(tenant_id, campaign_id, limit)
         if gate.done:
@@ -160,6 +166,10 @@ class Fanout:
         for recipient, contact in recipients:
             if contact.email in suppressed:
                 failures[recipient.id] = "suppressed"
+                continue
+            if contact.restricted:
+                # Restricted (GDPR Art. 18) after this recipient was resolved.
+                failures[recipient.id] = "restricted"
                 continue
             try:
                 body = composer.compose(_recipient(recipient.id, contact, version), now)
@@ -260,7 +270,11 @@ class Fanout:
             for message_id, reason in failures.items():
                 row = session.get(CampaignRecipient, message_id)
                 assert row is not None
-                kind = EventType.SKIPPED if reason == "suppressed" else EventType.FAILED
+                kind = (
+                    EventType.SKIPPED
+                    if reason in ("suppressed", "restricted")
+                    else EventType.FAILED
+                )
                 skipped += kind is EventType.SKIPPED
                 row.state = (
                     RecipientState.SKIPPED if kind is EventType.SKIPPED else RecipientState.FAILED

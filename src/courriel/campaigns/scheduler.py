@@ -69,8 +69,15 @@ class Scheduler:
             result = self._fanout.run_batch(job.tenant_id, job.campaign_id)
             ran += 1
             if result.finished:
+                # Only while the lease is still ours: a Send or a schedule that
+                # committed after this batch read the campaign's status re-arms
+                # the job and takes the lease back; the job must outlive us.
                 with transaction(self._storage.control) as session:
-                    session.execute(delete(FanoutJob).where(FanoutJob.id == job.id))
+                    session.execute(
+                        delete(FanoutJob).where(
+                            FanoutJob.id == job.id, FanoutJob.lease_owner == self._owner
+                        )
+                    )
                 return ran
             if result.waiting:
                 # Held until a later time (rate cap, policy limit, time zone).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
@@ -117,7 +118,10 @@ class CampaignService:
 
         The job is recorded first and is idempotent (one per campaign), so a
         crash between the two writes leaves a job that finds a draft and
-        drops itself, never a sending campaign that nobody fans out.
+        drops itself, never a sending campaign that nobody fans out. It is
+        armed again once the status is written: a scheduler that claimed it in
+        between saw a draft and dropped it, or will find its lease taken back
+        and keep it (`arm_job`).
         """
         principal.require(Capability.CAMPAIGNS_SEND)
         campaign = self.get(principal, campaign_id)
@@ -146,6 +150,7 @@ class CampaignService:
             check_transition(row.status, CampaignStatus.SENDING)
             row.status = CampaignStatus.SENDING
             row.started_at = now
+        arm_job(self._storage, principal.tenant_id, campaign_id, now)
         return row
 
     def check_before_send(self, principal: Principal, campaign: Campaign) -> None:
@@ -156,3 +161,24 @@ class CampaignService:
         check_sendable(version, marketing=campaign.mail_class is MailClass.MARKETING)
         for check in self._send_checks:
             check(principal, campaign)
+
+
+def arm_job(storage: Storage, tenant_id: str, campaign_id: str, run_after: dt.datetime) -> None:
+    """Make sure the campaign has a fan-out job due at `run_after`, claimed by no one.
+
+    Written after a status change that needs fan-out (send, schedule). Taking
+    the lease back matters: a scheduler that claimed the job before the status
+    was written read the old status, decided the job was done, and deletes it
+    only while the lease is still its own (see `Scheduler.run_once`).
+    """
+    with transaction(storage.control) as session:
+        insert = insert_for(session)
+        statement = insert(FanoutJob).values(
+            tenant_id=tenant_id, campaign_id=campaign_id, run_after=run_after
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[FanoutJob.tenant_id, FanoutJob.campaign_id],
+                set_={"run_after": run_after, "lease_owner": None, "lease_until": None},
+            )
+        )

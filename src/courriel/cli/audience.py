@@ -8,35 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from courriel.accounts.principal import Principal
 from courriel.audience.importer import ImportRequest
 from courriel.audience.segments.service import segment_condition
-from courriel.config import Settings
+from courriel.cli.common import DataDir, TenantOpt, console, err, fail, open_services
 from courriel.core.errors import CourrielError
-from courriel.services import Services
 
 contacts_app = typer.Typer(help="Contacts: import and export.", no_args_is_help=True)
 segments_app = typer.Typer(help="Segments: count contacts by a filter.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory")]
-TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id")]
-
-
-def _services(data_dir: Path | None) -> Services:
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    services = Services.build(settings)
-    services.tenants.migrate_shared()
-    return services
-
-
-def _fail(exc: CourrielError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.detail}")
-    return typer.Exit(code=2)
 
 
 @contacts_app.command("import")
@@ -51,7 +32,7 @@ def import_contacts(
     data_dir: DataDir = None,
 ) -> None:
     """Import a CSV or XLSX FILE into a list, with a progress bar."""
-    services = _services(data_dir)
+    services = open_services(data_dir)
     principal = Principal.operator(tenant)
     request = ImportRequest(
         list_id=list_id,
@@ -76,7 +57,7 @@ def import_contacts(
                 principal, job, request, file, lambda n: progress.update(task, completed=n)
             )
     except CourrielError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         services.close()
     console.print(
@@ -97,7 +78,7 @@ def export_contacts(
     if fmt not in ("csv", "json"):
         err.print("[red]error:[/red] --format: csv or json")
         raise typer.Exit(code=2)
-    services = _services(data_dir)
+    services = open_services(data_dir)
     principal = Principal.operator(tenant)
     try:
         condition = None
@@ -114,7 +95,7 @@ def export_contacts(
         for chunk in chunks:
             sys.stdout.write(chunk)
     except CourrielError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         services.close()
 
@@ -122,11 +103,11 @@ def export_contacts(
 @segments_app.command("count")
 def count(expression: str, tenant: TenantOpt, data_dir: DataDir = None) -> None:
     """How many contacts EXPRESSION selects now."""
-    services = _services(data_dir)
+    services = open_services(data_dir)
     try:
         found = services.audience.segments.count(Principal.operator(tenant), expression)
     except CourrielError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         services.close()
     typer.echo(json.dumps({"count": found}))

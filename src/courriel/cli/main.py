@@ -16,7 +16,16 @@ from courriel.accounts.principal import Principal
 from courriel.cli.audience import contacts_app, segments_app
 from courriel.cli.campaigns import campaigns_app
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
-from courriel.cli.runtime import configure_logging, install_signals, run_engine, run_http
+from courriel.cli.governance import audit_app
+from courriel.cli.privacy import privacy_app
+from courriel.cli.retention import register_app, retention_app
+from courriel.cli.runtime import (
+    configure_logging,
+    install_signals,
+    run_engine,
+    run_http,
+    run_loop,
+)
 from courriel.config import Settings, masked, settings_markdown
 from courriel.core.errors import CourrielError
 from courriel.sandbox.server import Sandbox, run_sandbox
@@ -32,6 +41,10 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(segments_app, name="segments")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
+app.add_typer(register_app, name="register")
+app.add_typer(privacy_app, name="privacy")
 
 console = Console()
 err = Console(stderr=True)
@@ -174,7 +187,7 @@ def worker(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def serve(
+def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
     data_dir: DataDir = None,
     sandbox: Annotated[bool, typer.Option(help="Run the sandbox internet and use it")] = False,
     seed_demo_: Annotated[
@@ -182,10 +195,18 @@ def serve(
     ] = False,
     host: Annotated[str | None, typer.Option(help="HTTP address")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="HTTP processes sharing the port (COURRIEL_HTTP_WORKERS)"),
+    ] = None,
 ) -> None:
     """Run everything in one process: HTTP API, scheduler, delivery engine (and sandbox)."""
     settings = _settings(
-        data_dir, http_host=host, http_port=port, resolver="sandbox" if sandbox else None
+        data_dir,
+        http_host=host,
+        http_port=port,
+        http_workers=workers,
+        resolver="sandbox" if sandbox else None,
     )
     configure_logging(settings.log_level)
     services = _services(settings)
@@ -214,7 +235,7 @@ def serve(
                 await box.stop()
 
     try:
-        asyncio.run(main())
+        run_loop(main())
     finally:
         services.close()
 

@@ -17,6 +17,9 @@ import courriel.content.models
 import courriel.core.models
 import courriel.delivery.models
 import courriel.policy.models
+import courriel.privacy.audit_models
+import courriel.privacy.request_models
+import courriel.privacy.retention_models
 import courriel.tracking.models
 import courriel.tracking.webhooks.models  # noqa: F401
 from courriel.core.db import ControlBase, SpoolBase, TenantBase

@@ -1,4 +1,4 @@
-"""Turning returned mail into events: bounces and complaints, with suppression.
+"""Turning returned mail into events: bounces, complaints and spam-trap hits, with suppression.
 
 The envelope recipient of a returned message is the VERP return path of the
 message it is about (`courriel.delivery.verp`), so it names the tenant and
@@ -79,7 +79,10 @@ class ReturnProcessor:
             event, reason, detail = self._event(session, report, contact_id)
             if event is None:
                 return ReturnOutcome(report.kind, None, suppressed=False)
-            key = "complaint" if event is EventType.COMPLAINED else "returned-bounce"
+            key = {
+                EventType.COMPLAINED: "complaint",
+                EventType.SPAM_TRAP_HIT: "spam-trap",
+            }.get(event, "returned-bounce")
             stored = record_events(
                 session,
                 [
@@ -112,13 +115,8 @@ class ReturnProcessor:
     def _event(
         session: Session, report: ReturnReport, contact_id: str | None
     ) -> tuple[EventType | None, SuppressionReason | None, dict[str, object]]:
-        if report.kind is ReturnKind.COMPLAINT:
-            # RFC 5965 §7.3: "abuse" and "fraud" are complaints; "not-spam"
-            # or a virus report are not the recipient's wish to stop.
-            if report.feedback_type not in ("abuse", "fraud", "other"):
-                return None, None, {}
-            detail: dict[str, object] = {"feedback": report.feedback_type, "source": "arf"}
-            return EventType.COMPLAINED, SuppressionReason.COMPLAINT, detail
+        if report.kind in (ReturnKind.COMPLAINT, ReturnKind.SPAM_TRAP):
+            return _feedback_event(report)
         if report.kind is ReturnKind.DSN:
             if not report.failed:
                 return None, None, {}
@@ -127,7 +125,7 @@ class ReturnProcessor:
             if verdict.outcome not in (Outcome.BOUNCED, Outcome.BLOCKED):
                 return None, None, {}
             hard = verdict.outcome is Outcome.BOUNCED and verdict.hard
-            detail = {
+            detail: dict[str, object] = {
                 "bounce": "hard" if hard else "soft",
                 "status": failure.status,
                 "reply": failure.diagnostic[:500],
@@ -141,3 +139,19 @@ class ReturnProcessor:
         hard = contact is not None and contact.email.lower() in report.permanent
         detail = {"bounce": "hard" if hard else "soft", "source": "bounce"}
         return EventType.BOUNCED, SuppressionReason.HARD_BOUNCE if hard else None, detail
+
+
+def _feedback_event(
+    report: ReturnReport,
+) -> tuple[EventType | None, SuppressionReason | None, dict[str, object]]:
+    detail: dict[str, object] = {"feedback": report.feedback_type}
+    if report.kind is ReturnKind.SPAM_TRAP:
+        # A trap is nobody's mailbox (a pristine trap never was, a recycled
+        # one is long abandoned): it is suppressed like an address that does
+        # not exist, and the hit counts against the sending policy.
+        return EventType.SPAM_TRAP_HIT, SuppressionReason.HARD_BOUNCE, detail | {"source": "trap"}
+    # RFC 5965 §7.3: "abuse" and "fraud" are complaints; "not-spam" or a
+    # virus report are not the recipient's wish to stop.
+    if report.feedback_type not in ("abuse", "fraud", "other"):
+        return None, None, {}
+    return EventType.COMPLAINED, SuppressionReason.COMPLAINT, detail | {"source": "arf"}

@@ -3,7 +3,9 @@
 Mail to a VERP return path is one of four things, told apart in this order:
 
 1. an abuse feedback report (ARF, RFC 5965: ``multipart/report;
-   report-type=feedback-report``): the recipient said "this is spam";
+   report-type=feedback-report``): the recipient said "this is spam"; or,
+   with the extension field ``Spam-Trap: yes``, a trap network says the
+   address is a spam trap that got the message;
 2. a delivery status notification (RFC 3464: ``report-type=delivery-status``):
    only ``Action: failed`` recipients count (``delayed``, ``delivered``,
    ``relayed`` and ``expanded`` are news, not failures), and their
@@ -36,6 +38,7 @@ class ReturnKind(enum.StrEnum):
     """What a message to a return path turned out to be."""
 
     COMPLAINT = "complaint"
+    SPAM_TRAP = "spam-trap"
     DSN = "dsn"
     BOUNCE = "bounce"  # Non-standard bounce (flufl.bounce).
     AUTO_REPLY = "auto-reply"
@@ -91,8 +94,9 @@ def read_return(data: bytes) -> ReturnReport:
 def _complaint(message: email.message.Message) -> ReturnReport:
     fields = _part_fields(message, "message/feedback-report")
     feedback = fields[0] if fields else {}
+    trap = feedback.get("spam-trap", "").strip().lower() == "yes"
     return ReturnReport(
-        ReturnKind.COMPLAINT,
+        ReturnKind.SPAM_TRAP if trap else ReturnKind.COMPLAINT,
         feedback_type=feedback.get("feedback-type", "abuse").lower(),
         original_mail_from=feedback.get("original-mail-from", "").strip("<> "),
     )

@@ -8,8 +8,13 @@ unsubscribe. The sandbox does the same, asynchronously, on its own loop:
 - recipients whose local part starts with ``bounce-later-`` (or a
   ``bounce_later_rate`` share of them) make the provider send a DSN to the
   message's return path; ``complain-`` (or ``complaint_rate``) an ARF report;
+- ``trap-`` addresses are spam traps: the provider accepts the message
+  like any other, and its trap network sends an ARF report marked with the
+  ``Spam-Trap: yes`` extension field (RFC 5965 reports may carry fields
+  beyond its own), the way a sender learns of trap hits from a feedback loop;
 - an ``open_rate`` share fetch the tracking pixel, a ``click_rate`` share
-  follow the first tracked link, an ``unsubscribe_rate`` share POST
+  (and ``click-`` addresses) follow the first tracked link, an
+  ``unsubscribe_rate`` share (and ``unsubscribe-`` addresses) POST
   ``List-Unsubscribe=One-Click`` to the List-Unsubscribe URL (RFC 8058).
 
 They act like mail clients: by finding the pixel, the links and the
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 
     from courriel.sandbox.behaviour import Behaviour
 
-__all__ = ["Action", "SimulatedRecipients", "build_arf", "build_dsn"]
+__all__ = ["Action", "SimulatedRecipients", "build_arf", "build_dsn", "build_trap_report"]
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +112,14 @@ class SimulatedRecipients:
             kinds.append("dsn")
         if local.startswith("complain-") or chosen(rcpt, "complain", profile.complaint_rate):
             kinds.append("arf")
+        if local.startswith("trap-"):
+            kinds.append("trap")
         for kind, rate in (
             ("open", profile.open_rate),
             ("click", profile.click_rate),
             ("unsubscribe", profile.unsubscribe_rate),
         ):
-            if chosen(rcpt, kind, rate):
+            if local.startswith(f"{kind}-") or chosen(rcpt, kind, rate):
                 kinds.append(kind)
         for kind in kinds:
             self._queue.put_nowait(_Job(kind, provider_host, mail_from, rcpt, content))
@@ -130,7 +137,7 @@ class SimulatedRecipients:
                 self._queue.task_done()
 
     async def _act(self, job: _Job, http: httpx.AsyncClient) -> Action | None:
-        if job.kind in ("dsn", "arf"):
+        if job.kind in ("dsn", "arf", "trap"):
             return await self._report(job)
         message = BytesParser(policy=email.policy.default).parsebytes(job.content)
         if job.kind == "unsubscribe":
@@ -158,6 +165,8 @@ class SimulatedRecipients:
             return None
         if job.kind == "dsn":
             report = build_dsn(job.provider_host, job.mail_from, job.rcpt, job.content)
+        elif job.kind == "trap":
+            report = build_trap_report(job.provider_host, job.mail_from, job.rcpt, job.content)
         else:
             report = build_arf(job.provider_host, job.mail_from, job.rcpt, job.content)
         host, port = self.return_to
@@ -239,7 +248,13 @@ def build_dsn(reporting_mta: str, return_path: str, rcpt: str, original: bytes) 
     return "\r\n".join(lines).encode() + b"\r\n" + _headers_of(original) + tail.encode()
 
 
-def build_arf(reporting_mta: str, return_path: str, rcpt: str, original: bytes) -> bytes:
+def build_arf(
+    reporting_mta: str,
+    return_path: str,
+    rcpt: str,
+    original: bytes,
+    extra_fields: tuple[str, ...] = (),
+) -> bytes:
     """An abuse feedback report (RFC 5965) about ``rcpt`` marking the message as spam."""
     boundary = "arf-boundary-courriel-sandbox"
     lines = [
@@ -265,6 +280,7 @@ def build_arf(reporting_mta: str, return_path: str, rcpt: str, original: bytes) 
         f"Original-Mail-From: <{return_path}>",
         f"Original-Rcpt-To: <{rcpt}>",
         f"Reported-Domain: {rcpt.rpartition('@')[2]}",
+        *extra_fields,
         "",
         f"--{boundary}",
         "Content-Type: message/rfc822",
@@ -272,3 +288,13 @@ def build_arf(reporting_mta: str, return_path: str, rcpt: str, original: bytes) 
     ]
     tail = f"\r\n--{boundary}--\r\n"
     return "\r\n".join(lines).encode() + b"\r\n" + original.rstrip(b"\r\n") + tail.encode()
+
+
+def build_trap_report(reporting_mta: str, return_path: str, rcpt: str, original: bytes) -> bytes:
+    """A feedback report (RFC 5965) saying ``rcpt`` is a spam trap that got the message.
+
+    No person asked for a trap address, so mail reaching one shows a list
+    built from scraped, bought or long-dead addresses. The report is an ARF
+    abuse report with the extension field ``Spam-Trap: yes``.
+    """
+    return build_arf(reporting_mta, return_path, rcpt, original, ("Spam-Trap: yes",))

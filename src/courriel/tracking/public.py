@@ -80,11 +80,11 @@ class TrackingFastPath:
             return
         url = self.tracker.cached_target(ref)
         if url is None:
-            url = await asyncio.to_thread(self.tracker.load_target, ref)
+            url = await self.tracker.target(ref)
         if url is None:
             await _not_found(send)
             return
-        self._record(
+        await self._record(
             scope,
             Hit(
                 EventType.CLICKED,
@@ -115,7 +115,7 @@ class TrackingFastPath:
         if ref is None:
             await _not_found(send)
             return
-        self._record(
+        await self._record(
             scope,
             Hit(EventType.OPENED, ref.tenant_id, ref.message_id, self.tracker.now(), _agent(scope)),
         )
@@ -133,12 +133,15 @@ class TrackingFastPath:
         body = b"" if scope["method"] == "HEAD" else PIXEL
         await send({"type": "http.response.body", "body": body})
 
-    def _record(self, scope: Scope, hit: Hit) -> None:
+    async def _record(self, scope: Scope, hit: Hit) -> None:
         # A HEAD is a link checker asking whether the URL works, not a reader.
         if scope["method"] == "HEAD":
             return
-        self.tracker.add_hit(hit)
         self.tracker.ensure_flusher()
+        if self.tracker.add_hit(hit):
+            # The writes fall behind: this request waits for one rather than
+            # the buffer growing without bound (no hit is ever dropped).
+            await asyncio.to_thread(self.tracker.flush)
 
 
 def _agent(scope: Scope) -> str:

@@ -47,6 +47,8 @@ class NewEvent:
 
 Reaction = Callable[[Session, Event], None]
 CounterKey = tuple[str, str, str, str]  # campaign id, dimension, key, metric
+# campaign id, day, lane, metrics, (link, its metrics): what an event adds to.
+_Kind = tuple[str | None, str, str | None, tuple[str, ...], tuple[str, tuple[str, ...]] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +139,38 @@ def _as_row(event: StoredEvent) -> Event:
     )
 
 
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _adding_upsert(session: Session, table: Any) -> Any:
+    """``INSERT … ON CONFLICT (primary key) DO UPDATE SET count = count + excluded.count``.
+
+    Built once per dialect and table: building it (the `excluded` columns
+    above all) cost more than executing it.
+    """
+    dialect = session.get_bind().dialect.name
+    statement = _UPSERTS.get((dialect, table.name))
+    if statement is None:
+        statement = insert_for(session)(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={"count": table.c.count + statement.excluded.count},
+        )
+        _UPSERTS[(dialect, table.name)] = statement
+    return statement
+
+
 def _bump_counters(session: Session, counts: Counter[tuple[str, EventType]]) -> None:
     if not counts:
         return
-    insert = insert_for(session)
-    for (campaign_id, event_type), count in counts.items():
-        statement = insert(CampaignCounter).values(
-            campaign_id=campaign_id, type=event_type, count=count
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[CampaignCounter.campaign_id, CampaignCounter.type],
-            set_={"count": CampaignCounter.count + statement.excluded.count},
-        )
-        session.execute(statement)
+    statement = _adding_upsert(session, CampaignCounter.__table__)
+    # One statement for every counter of the batch, in key order (concurrent
+    # writers then lock the rows in the same order: no deadlock).
+    rows = [
+        {"campaign_id": campaign_id, "type": kind, "count": count}
+        for (campaign_id, kind), count in sorted(counts.items())
+    ]
+    session.connection().execute(statement, rows)
 
 
 _ENGAGEMENT = (EventType.OPENED, EventType.CLICKED)
@@ -159,42 +180,51 @@ def _bump_stats(session: Session, stored: Sequence[StoredEvent]) -> None:
     if not stored:
         return
     firsts = _Firsts(session, [e for e in stored if e.type in _ENGAGEMENT])
-    counts: Counter[CounterKey] = Counter()
+    # Events that add to the same counters are counted together first (a
+    # batch of clicks is a few kinds of event many times), then each kind is
+    # spread over its counters once.
+    kinds: Counter[_Kind] = Counter()
     for event in stored:
         facts = _facts(event, firsts)
-        day = _day(event.occurred_at)
-        provider = provider_of(event.lane) if event.lane else None
-        for metric in metrics(facts):
-            counts[(TENANT_WIDE, "day", day, metric)] += 1
-            if event.campaign_id is None:
-                continue
-            counts[(event.campaign_id, "all", "", metric)] += 1
-            counts[(event.campaign_id, "day", day, metric)] += 1
-            if provider is not None:
-                counts[(event.campaign_id, "provider", provider, metric)] += 1
+        link = None
         if event.campaign_id is not None and "link" in event.detail:
-            for metric in link_metrics(facts):
-                counts[(event.campaign_id, "link", str(event.detail["link"]), metric)] += 1
+            link = (str(event.detail["link"]), tuple(link_metrics(facts)))
+        day = _day(event.occurred_at)
+        kinds[(event.campaign_id, day, event.lane, tuple(metrics(facts)), link)] += 1
     firsts.save()
-    insert = insert_for(session)
-    for (campaign_id, dimension, key, metric), count in counts.items():
-        statement = insert(StatCounter).values(
-            campaign_id=campaign_id, dimension=dimension, key=key, metric=metric, count=count
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[
-                StatCounter.campaign_id,
-                StatCounter.dimension,
-                StatCounter.key,
-                StatCounter.metric,
-            ],
-            set_={"count": StatCounter.count + statement.excluded.count},
-        )
-        session.execute(statement)
+    statement = _adding_upsert(session, StatCounter.__table__)
+    rows = [
+        {"campaign_id": c, "dimension": d, "key": k, "metric": m, "count": n}
+        for (c, d, k, m), n in sorted(_spread(kinds).items())
+    ]
+    if rows:
+        session.connection().execute(statement, rows)
+
+
+def _spread(kinds: Counter[_Kind]) -> Counter[CounterKey]:
+    """The counter increments of `kinds` (each kind of event counted `n` times)."""
+    counts: Counter[CounterKey] = Counter()
+    for (campaign_id, day, lane, event_metrics, link), n in kinds.items():
+        provider = provider_of(lane) if lane else None
+        for metric in event_metrics:
+            counts[(TENANT_WIDE, "day", day, metric)] += n
+            if campaign_id is None:
+                continue
+            counts[(campaign_id, "all", "", metric)] += n
+            counts[(campaign_id, "day", day, metric)] += n
+            if provider is not None:
+                counts[(campaign_id, "provider", provider, metric)] += n
+        if campaign_id is not None and link is not None:
+            key, per_link = link
+            for metric in per_link:
+                counts[(campaign_id, "link", key, metric)] += n
+    return counts
 
 
 def _day(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).date().isoformat()
+    if at.tzinfo is not dt.UTC:
+        at = at.astimezone(dt.UTC)
+    return f"{at.year:04d}-{at.month:02d}-{at.day:02d}"
 
 
 def _facts(event: StoredEvent, firsts: _Firsts) -> Facts:

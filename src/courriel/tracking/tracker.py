@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from courriel.audience.models import Contact, MailingList
 from courriel.audience.unsubscribe import UnsubscribeOutcome, lists_of_message
@@ -31,11 +31,12 @@ from courriel.content.links import (
     ClickRef,
     OpenRef,
     UnsubscribeRef,
-    resolve_click_target,
+    is_trackable_url,
     verify_click_token,
     verify_open_token,
     verify_unsubscribe_token,
 )
+from courriel.content.models import TemplateLink
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
@@ -47,7 +48,10 @@ from courriel.tracking.recorder import NewEvent, record_events
 log = logging.getLogger(__name__)
 
 MAX_CACHED_TARGETS = 100_000
-MAX_BUFFERED_HITS = 200_000
+TargetKey = tuple[str, str, int]  # tenant id, message id, link index
+# Seconds of hits at full rate; a fuller buffer means the writes fall behind,
+# and the requests then wait for a write rather than any hit being dropped.
+MAX_BUFFERED_HITS = 20_000
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,22 @@ class Hit:
 
 def safe_location(url: str) -> bool:
     """A stored URL we can put in a Location header as is (no spaces, controls, non-ASCII)."""
-    return url.isascii() and all(0x20 < ord(ch) < 0x7F for ch in url)
+    # ASCII printable is 0x20-0x7E; the space is the one of those refused.
+    return url.isascii() and url.isprintable() and " " not in url
+
+
+# The stored URLs of links of messages: message → campaign → template version
+# → link (as `resolve_click_target`, for a batch of messages at once; built
+# once, the statement is not rebuilt per lookup).
+_TARGETS = (
+    select(CampaignRecipient.id, TemplateLink.position, TemplateLink.url)
+    .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+    .join(TemplateLink, TemplateLink.template_version_id == Campaign.template_version_id)
+    .where(
+        CampaignRecipient.id.in_(bindparam("messages", expanding=True)),
+        TemplateLink.position.in_(bindparam("positions", expanding=True)),
+    )
+)
 
 
 class Tracker:
@@ -78,10 +97,13 @@ class Tracker:
         self._settings = settings
         self._clock = clock
         self._key = secret_key
-        self._targets: dict[tuple[str, str, int], str] = {}
+        self._targets: dict[TargetKey, str] = {}
         self._hits: list[Hit] = []
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._lookups: dict[TargetKey, asyncio.Future[str | None]] = {}
+        self._resolver: asyncio.Task[None] | None = None
 
     def now(self) -> dt.datetime:
         """The time a hit is stamped with."""
@@ -105,31 +127,93 @@ class Tracker:
         """The redirect target if already known in this process (no database access)."""
         return self._targets.get((ref.tenant_id, ref.message_id, ref.link_index))
 
-    def load_target(self, ref: ClickRef) -> str | None:
-        """The stored URL of a link, read from the tenant database (None: 404)."""
-        try:
-            factory = self._storage.tenant(ref.tenant_id)
-        except NotFoundError:
-            return None
-        with factory() as session:
-            url = resolve_click_target(session, ref.message_id, ref.link_index)
-        if url is None or not safe_location(url):
-            return None
-        if len(self._targets) >= MAX_CACHED_TARGETS:
+    async def target(self, ref: ClickRef) -> str | None:
+        """The stored URL a click leads to (None: 404), from the cache or the database.
+
+        The first click of each message is not in the cache, and in a real
+        campaign most clicks are the first of their message. Lookups waiting
+        at the same time are read together: one query per tenant for the
+        whole batch, in one worker thread, instead of a session and two
+        queries per click.
+        """
+        key = (ref.tenant_id, ref.message_id, ref.link_index)
+        url = self._targets.get(key)
+        if url is not None:
+            return url
+        loop = asyncio.get_running_loop()
+        resolver = self._resolver
+        if resolver is None or resolver.done() or resolver.get_loop() is not loop:
+            # (A task of another, finished event loop never resolves these.)
+            self._lookups = {}
+            self._resolver = loop.create_task(self._resolve_lookups())
+        future = self._lookups.get(key)
+        if future is None:
+            future = self._lookups[key] = loop.create_future()
+        return await asyncio.shield(future)
+
+    async def _resolve_lookups(self) -> None:
+        # Lookups arriving while a batch is read form the next batch.
+        while self._lookups:
+            batch, self._lookups = self._lookups, {}
+            try:
+                found = await asyncio.to_thread(self.load_targets, list(batch))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting requests
+                # The database is unavailable: these requests fail (500), later
+                # ones try again. The error's text may hold SQL values: not logged.
+                log.warning("reading click targets failed: %s", type(exc).__name__)
+                for future in batch.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for key, future in batch.items():
+                if not future.done():
+                    future.set_result(found.get(key))
+
+    def load_targets(self, keys: Sequence[TargetKey]) -> dict[TargetKey, str]:
+        """The stored URLs of links, read from their tenants' databases (missing: 404)."""
+        by_tenant: dict[str, list[TargetKey]] = defaultdict(list)
+        for key in keys:
+            by_tenant[key[0]].append(key)
+        found: dict[TargetKey, str] = {}
+        for tenant_id, tenant_keys in by_tenant.items():
+            try:
+                factory = self._storage.tenant(tenant_id)
+            except NotFoundError:
+                continue
+            wanted = set(tenant_keys)
+            messages = sorted({k[1] for k in tenant_keys})
+            positions = sorted({k[2] for k in tenant_keys})
+            with factory() as session:
+                rows = session.connection().execute(
+                    _TARGETS, {"messages": messages, "positions": positions}
+                )
+                for message_id, position, url in rows:
+                    key = (tenant_id, message_id, position)
+                    # Stored links are checked when saved; checked again so a
+                    # row written any other way never becomes an open redirect.
+                    if key in wanted and is_trackable_url(url) and safe_location(url):
+                        found[key] = url
+        if len(self._targets) + len(found) > MAX_CACHED_TARGETS:
             self._targets.clear()
-        self._targets[(ref.tenant_id, ref.message_id, ref.link_index)] = url
-        return url
+        self._targets.update(found)
+        return found
 
     # -- buffered hits ----------------------------------------------------------
 
-    def add_hit(self, hit: Hit) -> None:
-        """Buffer a hit; it is written by the next flush (within `tracking_flush_seconds`)."""
+    def add_hit(self, hit: Hit) -> bool:
+        """Buffer a hit for the next flush; True when the buffer is full (call `flush` now)."""
         with self._lock:
-            if len(self._hits) < MAX_BUFFERED_HITS:
-                self._hits.append(hit)
+            self._hits.append(hit)
+            return len(self._hits) >= MAX_BUFFERED_HITS
 
     def flush(self) -> int:
         """Write every buffered hit; return how many events were recorded."""
+        # One writer at a time: two batches of one message would both claim
+        # its first click (a unique-key conflict) and the later would wait.
+        with self._writing:
+            return self._write_buffered()
+
+    def _write_buffered(self) -> int:
         with self._lock:
             hits, self._hits = self._hits, []
         by_tenant: dict[str, list[Hit]] = defaultdict(list)
@@ -157,7 +241,7 @@ class Tracker:
                     CampaignRecipient.id,
                     CampaignRecipient.campaign_id,
                     CampaignRecipient.contact_id,
-                    Contact.no_tracking,
+                    Contact.no_tracking | Contact.restricted,
                     Contact.email_domain,
                     Campaign.tracking,
                 )
@@ -180,8 +264,9 @@ class Tracker:
                 if found is None:
                     continue
                 _, campaign_id, contact_id, no_tracking, domain, campaign_tracks = found
-                # The person objected to tracking (or the campaign does not
-                # track, or the contact was erased): nothing is kept.
+                # The person objected to tracking or restricted processing (or
+                # the campaign does not track, or the contact was erased):
+                # nothing is kept.
                 if no_tracking or not campaign_tracks or contact_id is None:
                     continue
                 delivered_at, lane = delivered.get(hit.message_id, (None, None))
@@ -204,10 +289,15 @@ class Tracker:
             self._flusher = asyncio.get_running_loop().create_task(self._run_flusher())
 
     async def _run_flusher(self) -> None:
+        interval = self._settings.tracking_flush_seconds
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self._settings.tracking_flush_seconds)
+            started = loop.time()
             if self._hits:
                 await asyncio.to_thread(self.flush)
+            # Counted from the start of the last write, not its end: a hit
+            # waits at most one interval plus one write (durable within 1 s).
+            await asyncio.sleep(max(0.0, started + interval - loop.time()))
 
     async def close(self) -> None:
         """Stop the background flush and write what is left."""

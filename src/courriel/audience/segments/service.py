@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, false, func, select
 from sqlalchemy.orm import Session
 
 from courriel.accounts.principal import Capability, Principal
@@ -33,7 +33,9 @@ def segment_condition(session: Session, expression: str, clock: Clock) -> Column
     Campaigns select their audience with it:
     ``select(Contact.id).where(segment_condition(session, text, clock))``.
     """
-    return Compiler(load_definitions(session), clock.now()).compile(parse(expression))
+    condition = Compiler(load_definitions(session), clock.now()).compile(parse(expression))
+    # Contacts under restricted processing (GDPR Art. 18) are in no segment.
+    return and_(condition, Contact.restricted.is_(false()))
 
 
 class SegmentService:

@@ -1,0 +1,1 @@
+"""Privacy: data-subject rights, retention, consent expiry, the audit trail (issue 8)."""

@@ -1,0 +1,208 @@
+"""Everything a tenant holds about one person (GDPR Art. 15), and its renderings.
+
+`gather` reads the contact, its lists, the consent ledger, its messages and
+events, the suppression status and its data-subject requests, in one
+session. `as_html` is the readable report (autoescaped), `as_csv` the
+portable profile (Art. 20: the data the person provided, one row a
+spreadsheet or another ESP can import).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+from jinja2 import Environment
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from courriel.audience.addresses import tenant_address_hash
+from courriel.audience.consent import record_dict
+from courriel.audience.export import neutralize
+from courriel.audience.models import (
+    ConsentRecord,
+    Contact,
+    MailingList,
+    Subscription,
+    Suppression,
+)
+from courriel.campaigns.models import Campaign, CampaignRecipient
+from courriel.privacy.request_models import DataSubjectRequest
+from courriel.tracking.models import Event
+
+PROFILE = ["email", "first_name", "last_name", "language", "timezone"]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def gather(
+    session: Session, secret_key: bytes, tenant_id: str, contact: Contact, now: dt.datetime
+) -> dict[str, Any]:
+    """The whole dossier of `contact`, as plain JSON-ready data."""
+    subscriptions = session.execute(
+        select(Subscription, MailingList)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(Subscription.contact_id == contact.id)
+        .order_by(MailingList.name)
+    ).all()
+    ledger = session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.contact_id == contact.id)
+        .order_by(ConsentRecord.id)
+    )
+    messages = session.execute(
+        select(CampaignRecipient, Campaign.name)
+        .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+        .where(CampaignRecipient.contact_id == contact.id)
+        .order_by(CampaignRecipient.created_at)
+    ).all()
+    events = session.scalars(
+        select(Event).where(Event.contact_id == contact.id).order_by(Event.seq)
+    )
+    digest = tenant_address_hash(secret_key, tenant_id, contact.email)
+    suppression = session.scalars(
+        select(Suppression).where(Suppression.address_hash == digest)
+    ).first()
+    requests = session.scalars(
+        select(DataSubjectRequest)
+        .where(DataSubjectRequest.contact_id == contact.id)
+        .order_by(DataSubjectRequest.received_at)
+    )
+    return {
+        "generated_at": now.isoformat(),
+        "contact": {
+            "id": contact.id,
+            "email": contact.email,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "language": contact.language,
+            "timezone": contact.timezone,
+            "properties": dict(contact.properties or {}),
+            "no_tracking": contact.no_tracking,
+            "restricted": contact.restricted,
+            "created_at": _iso(contact.created_at),
+            "updated_at": _iso(contact.updated_at),
+        },
+        "subscriptions": [
+            {
+                "list_id": lst.id,
+                "list_name": lst.name,
+                "purpose": lst.purpose,
+                "status": sub.status.value,
+                "since": _iso(sub.updated_at),
+            }
+            for sub, lst in subscriptions
+        ],
+        "consent": [record_dict(r) for r in ledger],
+        "messages": [
+            {
+                "message_id": r.id,
+                "campaign_id": r.campaign_id,
+                "campaign": name,
+                "state": r.state.value,
+                "created_at": _iso(r.created_at),
+            }
+            for r, name in messages
+        ],
+        "events": [
+            {
+                "type": e.type.value,
+                "occurred_at": _iso(e.occurred_at),
+                "campaign_id": e.campaign_id,
+                "message_id": e.message_id,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
+        "suppression": {
+            "suppressed": suppression is not None,
+            "reason": suppression.reason.value if suppression else None,
+            "since": _iso(suppression.created_at) if suppression else None,
+        },
+        "requests": [
+            {
+                "id": r.id,
+                "type": r.type.value,
+                "status": r.status.value,
+                "received_at": _iso(r.received_at),
+                "closed_at": _iso(r.closed_at),
+            }
+            for r in requests
+        ],
+    }
+
+
+def as_json(dossier: dict[str, Any]) -> str:
+    """The dossier as indented JSON (machine-readable, Art. 20)."""
+    return json.dumps(dossier, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def as_csv(dossier: dict[str, Any]) -> str:
+    """The person's profile as one CSV row: fields, properties, subscribed lists."""
+    contact = dossier["contact"]
+    properties: dict[str, Any] = contact["properties"]
+    names = sorted(properties)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*PROFILE, *names, "lists"])
+    lists = ";".join(
+        s["list_name"] for s in dossier["subscriptions"] if s["status"] == "subscribed"
+    )
+    values = [contact[f] for f in PROFILE] + [properties[n] for n in names] + [lists]
+    writer.writerow([neutralize(v) for v in values])
+    return buffer.getvalue()
+
+
+_REPORT = Environment(autoescape=True).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Your personal data</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+color:#1d2330}table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}
+td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f4f4f4}code{font-size:.85em;word-break:break-all}</style></head>
+<body><h1>Your personal data</h1>
+<p>Everything held about {{ c.email }} ({{ c.id }}), generated {{ d.generated_at }}.</p>
+<h2>Profile</h2><table>
+{% for k in ["email", "first_name", "last_name", "language", "timezone", "created_at",
+ "updated_at"] %}<tr><th>{{ k }}</th><td>{{ c[k] or "" }}</td></tr>{% endfor %}
+{% for k, v in c.properties|dictsort %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}
+<tr><th>tracking</th><td>{{ "stopped at your request" if c.no_tracking else "on" }}</td></tr>
+<tr><th>processing</th><td>{{ "restricted at your request" if c.restricted else "normal" }}</td>
+</tr></table>
+<h2>Lists</h2><table><tr><th>List</th><th>Purpose</th><th>Status</th><th>Since</th></tr>
+{% for s in d.subscriptions %}<tr><td>{{ s.list_name }}</td><td>{{ s.purpose }}</td>
+<td>{{ s.status }}</td><td>{{ s.since }}</td></tr>{% else %}<tr><td colspan="4">None</td></tr>
+{% endfor %}</table>
+<h2>Consent</h2><table><tr><th>When</th><th>What</th><th>List</th><th>How</th>
+<th>Legal basis</th><th>Text shown</th><th>IP</th><th>Browser</th></tr>
+{% for r in d.consent %}<tr><td>{{ r.occurred_at }}</td><td>{{ r.action }}</td>
+<td>{{ r.list_id or "all" }}</td><td>{{ r.source }}</td><td>{{ r.legal_basis }}</td>
+<td>{{ r.purpose_text }}</td><td>{{ r.ip or "" }}</td><td>{{ r.user_agent or "" }}</td></tr>
+{% else %}<tr><td colspan="8">None</td></tr>{% endfor %}</table>
+<h2>Messages</h2><table><tr><th>When</th><th>Campaign</th><th>State</th></tr>
+{% for m in d.messages %}<tr><td>{{ m.created_at }}</td><td>{{ m.campaign }}</td>
+<td>{{ m.state }}</td></tr>{% else %}<tr><td colspan="3">None</td></tr>{% endfor %}</table>
+<h2>Events</h2><table><tr><th>When</th><th>What</th><th>Detail</th></tr>
+{% for e in d.events %}<tr><td>{{ e.occurred_at }}</td><td>{{ e.type }}</td>
+<td><code>{{ e.detail|tojson }}</code></td></tr>{% else %}<tr><td colspan="3">None</td></tr>
+{% endfor %}</table>
+<h2>Suppression</h2><p>{% if d.suppression.suppressed %}This address receives no mail
+({{ d.suppression.reason }}, since {{ d.suppression.since }}).{% else %}None.{% endif %}</p>
+<h2>Your requests</h2><table><tr><th>Received</th><th>Right</th><th>Status</th></tr>
+{% for r in d.requests %}<tr><td>{{ r.received_at }}</td><td>{{ r.type }}</td>
+<td>{{ r.status }}</td></tr>{% else %}<tr><td colspan="3">None</td></tr>{% endfor %}</table>
+</body></html>
+"""
+)
+
+
+def as_html(dossier: dict[str, Any]) -> str:
+    """The dossier as a readable page; every value escaped."""
+    return _REPORT.render(d=dossier, c=dossier["contact"])

@@ -1,0 +1,98 @@
+"""Tenant-database tables of privacy governance: each list's retention and register
+entry, and the re-permission requests sent to its contacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from courriel.core.db import TenantBase, UTCDateTime, str_enum
+
+
+class InactiveOutcome(enum.StrEnum):
+    """What happens to an inactive contact who did not confirm by the deadline."""
+
+    REMOVE = "remove"
+    ANONYMIZE = "anonymize"
+
+
+class ListGovernance(TenantBase):
+    """A list's retention rules and its entry in the processing register (GDPR Art. 30).
+
+    The purpose itself is the list's own `purpose` text (what people agreed
+    to); this row adds what the register needs besides it.
+    """
+
+    __tablename__ = "list_governance"
+
+    list_id: Mapped[str] = mapped_column(
+        ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    # No open or click for this many months: ask again (None: never).
+    inactive_months: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Consent older than this many months: ask again (None: never).
+    consent_months: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Days a re-permission link stays valid; then the outcome applies.
+    confirm_days: Mapped[int] = mapped_column(Integer, default=30)
+    inactive_outcome: Mapped[InactiveOutcome] = mapped_column(
+        str_enum(InactiveOutcome), default=InactiveOutcome.REMOVE
+    )
+    legal_basis: Mapped[str] = mapped_column(String(40), default="consent")
+    data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Processors and other recipients of the data (Art. 30(1)(d)).
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class RepermissionReason(enum.StrEnum):
+    """Why a contact is asked to confirm again."""
+
+    INACTIVE = "inactive"
+    CONSENT_EXPIRED = "consent-expired"
+
+
+class RepermissionStatus(enum.StrEnum):
+    """Where a re-permission request stands; changed only through `REPERMISSION_MOVES`."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    LAPSED = "lapsed"
+
+
+REPERMISSION_MOVES: dict[RepermissionStatus, frozenset[RepermissionStatus]] = {
+    RepermissionStatus.PENDING: frozenset(
+        {RepermissionStatus.CONFIRMED, RepermissionStatus.LAPSED}
+    ),
+    RepermissionStatus.CONFIRMED: frozenset(),
+    RepermissionStatus.LAPSED: frozenset(),
+}
+
+
+class Repermission(TenantBase):
+    """One re-permission email to one contact of one list, and its outcome."""
+
+    __tablename__ = "repermissions"
+    __table_args__ = (
+        # At most one open request per contact and list: `open_slot` is "open"
+        # while pending and NULL afterwards (NULLs never clash), so two
+        # retention runs racing on the same contact insert one row, not two.
+        UniqueConstraint("list_id", "contact_id", "open_slot"),
+        Index("ix_repermissions_status_deadline", "status", "deadline"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    list_id: Mapped[str] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[RepermissionReason] = mapped_column(str_enum(RepermissionReason))
+    status: Mapped[RepermissionStatus] = mapped_column(str_enum(RepermissionStatus))
+    open_slot: Mapped[str | None] = mapped_column(String(4), default="open")
+    message_id: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
