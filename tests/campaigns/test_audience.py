@@ -29,12 +29,17 @@ from courriel.services import Services
 from support import TenantAccess
 
 
-def _suppress(services: Services, tenant: TenantAccess, email: str) -> None:
+def _suppress(
+    services: Services,
+    tenant: TenantAccess,
+    email: str,
+    reason: SuppressionReason = SuppressionReason.HARD_BOUNCE,
+) -> None:
     with transaction(services.storage.tenant(tenant.tenant.id)) as session:
         session.add(
             Suppression(
                 address_hash=tenant_address_hash(services.secret_key, tenant.tenant.id, email),
-                reason=SuppressionReason.HARD_BOUNCE,
+                reason=reason,
                 created_at=dt.datetime.now(dt.UTC),
             )
         )
@@ -112,12 +117,18 @@ def test_transactional_mail_needs_no_marketing_consent_but_never_goes_to_bounced
         list_id=customers,
         status=SubscriptionStatus.COMPLAINED,
     )
+    seed_list(services, tenant_a, ["hard@gmail.test", "fbl@gmail.test"], list_id=customers)
+    # An unsubscribe ends marketing only; a hard bounce or a complaint ends all mail.
+    _suppress(services, tenant_a, "gone@gmail.test", SuppressionReason.UNSUBSCRIBE)
+    _suppress(services, tenant_a, "hard@gmail.test", SuppressionReason.HARD_BOUNCE)
+    _suppress(services, tenant_a, "fbl@gmail.test", SuppressionReason.COMPLAINT)
     campaign_id = make_campaign(services, tenant_a, [customers], mail_class=MailClass.TRANSACTIONAL)
 
     services.campaign_control.send(tenant_a.operator, campaign_id)
     services.scheduler().drain()
 
     assert sorted(spooled(services, campaign_id)) == ["ada@gmail.test", "gone@gmail.test"]
+    assert _reasons(services, tenant_a, campaign_id) == {"skipped:suppressed": 2, "queued:": 2}
 
 
 def test_a_segment_narrows_the_audience(services: Services, tenant_a: TenantAccess) -> None:

@@ -7,7 +7,8 @@ withdrawn or expired since it was last given, and it matches the campaign's
 segment if there is one. Transactional mail needs no marketing consent, but a
 contact whose address bounced, complained or was suppressed is never in it.
 (Addresses on the suppression list are dropped again when each message is
-composed, since that list holds keyed hashes only.)
+composed, since that list holds keyed hashes only; for transactional mail an
+unsubscribe suppression does not count, a bounce or complaint does.)
 
 Resolution never loads the audience: each batch reads the next `limit`
 contact ids after a keyset cursor and writes them as `pending` recipients

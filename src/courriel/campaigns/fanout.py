@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from courriel.audience.addresses import tenant_address_hash
-from courriel.audience.models import Contact, MailingList, Suppression
+from courriel.audience.models import Contact, MailingList, Suppression, SuppressionReason
 from courriel.campaigns.audience import plan_of, resolve_batch
 from courriel.campaigns.batchlock import one_batch_at_a_time
 from courriel.campaigns.lifecycle import check_transition
@@ -159,7 +159,9 @@ class Fanout:
         recipients: list[tuple[CampaignRecipient, Contact]],
     ) -> tuple[list[NewMessage], dict[str, str]]:
         composer = self._composer(tenant_id, campaign, version)
-        suppressed = self._suppressed(tenant_id, [c.email for _, c in recipients])
+        suppressed = self._suppressed(
+            tenant_id, [c.email for _, c in recipients], campaign.mail_class
+        )
         now = self._clock.now()
         messages: list[NewMessage] = []
         failures: dict[str, str] = {}
@@ -230,13 +232,16 @@ class Fanout:
         self._composers[key] = composer
         return composer
 
-    def _suppressed(self, tenant_id: str, emails: list[str]) -> set[str]:
+    def _suppressed(self, tenant_id: str, emails: list[str], mail_class: MailClass) -> set[str]:
         hashes = {tenant_address_hash(self._secret_key, tenant_id, e): e for e in emails}
+        query = select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
+        if mail_class is MailClass.TRANSACTIONAL:
+            # An unsubscribe ends marketing only: the receipt or password reset
+            # a person asked for still reaches them. Hard bounces, complaints
+            # and an operator's suppression stop every class of mail.
+            query = query.where(Suppression.reason != SuppressionReason.UNSUBSCRIBE)
         with self._storage.tenant(tenant_id)() as session:
-            found = session.scalars(
-                select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
-            )
-            return {hashes[h] for h in found}
+            return {hashes[h] for h in session.scalars(query)}
 
     def _mark_queued(
         self,
