@@ -49,9 +49,12 @@ log = logging.getLogger(__name__)
 
 MAX_CACHED_TARGETS = 100_000
 TargetKey = tuple[str, str, int]  # tenant id, message id, link index
-# Seconds of hits at full rate; a fuller buffer means the writes fall behind,
-# and the requests then wait for a write rather than any hit being dropped.
-MAX_BUFFERED_HITS = 20_000
+# A fraction of a second of hits at full rate (one batch costs about 0.1 s to
+# write). A fuller buffer means the writes fall behind: requests then wait for
+# a write rather than any hit being dropped, which also bounds how long a hit
+# waits to become durable (issue 7: within 1 s) when clicks come faster than
+# the database takes them.
+MAX_BUFFERED_HITS = 2_000
 
 
 @dataclass(frozen=True)
