@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvicorn
+
 from courriel.accounts.principal import Principal
+from courriel.api.app import create_app
 from courriel.core.models import Tenant
 from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
 from courriel.sandbox.server import Sandbox
@@ -53,3 +59,46 @@ class SandboxThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+# Debian's chromium as Playwright drives it in the browser tests (it never
+# downloads a browser of its own).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+HTTP_START_S = 60
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextlib.contextmanager
+def http_app(services: Services, port: int) -> Iterator[str]:
+    """Courriel's HTTP application under uvicorn on a real socket; yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + HTTP_START_S
+    while not server.started:
+        assert thread.is_alive(), "the HTTP server did not start"
+        assert time.monotonic() < deadline, "the HTTP server did not start in time"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(HTTP_START_S)

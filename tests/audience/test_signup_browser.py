@@ -3,48 +3,23 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
-from courriel.api.app import create_app
 from courriel.audience.signup_pages import signups
 from courriel.services import Services
-from support import TenantAccess
+from support import CHROMIUM, CHROMIUM_ARGS, TenantAccess, free_port, http_app
 
 SHOT = os.environ.get("COURRIEL_SIGNUP_SCREENSHOT")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
 def server(services: Services) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="error")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(10)
+    with http_app(services, free_port()) as url:
+        yield url
 
 
 def test_a_person_signs_up_in_a_browser(
@@ -55,7 +30,7 @@ def test_a_person_signs_up_in_a_browser(
         tenant_a.operator, lst.id, "Join the café", "I agree to receive the monthly letter"
     )
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(f"{server}/f/{tenant_a.tenant.id}/{signup.id}")
         assert not page.is_checked("input[name=consent]")

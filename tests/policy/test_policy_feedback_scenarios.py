@@ -14,8 +14,6 @@ rate and the limit.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -23,11 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 from campaign_seed import make_campaign, seed_list
 from sqlalchemy import select
 
-from courriel.api.app import create_app
 from courriel.audience.models import Subscription, SubscriptionStatus, Suppression
 from courriel.config import Settings
 from courriel.delivery.feedback import ReturnProcessor
@@ -36,7 +32,7 @@ from courriel.policy.models import PolicyState
 from courriel.policy.service import PolicyService
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from support import SandboxThread, TenantAccess
+from support import SandboxThread, TenantAccess, free_port, http_app
 
 # A campaign with a tracked link, so simulated recipients have something to click.
 HTML = (
@@ -49,10 +45,7 @@ T = TypeVar("T")
 
 @pytest.fixture
 def http_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return free_port()
 
 
 @pytest.fixture
@@ -64,20 +57,8 @@ def settings(settings: Settings, http_port: int) -> Settings:
 @pytest.fixture
 def tracking(services: Services, http_port: int) -> Iterator[str]:
     """The public endpoints (clicks, opens, one-click unsubscribe) on a real socket."""
-    config = uvicorn.Config(
-        create_app(services), host="127.0.0.1", port=http_port, log_level="error"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + DEADLINE_S
-    while not server.started:
-        assert thread.is_alive(), "the HTTP server did not start"
-        assert time.monotonic() < deadline, "the HTTP server did not start in time"
-        time.sleep(0.02)
-    yield services.settings.public_url
-    server.should_exit = True
-    thread.join(DEADLINE_S)
+    with http_app(services, http_port) as url:
+        yield url
 
 
 @dataclass

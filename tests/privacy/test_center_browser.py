@@ -4,53 +4,28 @@ leave a list, stop tracking, then delete me."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import sync_playwright
 from rights_seed import add_person, make_campaign, make_list, message_of, send
 from sqlalchemy import select
 
-from courriel.api.app import create_app
 from courriel.audience.models import Contact
 from courriel.content.links import preferences_token
 from courriel.services import Services
-from support import TenantAccess
+from support import CHROMIUM, CHROMIUM_ARGS, TenantAccess, free_port, http_app
 
 SHOT = os.environ.get("COURRIEL_CENTER_SCREENSHOT")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ADA = "ada@gmail.test"
 
 
 @pytest.fixture
 def server(services: Services) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="error")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(10)
+    with http_app(services, free_port()) as url:
+        yield url
 
 
 def test_a_person_uses_the_privacy_center_in_a_browser(
@@ -70,7 +45,7 @@ def test_a_person_uses_the_privacy_center_in_a_browser(
     url = f"{server}/p/{preferences_token(services.secret_key, tenant_a.tenant.id, message)}"
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(url)
         assert page.is_checked(f"input[name=keep][value={offers}]")

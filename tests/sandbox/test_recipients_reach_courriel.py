@@ -11,24 +11,20 @@ subscriptions show it.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from campaign_seed import make_campaign, seed_list
 from sqlalchemy import select
 
-from courriel.api.app import create_app
 from courriel.audience.models import Contact, Subscription, SubscriptionStatus
 from courriel.config import Settings
 from courriel.sandbox.behaviour import chosen
 from courriel.services import Services
 from courriel.tracking.models import Event, EventType
-from support import SandboxThread, make_tenant
+from support import SandboxThread, free_port, http_app, make_tenant
 
 HTML = (
     "<p>Hello {{ contact.email }}, our spring collection is here.</p>"
@@ -41,10 +37,7 @@ DEADLINE_S = 60
 
 @pytest.fixture
 def http_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return free_port()
 
 
 @pytest.fixture
@@ -56,19 +49,8 @@ def settings(settings: Settings, http_port: int) -> Settings:
 @pytest.fixture
 def courriel_http(services: Services, http_port: int) -> Iterator[str]:
     """Courriel's HTTP app (tracking, one-click unsubscribe) on a real socket."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=http_port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + DEADLINE_S
-    while not server.started:
-        assert thread.is_alive(), "the HTTP server did not start"
-        assert time.monotonic() < deadline, "the HTTP server did not start in time"
-        time.sleep(0.02)
-    yield services.settings.public_url
-    server.should_exit = True
-    thread.join(DEADLINE_S)
+    with http_app(services, http_port) as url:
+        yield url
 
 
 def _events(services: Services, tenant_id: str) -> dict[EventType, set[str]]:

@@ -25,7 +25,7 @@ from courriel.cli.runtime import run_http, run_loop
 from courriel.config import Settings
 from courriel.services import Services
 from courriel.tracking.models import Event, EventType
-from support import TenantAccess
+from support import TenantAccess, free_port
 
 BURST = 600
 
@@ -44,9 +44,7 @@ class Server:
 @pytest.fixture
 def server(settings: Settings, services: Services) -> Iterator[Server]:
     # `services` first: the shared databases are migrated before the server starts.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     served = Services.build(settings.model_copy(update={"http_port": port}))
     started: dict[str, object] = {}
     ready = threading.Event()
