@@ -154,33 +154,3 @@ class SuppressionService:
                 f"suppression:{suppression_id}",
                 {"reason": row.reason.value},
             )
-
-    def erase(self, principal: Principal, contact_id: str) -> None:
-        """Erase a contact (GDPR Art. 17): the row and its history go, a keyed hash stays.
-
-        The hash keeps the address from being imported or signed up again by
-        someone else's list; it is not reversible without the installation key.
-        """
-        principal.require(Capability.CONTACTS_WRITE)
-        now = self._clock.now()
-        with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            contact = session.get(Contact, contact_id)
-            if contact is None:
-                raise NotFoundError(f"no contact {contact_id!r}")
-            digest = self.hash_of(principal.tenant_id, contact.email)
-            existing = session.scalars(
-                select(Suppression).where(Suppression.address_hash == digest)
-            ).first()
-            if existing is None:
-                session.add(
-                    Suppression(
-                        address_hash=digest,
-                        reason=SuppressionReason.ERASURE,
-                        detail="",
-                        created_at=now,
-                    )
-                )
-            else:
-                existing.reason = SuppressionReason.ERASURE
-            session.delete(contact)
-            record_entry(session, now, principal, "contact.erased", f"contact:{contact_id}", {})
