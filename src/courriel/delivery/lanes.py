@@ -178,7 +178,9 @@ class LaneRun:
                         break
                 sent_here += 1
                 try:
-                    reply = await session.send(message.mail_from, message.rcpt_to, message.body)
+                    reply = await session.send_transfer(
+                        message.mail_from, message.rcpt_to, message.transfer
+                    )
                 except SmtpSessionError as exc:
                     reply = exc.reply
                     verdict = classify_connection_error(exc.kind or "connection-lost")

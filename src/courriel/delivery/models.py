@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -61,8 +62,10 @@ class SpoolMessage(SpoolBase):
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_code: Mapped[int | None] = mapped_column(default=None)
     last_reply: Mapped[str] = mapped_column(Text, default="")
-    # zlib-compressed, signed message bytes.
+    # The signed message in its DATA transfer form, compressed; how is said
+    # by body_format (`delivery.transfer.BodyFormat`).
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    body_format: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

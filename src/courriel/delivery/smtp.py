@@ -214,6 +214,14 @@ class SmtpSession:
         Raises `SmtpSessionError` (stage ``network``) when the connection
         fails; the session is then unusable.
         """
+        return await self.send_transfer(mail_from, rcpt, dot_stuff(data))
+
+    async def send_transfer(self, mail_from: str, rcpt: str, data: bytes) -> SmtpReply:
+        """`send` for ``data`` already in its transfer form (`wire.dot_stuff`'s result).
+
+        The spool keeps messages in that form, so a delivery attempt writes
+        the stored bytes without scanning them again.
+        """
         if not self.usable:
             raise SmtpSessionError(
                 SmtpReply(NO_REPLY, "session closed", "network"), kind="connection-lost"
@@ -248,7 +256,7 @@ class SmtpSession:
                     self._wire.write(b".\r\n")
                     await self._wire.read(t.data_end)
                 return await self._refused(reply, stage)
-            self._wire.write(dot_stuff(data))
+            self._wire.write(data)
             # The transport buffers the whole message, so no single send can be
             # timed: the final wait covers one data block's transfer, then the
             # server's processing (RFC 5321 §4.5.3.2.5-6).
