@@ -28,6 +28,7 @@ from courriel.sandbox.behaviour import (
     REPLY_RELAY_DENIED,
     queued_reply,
 )
+from courriel.sandbox.data import has_long_line, read_message_data, unstuff
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -267,11 +268,10 @@ class ProviderSmtp(SMTP):
 
     aiosmtpd reads message data one line at a time, which made the sandbox's
     receiving side the slowest part of a delivery benchmark on the same
-    machine. Here the data is read up to each ``.CRLF`` (a handful of reads
-    a message) and only a dot that starts a line ends it, as RFC 5321
-    §4.1.1.4 says; the stream limit is raised to the message size limit so
-    one read can hold a whole message. Command lines keep aiosmtpd's own
-    length checks.
+    machine. Here the data is read in two or three reads (`data`), and only
+    CRLF.CRLF ends it, as RFC 5321 §4.1.1.4 says; the stream limit is raised
+    to the message size limit so one read can hold a whole message. Command
+    lines keep aiosmtpd's own length checks.
     """
 
     line_length_limit = DATA_SIZE_LIMIT + len(_END_OF_DATA)
@@ -332,27 +332,8 @@ class ProviderSmtp(SMTP):
 
     async def _read_data(self) -> bytes | None:
         """The message data, dots removed (RFC 5321 §4.5.2); None if a line is too long."""
-        chunks: list[bytes] = []
-        size = 0
-        tail = b"\r\n"  # The DATA command's line ending: data starts on a new line.
-        while True:
-            chunk = await self._reader.readuntil(_END_OF_DATA)
-            size += len(chunk)
-            if size > DATA_SIZE_LIMIT + len(_END_OF_DATA):
-                raise asyncio.LimitOverrunError("message over the size limit", size)
-            chunks.append(chunk)
-            # The ".CRLF" ends the data only at the start of a line, right
-            # after a CRLF. A bare LF before it ("\n.\r\n") is not a line
-            # break here (SMTP smuggling), nor is a bare CR.
-            before = len(chunk) - len(_END_OF_DATA)
-            if (tail + chunk[max(0, before - 2) : before])[-2:] == b"\r\n":
-                break
-            tail = chunk[-2:]
-        data = b"".join(chunks)[: -len(_END_OF_DATA)]
-        if data.startswith(b"."):
-            data = data[1:]
-        data = data.replace(b"\r\n.", b"\r\n")
-        if len(data) > MAX_LINE and max(map(len, data.split(b"\r\n"))) > MAX_LINE:
+        data = unstuff(await read_message_data(self._reader, DATA_SIZE_LIMIT + len(_END_OF_DATA)))
+        if has_long_line(data, MAX_LINE):
             return None
         return data
 

@@ -1,0 +1,89 @@
+"""Reading SMTP message data: only CRLF "." CRLF ends it (RFC 5321 §4.1.1.4).
+
+The sandbox's servers read a message in a couple of stream reads rather
+than line by line, because they share the cores with the delivery engine
+they are measured against. The end marker is looked for as LF "." CRLF in
+the stream and accepted only when a CR comes before that LF: a bare LF
+(or CR) before the dot is not a line break here, so nothing can be
+smuggled past the end of a message (CVE-2023-51764 and friends).
+
+Reading up to a CR first (`readuntil(b"\\r")`) leaves the LF of a line
+break in the stream, so the search that follows sees the marker even when
+it comes right at the start of a line: after the DATA command, or after
+a line the search stopped at but that was not the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["has_long_line", "read_message_data", "unstuff"]
+
+_CR = b"\r"
+_MARKER = b"\n.\r\n"
+_END = b"\r\n.\r\n"
+# How far apart the windows of `has_long_line` start.
+_WINDOW = 500
+
+
+async def read_message_data(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """The data after DATA's 354, up to the end marker, dots still doubled.
+
+    The CRLF before the marker belongs to the data's last line and is kept.
+    Raises `asyncio.LimitOverrunError` past ``limit`` bytes and
+    `asyncio.IncompleteReadError` when the client goes away first.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        # At the start of a line here.
+        head = await reader.readuntil(_CR)
+        if head == b".\r":
+            after = await reader.readexactly(1)
+            if after == b"\n":
+                break  # ".CRLF" at the start of a line: the end.
+            head += after
+        chunks.append(head)
+        rest = await reader.readuntil(_MARKER)
+        chunks.append(rest)
+        size += len(head) + len(rest)
+        if size > limit:
+            raise asyncio.LimitOverrunError("message over the size limit", size)
+        # The LF of the marker ends a line only after a CR, which may be the
+        # last byte of the previous read when ``rest`` is the marker alone.
+        before = rest[-5:-4] if len(rest) > len(_MARKER) else head[-1:]
+        if before == _CR:
+            chunks[-1] = rest[:-3]  # Drop ".CRLF", keep the line's CRLF.
+            break
+        # A bare LF before ".CRLF": that line is data; the next starts here.
+    return b"".join(chunks)
+
+
+def unstuff(data: bytes) -> bytes:
+    """Remove the dot the client doubled at the start of lines (RFC 5321 §4.5.2)."""
+    if data.startswith(b"."):
+        data = data[1:]
+    if b"\r\n." in data:
+        data = data.replace(b"\r\n.", b"\r\n")
+    return data
+
+
+def has_long_line(data: bytes, longest: int) -> bool:
+    """Whether a line of ``data`` (CRLF-separated) is longer than ``longest`` bytes.
+
+    A line of 2 * _WINDOW bytes or more holds one of the windows
+    ``[k * _WINDOW, (k + 1) * _WINDOW)`` whole, with no CRLF starting in
+    it; so only when some window has none are the lines measured one by
+    one. On a composed message that is about a sixth of splitting it.
+    """
+    if len(data) <= longest:
+        return False
+    if longest >= 2 * _WINDOW - 1:
+        find = data.find
+        # A CRLF starting at the window's last byte ends one byte after it.
+        if all(
+            find(b"\r\n", start, start + _WINDOW + 1) >= 0
+            for start in range(0, len(data) - _WINDOW + 1, _WINDOW)
+        ):
+            return False
+    return max(map(len, data.split(b"\r\n"))) > longest
