@@ -157,6 +157,7 @@ def run_composer(
                     ),
                     rcpt_to=email,
                     body=composed,
+                    transfer_ready=True,
                 )
             )
         compose_cpu += time.process_time() - cpu

@@ -65,6 +65,13 @@ def test_bad_custom_headers_are_refused(headers: dict[str, str]) -> None:
         h.validate_custom_headers(headers)
 
 
+def test_a_header_name_starting_with_a_dot_is_refused_by_name() -> None:
+    # SMTP rewrites a line that starts with a dot (RFC 5321 §4.5.2).
+    with pytest.raises(InvalidInputError, match=r"cannot start with '\.'") as caught:
+        h.validate_custom_headers({"X-Fine": "1", ".X-Dot": "1"})
+    assert caught.value.field == "headers..X-Dot"
+
+
 def test_good_custom_headers_are_kept() -> None:
     assert h.validate_custom_headers({"X-Campaign": " spring ", "Organization": "Shop"}) == {
         "X-Campaign": "spring",

@@ -24,6 +24,7 @@ from courriel.content import dkim, links, qp
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.models import DkimAlgorithm
 from courriel.content.service import TemplateContent, build_version
+from courriel.delivery.wire import dot_stuff
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 KEY = b"k" * 32
@@ -63,6 +64,28 @@ def test_pieces_encoded_apart_decode_to_the_text_joined(texts: list[str]) -> Non
         assert b"=_" not in joined
         # Already in relaxed canonical form (RFC 6376 §3.4.4).
         assert dkim.canonical_body(joined + b"end\r\n") == joined + b"end\r\n"
+        # With leading dots escaped: the same text, the same limits, and no
+        # line that SMTP would change in transit (RFC 5321 §4.5.2).
+        escaped = qp.escape_leading_dots(joined)
+        assert _decoded(escaped) == _decoded(joined)
+        lines = escaped.split(b"\r\n")
+        assert all(len(line) <= 76 for line in lines)
+        assert not any(line.startswith(b".") for line in lines)
+        assert dkim.canonical_body(escaped + b"end\r\n") == escaped + b"end\r\n"
+
+
+@given(st.text(alphabet=".=aé", max_size=400))
+@example("." * 300)
+@example("a" * 74 + "." + "." * 80)
+def test_escaping_leading_dots_keeps_lines_short_and_escapes_whole(text: str) -> None:
+    encoded = qp.encode(text)
+    escaped = qp.escape_leading_dots(encoded)
+    assert _decoded(escaped) == _crlf(text)
+    for line in escaped.split(b"\r\n"):
+        assert len(line) <= 76
+        assert not line.startswith(b".")
+        # An escape is never cut: every "=" is a soft break or "=XX".
+        assert re.fullmatch(rb"(?:[^=]|=[0-9A-F]{2})*=?", line)
 
 
 # Links written directly, in a loop, in a macro, in a set block, in a filter
@@ -178,6 +201,9 @@ def test_composed_parts_are_the_rendered_content_and_verify(
     assert dkim.canonical_body(body) == body
     assert max(len(line) for line in body.split(b"\r\n")) <= 76
     assert _verify(message) == [True, True]
+    # Its own SMTP transfer form but for the end marker: what lets the spool
+    # store it with `NewMessage(transfer_ready=True)` (RFC 5321 §4.5.2).
+    assert dot_stuff(message) == message + b".\r\n"
 
 
 def test_every_literal_link_is_tracked_wherever_the_template_writes_it() -> None:

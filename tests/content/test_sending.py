@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import zlib
 from email.message import EmailMessage
 
 import pytest
@@ -16,6 +15,7 @@ from courriel.campaigns.models import Campaign, CampaignRecipient, CampaignStatu
 from courriel.content.links import resolve_click_target
 from courriel.content.models import TemplateLink
 from courriel.delivery.models import SpoolMessage
+from courriel.delivery.transfer import stored_message
 from courriel.services import Services
 from support import TenantAccess
 
@@ -78,9 +78,11 @@ def _send(client: TestClient, services: Services, access: TenantAccess, campaign
 
 def _spooled(services: Services) -> list[EmailMessage]:
     with services.storage.spool() as session:
-        bodies = session.scalars(select(SpoolMessage.body).order_by(SpoolMessage.id)).all()
+        rows = session.execute(
+            select(SpoolMessage.body_format, SpoolMessage.body).order_by(SpoolMessage.id)
+        ).all()
     return [
-        email.message_from_bytes(zlib.decompress(b), policy=email.policy.default) for b in bodies
+        email.message_from_bytes(stored_message(*row), policy=email.policy.default) for row in rows
     ]
 
 
@@ -182,7 +184,8 @@ def test_headers_and_mime_follow_the_rules(
     campaign, _ = _campaign(client, tenant_a, html=HTML + "<p>" + "mot " * 600 + "</p>")
     _send(client, services, tenant_a, campaign)
     with services.storage.spool() as session:
-        raw = zlib.decompress(session.scalars(select(SpoolMessage.body)).one())
+        row = session.execute(select(SpoolMessage.body_format, SpoolMessage.body)).one()
+    raw = stored_message(*row)
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert b"\n" not in raw.replace(b"\r\n", b"")
     head = raw.split(b"\r\n\r\n", 1)[0]

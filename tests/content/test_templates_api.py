@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -11,6 +9,7 @@ from sqlalchemy import select
 from courriel.campaigns.models import Campaign
 from courriel.content.models import TemplateLink, TemplateVersion
 from courriel.delivery.models import SpoolMessage
+from courriel.delivery.transfer import stored_message
 from courriel.services import Services
 from support import TenantAccess
 
@@ -200,7 +199,7 @@ def test_custom_headers_are_sent(
     assert response.status_code == 202, response.text
     with services.storage.spool() as session:
         row = session.scalars(select(SpoolMessage)).one()
-    body = zlib.decompress(row.body)
+    body = stored_message(row.body_format, row.body)
     assert row.rcpt_to == "qa@example.test"
     assert row.message_id == response.json()["message_id"]
     assert "X-Campaign-Tag: été".encode() in body

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from courriel.core.db import transaction
 from courriel.delivery.models import SpoolMessage
-from courriel.delivery.transfer import BodyFormat, pack, transfer_form
+from courriel.delivery.transfer import BodyFormat, pack, stored_message, transfer_form
 from courriel.delivery.wire import dot_stuff
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
@@ -30,6 +30,19 @@ def test_stored_form_is_the_dot_stuffed_message() -> None:
     assert transfer_form(BodyFormat.ZSTD_TRANSFER, stored) == dot_stuff(AWKWARD)
     assert dot_stuff(AWKWARD).endswith(b"\r\nlast.\r\n.\r\n")
     assert b"\r\n..first\r\n" in dot_stuff(AWKWARD)
+
+
+def test_a_stored_message_reads_back_as_queued() -> None:
+    crlf = AWKWARD.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n"
+    assert stored_message(BodyFormat.ZSTD_TRANSFER, pack(AWKWARD)) == crlf
+    assert stored_message(BodyFormat.ZLIB_MESSAGE, zlib.compress(crlf)) == crlf
+
+
+def test_a_transfer_ready_message_gets_only_the_end_marker() -> None:
+    ready = b"Subject: x\r\n\r\nplain\r\n"
+    assert transfer_form(BodyFormat.ZSTD_TRANSFER, pack(ready, transfer_ready=True)) == (
+        dot_stuff(ready)
+    )
 
 
 def test_compressed_smaller_than_the_message() -> None:

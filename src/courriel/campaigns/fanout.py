@@ -189,6 +189,7 @@ class Fanout:
                     ),
                     rcpt_to=contact.email,
                     body=body,
+                    transfer_ready=True,
                 )
             )
         return messages, failures

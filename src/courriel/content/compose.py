@@ -220,7 +220,12 @@ class Composer:
         return self._compiled.render(context), context
 
     def compose(self, recipient: Recipient, now: dt.datetime) -> bytes:
-        """The signed message for one recipient, ready for SMTP DATA."""
+        """The signed message for one recipient, ready for SMTP DATA.
+
+        Its lines all end in CRLF and none starts with a dot, so its SMTP
+        transfer form is the message itself and the end marker (RFC 5321
+        §4.5.2): queue it with ``NewMessage(transfer_ready=True)``.
+        """
         context = self.context(recipient)
         chunks = self._compiled.render_chunks(context)
         urls = context.get(LINKS_KEY)
@@ -236,7 +241,10 @@ class Composer:
         else:
             # No text part could be made from the template: from this message.
             text = [qp.encode(self._compiled.render(context).text)]
-        body = self._mime.body(text, html)
+        # Every line of the body is quoted-printable (CRLF only, by its
+        # alphabet) or MIME structure; only a value can still start one with
+        # a dot, which the escape rewrites (see `compose`'s docstring).
+        body = qp.escape_leading_dots(self._mime.body(text, html))
         try:
             fields = self._message_fields(recipient, chunks.subject, context, now)
             head = b"".join([h.header_line(name, value) for name, value in fields])
@@ -256,9 +264,10 @@ class Composer:
             self._signers,
             int(now.timestamp()),
         )
-        return b"".join(
-            [signatures, self._static_head, head, self._mime.content_headers, b"\r\n", body]
-        )
+        header = b"".join([signatures, self._static_head, head, self._mime.content_headers])
+        if not _transfer_ready(header):
+            raise RenderError("a header field would break the SMTP transfer of the message")
+        return b"".join([header, b"\r\n", body])
 
     def _message_fields(
         self,
@@ -287,6 +296,21 @@ class Composer:
                 )
             )
         return fields
+
+
+def _transfer_ready(header: bytes) -> bool:
+    # CRLF line endings only and no line starting with a dot, checked on the
+    # header block of each message (a few hundred bytes): custom fields and
+    # values come from customers, and a bare LF sent as is could smuggle a
+    # second message past a lax server.
+    crlf = header.count(b"\r\n")
+    return (
+        header.count(b"\r") == crlf
+        and header.count(b"\n") == crlf
+        and header.endswith(b"\r\n")
+        and not header.startswith(b".")
+        and b"\n." not in header
+    )
 
 
 @functools.lru_cache(maxsize=16)

@@ -67,6 +67,10 @@ def validate_custom_headers(headers: dict[str, str]) -> dict[str, str]:
         field = f"headers.{name}"
         if any(ch in name for ch in "\r\n\x00") or not _FIELD_NAME.match(name):
             raise InvalidInputError(field, "a header name is printable ASCII without ':'")
+        if name.startswith("."):
+            # RFC 5322 allows it, but SMTP rewrites a line that starts with a
+            # dot in transit (RFC 5321 §4.5.2); no real field is named so.
+            raise InvalidInputError(field, "a header name cannot start with '.'")
         if name.lower() in PROTECTED_HEADERS:
             raise InvalidInputError(field, f"{name} is set by Courriel and cannot be overridden")
         if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00"):

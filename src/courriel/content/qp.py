@@ -18,6 +18,11 @@ the bytes as they are, with no canonicalization pass over 100 KB of HTML.
 Lines are at most 76 characters (rule 5), far below the 998 octets of
 RFC 5322 §2.1.1, and contain no NUL, bare CR or bare LF: any line break in
 the text becomes CRLF, which is how text/* types write line breaks.
+
+`escape_leading_dots` writes a dot that would start a line as "=2E". That
+dot is the one character SMTP changes in transit (RFC 5321 §4.5.2: the
+client doubles it, the server takes it off again), so without one a
+composed message is its own SMTP transfer form.
 """
 
 from __future__ import annotations
@@ -38,6 +43,33 @@ del _ESCAPES[0x20]
 _SPACE_RUN = re.compile(rb" {2,}")
 # Values up to this length are remembered (`encode_short_value`).
 SHORT_VALUE = 40
+
+
+def escape_leading_dots(encoded: bytes) -> bytes:
+    """Quoted-printable lines with no line starting with ".": it is written "=2E".
+
+    A line the escape makes longer than 76 characters is cut again with a
+    soft break, never inside an escape; what is cut off cannot start with a
+    dot either.
+    """
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    lines: list[bytes] = []
+    for encoded_line in encoded.split(b"\r\n"):
+        line = encoded_line
+        while line.startswith(b"."):
+            line = b"=2E" + line[1:]
+            if len(line) <= _WIDTH + 1:
+                break
+            cut = _WIDTH
+            if line[cut - 1 : cut] == b"=":
+                cut -= 1
+            elif line[cut - 2 : cut - 1] == b"=":
+                cut -= 2
+            lines.append(line[:cut] + b"=")
+            line = line[cut:]
+        lines.append(line)
+    return b"\r\n".join(lines)
 
 
 def _escape(data: bytes) -> bytes:

@@ -356,6 +356,7 @@ class TemplateService:
                     ),
                     rcpt_to=address,
                     body=body,
+                    transfer_ready=True,
                 )
             ],
             now=now,

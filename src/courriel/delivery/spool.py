@@ -25,7 +25,13 @@ from courriel.delivery.transfer import BodyFormat, pack, transfer_form
 
 @dataclass(frozen=True)
 class NewMessage:
-    """A rendered message to hand to the spool."""
+    """A rendered message to hand to the spool.
+
+    ``transfer_ready`` says that ``body`` is its own SMTP transfer form but
+    for the end marker: CRLF line endings only, none starting with a dot,
+    a final CRLF (`Composer.compose` guarantees it). The spool then stores
+    it without scanning it again; otherwise it is dot-stuffed first.
+    """
 
     tenant_id: str
     message_id: str
@@ -34,6 +40,7 @@ class NewMessage:
     mail_from: str
     rcpt_to: str
     body: bytes
+    transfer_ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,7 @@ class Spool:
                 "next_attempt_at": now,
                 "deadline_at": now + lifetime,
                 "last_reply": "",
-                "body": pack(m.body),
+                "body": pack(m.body, transfer_ready=m.transfer_ready),
                 "body_format": BodyFormat.ZSTD_TRANSFER.value,
                 "created_at": now,
             }

@@ -22,9 +22,11 @@ import zstandard
 
 from courriel.delivery.wire import dot_stuff
 
-__all__ = ["BodyFormat", "pack", "transfer_form"]
+__all__ = ["BodyFormat", "pack", "stored_message", "transfer_form"]
 
 _LEVEL = 3
+# RFC 5321 §4.1.1.4: the line with a single dot that ends the data.
+_END = b".\r\n"
 
 
 class BodyFormat(enum.IntEnum):
@@ -53,9 +55,13 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return decompressor
 
 
-def pack(message: bytes) -> bytes:
-    """The spool's ``body`` for ``message`` (format `BodyFormat.ZSTD_TRANSFER`)."""
-    return _compressor().compress(dot_stuff(message))
+def pack(message: bytes, *, transfer_ready: bool = False) -> bytes:
+    """The spool's ``body`` for ``message`` (format `BodyFormat.ZSTD_TRANSFER`).
+
+    ``transfer_ready``: ``message`` needs only the end marker (see `NewMessage`).
+    """
+    data = message + _END if transfer_ready else dot_stuff(message)
+    return _compressor().compress(data)
 
 
 def transfer_form(body_format: int, body: bytes) -> bytes:
@@ -67,3 +73,15 @@ def transfer_form(body_format: int, body: bytes) -> bytes:
     if body_format == BodyFormat.ZLIB_MESSAGE:
         return dot_stuff(zlib.decompress(body))
     raise ValueError(f"unknown spool body format {body_format}")
+
+
+def stored_message(body_format: int, body: bytes) -> bytes:
+    """The message a stored ``body`` holds, as it was queued (to inspect a queued message).
+
+    The transfer form undone: end marker off, doubled leading dots single
+    again; a queued message that had bare CR or LF comes back with CRLF.
+    """
+    data = transfer_form(body_format, body)[: -len(_END)]
+    if data.startswith(b".."):
+        data = data[1:]
+    return data.replace(b"\r\n..", b"\r\n.")

@@ -128,6 +128,7 @@ class RepermissionMailer:
                     ),
                     rcpt_to=mail.email,
                     body=composer.compose(recipient, now),
+                    transfer_ready=True,
                 )
             )
         self._spool.enqueue(
