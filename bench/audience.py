@@ -86,7 +86,13 @@ def main() -> None:
     contacts = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     with tempfile.TemporaryDirectory() as tmp:
         # The sandbox resolver: `.test` sender domains count as verified (no DNS here).
-        settings = Settings(data_dir=Path(tmp) / "data", fanout_batch_size=2000, resolver="sandbox")
+        # No worker drains the spool here: the high-water mark would stop the fan-out.
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            fanout_batch_size=2000,
+            resolver="sandbox",
+            spool_high_water=None,
+        )
         services = Services.build(settings)
         services.tenants.migrate_shared()
         tenant = services.tenants.create("bench")

@@ -5,7 +5,8 @@ contact's name, city, points and orders, tracked links and pixel, MIME,
 DKIM RSA-2048 from the content composer) goes to the sandbox internet:
 50 domains of 4 providers (`with_extra_domains`), each provider its own
 lane. Processes as in production: composers (fan-out's compose and spool
-step; one per core, each composing its share), the delivery worker (this
+step; one per core, each composing its share, waiting as the fan-out does
+while the spool is at its high-water mark), the delivery worker (this
 process: claims, lanes, SMTP, group-committed results, delivered events in
 the tenant database), and the sandbox internet (the receiving side, not
 counted in the bound).
@@ -82,6 +83,8 @@ def bench_settings(data_dir: Path) -> Settings:
         worker_batch_size=1000,
         lane_max_connections=8,
         worker_poll_seconds=0.2,
+        # Five of the worker's batches: enough that it never waits for work.
+        spool_high_water=5000,
         log_level="WARNING",
     )
 
@@ -126,7 +129,14 @@ def run_composer(
     began = time.perf_counter()
     lifetime = dt.timedelta(hours=settings.queue_lifetime_hours)
     mine = range(share, count, shares)
+    high_water = settings.spool_high_water
     for start in range(0, len(mine), BATCH):
+        # The fan-out's backpressure (campaigns/pacing.py): no batch while the
+        # spool holds `spool_high_water` messages due or in flight.
+        while high_water is not None and services.spool.backlog(dt.datetime.now(dt.UTC)) >= (
+            high_water
+        ):
+            time.sleep(0.05)
         batch: list[NewMessage] = []
         cpu = time.process_time()
         for n in mine[start : start + BATCH]:

@@ -187,6 +187,15 @@ class Settings(BaseSettings):
         le=50_000,
         description="Recipients a campaign moves to the spool at once.",
     )
+    spool_high_water: int | None = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Campaign fan-out waits while this many spooled messages are due or being sent, "
+            "so composing never runs far ahead of delivery (spool size, and the CPU the "
+            "workers need); raise it with many delivery workers. Empty: no limit."
+        ),
+    )
     tracking_flush_seconds: float = Field(
         default=0.25,
         gt=0,

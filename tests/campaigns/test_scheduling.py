@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from campaign_seed import make_campaign, recipients, seed_list, spooled
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from courriel.campaigns.abtest import VariantSpec
 from courriel.campaigns.abtest_models import AbMetric, AbStatus
@@ -17,6 +17,7 @@ from courriel.config import Settings
 from courriel.core.clock import FrozenClock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError
+from courriel.delivery.models import SpoolMessage, SpoolState
 from courriel.services import Services
 from courriel.tracking.models import EventType
 from courriel.tracking.recorder import NewEvent, record_events
@@ -135,6 +136,46 @@ def test_the_rate_cap_spreads_a_campaign_over_hours(
     services.scheduler().drain()
     assert sorted(spooled(services, campaign)) == emails
     assert _status(services, tenant, campaign) is CampaignStatus.SENT
+
+
+def test_the_fan_out_waits_while_the_spool_is_at_its_high_water_mark(
+    settings: Settings,
+) -> None:
+    clock = FrozenClock(START)
+    tuned = settings.model_copy(update={"spool_high_water": 100, "fanout_batch_size": 50})
+    services = Services.build(tuned, clock=clock)
+    try:
+        services.tenants.migrate_shared()
+        tenant = make_tenant(services, "Backlog")
+        emails = [f"p{i:03d}@x.test" for i in range(250)]
+        campaign = make_campaign(services, tenant, [seed_list(services, tenant, emails)])
+        services.campaign_control.send(tenant.operator, campaign)
+        services.scheduler().drain()
+        # Two batches, then 100 messages wait for delivery: composing waits.
+        assert len(spooled(services, campaign)) == 100
+        assert services.spool.backlog(clock.now()) == 100
+        clock.advance(seconds=5)
+        services.scheduler().drain()
+        assert len(spooled(services, campaign)) == 100
+        # Deferred to later (greylisting, a throttled provider): not in the
+        # way of the rest of the audience.
+        with transaction(services.spool.sessions) as session:
+            session.execute(
+                update(SpoolMessage).values(next_attempt_at=clock.now() + dt.timedelta(hours=1))
+            )
+        assert services.spool.backlog(clock.now()) == 0
+        clock.advance(seconds=1)
+        services.scheduler().drain()
+        assert len(spooled(services, campaign)) == 200
+        # Delivered: the spool has room again, and the campaign finishes.
+        with transaction(services.spool.sessions) as session:
+            session.execute(update(SpoolMessage).values(state=SpoolState.FINISHED))
+        clock.advance(seconds=1)
+        services.scheduler().drain()
+        assert sorted(spooled(services, campaign)) == emails
+        assert _status(services, tenant, campaign) is CampaignStatus.SENT
+    finally:
+        services.close()
 
 
 def _open_all(services: Services, tenant: TenantAccess, campaign_id: str, machine: bool) -> None:

@@ -1,5 +1,6 @@
 """The gate each fan-out batch passes: start a due schedule, respect pause and
-cancel, the campaign's rate cap and the tenant's sending-policy allowance.
+cancel, the campaign's rate cap, the tenant's sending-policy allowance, and
+the spool's high-water mark.
 
 `before` is read at the start of every batch and `after` at its end, so a
 pause or a cancel recorded while a batch was being composed still takes its
@@ -31,6 +32,8 @@ HOUR = dt.timedelta(hours=1)
 # How long a batch stopped by a suspension waits before looking again.
 SUSPENDED_RECHECK = dt.timedelta(minutes=5)
 POLICY_RECHECK = dt.timedelta(minutes=5)
+# A full spool drains in seconds; composing resumes as soon as it has.
+SPOOL_RECHECK = dt.timedelta(milliseconds=200)
 # A paused campaign's job sleeps this long, unless a resume wakes it first.
 PAUSED_PARK = dt.timedelta(days=1)
 
@@ -82,6 +85,11 @@ class BatchGate:
     ) -> Gate:
         # The batch shrinks to what the campaign's rate cap and the tenant's
         # policy limit still allow this hour; nothing allowed: wait.
+        high_water = self._settings.spool_high_water
+        if high_water is not None and self._spool.backlog(now) >= high_water:
+            # Composing far ahead of delivery only fills the spool's disk and
+            # takes the CPU the workers need to empty it.
+            return Gate(wait_until=now + SPOOL_RECHECK, reason="spool backlog")
         plan = session.get(CampaignPlan, campaign_id)
         rate = plan.rate_per_hour if plan is not None else None
         if rate is not None:

@@ -192,6 +192,18 @@ _FINISHED = (
     .limit(bindparam("limit"))
 )
 _REMOVE = delete(_TABLE).where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+# Two ranges of the (state, next_attempt_at) index.
+_BACKLOG = (
+    select(func.count())
+    .select_from(_TABLE)
+    .where(
+        or_(
+            (_TABLE.c.state == SpoolState.QUEUED.value)
+            & (_TABLE.c.next_attempt_at <= bindparam("now", type_=UTCDateTime())),
+            _TABLE.c.state == SpoolState.LEASED.value,
+        )
+    )
+)
 
 
 class Spool:
@@ -373,6 +385,15 @@ class Spool:
                 .returning(SpoolMessage.message_id)
             )
             return list(result.scalars())
+
+    def backlog(self, now: dt.datetime) -> int:
+        """Messages due now or held by a worker: what delivery has still to get through.
+
+        Messages deferred to later (greylisting, a throttled provider) are
+        not counted: they must not hold back mail to everyone else.
+        """
+        with self._sessions() as session:
+            return int(session.connection().execute(_BACKLOG, {"now": now}).scalar() or 0)
 
     def pending_count(self) -> int:
         """Messages not yet finished (queued or leased)."""
