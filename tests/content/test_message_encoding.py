@@ -64,14 +64,24 @@ def test_pieces_encoded_apart_decode_to_the_text_joined(texts: list[str]) -> Non
         assert b"=_" not in joined
         # Already in relaxed canonical form (RFC 6376 §3.4.4).
         assert dkim.canonical_body(joined + b"end\r\n") == joined + b"end\r\n"
-        # With leading dots escaped: the same text, the same limits, and no
-        # line that SMTP would change in transit (RFC 5321 §4.5.2).
-        escaped = qp.escape_leading_dots(joined)
-        assert _decoded(escaped) == _decoded(joined)
-        lines = escaped.split(b"\r\n")
+        # No line that SMTP would change in transit (RFC 5321 §4.5.2).
+        assert not any(line.startswith(b".") for line in lines)
+
+
+@given(
+    st.text(alphabet=st.sampled_from(list("ab.:/?&%-_")), max_size=300),
+    st.lists(st.text(alphabet=st.sampled_from(list("xy.-_")), max_size=200), max_size=4),
+)
+@example("https://shop.test/t/c/", ["." * 80, "a" * 53 + "." + "b" * 90])
+def test_wrapped_urls_decode_unchanged_and_never_start_a_line_with_a_dot(
+    prefix: str, items: list[str]
+) -> None:
+    base = prefix.encode("ascii")
+    for item, wrapped in zip(items, qp.wrap_each(base, [i.encode() for i in items]), strict=True):
+        assert _decoded(wrapped) == prefix + item
+        lines = wrapped.split(b"\r\n")
         assert all(len(line) <= 76 for line in lines)
         assert not any(line.startswith(b".") for line in lines)
-        assert dkim.canonical_body(escaped + b"end\r\n") == escaped + b"end\r\n"
 
 
 @given(st.text(alphabet=".=aé", max_size=400))

@@ -242,9 +242,9 @@ class Composer:
             # No text part could be made from the template: from this message.
             text = [qp.encode(self._compiled.render(context).text)]
         # Every line of the body is quoted-printable (CRLF only, by its
-        # alphabet) or MIME structure; only a value can still start one with
-        # a dot, which the escape rewrites (see `compose`'s docstring).
-        body = qp.escape_leading_dots(self._mime.body(text, html))
+        # alphabet, and never starting with a dot) or MIME structure: see
+        # `compose`'s docstring.
+        body = self._mime.body(text, html)
         try:
             fields = self._message_fields(recipient, chunks.subject, context, now)
             head = b"".join([h.header_line(name, value) for name, value in fields])

@@ -57,10 +57,6 @@ class _WithLinks:
 _Encoding = bytes | _WithLinks
 
 
-def _static_encoding(text: str) -> bytes:
-    return qp.escape_leading_dots(qp.encode(text))
-
-
 def _strings(code: CodeType) -> Iterator[str]:
     for const in code.co_consts:
         if isinstance(const, str):
@@ -87,24 +83,21 @@ class EncodedPart:
         self._static: dict[str, tuple[str, _Encoding]] = {}
         for text in template_strings(template):
             self._static[text] = (text, self._encode_static(text))
-        self.untracked_hrefs = [_static_encoding(raw) for raw in links.originals] if links else []
+        self.untracked_hrefs = [qp.encode(raw) for raw in links.originals] if links else []
 
     def _encode_static(self, text: str) -> _Encoding:
-        # Leading dots escaped here, once a version, leave the composer's
-        # check of each message (`qp.escape_leading_dots`) nothing to do
-        # unless a personalized value starts a line with one.
         links = self._links
         if links is None or "\x00" not in text or not links.pattern.search(text):
-            return _static_encoding(text)
+            return qp.encode(text)
         parts: list[bytes | int] = []
         cursor = 0
         for match in links.pattern.finditer(text):
             if match.start() > cursor:
-                parts.append(_static_encoding(text[cursor : match.start()]))
+                parts.append(qp.encode(text[cursor : match.start()]))
             parts.append(int(match.group(1)))
             cursor = match.end()
         if cursor < len(text):
-            parts.append(_static_encoding(text[cursor:]))
+            parts.append(qp.encode(text[cursor:]))
         return _WithLinks(parts)
 
     def encode(self, chunks: Sequence[str], hrefs: list[bytes]) -> list[bytes]:

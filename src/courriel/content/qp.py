@@ -19,10 +19,11 @@ Lines are at most 76 characters (rule 5), far below the 998 octets of
 RFC 5322 §2.1.1, and contain no NUL, bare CR or bare LF: any line break in
 the text becomes CRLF, which is how text/* types write line breaks.
 
-`escape_leading_dots` writes a dot that would start a line as "=2E". That
-dot is the one character SMTP changes in transit (RFC 5321 §4.5.2: the
+No line starts with a dot: that one is written "=2E" (`escape_leading_dots`).
+It is the one character SMTP changes in transit (RFC 5321 §4.5.2: the
 client doubles it, the server takes it off again), so without one a
-composed message is its own SMTP transfer form.
+composed message is its own SMTP transfer form, and the spool need not
+scan 60 KB a message to find out.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def encode(text: str) -> bytes:
     if last:
         encoded.extend(_encode_line(last, soft_end=True))
     encoded.append(b"")
-    return b"\r\n".join(encoded)
+    return escape_leading_dots(b"\r\n".join(encoded))
 
 
 def encode_value(text: str) -> bytes:
@@ -143,8 +144,10 @@ def encode_value(text: str) -> bytes:
 def wrap(data: bytes) -> bytes:
     """Printable ASCII without "=" or two spaces in a row (a URL), as quoted-printable."""
     if len(data) <= _WIDTH:
-        return data + SOFT_BREAK
-    return b"".join([data[i : i + _WIDTH] + SOFT_BREAK for i in range(0, len(data), _WIDTH)])
+        return escape_leading_dots(data + SOFT_BREAK)
+    return escape_leading_dots(
+        b"".join([data[i : i + _WIDTH] + SOFT_BREAK for i in range(0, len(data), _WIDTH)])
+    )
 
 
 def wrap_each(prefix: bytes, items: list[bytes]) -> list[bytes]:
@@ -154,9 +157,10 @@ def wrap_each(prefix: bytes, items: list[bytes]) -> list[bytes]:
     for item in items:
         data = prefix + item
         size = len(data)
-        if size <= _WIDTH:
+        # Only a line's first byte needs looking at for a dot (`wrap` otherwise).
+        if size <= _WIDTH and data[:1] != b".":
             append(data + SOFT_BREAK)
-        elif size <= 2 * _WIDTH:
+        elif size <= 2 * _WIDTH and data[:1] != b"." and data[_WIDTH : _WIDTH + 1] != b".":
             append(data[:_WIDTH] + SOFT_BREAK + data[_WIDTH:] + SOFT_BREAK)
         else:
             append(wrap(data))
@@ -169,10 +173,10 @@ def _encode_value(text: str) -> bytes:
             # Printable: no tab, CR, LF or other control character.
             data = text.encode("ascii")
             if len(data) <= _WIDTH:
-                return data + SOFT_BREAK if data else b""
+                return escape_leading_dots(data + SOFT_BREAK) if data else b""
             # A line may end with a space here: the soft break's "=" follows it.
-            return b"".join(
-                [data[i : i + _WIDTH] + SOFT_BREAK for i in range(0, len(data), _WIDTH)]
+            return escape_leading_dots(
+                b"".join([data[i : i + _WIDTH] + SOFT_BREAK for i in range(0, len(data), _WIDTH)])
             )
     elif len(text) <= SHORT_VALUE and "\n" not in text and "\r" not in text:
         # "Zoë", "19,90 €": one line once escaped (at most 3 characters a byte).
@@ -182,7 +186,7 @@ def _encode_value(text: str) -> bytes:
         if escaped.endswith(b" "):
             escaped = escaped[:-1] + b"=20"
         if len(escaped) <= _WIDTH:
-            return escaped + SOFT_BREAK
+            return escape_leading_dots(escaped + SOFT_BREAK)
     return encode(text)
 
 
