@@ -58,3 +58,35 @@ def test_a_sandbox_for_benchmarks_keeps_only_the_headers(tmp_path: Path) -> None
             assert b"xxx" not in received.data
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_pipelined_commands_get_every_reply_in_order(tmp_path: Path) -> None:
+    """RFC 2920 §3.2: replies to a group may be held, never lost or reordered."""
+
+    async def scenario() -> None:
+        async with Sandbox(tmp_path) as sandbox:
+            ip, port = sandbox.zone.hosts["mx.google.test"]
+            reader, writer = await asyncio.open_connection(ip, port)
+            assert (await reader.readline()).startswith(b"220 ")
+            writer.write(b"EHLO out.courriel.test\r\n")
+            while (await reader.readline())[3:4] == b"-":
+                pass
+            # One group: two recipients accepted, one refused (RFC 5321 §3.3:
+            # for that recipient only), then DATA.
+            writer.write(
+                b"MAIL FROM:<bounce@sender.test>\r\n"
+                b"RCPT TO:<a@gmail.test>\r\n"
+                b"RCPT TO:<unknown-b@gmail.test>\r\n"
+                b"RCPT TO:<c@gmail.test>\r\n"
+                b"DATA\r\n"
+            )
+            codes = [(await reader.readline())[:3] for _ in range(5)]
+            assert codes == [b"250", b"250", b"550", b"250", b"354"]
+            writer.write(b"Subject: group\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+            assert (await reader.readline()).startswith(b"250 2.0.0 OK queued as ")
+            assert (await reader.readline()).startswith(b"221")
+            writer.close()
+            assert sandbox.store.count("a@gmail.test") == sandbox.store.count("c@gmail.test") == 1
+            assert sandbox.store.count("unknown-b@gmail.test") == 0
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))

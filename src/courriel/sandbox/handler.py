@@ -279,6 +279,36 @@ class ProviderSmtp(SMTP):
     def __init__(self, handler: ProviderHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._behaviour = handler.behaviour
+        self._held: list[bytes] = []
+
+    async def push(self, status: str | bytes) -> None:
+        """Send a reply, or hold a 250 while more pipelined commands wait (RFC 2920 §3.2).
+
+        A server may keep the replies to a group of pipelined commands and
+        send them together once its input runs dry, as Postfix does: the
+        client's MAIL, RCPT and DATA then cost one write, not three. Only
+        250 replies are held; any other (the 354 that asks for the data, a
+        refusal, a 221 or 421 before closing, STARTTLS's 220) sends what is
+        held with it at once.
+        """
+        if isinstance(status, str):
+            response = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii")
+        else:
+            response = status
+        if response.startswith(b"250") and self._more_input():
+            self._held.append(response + b"\r\n")
+            return
+        if self._held:
+            response = b"".join(self._held) + response
+            self._held.clear()
+        self._writer.write(response + b"\r\n")
+        await self._writer.drain()
+
+    def _more_input(self) -> bool:
+        # A whole command line is waiting in the stream (aiosmtpd reads its
+        # reader's buffer too, when a connection ends).
+        buffer: bytearray = self._reader._buffer  # type: ignore[attr-defined]  # noqa: SLF001
+        return b"\n" in buffer
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         match = _PLAIN_PATH.fullmatch(arg)
