@@ -11,12 +11,14 @@ from collections.abc import Callable
 
 import pytest
 from delivery_support import Mailer, body
+from hypothesis import example, given
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from courriel.core.db import transaction
 from courriel.delivery.models import SpoolMessage
 from courriel.delivery.transfer import BodyFormat, pack, stored_message, transfer_form
-from courriel.delivery.wire import dot_stuff
+from courriel.delivery.wire import dot_stuff, is_transfer_ready, unstuff
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 
@@ -83,3 +85,17 @@ def test_new_message_is_stored_in_transfer_form_and_received_unchanged(
     deliver()
     [received] = sandbox.store.inbox("bea@gmail.test")
     assert received.data.endswith(body("bea@gmail.test", message_id))
+
+
+@given(st.lists(st.sampled_from([b".", b"\r\n", b"\n", b"\r", b"a", b"..", b"\r\n."]), max_size=30))
+@example([b".", b"\r\n", b"..", b"\r\n"])
+def test_unstuff_undoes_dot_stuffing_and_readiness_means_only_the_marker(
+    pieces: list[bytes],
+) -> None:
+    data = b"".join(pieces)
+    stuffed = dot_stuff(data)
+    crlf = stuffed[: -len(b".\r\n")]
+    assert unstuff(crlf) == data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(
+        b"\n", b"\r\n"
+    ) + (b"" if data.endswith((b"\r", b"\n")) else b"\r\n")
+    assert is_transfer_ready(data) == (stuffed == data + b".\r\n")

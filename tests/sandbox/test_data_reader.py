@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from courriel.sandbox.data import has_long_line, read_message_data, unstuff
+from courriel.delivery.wire import unstuff
+from courriel.sandbox.data import has_long_line, read_message_data
 
 END = b"\r\n.\r\n"
 

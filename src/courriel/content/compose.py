@@ -46,6 +46,7 @@ from courriel.content.render import (
     parse_part,
 )
 from courriel.content.sandbox import DEFAULT_LIMITS, RenderLimits
+from courriel.delivery.wire import is_transfer_ready
 
 # What a template may read of a contact besides its properties.
 CONTACT_FIELDS = ("email", "first_name", "last_name", "language", "timezone")
@@ -265,7 +266,10 @@ class Composer:
             int(now.timestamp()),
         )
         header = b"".join([signatures, self._static_head, head, self._mime.content_headers])
-        if not _transfer_ready(header):
+        # Checked per message, on a few hundred bytes: custom fields and values
+        # come from customers, and a bare LF sent as is could smuggle a second
+        # message past a lax server.
+        if not is_transfer_ready(header):
             raise RenderError("a header field would break the SMTP transfer of the message")
         return b"".join([header, b"\r\n", body])
 
@@ -296,21 +300,6 @@ class Composer:
                 )
             )
         return fields
-
-
-def _transfer_ready(header: bytes) -> bool:
-    # CRLF line endings only and no line starting with a dot, checked on the
-    # header block of each message (a few hundred bytes): custom fields and
-    # values come from customers, and a bare LF sent as is could smuggle a
-    # second message past a lax server.
-    crlf = header.count(b"\r\n")
-    return (
-        header.count(b"\r") == crlf
-        and header.count(b"\n") == crlf
-        and header.endswith(b"\r\n")
-        and not header.startswith(b".")
-        and b"\n." not in header
-    )
 
 
 @functools.lru_cache(maxsize=16)

@@ -20,7 +20,7 @@ import zlib
 
 import zstandard
 
-from courriel.delivery.wire import dot_stuff
+from courriel.delivery.wire import dot_stuff, unstuff
 
 __all__ = ["BodyFormat", "pack", "stored_message", "transfer_form"]
 
@@ -81,7 +81,4 @@ def stored_message(body_format: int, body: bytes) -> bytes:
     The transfer form undone: end marker off, doubled leading dots single
     again; a queued message that had bare CR or LF comes back with CRLF.
     """
-    data = transfer_form(body_format, body)[: -len(_END)]
-    if data.startswith(b".."):
-        data = data[1:]
-    return data.replace(b"\r\n..", b"\r\n.")
+    return unstuff(transfer_form(body_format, body)[: -len(_END)])

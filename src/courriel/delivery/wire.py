@@ -7,12 +7,41 @@ import ssl
 
 import aiosmtplib
 
-__all__ = ["dot_stuff", "is_valid_path", "unverified_tls_context"]
+__all__ = [
+    "dot_stuff",
+    "is_transfer_ready",
+    "is_valid_path",
+    "unstuff",
+    "unverified_tls_context",
+]
 
 # RFC 5321 §4.5.2: lines starting with "." get one more. Line endings are
 # made CRLF first so that a bare LF or CR can never end the data early (SMTP
 # smuggling: "\n.\n" is read as the end of DATA by some servers).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A line that starts with a dot. The regular expression finds it (or its
+# absence) in a fraction of the time of `in`, whose search is slow when the
+# needle starts with a byte as frequent as CR or LF.
+_LEADING_DOT = re.compile(rb"\n\.")
+
+
+def _crlf_only(data: bytes) -> bool:
+    crlf = data.count(b"\r\n")
+    return data.count(b"\r") == crlf and data.count(b"\n") == crlf
+
+
+def is_transfer_ready(data: bytes) -> bool:
+    """Whether ``data`` is its own transfer form but for the end marker.
+
+    CRLF line endings only, a final CRLF, and no line starting with a dot:
+    `dot_stuff` would only add the ``.CRLF`` that ends the data.
+    """
+    return (
+        _crlf_only(data)
+        and data.endswith(b"\r\n")
+        and not data.startswith(b".")
+        and _LEADING_DOT.search(data) is None
+    )
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -21,8 +50,7 @@ def dot_stuff(data: bytes) -> bytes:
     Byte counts and replaces run in C over the message; composed messages are
     already CRLF throughout, so usually only the final ``.`` is added.
     """
-    crlf = data.count(b"\r\n")
-    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+    if not _crlf_only(data):
         # Each CRLF, lone CR and lone LF becomes one CRLF, as a line-ending
         # regular expression ``\r\n|\r|\n`` would make it.
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
@@ -33,6 +61,18 @@ def dot_stuff(data: bytes) -> bytes:
     if data.startswith(b"."):
         data = b"." + data
     return data + b".\r\n"
+
+
+def unstuff(data: bytes) -> bytes:
+    """Undo `dot_stuff`'s doubling: one dot off each line that starts with one.
+
+    ``data`` is what came before the end marker (RFC 5321 §4.5.2).
+    """
+    if data.startswith(b"."):
+        data = data[1:]
+    if _LEADING_DOT.search(data) is not None:
+        data = data.replace(b"\r\n.", b"\r\n")
+    return data
 
 
 # A dot-atom address (RFC 5321 §4.1.2) needs no further check; anything else

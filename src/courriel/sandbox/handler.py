@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from courriel.delivery.wire import unstuff
 from courriel.sandbox.behaviour import (
     REPLY_ACCEPTED_RCPT,
     REPLY_ACCEPTED_SENDER,
@@ -28,7 +29,7 @@ from courriel.sandbox.behaviour import (
     REPLY_RELAY_DENIED,
     queued_reply,
 )
-from courriel.sandbox.data import has_long_line, read_message_data, unstuff
+from courriel.sandbox.data import has_long_line, read_message_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable
