@@ -21,7 +21,6 @@ __all__ = ["has_long_line", "read_message_data"]
 
 _CR = b"\r"
 _MARKER = b"\n.\r\n"
-_END = b"\r\n.\r\n"
 # How far apart the windows of `has_long_line` start.
 _WINDOW = 500
 
@@ -51,9 +50,12 @@ async def read_message_data(reader: asyncio.StreamReader, limit: int) -> bytes:
             raise asyncio.LimitOverrunError("message over the size limit", size)
         # The LF of the marker ends a line only after a CR, which may be the
         # last byte of the previous read when ``rest`` is the marker alone.
-        before = rest[-5:-4] if len(rest) > len(_MARKER) else head[-1:]
+        size_of_marker = len(_MARKER)
+        before = (
+            rest[-size_of_marker - 1 : -size_of_marker] if len(rest) > size_of_marker else head[-1:]
+        )
         if before == _CR:
-            chunks[-1] = rest[:-3]  # Drop ".CRLF", keep the line's CRLF.
+            chunks[-1] = rest[: 1 - size_of_marker]  # Drop ".CRLF", keep the line's CRLF.
             break
         # A bare LF before ".CRLF": that line is data; the next starts here.
     return b"".join(chunks)
