@@ -20,11 +20,11 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 
 from common import peak_rss_mb, report
-from courriel.accounts.principal import Principal
 from courriel.audience.models import Contact, MailingList, Subscription, SubscriptionStatus
 from courriel.config import Settings
 from courriel.core.db import transaction
 from courriel.core.ids import new_id
+from courriel.core.principal import Principal
 from courriel.delivery.models import SpoolMessage
 from courriel.services import Services
 

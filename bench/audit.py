@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from common import report
-from courriel.accounts.principal import Principal
 from courriel.config import Settings
+from courriel.core.principal import Principal
 from courriel.services import Services
 
 

@@ -48,18 +48,18 @@ from sqlalchemy import func, select
 from common import peak_rss_mb, report
 from compose import template_source
 from courriel.config import Settings
+from courriel.config.profiles import ThrottleProfile, default_profiles
 from courriel.content import dkim
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.models import DkimAlgorithm
 from courriel.content.service import TemplateContent, build_version
 from courriel.delivery.models import SpoolMessage
-from courriel.delivery.profiles import ThrottleProfile, default_profiles
 from courriel.delivery.spool import NewMessage
 from courriel.delivery.verp import encode_return_path
+from courriel.events.models import Event, EventType
 from courriel.sandbox.providers import with_extra_domains
 from courriel.sandbox.server import run_sandbox
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 
 BATCH = 500
 PROVIDERS = with_extra_domains(13)

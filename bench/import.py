@@ -21,10 +21,10 @@ import threading
 from pathlib import Path
 
 from common import cpu_seconds, peak_rss_mb, report, timed
-from courriel.accounts.principal import Principal
 from courriel.audience.importer import ImportRequest
 from courriel.audience.models import PropertyKind
 from courriel.config import Settings
+from courriel.core.principal import Principal
 from courriel.services import Services
 
 

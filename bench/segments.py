@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from common import peak_rss_mb, report, timed
-from courriel.accounts.principal import Principal
 from courriel.audience.import_batch import BulkInsert
 from courriel.audience.models import Contact, PropertyKind
 from courriel.config import Settings
 from courriel.core.db import transaction
+from courriel.core.principal import Principal
+from courriel.events.models import Event, EventType
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 
 SEGMENT = 'country = "FR" and opened within 90 days and email.domain in ("yahoo.com", "ymail.com")'
 DOMAINS = ("yahoo.com", "ymail.com", "gmail.com", "outlook.com", "orange.fr", "free.fr")

@@ -35,7 +35,6 @@ import uvicorn
 from sqlalchemy import func, insert, select
 
 from common import report, timed
-from courriel.accounts.principal import Principal
 from courriel.audience.models import Contact
 from courriel.campaigns.models import (
     Campaign,
@@ -49,8 +48,9 @@ from courriel.content.links import click_token
 from courriel.content.models import Template, TemplateLink, TemplateVersion
 from courriel.core.db import transaction
 from courriel.core.ids import new_id
+from courriel.core.principal import Principal
+from courriel.events.models import CampaignCounter, Event, EventType, StatCounter
 from courriel.services import Services
-from courriel.tracking.models import CampaignCounter, Event, EventType, StatCounter
 
 SECRET = "bench-secret-key-0123456789abcdef"
 TARGET = "https://shop.example/spring?utm_source=courriel"
@@ -309,7 +309,7 @@ def floor_rate(seconds: int, connections: int) -> tuple[float, float]:
 
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--floor-server":
-        # Configured as `courriel serve` configures uvicorn (cli/runtime.py).
+        # Configured as `courriel serve` configures uvicorn (engine/runtime.py).
         uvicorn.run(
             floor_app,
             port=int(sys.argv[2]),

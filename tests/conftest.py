@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from courriel.api.app import create_app
 from courriel.config import Settings
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from courriel.web.app import create_app
 from support import SandboxThread, TenantAccess, make_tenant
 
 # Fixtures of the delivery tests (tests/delivery is on the pythonpath).

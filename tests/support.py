@@ -13,12 +13,12 @@ from pathlib import Path
 
 import uvicorn
 
-from courriel.accounts.principal import Principal
-from courriel.api.app import create_app
 from courriel.core.models import Tenant
+from courriel.core.principal import Principal
 from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from courriel.web.app import create_app
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""Wiring: builds every service of one process from the settings, explicitly.
+"""The composition root: builds every service of one process from the settings.
 
-There are no globals or service locators; edges (HTTP, CLI) receive a
-`Services` and call the use cases on it.
+This is the one module that builds services; a service receives the services
+it uses (and the implementations of the ports it declares) here, never
+builds them itself. There are no globals or service locators; the edges
+(HTTP, SMTP, engine, CLI) receive a `Services` and call the use cases on it.
 """
 
 from __future__ import annotations
@@ -9,11 +11,18 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 from courriel.accounts.service import ApiKeyService
+from courriel.audience.export import ExportService
+from courriel.audience.importer import ImportService
+from courriel.audience.personalization import AudienceDirectory
+from courriel.audience.properties import PropertyService
+from courriel.audience.retention import RetentionService
+from courriel.audience.segments.service import SegmentService
 from courriel.audience.service import AudienceService
+from courriel.audience.signup import SignupService
+from courriel.audience.suppressions import SuppressionService
 from courriel.campaigns.abtest import AbTestService
 from courriel.campaigns.control import CampaignControl
 from courriel.campaigns.fanout import Fanout
@@ -21,7 +30,9 @@ from courriel.campaigns.scheduler import Scheduler
 from courriel.campaigns.service import CampaignService
 from courriel.config import Settings
 from courriel.content.dkimkeys import DkimKeyService
+from courriel.content.mailer import Mailer
 from courriel.content.service import TemplateService
+from courriel.core.audit import AuditTrail
 from courriel.core.clock import Clock, SystemClock
 from courriel.core.secrets import load_secret_key
 from courriel.core.storage import Storage
@@ -30,22 +41,25 @@ from courriel.delivery.mx import DnsMxResolver, MxResolver, StaticMxResolver
 from courriel.delivery.reporting import OutcomeReporter
 from courriel.delivery.spool import Spool
 from courriel.delivery.worker import DeliveryWorker
+from courriel.events.service import EventService
+from courriel.events.webhooks.deliverer import WebhookDeliverer
+from courriel.events.webhooks.endpoints import WebhookService
+from courriel.events.webhooks.ssrf import parse_networks
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
-from courriel.policy.gate import send_checks as policy_send_checks
+from courriel.policy.enforcement import PolicyAllowance
+from courriel.policy.gate import send_checks
 from courriel.policy.service import PolicyService
-from courriel.privacy.audit import AuditTrail
+from courriel.privacy.center import PrivacyCenter
 from courriel.privacy.governance import Governance
 from courriel.privacy.repermission import Repermissions
 from courriel.privacy.repermission_mail import RepermissionMailer
 from courriel.privacy.rights import DataSubjectRights
 from courriel.sandbox.zone import zone_path
-from courriel.tracking.events import EventService
+from courriel.tracking.bounces import ReturnProcessor
+from courriel.tracking.outcomes import TenantOutcomes
 from courriel.tracking.service import StatsService
 from courriel.tracking.tracker import Tracker
-from courriel.tracking.webhooks.deliverer import WebhookDeliverer
-from courriel.tracking.webhooks.endpoints import WebhookService
-from courriel.tracking.webhooks.ssrf import parse_networks
 
 
 @dataclass
@@ -57,18 +71,31 @@ class Services:
     storage: Storage
     secret_key: bytes
     tenants: TenantService
+    audit: AuditTrail
     api_keys: ApiKeyService
+    mailer: Mailer
     audience: AudienceService
+    signups: SignupService
     templates: TemplateService
     dkim_keys: DkimKeyService
     campaigns: CampaignService
+    campaign_control: CampaignControl
+    ab_tests: AbTestService
     stats: StatsService
     spool: Spool
     fanout: Fanout
     reporter: OutcomeReporter
+    returns: ReturnProcessor
     tracker: Tracker
     events: EventService
     webhooks: WebhookService
+    policy: PolicyService
+    sender_domains: SenderDomainService
+    content_checks: ContentChecks
+    governance: Governance
+    repermissions: Repermissions
+    privacy_rights: DataSubjectRights
+    privacy_center: PrivacyCenter
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -78,77 +105,84 @@ class Services:
         storage = Storage(settings)
         key = load_secret_key(settings)
         spool = Spool(storage.spool)
+        mailer = Mailer(settings, spool, key)
+        audit = AuditTrail(storage, clock)
+        dkim_keys = DkimKeyService(storage, clock, key)
+        policy = PolicyService(storage, settings, clock, mailer)
+        sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
+        content_checks = ContentChecks(storage)
+        campaigns = CampaignService(
+            storage, clock, send_checks(policy, sender_domains, content_checks)
+        )
+        fanout = Fanout(
+            storage,
+            spool,
+            settings,
+            clock,
+            key,
+            dkim_keys=dkim_keys,
+            allowance=PolicyAllowance(storage.control),
+        )
+        campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
+        privacy_rights = DataSubjectRights(storage, clock, key, spool)
         return cls(
             settings=settings,
             clock=clock,
             storage=storage,
             secret_key=key,
             tenants=TenantService(storage, clock),
-            api_keys=ApiKeyService(storage, clock, key),
-            audience=AudienceService(storage, clock, key),
+            audit=audit,
+            api_keys=ApiKeyService(storage, clock, key, audit),
+            mailer=mailer,
+            audience=AudienceService(
+                storage,
+                clock,
+                key,
+                properties=PropertyService(storage, clock),
+                suppressions=SuppressionService(storage, clock, key),
+                imports=ImportService(storage, clock, key),
+                exports=ExportService(storage, clock),
+                segments=SegmentService(storage, clock),
+                retention=RetentionService(storage, clock),
+            ),
+            signups=SignupService(storage, clock, key, settings, mailer),
             templates=TemplateService(
-                storage, clock, settings=settings, spool=spool, secret_key=key
+                storage,
+                clock,
+                settings=settings,
+                mailer=mailer,
+                secret_key=key,
+                dkim_keys=dkim_keys,
+                contacts=AudienceDirectory(storage),
             ),
-            dkim_keys=DkimKeyService(storage, clock, key),
-            campaigns=CampaignService(
-                storage, clock, policy_send_checks(storage, settings, clock, key)
-            ),
+            dkim_keys=dkim_keys,
+            campaigns=campaigns,
+            campaign_control=campaign_control,
+            ab_tests=AbTestService(storage, clock, campaigns, campaign_control),
             stats=StatsService(storage),
             spool=spool,
-            fanout=Fanout(storage, spool, settings, clock, key),
-            reporter=OutcomeReporter(storage, spool, clock, key),
+            fanout=fanout,
+            reporter=OutcomeReporter(spool, TenantOutcomes(storage, clock, key)),
+            returns=ReturnProcessor(storage, clock, key),
             tracker=Tracker(storage, settings, clock, key),
             events=EventService(storage),
             webhooks=WebhookService(
                 storage, clock, parse_networks(settings.webhook_allowed_networks)
             ),
+            policy=policy,
+            sender_domains=sender_domains,
+            content_checks=content_checks,
+            governance=Governance(storage, clock),
+            repermissions=Repermissions(
+                storage,
+                clock,
+                key,
+                settings,
+                RepermissionMailer(settings, mailer, dkim_keys, key),
+            ),
+            privacy_rights=privacy_rights,
+            privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
         )
-
-    @cached_property
-    def audit(self) -> AuditTrail:
-        """The tenants' tamper-evident audit trails (issue 8)."""
-        return AuditTrail(self.storage, self.clock)
-
-    @cached_property
-    def governance(self) -> Governance:
-        """Lists' retention rules and the processing register (issue 8)."""
-        return Governance(self.storage, self.clock)
-
-    @cached_property
-    def repermissions(self) -> Repermissions:
-        """Retention and consent expiry: re-permission emails and their deadlines (issue 8)."""
-        mailer = RepermissionMailer(self.settings, self.spool, self.dkim_keys, self.secret_key)
-        return Repermissions(self.storage, self.clock, self.secret_key, self.settings, mailer)
-
-    @cached_property
-    def privacy_rights(self) -> DataSubjectRights:
-        """Data-subject requests: access, portability, rectification, erasure, … (issue 8)."""
-        return DataSubjectRights(self.storage, self.clock, self.secret_key, self.spool)
-
-    @cached_property
-    def campaign_control(self) -> CampaignControl:
-        """Schedule, pause, resume, cancel and progress of campaigns (issue 6)."""
-        return CampaignControl(self.storage, self.clock, self.campaigns, self.fanout, self.spool)
-
-    @cached_property
-    def ab_tests(self) -> AbTestService:
-        """A/B/n tests of campaigns (issue 6)."""
-        return AbTestService(self.storage, self.clock, self.campaigns, self.campaign_control)
-
-    @cached_property
-    def policy(self) -> PolicyService:
-        """The sending policy: evaluation, state, operator lifts (issue 6)."""
-        return PolicyService(self.storage, self.settings, self.clock, self.spool)
-
-    @cached_property
-    def sender_domains(self) -> SenderDomainService:
-        """Sender domains: ownership token, SPF / DKIM / DMARC checks (issue 6)."""
-        return SenderDomainService(self.storage, self.settings, self.clock, self.dkim_keys)
-
-    @cached_property
-    def content_checks(self) -> ContentChecks:
-        """The content checklist of campaigns (issue 6)."""
-        return ContentChecks(self.storage)
 
     def scheduler(self) -> Scheduler:
         """A scheduler owned by this process."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from courriel.accounts.principal import Capability
+from courriel.core.principal import Capability
 from courriel.services import Services
 from support import TenantAccess
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from courriel.audience.addresses import normalize_address, plain_address, validated_address
 from courriel.audience.import_rows import keyed_hash, properties_json
+from courriel.core.addresses import normalize_address, plain_address, validated_address
 from courriel.core.errors import InvalidInputError
 
 # Pieces that sit on the edges of the rules: dots, hyphens, Punycode and

@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from courriel.accounts.principal import Principal
 from courriel.audience import import_batch, importer
 from courriel.audience.importer import ImportRequest
 from courriel.audience.models import ConsentRecord, ConsentSource, ImportStatus, PropertyKind
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.audience.tabular import ReadLimits
 from courriel.core.errors import ForbiddenError, InvalidInputError, NotFoundError
+from courriel.core.principal import Principal
 from courriel.services import Services
 from support import TenantAccess
 

@@ -8,15 +8,15 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import ConsentSource, PropertyKind
 from courriel.audience.segments.parser import SegmentError
 from courriel.audience.service import ConsentInput, ContactInput
+from courriel.core.audit import AuditFilter
 from courriel.core.db import transaction
 from courriel.core.errors import ForbiddenError, NotFoundError
-from courriel.privacy.audit import AuditFilter
+from courriel.core.principal import Capability, Principal
+from courriel.events.models import Event, EventType
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 from support import TenantAccess
 
 PEOPLE = [

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from courriel.audience.signup_pages import signups
 from courriel.services import Services
 from support import CHROMIUM, CHROMIUM_ARGS, TenantAccess, free_port, http_app
 
@@ -26,7 +25,7 @@ def test_a_person_signs_up_in_a_browser(
     server: str, services: Services, tenant_a: TenantAccess, tmp_path: Path
 ) -> None:
     lst = services.audience.create_list(tenant_a.operator, "Café news", "Our monthly letter")
-    signup = signups(services).create_form(
+    signup = services.signups.create_form(
         tenant_a.operator, lst.id, "Join the café", "I agree to receive the monthly letter"
     )
     with sync_playwright() as pw:

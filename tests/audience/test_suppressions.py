@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from courriel.audience.addresses import tenant_address_hash
+from courriel.core.addresses import tenant_address_hash
 from courriel.services import Services
 from support import TenantAccess
 

@@ -12,7 +12,6 @@ import pytest
 from campaign_seed import make_campaign, recipients, record_consent, seed_list, spooled
 from sqlalchemy import Connection, Engine, event, select
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import (
     ConsentAction,
     Segment,
@@ -22,9 +21,11 @@ from courriel.audience.models import (
 )
 from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.models import CampaignRecipient, MailClass
+from courriel.core.addresses import tenant_address_hash
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError
 from courriel.delivery.spool import Spool
+from courriel.policy.enforcement import PolicyAllowance
 from courriel.services import Services
 from support import TenantAccess
 
@@ -271,17 +272,31 @@ def test_exactly_once_after_a_restart_mid_resolution(
             services.settings,
             services.clock,
             services.secret_key,
+            dkim_keys=services.dkim_keys,
+            allowance=PolicyAllowance(services.storage.control),
         )
     else:
         dying = _DiesBeforeMarking(
-            services.storage, services.spool, services.settings, services.clock, services.secret_key
+            services.storage,
+            services.spool,
+            services.settings,
+            services.clock,
+            services.secret_key,
+            dkim_keys=services.dkim_keys,
+            allowance=PolicyAllowance(services.storage.control),
         )
     with pytest.raises(RuntimeError, match="killed"):
         dying.run_batch(tenant_a.tenant.id, campaign_id)
 
     # A new process (a fresh fan-out, no memory of the old one) carries on.
     restarted = Fanout(
-        services.storage, services.spool, services.settings, services.clock, services.secret_key
+        services.storage,
+        services.spool,
+        services.settings,
+        services.clock,
+        services.secret_key,
+        dkim_keys=services.dkim_keys,
+        allowance=PolicyAllowance(services.storage.control),
     )
     while not restarted.run_batch(tenant_a.tenant.id, campaign_id).finished:
         pass

@@ -18,9 +18,9 @@ from courriel.core.clock import FrozenClock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError
 from courriel.delivery.models import SpoolMessage, SpoolState
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.services import Services
-from courriel.tracking.models import EventType
-from courriel.tracking.recorder import NewEvent, record_events
 from support import TenantAccess, make_tenant
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)

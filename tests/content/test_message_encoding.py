@@ -24,7 +24,7 @@ from courriel.content import dkim, links, qp
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.models import DkimAlgorithm
 from courriel.content.service import TemplateContent, build_version
-from courriel.delivery.wire import dot_stuff
+from courriel.core.wire import dot_stuff
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 KEY = b"k" * 32

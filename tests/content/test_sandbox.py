@@ -7,8 +7,8 @@ import time
 import pytest
 
 from courriel.content.formatting import locale_for
+from courriel.content.jinja_env import RenderLimits
 from courriel.content.render import CompiledTemplate, Namespace, RenderError
-from courriel.content.sandbox import RenderLimits
 from courriel.core.errors import InvalidInputError
 
 SECRET = "s3cr3t-installation-key"

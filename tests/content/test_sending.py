@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from courriel.audience.models import Contact, MailingList
 from courriel.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, RecipientState
-from courriel.content.links import resolve_click_target
 from courriel.content.models import TemplateLink
 from courriel.delivery.models import SpoolMessage
 from courriel.delivery.transfer import stored_message
 from courriel.services import Services
+from courriel.tracking.tracker import resolve_click_target
 from support import TenantAccess
 
 CONSENT = {"source": "api", "purpose_text": "Yes, send me the newsletter"}

@@ -7,8 +7,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from courriel.core import migrate
-from courriel.core.schema import FAMILIES
 from courriel.services import Services
+from courriel.tables import FAMILIES
 
 
 def _diff(engine: Engine, family: str) -> list[object]:

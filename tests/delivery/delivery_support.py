@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import Contact, Suppression
 from courriel.config import Settings
+from courriel.config.profiles import ThrottleProfile, default_profiles
+from courriel.core.addresses import tenant_address_hash
 from courriel.core.db import transaction
 from courriel.core.ids import new_id
-from courriel.delivery.profiles import ThrottleProfile, default_profiles
 from courriel.delivery.spool import NewMessage
 from courriel.delivery.verp import encode_return_path
 from courriel.delivery.worker import DeliveryWorker
+from courriel.events.models import Event, EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
-from courriel.tracking.recorder import NewEvent, record_events
 
 
 def fast_profiles(**overrides: ThrottleProfile) -> dict[str, ThrottleProfile]:

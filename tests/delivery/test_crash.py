@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 
 from courriel.config import Settings
 from courriel.delivery.models import SpoolMessage, SpoolState
+from courriel.events.models import Event, EventType
 from courriel.sandbox.providers import with_extra_domains
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 from support import SandboxThread
 
 MESSAGES = 10_000

@@ -9,10 +9,10 @@ import asyncio
 import pytest
 
 from courriel.core.clock import SystemClock
-from courriel.delivery.feedback import ReturnOutcome, ReturnProcessor
-from courriel.delivery.inbound import ReturnPathServer
 from courriel.delivery.verp import encode_return_path
+from courriel.relay.inbound import ReturnPathServer
 from courriel.services import Services
+from courriel.tracking.bounces import ReturnOutcome, ReturnProcessor
 
 
 async def _command(

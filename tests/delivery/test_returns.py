@@ -14,13 +14,13 @@ import pytest
 from delivery_support import Mailer
 
 from courriel.config import Settings
-from courriel.delivery.feedback import ReturnProcessor
-from courriel.delivery.inbound import REPLY_NO_SUCH_USER, ReturnPathServer
 from courriel.delivery.returns import ReturnKind, read_return
 from courriel.delivery.verp import encode_return_path
+from courriel.relay.inbound import REPLY_NO_SUCH_USER, ReturnPathServer
 from courriel.sandbox.recipients import build_arf, build_dsn, build_trap_report, send_null_sender
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from courriel.tracking.bounces import ReturnProcessor
 from support import SandboxThread
 
 Deliver = Callable[[], None]

@@ -18,13 +18,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from courriel.core.wire import dot_stuff
 from courriel.delivery.smtp import (
     SmtpReply,
     SmtpSession,
     SmtpSessionError,
     SmtpTimeouts,
 )
-from courriel.delivery.wire import dot_stuff
 
 MESSAGE = b"From: a@sender.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nHello.\r\n"
 

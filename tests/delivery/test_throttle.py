@@ -10,8 +10,8 @@ from collections.abc import Callable
 from delivery_support import Mailer, ShiftableClock, WorkerFactory, fast_profiles
 
 from courriel.config import Settings
+from courriel.config.profiles import ThrottleProfile, default_profiles, profile_for_lane
 from courriel.delivery.models import SpoolMessage
-from courriel.delivery.profiles import ThrottleProfile, default_profiles, profile_for_lane
 from courriel.delivery.throttle import Adaptation, LaneThrottles
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services

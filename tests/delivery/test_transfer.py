@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 
 from courriel.core.db import transaction
+from courriel.core.wire import dot_stuff, is_transfer_ready, unstuff
 from courriel.delivery.models import SpoolMessage
 from courriel.delivery.transfer import BodyFormat, pack, stored_message, transfer_form
-from courriel.delivery.wire import dot_stuff, is_transfer_ready, unstuff
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 

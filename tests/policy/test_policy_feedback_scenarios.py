@@ -26,12 +26,12 @@ from sqlalchemy import select
 
 from courriel.audience.models import Subscription, SubscriptionStatus, Suppression
 from courriel.config import Settings
-from courriel.delivery.feedback import ReturnProcessor
-from courriel.delivery.inbound import ReturnPathServer
 from courriel.policy.models import PolicyState
 from courriel.policy.service import PolicyService
+from courriel.relay.inbound import ReturnPathServer
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from courriel.tracking.bounces import ReturnProcessor
 from support import SandboxThread, TenantAccess, free_port, http_app
 
 # A campaign with a tracked link, so simulated recipients have something to click.
@@ -114,7 +114,7 @@ def _send_and_settle(
 
 def _policy(services: Services, **thresholds: object) -> PolicyService:
     tuned = services.settings.model_copy(update=thresholds)
-    return PolicyService(services.storage, tuned, services.clock, services.spool)
+    return PolicyService(services.storage, tuned, services.clock, services.mailer)
 
 
 def _finding(policy: PolicyService, tenant: TenantAccess, rule: str) -> dict[str, Any]:

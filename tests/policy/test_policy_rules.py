@@ -13,11 +13,11 @@ from courriel.campaigns.pacing import set_job_time
 from courriel.config import Settings
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.policy.models import PolicyState
 from courriel.policy.thresholds import Figures, measure, verdict
 from courriel.services import Services
-from courriel.tracking.models import EventType
-from courriel.tracking.recorder import NewEvent, record_events
 from support import TenantAccess
 
 RULES = Settings()

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from courriel.audience.models import ContactImport, ImportStatus
 from courriel.core.db import transaction
 from courriel.delivery.models import SpoolMessage
+from courriel.events.models import Event, EventType
 from courriel.policy.models import PolicyState
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 from support import TenantAccess
 
 

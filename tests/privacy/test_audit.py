@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from courriel.cli.main import app
 from courriel.config import Settings
+from courriel.core.audit import entry_hash
+from courriel.core.audit_models import AuditEntry
 from courriel.core.db import transaction
-from courriel.privacy.audit import entry_hash
-from courriel.privacy.audit_models import AuditEntry
 from courriel.services import Services
 from support import TenantAccess
 

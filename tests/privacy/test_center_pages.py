@@ -14,14 +14,14 @@ from rights_seed import add_person, make_campaign, make_list, message_of, send
 from sqlalchemy import select, update
 
 from courriel.audience.models import ConsentAction, ConsentRecord, Contact
-from courriel.audience.ratelimit import MemoryRateLimiter
-from courriel.audience.tokens import sign
 from courriel.campaigns.models import CampaignRecipient
 from courriel.content.links import click_token, preferences_token, unsubscribe_token
+from courriel.core.audit_models import AuditEntry
 from courriel.core.db import transaction
-from courriel.privacy.audit_models import AuditEntry
-from courriel.privacy.center_pages import center_router
+from courriel.core.tokens import sign
 from courriel.services import Services
+from courriel.web.pages.center import center_router
+from courriel.web.ratelimit import MemoryRateLimiter
 from support import TenantAccess
 
 ADA = "ada@gmail.test"

@@ -19,16 +19,16 @@ from rights_seed import (
 )
 from sqlalchemy import Engine, inspect, select, text
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.campaigns.models import CampaignRecipient, RecipientState
 from courriel.content.links import click_token
+from courriel.core.addresses import tenant_address_hash
 from courriel.core.db import transaction
 from courriel.delivery.models import SpoolMessage
+from courriel.events.models import Event, EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.privacy.erasure import sqlite_files
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
-from courriel.tracking.recorder import NewEvent, record_events
 from support import TenantAccess
 
 ADA = "ada.lovelace@gmail.test"

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from rights_seed import add_person, fulfil, make_list, new_request
 from sqlalchemy import select
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import Suppression, SuppressionReason
+from courriel.core.addresses import tenant_address_hash
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from support import TenantAccess

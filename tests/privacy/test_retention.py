@@ -11,19 +11,19 @@ import pytest
 from delivery_support import fast_profiles
 from fastapi.testclient import TestClient
 
-from courriel.accounts.principal import Principal
-from courriel.api.app import create_app
 from courriel.audience.models import ConsentSource
 from courriel.audience.service import ConsentInput, ContactInput
-from courriel.audience.tokens import sign
 from courriel.config import Settings
 from courriel.core.clock import FrozenClock
 from courriel.core.db import transaction
+from courriel.core.principal import Principal
+from courriel.core.tokens import sign
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.privacy.repermission_rules import months_before
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from courriel.tracking.models import EventType
-from courriel.tracking.recorder import NewEvent, record_events
+from courriel.web.app import create_app
 from support import TenantAccess, make_tenant
 
 LINK = re.compile(r"https?://\S+/r/reconfirm\?token=\S+")

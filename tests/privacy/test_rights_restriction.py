@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from courriel.campaigns.models import CampaignRecipient, RecipientState
 from courriel.content.links import open_token
+from courriel.events.models import Event, EventType
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 from support import TenantAccess
 
 ADA = "ada@gmail.test"

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from courriel.delivery.wire import unstuff
+from courriel.core.wire import unstuff
 from courriel.sandbox.data import has_long_line, read_message_data
 
 END = b"\r\n.\r\n"

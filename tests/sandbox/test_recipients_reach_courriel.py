@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from courriel.audience.models import Contact, Subscription, SubscriptionStatus
 from courriel.config import Settings
+from courriel.events.models import Event, EventType
 from courriel.sandbox.behaviour import chosen
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 from support import SandboxThread, free_port, http_app, make_tenant
 
 HTML = (

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import func, select
 from tracking_seed import LINKS, Seeded, seed_campaign
 
-from courriel.cli.runtime import run_http, run_loop
 from courriel.config import Settings
+from courriel.engine.runtime import run_http, run_loop
+from courriel.events.models import Event, EventType
 from courriel.services import Services
-from courriel.tracking.models import Event, EventType
 from support import TenantAccess, free_port
 
 BURST = 600

@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from tracking_seed import LINKS, Seeded, seed_default
 
-from courriel.api.app import create_app
 from courriel.content.links import click_token, open_token
 from courriel.core.db import transaction
+from courriel.events.models import Event, EventType
+from courriel.events.recorder import NewEvent, record_events
+from courriel.events.service import EventFilter
 from courriel.services import Services
-from courriel.tracking.events import EventFilter
-from courriel.tracking.models import Event, EventType
-from courriel.tracking.recorder import NewEvent, record_events
+from courriel.web.app import create_app
 from support import TenantAccess
 
 

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from tracking_seed import seed_campaign
 
 from courriel.core.db import transaction
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.services import Services
-from courriel.tracking.models import EventType
-from courriel.tracking.recorder import NewEvent, record_events
 from support import TenantAccess
 
 T0 = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)

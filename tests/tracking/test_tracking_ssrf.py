@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from courriel.core.errors import InvalidInputError
-from courriel.tracking.webhooks.ssrf import Resolve, check_url, parse_networks
+from courriel.events.webhooks.ssrf import Resolve, check_url, parse_networks
 
 
 def _resolver(answers: dict[str, list[str]]) -> Resolve:

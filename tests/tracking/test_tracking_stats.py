@@ -13,11 +13,11 @@ from tracking_seed import Seeded, seed_campaign
 
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.events.metrics import provider_of
+from courriel.events.models import Event, EventType
+from courriel.events.recorder import NewEvent, record_events
+from courriel.events.service import EventFilter
 from courriel.services import Services
-from courriel.tracking.events import EventFilter
-from courriel.tracking.metrics import provider_of
-from courriel.tracking.models import Event, EventType
-from courriel.tracking.recorder import NewEvent, record_events
 from support import TenantAccess
 
 LANES = [

@@ -9,9 +9,9 @@ from tracking_seed import Seeded, seed_campaign, seed_default
 
 from courriel.audience.models import ConsentAction, ConsentRecord, Subscription, SubscriptionStatus
 from courriel.content.links import unsubscribe_token
+from courriel.events.models import EventType
+from courriel.events.service import EventFilter
 from courriel.services import Services
-from courriel.tracking.events import EventFilter
-from courriel.tracking.models import EventType
 from support import TenantAccess
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

@@ -15,14 +15,14 @@ from fastapi.testclient import TestClient
 from courriel.core.clock import FrozenClock
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
+from courriel.events.webhooks.deliverer import WebhookDeliverer
+from courriel.events.webhooks.endpoints import WebhookService
+from courriel.events.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery
+from courriel.events.webhooks.signer import SIGNATURE_HEADER, verify_signature
+from courriel.events.webhooks.ssrf import parse_networks
 from courriel.services import Services
-from courriel.tracking.models import EventType
-from courriel.tracking.recorder import NewEvent, record_events
-from courriel.tracking.webhooks.deliverer import WebhookDeliverer
-from courriel.tracking.webhooks.endpoints import WebhookService
-from courriel.tracking.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery
-from courriel.tracking.webhooks.signer import SIGNATURE_HEADER, verify_signature
-from courriel.tracking.webhooks.ssrf import parse_networks
 from support import TenantAccess
 
 LOOPBACK = parse_networks(["127.0.0.1/32"])

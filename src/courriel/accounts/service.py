@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from courriel.accounts.models import ApiKey
-from courriel.accounts.principal import Capability, Principal
+from courriel.core.audit import AuditTrail
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import AuthenticationError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.models import Tenant, TenantStatus
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import AuditTrail
 
 KEY_PREFIX = "ck_"
 
@@ -35,10 +35,13 @@ class CreatedKey:
 class ApiKeyService:
     """Issues, checks and revokes API keys (control database)."""
 
-    def __init__(self, storage: Storage, clock: Clock, secret_key: bytes) -> None:
+    def __init__(
+        self, storage: Storage, clock: Clock, secret_key: bytes, audit: AuditTrail
+    ) -> None:
         self._storage = storage
         self._clock = clock
         self._secret_key = secret_key
+        self._audit = audit
 
     def _hash(self, secret: str) -> str:
         # The keys are 256-bit random, so a keyed hash is enough: a slow
@@ -78,7 +81,7 @@ class ApiKeyService:
             session.add(key)
         # Keys live in the control database; the tenant's own trail says who
         # made one and with which capabilities (never the secret or its hash).
-        AuditTrail(self._storage, self._clock).record(
+        self._audit.record(
             principal.tenant_id,
             principal,
             "api_key.created",
@@ -128,6 +131,4 @@ class ApiKeyService:
             if key.revoked_at is not None:
                 return
             key.revoked_at = self._clock.now()
-        AuditTrail(self._storage, self._clock).record(
-            principal.tenant_id, principal, "api_key.revoked", f"key:{key_id}", {}
-        )
+        self._audit.record(principal.tenant_id, principal, "api_key.revoked", f"key:{key_id}", {})

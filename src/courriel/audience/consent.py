@@ -14,9 +14,9 @@ from typing import Any
 from jinja2 import Environment
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import ConsentRecord, Contact, MailingList, Subscription
 from courriel.core.errors import NotFoundError
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 _PAGE = Environment(autoescape=True).from_string(

@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, func, select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
@@ -27,11 +26,12 @@ from courriel.audience.models import (
     Subscription,
 )
 from courriel.audience.properties import load_definitions
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
 
 Format = Literal["csv", "json"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from courriel.audience.addresses import normalize_address
 from courriel.audience.values import (
     PropertyKind,
     check_language,
@@ -23,6 +22,7 @@ from courriel.audience.values import (
     check_value,
     clean_text,
 )
+from courriel.core.addresses import normalize_address
 from courriel.core.errors import InvalidInputError
 
 # Contact fields an import may fill, with their length limits.

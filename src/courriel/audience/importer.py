@@ -21,8 +21,6 @@ from typing import cast
 
 from sqlalchemy import Select, select
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import tenant_hash_key
 from courriel.audience.import_batch import BatchWriter, ImportContext
 from courriel.audience.import_reader import ReadPlan, check_here, check_in_child
 from courriel.audience.import_rows import PropertySpec
@@ -34,13 +32,15 @@ from courriel.audience.models import (
 )
 from courriel.audience.properties import RESERVED, load_definitions
 from courriel.audience.tabular import FileRows, ReadLimits
+from courriel.core.addresses import tenant_hash_key
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import CourrielError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
 
 # Rows per batch: one transaction, and about 6 MB of checked rows in memory.
 BATCH = 10_000

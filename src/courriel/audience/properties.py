@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import PropertyDefinition, PropertyKind
 from courriel.audience.values import (
     Value,
@@ -27,6 +26,7 @@ from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError
 from courriel.core.ids import new_id
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 # The value checks live in `values` (free of the database layer); they are

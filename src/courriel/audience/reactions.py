@@ -11,10 +11,10 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import Contact, Subscription, Suppression, SuppressionReason
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.subscriptions import TRANSITIONS
+from courriel.core.addresses import tenant_address_hash
 
 
 def suppress_contact(

@@ -6,7 +6,6 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
@@ -18,6 +17,7 @@ from courriel.audience.models import SubscriptionStatus as S
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 

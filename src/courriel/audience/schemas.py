@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from courriel.api.schemas import Input
 from courriel.audience.models import ConsentSource, PropertyKind, SuppressionReason
+from courriel.core.schemas import Input
 
 
 class ListIn(Input):

@@ -9,8 +9,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import domain_of, normalize_address, tenant_address_hash
 from courriel.audience.export import ExportService
 from courriel.audience.importer import ImportService
 from courriel.audience.models import (
@@ -34,13 +32,15 @@ from courriel.audience.retention import RetentionService
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.subscriptions import can_move, check_move
 from courriel.audience.suppressions import SuppressionService, erased_only
+from courriel.core.addresses import domain_of, normalize_address, tenant_address_hash
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
 
 LEGAL_BASES = frozenset({"consent", "contract", "legitimate-interest", "legal-obligation"})
 MAX_NAME = 200
@@ -94,16 +94,29 @@ def _clean_text(value: str | None, name: str, limit: int = MAX_NAME) -> str | No
 class AudienceService:
     """Lists, contacts and consent of one tenant per call (the principal's)."""
 
-    def __init__(self, storage: Storage, clock: Clock, secret_key: bytes) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        secret_key: bytes,
+        *,
+        properties: PropertyService,
+        suppressions: SuppressionService,
+        imports: ImportService,
+        exports: ExportService,
+        segments: SegmentService,
+        retention: RetentionService,
+    ) -> None:
         self._storage = storage
         self._clock = clock
         self._secret_key = secret_key
-        self.properties = PropertyService(storage, clock)
-        self.suppressions = SuppressionService(storage, clock, secret_key)
-        self.imports = ImportService(storage, clock, secret_key)
-        self.exports = ExportService(storage, clock)
-        self.segments = SegmentService(storage, clock)
-        self.retention = RetentionService(storage, clock)
+        # The audience's other use cases, reached through this one for the edges.
+        self.properties = properties
+        self.suppressions = suppressions
+        self.imports = imports
+        self.exports = exports
+        self.segments = segments
+        self.retention = retention
 
     # Lists ------------------------------------------------------------------
 

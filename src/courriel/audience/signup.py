@@ -22,8 +22,6 @@ from email.utils import format_datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import domain_of, tenant_address_hash
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
@@ -37,16 +35,17 @@ from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.properties import clean_text
 from courriel.audience.subscriptions import can_move
 from courriel.audience.suppressions import erased_only, lift_erasure, suppressed_hashes
-from courriel.audience.tokens import sign, verify
 from courriel.config import Settings
+from courriel.content.mailer import Mailer, SystemMail
+from courriel.core.addresses import domain_of, tenant_address_hash
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.delivery.spool import NewMessage, Spool
-from courriel.delivery.verp import encode_return_path
-from courriel.privacy.audit import record_entry
+from courriel.core.tokens import sign, verify
 
 CONFIRM = "signup-confirm"
 CSRF = "signup-form"
@@ -78,13 +77,13 @@ class SignupService:
     """Forms, submissions and confirmations."""
 
     def __init__(
-        self, storage: Storage, clock: Clock, secret_key: bytes, settings: Settings, spool: Spool
+        self, storage: Storage, clock: Clock, secret_key: bytes, settings: Settings, mailer: Mailer
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._key = secret_key
         self._settings = settings
-        self._spool = spool
+        self._mailer = mailer
 
     # For the tenant ----------------------------------------------------------
 
@@ -395,18 +394,15 @@ class SignupService:
             subtype="html",
             cte="quoted-printable",
         )
-        self._spool.enqueue(
+        self._mailer.send(
             [
-                NewMessage(
+                SystemMail(
                     tenant_id=form.tenant_id,
                     message_id=message_id,
-                    campaign_id=None,
-                    contact_id=contact_id,
-                    mail_from=encode_return_path(self._key, form.tenant_id, message_id, domain),
-                    rcpt_to=email,
+                    to=email,
                     body=message.as_bytes(),
+                    contact_id=contact_id,
                 )
             ],
-            now=now,
-            lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours),
+            now,
         )

@@ -13,16 +13,16 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import normalize_address, tenant_address_hash
 from courriel.audience.models import Contact, Suppression, SuppressionReason
 from courriel.audience.reactions import suppress_contact
+from courriel.core.addresses import normalize_address, tenant_address_hash
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.pagination import Page, paginate
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
 
 MAX_DETAIL = 500
 

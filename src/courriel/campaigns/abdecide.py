@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from courriel.campaigns.abtest_models import AbMetric, AbStatus, AbTest, AbVariant
 from courriel.campaigns.models import Campaign
-from courriel.tracking.models import StatCounter
+from courriel.events.models import StatCounter
 
 # Unique human opens (machine opens by privacy proxies do not count) or unique
 # clicks (scanners' clicks are already left out of them by tracking).

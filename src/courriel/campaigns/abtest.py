@@ -20,17 +20,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.campaigns.abtest_models import AbMetric, AbStatus, AbTest, AbVariant
-from courriel.campaigns.audience import plan_of
 from courriel.campaigns.control import CampaignControl
 from courriel.campaigns.models import CampaignStatus
+from courriel.campaigns.resolution import plan_of
 from courriel.campaigns.service import CampaignService
 from courriel.content.models import TemplateVersion
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 _BASE32 = string.ascii_lowercase + "234567"

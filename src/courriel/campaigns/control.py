@@ -17,10 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import normalize_address
 from courriel.audience.models import Segment
-from courriel.campaigns.audience import plan_of
 from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import (
@@ -32,14 +29,17 @@ from courriel.campaigns.models import (
 )
 from courriel.campaigns.pacing import set_job_time
 from courriel.campaigns.plan import CampaignPlan
+from courriel.campaigns.resolution import plan_of
 from courriel.campaigns.service import CampaignService, arm_job
 from courriel.campaigns.withdraw import withdraw_unsent
+from courriel.core.addresses import normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.delivery.spool import Spool
-from courriel.tracking.models import CampaignCounter
+from courriel.events.models import CampaignCounter
 
 log = logging.getLogger(__name__)
 

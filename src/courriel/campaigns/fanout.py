@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import Contact, MailingList, Suppression, SuppressionReason
-from courriel.campaigns.audience import plan_of, resolve_batch
 from courriel.campaigns.batchlock import one_batch_at_a_time
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import (
@@ -35,18 +33,21 @@ from courriel.campaigns.models import (
     RecipientState,
 )
 from courriel.campaigns.pacing import BatchGate
+from courriel.campaigns.ports import SendingAllowance
+from courriel.campaigns.resolution import plan_of, resolve_batch
 from courriel.config import Settings
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.models import TemplateVersion
 from courriel.content.render import RenderError
+from courriel.core.addresses import tenant_address_hash
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.storage import Storage
 from courriel.delivery.spool import NewMessage, Spool
 from courriel.delivery.verp import encode_return_path
-from courriel.tracking.models import EventType
-from courriel.tracking.recorder import NewEvent, record_events
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
 
 # Composers kept per process (one per campaign being sent); the oldest goes first.
 _COMPOSER_CACHE = 32
@@ -70,7 +71,15 @@ class Fanout:
     """Moves recipients of sending campaigns into the spool."""
 
     def __init__(
-        self, storage: Storage, spool: Spool, settings: Settings, clock: Clock, secret_key: bytes
+        self,
+        storage: Storage,
+        spool: Spool,
+        settings: Settings,
+        clock: Clock,
+        secret_key: bytes,
+        *,
+        dkim_keys: DkimKeyService,
+        allowance: SendingAllowance,
     ) -> None:
         self._storage = storage
         self._spool = spool
@@ -78,8 +87,8 @@ class Fanout:
         self._clock = clock
         self._secret_key = secret_key
         self._composers: dict[tuple[str, str, str], Composer] = {}
-        self._dkim = DkimKeyService(storage, clock, secret_key)
-        self._gate = BatchGate(storage, spool, settings, clock)
+        self._dkim = dkim_keys
+        self._gate = BatchGate(storage, spool, settings, clock, allowance)
 
     def run_batch(self, tenant_id: str, campaign_id: str, limit: int | None = None) -> BatchResult:
         """Process one batch; `finished` once the whole audience is in the spool.
@@ -126,7 +135,7 @@ class Fanout:
     def _resume_or_resolve(
         self, tenant_id: str, campaign: Campaign, limit: int
     ) -> tuple[list[tuple[CampaignRecipient, Contact]], dt.datetime | None]:
-        # Audience rules and exactly-once resolution: campaigns/audience.py.
+        # Audience rules and exactly-once resolution: campaigns/resolution.py.
         with transaction(self._storage.tenant(tenant_id)) as session:
             pending = self._pending(session, campaign.id, limit)
             if pending:

@@ -19,14 +19,14 @@ from courriel.campaigns.abdecide import decide_if_tested
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, FanoutJob
 from courriel.campaigns.plan import CampaignPlan
+from courriel.campaigns.ports import SendingAllowance
 from courriel.campaigns.withdraw import withdraw_unsent
 from courriel.config import Settings
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.storage import Storage
 from courriel.delivery.spool import Spool
-from courriel.policy.enforcement import allowance
-from courriel.tracking.models import Event, EventType
+from courriel.events.models import Event, EventType
 
 HOUR = dt.timedelta(hours=1)
 # How long a batch stopped by a suspension waits before looking again.
@@ -51,7 +51,15 @@ class Gate:
 class BatchGate:
     """Decides, before each batch, whether and how much a campaign may send."""
 
-    def __init__(self, storage: Storage, spool: Spool, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        spool: Spool,
+        settings: Settings,
+        clock: Clock,
+        allowance: SendingAllowance,
+    ) -> None:
+        self._allowance = allowance
         self._storage = storage
         self._spool = spool
         self._settings = settings
@@ -105,7 +113,7 @@ class BatchGate:
             if recent >= rate:
                 return Gate(wait_until=now + HOUR / max(rate, 1), reason="rate cap")
             size = min(size, rate - recent)
-        policy = allowance(self._storage.control, tenant_id, now)
+        policy = self._allowance.allowance(tenant_id, now)
         if policy.suspended:
             return Gate(wait_until=now + SUSPENDED_RECHECK, reason="tenant suspended")
         if policy.hourly_cap is not None:

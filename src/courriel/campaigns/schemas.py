@@ -6,8 +6,8 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from courriel.api.schemas import Input
 from courriel.campaigns.models import MailClass
+from courriel.core.schemas import Input
 
 
 class CampaignIn(Input):

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from courriel.api.schemas import Input
 from courriel.campaigns.abtest_models import AbMetric
+from courriel.core.schemas import Input
 
 
 class CampaignEditIn(Input):

@@ -7,18 +7,18 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import normalize_address
 from courriel.audience.models import MailingList
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import Campaign, CampaignList, CampaignStatus, FanoutJob, MailClass
 from courriel.content.models import Template, TemplateVersion
 from courriel.content.variables import check_sendable
+from courriel.core.addresses import normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import insert_for, transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 # Raises (InvalidInputError, ForbiddenError, …) when the campaign may not be sent.

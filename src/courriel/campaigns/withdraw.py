@@ -18,8 +18,8 @@ from courriel.campaigns.models import CampaignRecipient, RecipientState
 from courriel.core.db import transaction
 from courriel.core.storage import Storage
 from courriel.delivery.spool import Spool
-from courriel.tracking.models import EventType
-from courriel.tracking.recorder import NewEvent, record_events
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
 
 _CHUNK = 1000
 

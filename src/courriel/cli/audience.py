@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from courriel.accounts.principal import Principal
 from courriel.audience.importer import ImportRequest
 from courriel.audience.segments.service import segment_condition
 from courriel.cli.common import DataDir, TenantOpt, console, err, fail, open_services
 from courriel.core.errors import CourrielError
+from courriel.core.principal import Principal
 
 contacts_app = typer.Typer(help="Contacts: import and export.", no_args_is_help=True)
 segments_app = typer.Typer(help="Segments: count contacts by a filter.", no_args_is_help=True)

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from courriel.accounts.principal import Principal
 from courriel.campaigns.models import Campaign
 from courriel.config import Settings
 from courriel.core.errors import CourrielError
+from courriel.core.principal import Principal
 from courriel.policy.models import PolicyState
 from courriel.services import Services
 

@@ -10,9 +10,9 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
-from courriel.accounts.principal import Principal
 from courriel.audience.models import ConsentSource
 from courriel.audience.service import ConsentInput, ContactInput
+from courriel.core.principal import Principal
 from courriel.services import Services
 from courriel.tracking.service import CampaignStats
 

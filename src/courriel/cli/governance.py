@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from courriel.accounts.principal import Principal
 from courriel.cli.common import DataDir, TenantOpt, console, err, fail, open_services
+from courriel.core.audit import AuditFilter
 from courriel.core.errors import CourrielError, InvalidInputError
-from courriel.privacy.audit import AuditFilter
+from courriel.core.principal import Principal
 from courriel.privacy.audit_export import export_trail
 
 audit_app = typer.Typer(help="The tenant's tamper-evident audit trail.", no_args_is_help=True)

@@ -12,22 +12,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from courriel.accounts.principal import Principal
 from courriel.cli.audience import contacts_app, segments_app
 from courriel.cli.campaigns import campaigns_app
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.governance import audit_app
 from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
-from courriel.cli.runtime import (
+from courriel.config import Settings, masked, settings_markdown
+from courriel.core.errors import CourrielError
+from courriel.core.principal import Principal
+from courriel.engine.runtime import (
     configure_logging,
     install_signals,
     run_engine,
     run_http,
     run_loop,
 )
-from courriel.config import Settings, masked, settings_markdown
-from courriel.core.errors import CourrielError
 from courriel.sandbox.server import Sandbox, run_sandbox
 from courriel.sandbox.store import MailStore, store_path
 from courriel.sandbox.zone import Zone

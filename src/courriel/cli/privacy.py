@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from courriel.accounts.principal import Principal
 from courriel.cli.common import DataDir, TenantOpt, console, fail, open_services
 from courriel.core.errors import CourrielError, InvalidInputError
+from courriel.core.principal import Principal
 from courriel.privacy.request_models import DataSubjectRequest, RequestStatus
 from courriel.privacy.rights import Actor, Format, NewRequest
 

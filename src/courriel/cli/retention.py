@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from courriel.accounts.principal import Principal
 from courriel.cli.common import DataDir, TenantOpt, console, err, fail, open_services
 from courriel.core.errors import CourrielError
+from courriel.core.principal import Principal
 from courriel.privacy.governance import (
     DEFAULT_CATEGORIES,
     GovernanceInput,

@@ -32,6 +32,7 @@ from courriel.content.dkim import (
 )
 from courriel.content.encoded import EncodedPart
 from courriel.content.formatting import locale_for
+from courriel.content.jinja_env import DEFAULT_LIMITS, RenderLimits
 from courriel.content.linktracking import add_slots, rewrite_links
 from courriel.content.mime import MimeSkeleton
 from courriel.content.models import TemplateVersion
@@ -45,8 +46,7 @@ from courriel.content.render import (
     RenderError,
     parse_part,
 )
-from courriel.content.sandbox import DEFAULT_LIMITS, RenderLimits
-from courriel.delivery.wire import is_transfer_ready
+from courriel.core.wire import is_transfer_ready
 
 # What a template may read of a contact besides its properties.
 CONTACT_FIELDS = ("email", "first_name", "last_name", "language", "timezone")

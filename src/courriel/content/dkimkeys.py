@@ -22,13 +22,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.content import dkim
 from courriel.content.models import DkimAlgorithm, DkimKey, DkimKeyStatus
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 _NONCE = 12

@@ -7,8 +7,8 @@ purpose is inside the MAC only, so a click token never verifies as an open or
 unsubscribe token, and no field of a token can be changed without the key.
 
 The redirect target of a click is never in the URL: the token names a link
-index of a message, and `resolve_click_target` reads the URL stored for that
-index of the template version the message was sent with (an open redirect
+index of a message, and the tracker (`courriel.tracking.tracker`) reads the URL
+stored for that index of the template version the message was sent with (an open redirect
 would let anyone borrow our domain's reputation for phishing).
 """
 
@@ -21,12 +21,6 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from courriel.campaigns.models import Campaign, CampaignRecipient
-from courriel.content.models import TemplateLink
 
 TAG_BYTES = 16
 _SEP = "\x1f"
@@ -274,29 +268,3 @@ def is_trackable_url(url: str) -> bool:
     """Only absolute http(s) URLs may ever become redirect targets."""
     lowered = url.strip().lower()
     return lowered.startswith(("http://", "https://")) and len(url) <= 2048
-
-
-def resolve_click_target(session: Session, message_id: str, link_index: int) -> str | None:
-    """The stored http(s) URL a click on link `link_index` of a message leads to.
-
-    `session` is the tenant database of the token's tenant: message →
-    campaign recipient → campaign → template version → stored link. None
-    when any step is missing (the tracking endpoint answers 404).
-    """
-    version_id = session.scalar(
-        select(Campaign.template_version_id)
-        .join(CampaignRecipient, CampaignRecipient.campaign_id == Campaign.id)
-        .where(CampaignRecipient.id == message_id)
-    )
-    if version_id is None:
-        return None
-    url = session.scalar(
-        select(TemplateLink.url).where(
-            TemplateLink.template_version_id == version_id, TemplateLink.position == link_index
-        )
-    )
-    # Stored links are checked at save time; checked again so a row written
-    # by any other path can never turn this into an open redirect elsewhere.
-    if url is None or not is_trackable_url(url):
-        return None
-    return url

@@ -20,13 +20,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from courriel.content import formatting
-from courriel.content.linktracking import (
-    LINK_FILTER,
-    PIXEL_FILTER,
-    PREHEADER_FILTER,
-    LinkSlots,
-)
-from courriel.content.sandbox import (
+from courriel.content.jinja_env import (
     DEFAULT_LIMITS,
     KEYS_FIRST,
     PLAIN_DICTS,
@@ -35,6 +29,12 @@ from courriel.content.sandbox import (
     RenderLimits,
     guard,
     render_limited_chunks,
+)
+from courriel.content.linktracking import (
+    LINK_FILTER,
+    PIXEL_FILTER,
+    PREHEADER_FILTER,
+    LinkSlots,
 )
 from courriel.content.text import html_to_text
 from courriel.core.errors import InvalidInputError

@@ -9,26 +9,25 @@ from typing import Any
 
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import normalize_address
-from courriel.audience.models import Contact
 from courriel.config import Settings
 from courriel.content import headers as h
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.htmlprep import prepare_html
 from courriel.content.linktracking import rewrite_links
+from courriel.content.mailer import Mailer, SystemMail
 from courriel.content.models import SourceFormat, Template, TemplateLink, TemplateVersion
+from courriel.content.ports import ContactDirectory
 from courriel.content.render import HTML_ENV, CompiledTemplate, RenderError, parse_part
 from courriel.content.variables import undefined_without_default
+from courriel.core.addresses import normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.delivery.spool import NewMessage, Spool
-from courriel.delivery.verp import encode_return_path
 
 MAX_BODY = 2_000_000
 MAX_DEFAULTS = 100
@@ -132,14 +131,18 @@ class TemplateService:
         clock: Clock,
         *,
         settings: Settings | None = None,
-        spool: Spool | None = None,
+        mailer: Mailer | None = None,
         secret_key: bytes = b"",
+        dkim_keys: DkimKeyService | None = None,
+        contacts: ContactDirectory | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._settings = settings
-        self._spool = spool
+        self._mailer = mailer
         self._secret_key = secret_key
+        self._dkim_keys = dkim_keys
+        self._contacts = contacts
 
     def create(
         self,
@@ -219,18 +222,13 @@ class TemplateService:
         to: str | None = None,
     ) -> Recipient:
         if contact_id is not None:
-            with self._storage.tenant(principal.tenant_id)() as session:
-                contact = session.get(Contact, contact_id)
-            if contact is None:
+            fields = (
+                self._contacts.fields(principal.tenant_id, contact_id) if self._contacts else None
+            )
+            if fields is None:
                 raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
-            values: dict[str, Any] = {
-                "email": contact.email,
-                "first_name": contact.first_name,
-                "last_name": contact.last_name,
-                "language": contact.language,
-                "timezone": contact.timezone,
-            }
-            properties = contact.properties
+            values: dict[str, Any] = fields.values()
+            properties = fields.properties
         else:
             sample = dict(sample or {})
             values = {
@@ -258,10 +256,8 @@ class TemplateService:
         public_url = settings.public_url if settings else "http://127.0.0.1:8025"
         return_domain = settings.return_path_domain if settings else ""
         signers = (
-            DkimKeyService(self._storage, self._clock, self._secret_key).signers(
-                principal.tenant_id, from_email.rpartition("@")[2]
-            )
-            if self._secret_key
+            self._dkim_keys.signers(principal.tenant_id, from_email.rpartition("@")[2])
+            if self._dkim_keys
             else []
         )
         return Composer(
@@ -320,7 +316,7 @@ class TemplateService:
     ) -> str:
         """Compose one message to `to` and put it in the spool; returns its message id."""
         principal.require(Capability.CAMPAIGNS_SEND)
-        if self._spool is None or self._settings is None:
+        if self._mailer is None:
             raise InvalidInputError("to", "test sends are not available in this process")
         address = normalize_address(to, "to")
         sender = normalize_address(from_email, "from_email")
@@ -341,25 +337,17 @@ class TemplateService:
             body = composer.compose(recipient, now)
         except RenderError as exc:
             raise InvalidInputError("template", str(exc)) from None
-        self._spool.enqueue(
+        self._mailer.send(
             [
-                NewMessage(
+                SystemMail(
                     tenant_id=principal.tenant_id,
                     message_id=message_id,
-                    campaign_id=None,
-                    contact_id=contact_id,
-                    mail_from=encode_return_path(
-                        self._secret_key,
-                        principal.tenant_id,
-                        message_id,
-                        self._settings.return_path_domain,
-                    ),
-                    rcpt_to=address,
+                    to=address,
                     body=body,
+                    contact_id=contact_id,
                     transfer_ready=True,
                 )
             ],
-            now=now,
-            lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours),
+            now,
         )
         return message_id

@@ -13,16 +13,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
-
-from courriel.core.schema import FAMILIES
+from sqlalchemy import Engine, MetaData
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# The three database families (DESIGN.md, "Storage"); `courriel.tables` holds their metadata.
+FAMILY_NAMES = ("control", "spool", "tenant")
 
 
 def alembic_config(family: str) -> Config:
     """The Alembic configuration of one family, without any ini file."""
-    if family not in FAMILIES:
+    if family not in FAMILY_NAMES:
         raise ValueError(f"unknown database family {family!r}")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS / family))
@@ -53,14 +53,17 @@ def head_revision(family: str) -> str | None:
     return "+".join(sorted(heads)) or None
 
 
-def run_env(context: Any) -> None:
-    """Body of each family's env.py: migrate the connection we were handed."""
+def run_env(context: Any, metadata: MetaData) -> None:
+    """Body of each family's env.py: migrate the connection we were handed.
+
+    `metadata` is the family's complete table metadata (`courriel.tables`),
+    passed in by env.py so that core needs no capability's models.
+    """
     config = context.config
-    family = config.attributes["family"]
     connection = config.attributes["connection"]
     context.configure(
         connection=connection,
-        target_metadata=FAMILIES[family],
+        target_metadata=metadata,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from courriel.config import Settings
+from courriel.config.profiles import profile_for_lane
 from courriel.core.clock import Clock
 from courriel.delivery.mx import MxResult
 from courriel.delivery.pool import PooledSession, SessionPool
-from courriel.delivery.profiles import profile_for_lane
 from courriel.delivery.replies import (
     Classification,
     Outcome,

@@ -26,8 +26,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Literal, Self
 
+from courriel.core.wire import dot_stuff, is_valid_path, unverified_tls_context
 from courriel.delivery.protocol import ProtocolError, Reply, SmtpClientProtocol
-from courriel.delivery.wire import dot_stuff, is_valid_path, unverified_tls_context
 
 __all__ = [
     "NO_REPLY",

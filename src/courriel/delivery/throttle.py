@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from courriel.config.profiles import ThrottleProfile
 from courriel.core.db import insert_for, transaction
 from courriel.delivery.models import SpoolLane, SpoolLaneConnection
-from courriel.delivery.profiles import ThrottleProfile
 
 MIN_FACTOR = 0.05
 

@@ -20,7 +20,7 @@ import zlib
 
 import zstandard
 
-from courriel.delivery.wire import dot_stuff, unstuff
+from courriel.core.wire import dot_stuff, unstuff
 
 __all__ = ["BodyFormat", "pack", "stored_message", "transfer_form"]
 

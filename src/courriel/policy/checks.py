@@ -13,11 +13,11 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.campaigns.models import Campaign, MailClass
 from courriel.content.models import TemplateVersion
 from courriel.content.variables import has_unsubscribe_link
 from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 SUBJECT_MAX = 78  # RFC 5322 §2.1.1's line length; longer subjects are cut by clients.

@@ -24,7 +24,6 @@ import dns.exception
 import dns.resolver
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.config import Settings
 from courriel.content import dkim
 from courriel.content.dkimkeys import DkimKeyService
@@ -33,6 +32,7 @@ from courriel.core.clock import Clock
 from courriel.core.db import insert_for, transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.policy.models import DomainStatus, SenderDomain
 from courriel.policy.webmail import webmail_refusal

@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from courriel.campaigns.ports import Allowance
 from courriel.policy.models import PolicyState, TenantPolicy
 
 
-@dataclass(frozen=True)
-class Allowance:
-    """Suspended: nothing goes. Otherwise at most `hourly_cap` an hour (None: no cap)."""
+class PolicyAllowance:
+    """See `courriel.campaigns.ports.SendingAllowance`."""
 
-    state: PolicyState
-    suspended: bool
-    hourly_cap: int | None
+    def __init__(self, control: sessionmaker[Session]) -> None:
+        self._control = control
 
-
-def allowance(control: sessionmaker[Session], tenant_id: str, now: dt.datetime) -> Allowance:
-    """The tenant's allowance from its policy state (a limit past its end no longer applies)."""
-    with control() as session:
-        row = session.get(TenantPolicy, tenant_id)
-    if row is None:
-        return Allowance(PolicyState.OK, suspended=False, hourly_cap=None)
-    if row.state is PolicyState.SUSPENDED:
-        return Allowance(row.state, suspended=True, hourly_cap=0)
-    if row.state is PolicyState.LIMITED and (row.limited_until is None or row.limited_until > now):
-        return Allowance(row.state, suspended=False, hourly_cap=row.hourly_cap)
-    return Allowance(row.state, suspended=False, hourly_cap=None)
+    def allowance(self, tenant_id: str, now: dt.datetime) -> Allowance:
+        """See `SendingAllowance.allowance` (a limit past its end no longer applies)."""
+        with self._control() as session:
+            row = session.get(TenantPolicy, tenant_id)
+        if row is None:
+            return Allowance(suspended=False, hourly_cap=None)
+        if row.state is PolicyState.SUSPENDED:
+            return Allowance(suspended=True, hourly_cap=0)
+        if row.state is PolicyState.LIMITED and (
+            row.limited_until is None or row.limited_until > now
+        ):
+            return Allowance(suspended=False, hourly_cap=row.hourly_cap)
+        return Allowance(suspended=False, hourly_cap=None)

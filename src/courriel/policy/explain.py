@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import ContactImport, MailingList
 from courriel.campaigns.models import Campaign, CampaignList
+from courriel.events.models import Event, EventType
 from courriel.policy.thresholds import Figures, Finding, crossed
-from courriel.tracking.models import Event, EventType
 
 # Which events each rule counts.
 RULE_EVENTS: dict[str, EventType] = {

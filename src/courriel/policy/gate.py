@@ -8,23 +8,13 @@ the content checklist has no blocking item.
 from __future__ import annotations
 
 from courriel.campaigns.service import SendCheck
-from courriel.config import Settings
-from courriel.content.dkimkeys import DkimKeyService
-from courriel.core.clock import Clock
-from courriel.core.storage import Storage
-from courriel.delivery.spool import Spool
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.service import PolicyService
 
 
 def send_checks(
-    storage: Storage, settings: Settings, clock: Clock, secret_key: bytes
+    policy: PolicyService, domains: SenderDomainService, content: ContentChecks
 ) -> list[SendCheck]:
-    """The send checks of the policy room, built on the given storage."""
-    policy = PolicyService(storage, settings, clock, Spool(storage.spool))
-    domains = SenderDomainService(
-        storage, settings, clock, DkimKeyService(storage, clock, secret_key)
-    )
-    content = ContentChecks(storage)
+    """The send checks of the policy room, in the order they are asked."""
     return [policy.check_may_send, domains.check_sender, content.check_before_send]

@@ -6,11 +6,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from courriel.config import Settings
-from courriel.delivery.spool import NewMessage
+from courriel.content.mailer import SystemMail
 from courriel.policy.models import PolicyChange, PolicyState
 
 
-def policy_notice(tenant_id: str, change: PolicyChange, to: str, settings: Settings) -> NewMessage:
+def policy_notice(tenant_id: str, change: PolicyChange, to: str, settings: Settings) -> SystemMail:
     """The notice of one change, ready for the spool (its id derives from the change's)."""
     # Transactional: no unsubscribe link, no marketing consent needed.
     message = EmailMessage()
@@ -48,12 +48,10 @@ def policy_notice(tenant_id: str, change: PolicyChange, to: str, settings: Setti
     if change.to_state is PolicyState.SUSPENDED:
         lines.append("Sending is stopped until an operator lifts the suspension.")
     message.set_content("\n".join(lines))
-    return NewMessage(
+    return SystemMail(
         tenant_id=tenant_id,
         message_id=f"msg_{change.id}",
-        campaign_id=None,
-        contact_id=None,
-        mail_from=settings.policy_notice_from,
-        rcpt_to=to,
+        to=to,
         body=message.as_bytes(),
+        envelope_from=settings.policy_notice_from,
     )

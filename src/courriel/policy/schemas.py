@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from courriel.api.schemas import Input
+from courriel.core.schemas import Input
 
 
 class PolicyOut(BaseModel):

@@ -18,22 +18,22 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import normalize_address
 from courriel.config import Settings
+from courriel.content.mailer import Mailer
+from courriel.core.addresses import normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.models import Tenant
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.delivery.spool import Spool
+from courriel.events.models import Event, EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.policy.explain import explanation, figures
 from courriel.policy.models import PolicyChange, PolicyState, TenantPolicy
 from courriel.policy.notice import policy_notice
 from courriel.policy.thresholds import measure, verdict
-from courriel.tracking.models import Event, EventType
-from courriel.tracking.recorder import NewEvent, record_events
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,11 @@ class PolicyStatus:
 class PolicyService:
     """Evaluates and enforces the sending policy of every tenant."""
 
-    def __init__(self, storage: Storage, settings: Settings, clock: Clock, spool: Spool) -> None:
+    def __init__(self, storage: Storage, settings: Settings, clock: Clock, mailer: Mailer) -> None:
         self._storage = storage
         self._settings = settings
         self._clock = clock
-        self._spool = spool
+        self._mailer = mailer
 
     # -- reading -----------------------------------------------------------
 
@@ -283,10 +283,8 @@ class PolicyService:
                 ],
             )
         if notify:
-            self._spool.enqueue(
-                [policy_notice(tenant_id, change, notify, self._settings)],
-                now=change.occurred_at,
-                lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours),
+            self._mailer.send(
+                [policy_notice(tenant_id, change, notify, self._settings)], change.occurred_at
             )
 
     # -- helpers -----------------------------------------------------------

@@ -15,12 +15,12 @@ from typing import Literal
 
 from sqlalchemy import Select, select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.export import neutralize
+from courriel.core.audit import AuditFilter, AuditTrail, filtered_entries
+from courriel.core.audit_models import AuditEntry
 from courriel.core.db import transaction
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import AuditFilter, AuditTrail, filtered_entries
-from courriel.privacy.audit_models import AuditEntry
 
 AuditFormat = Literal["jsonl", "csv"]
 COLUMNS = [

@@ -36,14 +36,14 @@ from courriel.audience.models import (
 )
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.subscriptions import can_move
-from courriel.audience.tokens import sign, verify
 from courriel.campaigns.models import CampaignRecipient
 from courriel.content.links import verify_preferences_token
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
+from courriel.core.tokens import sign, verify
 from courriel.privacy.request_models import DataSubjectRequest, RequestType
 from courriel.privacy.rights import Actor, DataSubjectRights, NewRequest
 

@@ -19,7 +19,6 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.consent import record_dict
 from courriel.audience.export import neutralize
 from courriel.audience.models import (
@@ -30,8 +29,9 @@ from courriel.audience.models import (
     Suppression,
 )
 from courriel.campaigns.models import Campaign, CampaignRecipient
+from courriel.core.addresses import tenant_address_hash
+from courriel.events.models import Event
 from courriel.privacy.request_models import DataSubjectRequest
-from courriel.tracking.models import Event
 
 PROFILE = ["email", "first_name", "last_name", "language", "timezone"]
 

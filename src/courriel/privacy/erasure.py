@@ -34,7 +34,6 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from courriel.audience.addresses import tenant_address_hash
 from courriel.audience.models import (
     ConsentRecord,
     Contact,
@@ -44,11 +43,12 @@ from courriel.audience.models import (
     SuppressionReason,
 )
 from courriel.campaigns.models import CampaignRecipient
+from courriel.core.addresses import tenant_address_hash
 from courriel.core.storage import Storage
+from courriel.events.models import Event
+from courriel.events.webhooks.models import WebhookDelivery
 from courriel.privacy.request_models import DataSubjectRequest
 from courriel.privacy.withhold import mark_withdrawn, queued_message_ids, take_from_spool
-from courriel.tracking.models import Event
-from courriel.tracking.webhooks.models import WebhookDelivery
 
 ERASED = "[erased]"
 # Event-detail keys that describe the person's device or network.

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.export import neutralize
 from courriel.audience.importer import LEGAL_BASES
 from courriel.audience.models import MailingList
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
 from courriel.privacy.retention_models import InactiveOutcome, ListGovernance
 
 MAX_MONTHS = 120  # ten years: any longer is no retention limit at all

@@ -20,12 +20,12 @@ from courriel.audience.models import (
 )
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.signup import Visitor
-from courriel.audience.tokens import verify
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
+from courriel.core.tokens import verify
 from courriel.privacy.repermission import PURPOSE
 from courriel.privacy.retention_models import (
     REPERMISSION_MOVES,

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from courriel.audience.addresses import domain_of, normalize_address
 from courriel.audience.models import Contact
 from courriel.audience.properties import (
     check_language,
@@ -22,6 +21,7 @@ from courriel.audience.properties import (
     check_timezone,
     load_definitions,
 )
+from courriel.core.addresses import domain_of, normalize_address
 from courriel.core.errors import ConflictError, InvalidInputError
 
 FIELDS = ("email", "first_name", "last_name", "language", "timezone", "properties")

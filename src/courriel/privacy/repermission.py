@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
@@ -36,15 +35,17 @@ from courriel.audience.models import (
 )
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.subscriptions import check_move
-from courriel.audience.tokens import sign
 from courriel.config import Settings
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import insert_for, transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.models import Tenant, TenantStatus
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.audit import record_entry
+from courriel.core.tokens import sign
+from courriel.events.models import Event, EventType
 from courriel.privacy.repermission_mail import RepermissionMail, RepermissionMailer
 from courriel.privacy.repermission_rules import (
     anonymize_contact,
@@ -59,7 +60,6 @@ from courriel.privacy.retention_models import (
     RepermissionReason,
     RepermissionStatus,
 )
-from courriel.tracking.models import Event, EventType
 
 PURPOSE = "repermission"
 ACTOR = "retention"

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from courriel.config import Settings
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.dkimkeys import DkimKeyService
+from courriel.content.mailer import Mailer, SystemMail
 from courriel.content.service import TemplateContent, build_version
-from courriel.delivery.spool import NewMessage, Spool
-from courriel.delivery.verp import encode_return_path
 
 SUBJECT = "Do you still want to receive {{ list.name }}?"
 HTML = """<!doctype html><html><body>
@@ -60,10 +59,10 @@ class RepermissionMailer:
     """Composes re-permission emails for one list and puts them in the spool."""
 
     def __init__(
-        self, settings: Settings, spool: Spool, dkim_keys: DkimKeyService, secret_key: bytes
+        self, settings: Settings, mailer: Mailer, dkim_keys: DkimKeyService, secret_key: bytes
     ) -> None:
         self._settings = settings
-        self._spool = spool
+        self._mailer = mailer
         self._dkim_keys = dkim_keys
         self._key = secret_key
 
@@ -118,19 +117,13 @@ class RepermissionMailer:
                 tracking=False,
             )
             messages.append(
-                NewMessage(
+                SystemMail(
                     tenant_id=mail.tenant_id,
                     message_id=mail.message_id,
-                    campaign_id=None,
-                    contact_id=mail.contact_id,
-                    mail_from=encode_return_path(
-                        self._key, mail.tenant_id, mail.message_id, domain
-                    ),
-                    rcpt_to=mail.email,
+                    to=mail.email,
                     body=composer.compose(recipient, now),
+                    contact_id=mail.contact_id,
                     transfer_ready=True,
                 )
             )
-        self._spool.enqueue(
-            messages, now=now, lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours)
-        )
+        self._mailer.send(messages, now)

@@ -18,18 +18,18 @@ from typing import Any, Literal
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
-from courriel.audience.addresses import normalize_address
 from courriel.audience.models import Contact
+from courriel.core.addresses import normalize_address
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.delivery.spool import Spool
 from courriel.privacy import dossier
-from courriel.privacy.audit import record_entry
 from courriel.privacy.erasure import (
     Person,
     erase_rows,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from courriel.delivery.wire import unstuff
+from courriel.core.wire import unstuff
 from courriel.sandbox.behaviour import (
     REPLY_ACCEPTED_RCPT,
     REPLY_ACCEPTED_SENDER,

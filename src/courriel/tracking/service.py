@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.campaigns.models import Campaign, CampaignRecipient, RecipientState
 from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.tracking.metrics import FIGURES, TENANT_WIDE, rates
-from courriel.tracking.models import CampaignCounter, EventType, StatCounter
+from courriel.events.metrics import FIGURES, TENANT_WIDE, rates
+from courriel.events.models import CampaignCounter, EventType, StatCounter
 
 MAX_DAYS = 366
 

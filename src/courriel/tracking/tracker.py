@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from courriel.audience.models import Contact, MailingList
-from courriel.audience.unsubscribe import UnsubscribeOutcome, lists_of_message
-from courriel.audience.unsubscribe import unsubscribe_recipient as _unsubscribe
 from courriel.campaigns.models import Campaign, CampaignRecipient
+from courriel.campaigns.unsubscribe import UnsubscribeOutcome, lists_of_message
+from courriel.campaigns.unsubscribe import unsubscribe_recipient as _unsubscribe
 from courriel.config import Settings
 from courriel.content.links import (
     ClickRef,
@@ -41,9 +42,9 @@ from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
+from courriel.events.models import Event, EventType
+from courriel.events.recorder import NewEvent, record_events
 from courriel.tracking.classify import machine_open, scanner_click
-from courriel.tracking.models import Event, EventType
-from courriel.tracking.recorder import NewEvent, record_events
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,19 @@ _TARGETS = (
         TemplateLink.position.in_(bindparam("positions", expanding=True)),
     )
 )
+
+
+def resolve_click_target(session: Session, message_id: str, link_index: int) -> str | None:
+    """The stored URL a click on link `link_index` of one message leads to (None: none).
+
+    `session` is the tenant database of the token's tenant. The same
+    statement and checks as the tracker's batched lookups.
+    """
+    rows = session.execute(_TARGETS, {"messages": [message_id], "positions": [link_index]})
+    for _message, _position, url in rows:
+        if is_trackable_url(url) and safe_location(url):
+            return str(url)
+    return None
 
 
 class Tracker:

@@ -37,7 +37,7 @@ from courriel.audience.segments.parser import (
     SegmentError,
     When,
 )
-from courriel.tracking.models import Event, EventType
+from courriel.events.models import Event, EventType
 
 BUILTIN: dict[str, InstrumentedAttribute[Any]] = {
     "email": Contact.email,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, false, func, select
 from sqlalchemy.orm import Session
 
-from courriel.accounts.principal import Capability, Principal
 from courriel.audience.models import Contact, Segment
 from courriel.audience.properties import clean_text, load_definitions
 from courriel.audience.segments.compiler import Compiler
@@ -16,6 +15,7 @@ from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.ids import new_id
+from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
 

@@ -3,5 +3,6 @@
 from alembic import context
 
 from courriel.core.migrate import run_env
+from courriel.tables import FAMILIES
 
-run_env(context)
+run_env(context, FAMILIES["tenant"])

@@ -1,0 +1,381 @@
+"""The one settings schema of Courriel.
+
+Every setting has a default and a description; `docs/configuration.md` is
+generated from this class (`courriel config --markdown`) and a test fails when
+the file is stale. Environment variables use the prefix ``COURRIEL_``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from courriel.config.profiles import ThrottleProfile, default_profiles
+
+
+class Settings(BaseSettings):
+    """Effective settings of one Courriel process."""
+
+    model_config = SettingsConfigDict(env_prefix="COURRIEL_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Directory for the embedded SQLite databases, keys and the sandbox mail store.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "PostgreSQL server URL (postgresql+psycopg://user@host:port/dbname). When set, the "
+            "control, spool and new tenant databases are created on this server instead of "
+            "SQLite files; the database in the URL is only used to create the others."
+        ),
+    )
+    database_prefix: str = Field(
+        default="courriel",
+        pattern=r"^[a-z][a-z0-9_]{0,30}$",
+        description=(
+            "Prefix of the PostgreSQL database names (<prefix>_control, <prefix>_spool, "
+            "<prefix>_t_<tenant id>), so several installations can share one server."
+        ),
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key for HMAC tokens (API key hashes, tracking and unsubscribe links). When unset, "
+            "a random key is created once in <data_dir>/secret.key."
+        ),
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
+    http_port: int = Field(default=8025, ge=1, le=65535, description="Port of the HTTP server.")
+    http_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "HTTP server processes of `courriel serve` (sharing the port with SO_REUSEPORT); "
+            "more than one spreads busy tracking traffic over several cores."
+        ),
+    )
+    public_url: str = Field(
+        default="",
+        description=(
+            "Base URL recipients and API clients use to reach this installation (links in "
+            "mail, tracking, sign-up pages); empty means http://<http_host>:<http_port>."
+        ),
+    )
+    resolver: Literal["dns", "sandbox"] = Field(
+        default="dns",
+        description=(
+            "How the delivery engine finds mail exchangers: real DNS, or the sandbox internet's "
+            "zone file (<data_dir>/sandbox/zone.json) with DNS for other domains."
+        ),
+    )
+    sandbox_host: str = Field(
+        default="127.0.0.1", description="Loopback address the sandbox SMTP servers bind to."
+    )
+    sandbox_base_port: int = Field(
+        default=2525,
+        ge=0,
+        le=65535,
+        description=(
+            "First port of the sandbox SMTP servers (one per provider); 0 picks free ports."
+        ),
+    )
+    helo_name: str = Field(
+        default="mta.courriel.test",
+        description="Name this installation gives in EHLO (RFC 5321 §4.1.1.1).",
+    )
+    return_path_domain: str = Field(
+        default="bounces.courriel.test",
+        description="Domain of the per-message (VERP) return path where bounces come back.",
+    )
+    smtp_port: int = Field(
+        default=25, ge=1, le=65535, description="Port of remote mail exchangers (RFC 5321)."
+    )
+    smtp_tls: Literal["opportunistic", "required", "off"] = Field(
+        default="opportunistic",
+        description="STARTTLS use towards mail exchangers: when offered, always, or never.",
+    )
+    worker_batch_size: int = Field(
+        default=200, ge=1, le=10_000, description="Spool messages a worker claims at once."
+    )
+    worker_lease_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="How long a claimed spool message stays reserved for one worker.",
+    )
+    worker_poll_seconds: float = Field(
+        default=0.5, gt=0, description="Pause of an idle worker before it looks for work again."
+    )
+    lane_max_connections: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description=(
+            "Connections one worker process opens at once to one lane; the lane's throttle "
+            "profile caps all processes together."
+        ),
+    )
+    retry_schedule_minutes: list[int] = Field(
+        default=[5, 10, 20, 40, 60],
+        min_length=1,
+        description="Back-off between delivery attempts; the last value repeats.",
+    )
+    queue_lifetime_hours: int = Field(
+        default=120,
+        ge=1,
+        description="A message still undelivered after this long expires (RFC 5321 §4.5.4.1).",
+    )
+    throttle_profiles: dict[str, ThrottleProfile] = Field(
+        default_factory=default_profiles,
+        description=(
+            "Per-provider lane limits (JSON: name -> {mx_suffixes, max_connections, "
+            "messages_per_connection, messages_per_minute, messages_per_hour}); a lane whose MX "
+            "hosts match no suffix uses `default`. Enforced across all worker processes."
+        ),
+    )
+    throttle_backoff_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="A lane answered 421 / 4.7.x (throttling) pauses this long before resuming.",
+    )
+    throttle_slowdown: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="Factor a throttling reply multiplies a lane's rate by (down to 5 %).",
+    )
+    throttle_recovery_per_minute: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="Share of its full rate a slowed lane regains each minute without throttling.",
+    )
+    smart_host: str | None = Field(
+        default=None,
+        description="Relay every message through this SMTP server instead of the recipients' MX.",
+    )
+    smart_host_port: int = Field(default=587, ge=1, le=65535, description="Smart host port.")
+    smart_host_username: str | None = Field(
+        default=None, description="Smart host AUTH user name (unset: no authentication)."
+    )
+    smart_host_password: SecretStr | None = Field(
+        default=None, description="Smart host AUTH password."
+    )
+    smart_host_tls: Literal["opportunistic", "required", "off"] = Field(
+        default="required",
+        description="STARTTLS towards the smart host (required by default: AUTH sends secrets).",
+    )
+    inbound_smtp_host: str = Field(
+        default="127.0.0.1", description="Address the return-path (bounce) SMTP server binds to."
+    )
+    inbound_smtp_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the return-path SMTP server receiving DSNs and complaint reports, started "
+            "by `serve` and `worker`; 0 = off."
+        ),
+    )
+    fanout_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=50_000,
+        description="Recipients a campaign moves to the spool at once.",
+    )
+    spool_high_water: int | None = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Campaign fan-out waits while this many spooled messages are due or being sent, "
+            "so composing never runs far ahead of delivery (spool size, and the CPU the "
+            "workers need); raise it with many delivery workers. Empty: no limit."
+        ),
+    )
+    tracking_flush_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description=(
+            "Opens and clicks are buffered in memory and written in batches this often, so "
+            "each is durable within this time (at most 1 s)."
+        ),
+    )
+    webhook_allowed_networks: list[str] = Field(
+        default=[],
+        description=(
+            "Networks (CIDR, e.g. 10.0.5.0/24 or 127.0.0.1/32) webhook endpoints may reach "
+            "although they are private or loopback; for self-hosted receivers. Empty: only "
+            "public addresses."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a webhook receiver has to answer."
+    )
+    webhook_retry_hours: int = Field(
+        default=24,
+        ge=1,
+        le=72,
+        description=(
+            "A webhook delivery is retried (exponential back-off with jitter) this long; an "
+            "endpoint failing for this long is disabled."
+        ),
+    )
+    # Sending policy (issue 6): defaults are the published policy.
+    policy_window_days: int = Field(
+        default=7, ge=1, le=90, description="Rolling window over which policy rates are computed."
+    )
+    policy_min_volume: int = Field(
+        default=100,
+        ge=1,
+        description="Messages sent in the window before policy rates count (fewer is noise).",
+    )
+    policy_bounce_rate_max: float = Field(
+        default=0.08, gt=0, le=1, description="Highest share of sent messages that may bounce."
+    )
+    policy_unsubscribe_rate_max: float = Field(
+        default=0.014, gt=0, le=1, description="Highest share of sent messages unsubscribed."
+    )
+    policy_unsubscribe_rate_max_over_clicks: float = Field(
+        default=0.01,
+        gt=0,
+        le=1,
+        description="Highest unsubscribe share when unsubscribes outnumber clicks.",
+    )
+    policy_block_rate_max: float = Field(
+        default=0.30, gt=0, le=1, description="Highest share of sent messages blocked."
+    )
+    policy_complaint_rate_max: float = Field(
+        default=0.0008,
+        gt=0,
+        le=1,
+        description="Highest daily share of spam complaints, once more than "
+        "`policy_complaint_rate_min_daily` messages are sent a day.",
+    )
+    policy_complaint_rate_min_daily: int = Field(
+        default=1000, ge=1, description="Daily volume above which the complaint rate applies."
+    )
+    policy_complaints_per_day_max: int = Field(
+        default=50,
+        ge=0,
+        description="Most spam complaints allowed in 24 hours, whatever the volume.",
+    )
+    policy_spam_trap_hits_max: int = Field(
+        default=1, ge=0, description="Most spam-trap hits allowed in the window."
+    )
+    policy_warning_share: float = Field(
+        default=0.75,
+        gt=0,
+        lt=1,
+        description="A figure at this share of its limit puts the tenant in `warning`.",
+    )
+    policy_suspend_factor: float = Field(
+        default=2.0,
+        gt=1,
+        description="A figure at this multiple of its limit suspends sending at once.",
+    )
+    policy_limited_hourly_cap: int = Field(
+        default=500, ge=1, description="Messages an hour a `limited` tenant may send."
+    )
+    policy_limited_days: int = Field(
+        default=7, ge=1, description="How long the `limited` state (and its hourly cap) lasts."
+    )
+    policy_evaluate_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the engine re-evaluates tenants that have new events.",
+    )
+    policy_notice_from: str = Field(
+        default="policy@courriel.test",
+        description="From address of the e-mails telling a tenant its policy state changed.",
+    )
+    require_verified_sender_domain: bool = Field(
+        default=True,
+        description=(
+            "Only From domains verified by their owner (DNS TXT token) may send. In sandbox "
+            "mode (`resolver=sandbox`) domains under the reserved `.test` TLD count as verified, "
+            "with that reason recorded, since no one can publish records for them."
+        ),
+    )
+    spf_include: str = Field(
+        default="_spf.courriel.test",
+        description="Domain sender domains include in their SPF record to authorize our servers.",
+    )
+    dns_nameservers: list[str] = Field(
+        default=[],
+        description=(
+            "Name servers (address or address:port) sender-domain checks ask; empty: the "
+            "system resolver."
+        ),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level of log records."
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description=(
+            "How often the engine runs each list's retention and consent-expiry rules "
+            "(re-permission emails, then suppression or removal at the deadline)."
+        ),
+    )
+    retention_batch: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="At most this many contacts per list are asked again in one retention run.",
+    )
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        # Links must work out of the box on the embedded default.
+        if not self.public_url:
+            self.public_url = f"http://{self.http_host}:{self.http_port}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
+
+SECRET_FIELDS = frozenset({"secret_key", "database_url", "smart_host_password"})
+
+
+def settings_markdown() -> str:
+    """The configuration reference (docs/configuration.md), generated from the schema."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated by `courriel config --markdown` from `courriel.config.Settings`;",
+        "     a test fails when this file is stale. Run `make docs` after changing settings. -->",
+        "",
+        "Every setting is read from an environment variable named `COURRIEL_<NAME>`",
+        "(upper case). `courriel config` prints the effective values, secrets masked.",
+        "",
+        "| Variable | Default | Description |",
+        "| --- | --- | --- |",
+    ]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "(unset)" if default is None else f"`{default}`"
+        if name == "throttle_profiles":
+            shown = "built-in: " + ", ".join(f"`{key}`" for key in default)
+        description = (info.description or "").replace("|", "\\|")
+        lines.append(f"| `COURRIEL_{name.upper()}` | {shown} | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+def masked(settings: Settings) -> dict[str, object]:
+    """Effective settings with secrets (and passwords in URLs) masked."""
+    values: dict[str, object] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS and value is not None:
+            value = "********"
+        elif isinstance(value, Path):
+            value = str(value)
+        elif name == "throttle_profiles":
+            value = {key: profile.model_dump() for key, profile in value.items()}
+        values[name] = value
+    return values

@@ -1,0 +1,213 @@
+"""Running the long-lived parts in one event loop: HTTP, scheduler, delivery, sandbox.
+
+`courriel serve` runs them all; `courriel worker` runs the scheduler and the
+delivery engine alone (with the return-path SMTP server when its port is set).
+Each part stops when `stop` is set, and the delivery worker gives back the
+messages it holds (graceful shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.process
+import signal
+import socket
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import uvicorn
+import uvloop
+
+from courriel.config import Settings
+from courriel.events.webhooks.deliverer import run_webhooks
+from courriel.relay.inbound import ReturnPathServer
+from courriel.services import Services
+from courriel.web.app import create_app
+from courriel.web.pages.tracking import TrackingFastPath
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` in a new uvloop event loop (libuv: a cheaper loop per HTTP request)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def configure_logging(level: str) -> None:
+    """Our records at `level`; libraries that log peers or every step only when they warn."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet = max(logging.WARNING, logging.getLevelNamesMapping()[level])
+    for noisy in ("alembic", "mail.log", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(quiet)
+
+
+def install_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set `stop`."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def run_scheduler(services: Services, stop: asyncio.Event) -> None:
+    """Fan out sending campaigns until `stop`."""
+    scheduler = services.scheduler()
+    while not stop.is_set():
+        try:
+            ran = await asyncio.to_thread(scheduler.run_once)
+        except Exception:
+            log.exception("scheduler step failed; retrying")
+            ran = 0
+        if ran == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), services.settings.worker_poll_seconds)
+
+
+async def run_engine(services: Services, stop: asyncio.Event) -> None:
+    """Scheduler, delivery worker and webhook deliverer together."""
+    await asyncio.gather(
+        run_scheduler(services, stop),
+        services.worker().run(stop),
+        run_webhooks(
+            services.webhook_deliverer(), stop, max(1.0, services.settings.worker_poll_seconds)
+        ),
+        run_inbound(services, stop),
+        run_policy(services, stop),
+        run_retention(services, stop),
+    )
+
+
+async def run_retention(services: Services, stop: asyncio.Event) -> None:
+    """Run every list's retention and consent-expiry rules periodically until `stop` (issue 8).
+
+    Safe with several engines: a contact gets one open re-permission request
+    per list (a unique key), so racing runs send one email, not two.
+    """
+    while not stop.is_set():
+        try:
+            done = await asyncio.to_thread(services.repermissions.run_all)
+            if done.sent or done.suppressed or done.removed or done.anonymized:
+                log.info(
+                    "retention: %d asked again, %d suppressed, %d removed, %d anonymized",
+                    done.sent,
+                    done.suppressed,
+                    done.removed,
+                    done.anonymized,
+                )
+        except Exception:
+            log.exception("retention run failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), services.settings.retention_interval_seconds)
+
+
+async def run_policy(services: Services, stop: asyncio.Event) -> None:
+    """Re-evaluate the sending policy of tenants with new events until `stop` (issue 6)."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(services.policy.evaluate_changed)
+        except Exception:
+            log.exception("policy evaluation failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), services.settings.policy_evaluate_seconds)
+
+
+async def run_inbound(services: Services, stop: asyncio.Event) -> None:
+    """The return-path SMTP server (DSNs, complaint reports) until `stop`; off at port 0."""
+    settings = services.settings
+    if not settings.inbound_smtp_port:
+        return
+    processor = services.returns
+    server = ReturnPathServer(processor, settings.inbound_smtp_host, settings.inbound_smtp_port)
+    host, port = await server.start()
+    log.info("return-path SMTP server on %s:%d", host, port)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+async def run_http(
+    services: Services, stop: asyncio.Event, sock: socket.socket | None = None
+) -> None:
+    """The HTTP server until `stop`; with `http_workers` > 1, helper processes share its port."""
+    settings = services.settings
+    helpers: list[multiprocessing.process.BaseProcess] = []
+    if sock is None and settings.http_workers > 1:
+        sock = reuse_port_socket(settings.http_host, settings.http_port)
+        spawn = multiprocessing.get_context("spawn")
+        helpers = [
+            spawn.Process(target=_http_helper, args=(settings,), daemon=True)
+            for _ in range(settings.http_workers - 1)
+        ]
+        for helper in helpers:
+            helper.start()
+    # Clicks and opens are answered in front of FastAPI's own middleware
+    # (errors, telemetry, body limit: about 20 µs a request); the application
+    # keeps its copy of the fast path for other servers (tests, embedding).
+    app = TrackingFastPath(create_app(services), services.tracker)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        # The C parser (httptools) and uvloop: with the pure-Python h11 parser a
+        # click redirect cost three times the CPU. uvicorn's `loop` setting only
+        # applies when uvicorn creates the loop; ours comes from `run_loop`.
+        http="httptools",
+        loop="none",
+        log_level="warning",
+        # No line per request: click and pixel URLs carry tokens that name a
+        # person's message, and logs never hold personal data.
+        access_log=False,
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
+    await stop.wait()
+    server.should_exit = True
+    await serving
+    for helper in helpers:
+        helper.terminate()  # SIGTERM: it finishes its requests and flushes its buffers
+    for helper in helpers:
+        await asyncio.to_thread(helper.join, 30)
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket several processes can bind: the kernel spreads connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)  # noqa: FBT003 - the socket API
+    return sock
+
+
+def _http_helper(settings: Settings) -> None:
+    # A helper process serves HTTP only (API, tracking, pages); the engine
+    # runs once, in the main process. Stopped by SIGTERM or SIGINT.
+    services = Services.build(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signals(stop)
+        sock = reuse_port_socket(settings.http_host, settings.http_port)
+        await run_http(services, stop, sock)
+
+    try:
+        run_loop(main())
+    finally:
+        services.close()

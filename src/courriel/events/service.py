@@ -1,0 +1,74 @@
+"""The event query use case: a tenant's event log, filtered and paginated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+
+from courriel.core.errors import InvalidInputError
+from courriel.core.pagination import Page, check_limit
+from courriel.core.principal import Capability, Principal
+from courriel.core.storage import Storage
+from courriel.events.models import Event, EventType
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What to look for; every field is optional."""
+
+    type: EventType | None = None
+    campaign_id: str | None = None
+    contact_id: str | None = None
+    message_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+class EventService:
+    """Reads the append-only event log, oldest first, by keyset pages."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def query(
+        self, principal: Principal, where: EventFilter, cursor: str | None, limit: int
+    ) -> Page[Event]:
+        """One page of the tenant's events matching `where`, after `cursor`."""
+        principal.require(Capability.EVENTS_READ)
+        check_limit(limit)
+        statement = select(Event)
+        if cursor is not None:
+            if not cursor.isdigit() or len(cursor) > 19:
+                raise InvalidInputError("cursor", "is not a cursor from a previous page")
+            statement = statement.where(Event.seq > int(cursor))
+        for name in ("since", "until"):
+            value = getattr(where, name)
+            if value is not None and value.tzinfo is None:
+                raise InvalidInputError(name, "must carry a time zone (e.g. Z)")
+        if where.since is not None and where.until is not None and where.until < where.since:
+            raise InvalidInputError("until", "must not be before since")
+        statement = _filtered(statement, where)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            rows = list(session.scalars(statement.order_by(Event.seq).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(items=rows, next_cursor=str(rows[-1].seq) if more and rows else None)
+
+
+def _filtered(statement: Select[Event], where: EventFilter) -> Select[Event]:
+    equal = {
+        Event.type: where.type,
+        Event.campaign_id: where.campaign_id,
+        Event.contact_id: where.contact_id,
+        Event.message_id: where.message_id,
+    }
+    for column, value in equal.items():
+        if value is not None:
+            statement = statement.where(column == value)
+    if where.since is not None:
+        statement = statement.where(Event.occurred_at >= where.since)
+    if where.until is not None:
+        statement = statement.where(Event.occurred_at < where.until)
+    return statement

@@ -1,0 +1,96 @@
+"""HTTP routes of the sending policy, sender domains and the content checklist."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from courriel.policy.domains import sending_problem
+from courriel.policy.models import SenderDomain
+from courriel.policy.schemas import (
+    ChecklistOut,
+    DomainIn,
+    DomainOut,
+    NotifyIn,
+    PolicyChangeOut,
+    PolicyOut,
+    RecordOut,
+)
+from courriel.services import Services
+from courriel.web.deps import PrincipalDep, ServicesDep
+
+router = APIRouter(tags=["policy"])
+
+
+@router.get("/policy")
+def get_policy(services: ServicesDep, principal: PrincipalDep) -> PolicyOut:
+    """The tenant's sending-policy state, why, and today's figures."""
+    status = services.policy.status(principal)
+    return PolicyOut(
+        state=status.state.value,
+        since=status.since,
+        hourly_cap=status.hourly_cap,
+        limited_until=status.limited_until,
+        notify_email=status.notify_email,
+        explanation=status.explanation,
+        current=status.current,
+    )
+
+
+@router.get("/policy/changes")
+def policy_changes(services: ServicesDep, principal: PrincipalDep) -> list[PolicyChangeOut]:
+    """Every change of the tenant's policy state, newest first, with its explanation."""
+    return [
+        PolicyChangeOut.model_validate(c, from_attributes=True)
+        for c in services.policy.history(principal)
+    ]
+
+
+@router.put("/policy/notify", status_code=204)
+def set_policy_notify(body: NotifyIn, services: ServicesDep, principal: PrincipalDep) -> None:
+    """The address policy notices are e-mailed to (empty: none)."""
+    services.policy.set_notify_email(principal, body.email)
+
+
+def _domain(services: Services, principal: PrincipalDep, row: SenderDomain) -> DomainOut:
+    out = DomainOut.model_validate(row, from_attributes=True)
+    out.sending_problem = sending_problem(row)
+    out.records = [
+        RecordOut(purpose=r.purpose, type=r.type, name=r.name, value=r.value)
+        for r in services.sender_domains.records(principal, row.domain)
+    ]
+    return out
+
+
+@router.post("/sender-domains", status_code=201)
+def add_sender_domain(body: DomainIn, services: ServicesDep, principal: PrincipalDep) -> DomainOut:
+    """Add a sender domain: returns the exact DNS records to publish."""
+    return _domain(services, principal, services.sender_domains.add(principal, body.domain))
+
+
+@router.get("/sender-domains")
+def list_sender_domains(services: ServicesDep, principal: PrincipalDep) -> list[DomainOut]:
+    """The tenant's sender domains."""
+    return [
+        _domain(services, principal, d) for d in services.sender_domains.list_domains(principal)
+    ]
+
+
+@router.get("/sender-domains/{domain}")
+def get_sender_domain(domain: str, services: ServicesDep, principal: PrincipalDep) -> DomainOut:
+    """One sender domain, its records and the latest check."""
+    return _domain(services, principal, services.sender_domains.get(principal, domain))
+
+
+@router.post("/sender-domains/{domain}/verify")
+def verify_sender_domain(domain: str, services: ServicesDep, principal: PrincipalDep) -> DomainOut:
+    """Look the records up in DNS now: ownership, SPF, DKIM, DMARC."""
+    return _domain(services, principal, services.sender_domains.verify(principal, domain))
+
+
+@router.get("/campaigns/{campaign_id}/check")
+def check_campaign(
+    campaign_id: str, services: ServicesDep, principal: PrincipalDep
+) -> ChecklistOut:
+    """The content checklist: blocking items stop a send, warnings are advice."""
+    checklist = services.content_checks.checklist(principal, campaign_id)
+    return ChecklistOut(**checklist.as_dict())

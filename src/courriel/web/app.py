@@ -1,0 +1,85 @@
+"""The FastAPI application: every router under /v1, health probes, problem errors."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from courriel.core.audit import request_source_ip
+from courriel.services import Services
+from courriel.web import problems
+from courriel.web.api.audience import router as audience_router
+from courriel.web.api.audit import router as audit_router
+from courriel.web.api.campaign_control import router as campaign_control_router
+from courriel.web.api.campaigns import router as campaigns_router
+from courriel.web.api.governance import router as governance_router
+from courriel.web.api.keys import router as accounts_router
+from courriel.web.api.policy import router as policy_router
+from courriel.web.api.privacy import router as privacy_rights_router
+from courriel.web.api.sandbox import router as sandbox_router
+from courriel.web.api.templates import router as content_router
+from courriel.web.pages import tracking as tracking_public
+from courriel.web.pages.center import center_router
+from courriel.web.pages.reconfirm import public_router as reconfirm_pages_router
+from courriel.web.pages.signup import public_router as signup_pages_router
+
+
+class SourceAddress:
+    """Remembers the client address of each request for the audit trail."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client") if scope["type"] == "http" else None
+        token = request_source_ip.set(client[0] if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            request_source_ip.reset(token)
+
+
+def create_app(services: Services) -> FastAPI:
+    """Build the HTTP application over `services`."""
+    app = FastAPI(
+        title="Courriel",
+        version="0.1.0",
+        description="Consent-first Email Service Provider API. Authenticate with "
+        "'Authorization: Bearer <API key>'. Errors are RFC 9457 problem+json.",
+    )
+    app.state.services = services
+    problems.install(app)
+    app.add_middleware(SourceAddress)
+    for router in (accounts_router, audience_router, content_router, campaigns_router):
+        app.include_router(router, prefix="/v1")
+    app.include_router(campaign_control_router, prefix="/v1")
+    app.include_router(policy_router, prefix="/v1")
+    app.include_router(audit_router, prefix="/v1")
+    app.include_router(governance_router, prefix="/v1")
+    app.include_router(privacy_rights_router, prefix="/v1")
+    tracking_public.install(app, services.tracker)
+    if services.settings.resolver == "sandbox":
+        app.include_router(sandbox_router, prefix="/v1")
+    app.include_router(signup_pages_router())
+    app.include_router(reconfirm_pages_router())
+    app.include_router(center_router())
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], response_model=None)
+    def readyz() -> dict[str, str] | JSONResponse:
+        """Readiness: the control and spool databases answer."""
+        try:
+            for engine in (services.storage.control_engine, services.storage.spool_engine):
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any database failure means not ready
+            return problems.problem(503, "Not ready", "a database does not answer")
+        return {"status": "ready"}
+
+    return app

@@ -1,0 +1,36 @@
+"""Request dependencies: the services and the authenticated principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from courriel.core.errors import AuthenticationError
+from courriel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from courriel.core.principal import Principal
+from courriel.services import Services
+
+
+def services(request: Request) -> Services:
+    """The services this app was built with."""
+    found: Services = request.app.state.services
+    return found
+
+
+def principal(request: Request) -> Principal:
+    """The principal of the API key in ``Authorization: Bearer …``; every call has one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("send an API key as 'Authorization: Bearer <key>'")
+    return services(request).api_keys.authenticate(token.strip())
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
+CursorQuery = Annotated[
+    str | None, Query(max_length=100, description="Cursor from a previous page")
+]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
+DEFAULT_PAGE = DEFAULT_LIMIT

@@ -1,0 +1,78 @@
+"""The public re-permission page: the link shows a button; the button confirms.
+
+No API key and not under /v1. A GET only shows the button, so mail scanners
+that prefetch links confirm nothing; the POST carries the signed token, which
+is its own CSRF protection (it is bound to one request and expires).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import DictLoader, Environment
+
+from courriel.audience.signup import Visitor
+from courriel.privacy.reconfirm import Reconfirmation
+from courriel.web.deps import ServicesDep
+
+HEADERS = {
+    # The token must not leak to other sites through the Referer header.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; base-uri 'none'",
+    "Cache-Control": "no-store",
+}
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;background:#f5f6f8;margin:0;color:#1d2330}
+main{max-width:30rem;margin:2rem auto;background:#fff;border-radius:10px;padding:1.5rem}
+button{background:#2456d6;color:#fff;border:0;border-radius:6px;padding:.65rem 1.2rem;
+font:inherit;font-weight:600}</style></head>
+<body><main><h1>{{ title }}</h1><p>{{ message }}</p>
+{% if token %}<form method="post" action="/r/reconfirm">
+<input type="hidden" name="token" value="{{ token }}">
+<button type="submit">Yes, keep me subscribed</button></form>{% endif %}
+</main></body></html>"""
+
+_PAGES = Environment(loader=DictLoader({"page": _PAGE}), autoescape=True)
+
+
+def _page(title: str, message: str, status: int = 200, token: str = "") -> HTMLResponse:
+    body = _PAGES.get_template("page").render(title=title, message=message, token=token)
+    return HTMLResponse(body, status_code=status, headers=HEADERS)
+
+
+def public_router() -> APIRouter:
+    """The re-permission pages."""
+    router = APIRouter(prefix="/r", tags=["re-permission pages"], include_in_schema=False)
+
+    @router.get("/reconfirm", response_class=HTMLResponse)
+    def reconfirm_page(token: str = "") -> HTMLResponse:
+        return _page(
+            "Stay subscribed?",
+            "One click to tell us you still want to receive these emails.",
+            token=token[:2000],
+        )
+
+    @router.post("/reconfirm", response_class=HTMLResponse)
+    def reconfirm(
+        request: Request, services: ServicesDep, token: Annotated[str, Form(max_length=2000)]
+    ) -> HTMLResponse:
+        visitor = Visitor(
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+        )
+        name = Reconfirmation(services.storage, services.clock, services.secret_key).confirm(
+            token, visitor
+        )
+        if name is None:
+            return _page("Link not valid", "This link is invalid or has expired.", 404)
+        return _page("Thank you", f"You keep receiving {name}.")
+
+    return router

@@ -1,0 +1,247 @@
+"""The public tracking endpoints recipients reach, at the root (no API key).
+
+- ``GET /t/c/{token}``: a click → 302 to the link's stored URL, else 404.
+- ``GET /t/o/{token}.gif``: the open pixel.
+- ``GET /u/{token}``: a confirmation page; changes nothing.
+- ``POST /u/{token}`` with ``List-Unsubscribe=One-Click``: unsubscribes at once
+  (RFC 8058 §3.2): 200, no redirect, no cookie, no login, idempotent.
+
+Clicks and opens are served by a small ASGI layer in front of the
+application (`TrackingFastPath`): they are the busiest requests by far, and
+need neither routing, dependencies nor JSON. Pages escape every value and
+forbid framing and scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from courriel.events.models import EventType
+from courriel.tracking.tracker import Hit, Tracker
+from courriel.web.api.events import router as events_router
+from courriel.web.api.events import webhooks_router
+
+# The smallest transparent GIF (43 bytes).
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_NO_STORE = (b"cache-control", b"no-store, private")
+_NO_REFERRER = (b"referrer-policy", b"no-referrer")
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class TrackingFastPath:
+    """ASGI layer answering clicks and opens before the application's routing."""
+
+    def __init__(self, app: ASGIApp, tracker: Tracker) -> None:
+        self.app = app
+        self.tracker = tracker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._on_shutdown(receive), send)
+            return
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+        elif path.startswith("/t/c/"):
+            await self._click(scope, path[5:], send)
+        elif path.startswith("/t/o/") and path.endswith(".gif"):
+            await self._open(scope, path[5:-4], send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _on_shutdown(self, receive: Receive) -> Receive:
+        async def wrapped() -> Any:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                # Buffered hits are written before the process goes away.
+                await self.tracker.close()
+            return message
+
+        return wrapped
+
+    async def _click(self, scope: Scope, token: str, send: Send) -> None:
+        ref = self.tracker.click_ref(token)
+        if ref is None:
+            await _not_found(send)
+            return
+        url = self.tracker.cached_target(ref)
+        if url is None:
+            url = await self.tracker.target(ref)
+        if url is None:
+            await _not_found(send)
+            return
+        await self._record(
+            scope,
+            Hit(
+                EventType.CLICKED,
+                ref.tenant_id,
+                ref.message_id,
+                self.tracker.now(),
+                _agent(scope),
+                ref.link_index,
+                url,
+            ),
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [
+                    (b"location", url.encode("ascii")),
+                    (b"content-length", b"0"),
+                    _NO_STORE,
+                    _NO_REFERRER,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _open(self, scope: Scope, token: str, send: Send) -> None:
+        ref = self.tracker.open_ref(token)
+        if ref is None:
+            await _not_found(send)
+            return
+        await self._record(
+            scope,
+            Hit(EventType.OPENED, ref.tenant_id, ref.message_id, self.tracker.now(), _agent(scope)),
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"image/gif"),
+                    (b"content-length", str(len(PIXEL)).encode()),
+                    _NO_STORE,
+                ],
+            }
+        )
+        body = b"" if scope["method"] == "HEAD" else PIXEL
+        await send({"type": "http.response.body", "body": body})
+
+    async def _record(self, scope: Scope, hit: Hit) -> None:
+        # A HEAD is a link checker asking whether the URL works, not a reader.
+        if scope["method"] == "HEAD":
+            return
+        self.tracker.ensure_flusher()
+        if self.tracker.add_hit(hit):
+            # The writes fall behind: this request waits for one rather than
+            # the buffer growing without bound (no hit is ever dropped).
+            await asyncio.to_thread(self.tracker.flush)
+
+
+def _agent(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"user-agent":
+            return str(value.decode("latin-1"))[:300]
+    return ""
+
+
+async def _not_found(send: Send) -> None:
+    body = b"Not found\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                _NO_STORE,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+router = APIRouter(tags=["recipients"], include_in_schema=False)
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    document = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
+        "padding:0 1rem;line-height:1.5}button{font-size:1rem;padding:.5rem 1rem}</style>"
+        f"</head><body>{body}</body></html>"
+    )
+    return HTMLResponse(document, status_code=status, headers=PAGE_HEADERS)
+
+
+def _missing() -> HTMLResponse:
+    return _page("Link not valid", "<h1>This link is not valid</h1>", status=404)
+
+
+def _tracker(request: Request) -> Tracker:
+    tracker: Tracker = request.app.state.services.tracker
+    return tracker
+
+
+@router.get("/u/{token}")
+def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
+    """Ask for confirmation; a GET never changes anything (link scanners follow GETs)."""
+    tracker = _tracker(request)
+    ref = tracker.unsubscribe_ref(token)
+    lists = tracker.unsubscribe_lists(ref) if ref is not None else None
+    if lists is None:
+        return _missing()
+    names = "".join(f"<li>{html.escape(m.name)}</li>" for m in lists)
+    # The form posts exactly the RFC 8058 request and nothing more, to this
+    # same capability URL: it needs no CSRF token (the token in the URL is
+    # the only authority, and the action is the one a mail client may take).
+    body = (
+        "<h1>Unsubscribe?</h1>"
+        f"<p>You will stop receiving mail from these lists:</p><ul>{names}</ul>"
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" '
+        'value="One-Click"><button type="submit">Unsubscribe</button></form>'
+    )
+    return _page("Unsubscribe", body)
+
+
+@router.post("/u/{token}")
+async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
+    """RFC 8058 one-click: unsubscribe at once, 200, idempotent."""
+    tracker = _tracker(request)
+    ref = tracker.unsubscribe_ref(token)
+    if ref is None:
+        return _missing()
+    form = await request.form()
+    if form.get("List-Unsubscribe") != "One-Click":
+        return _page(
+            "Unsubscribe",
+            "<h1>Nothing changed</h1><p>The request must carry "
+            "List-Unsubscribe=One-Click (RFC 8058).</p>",
+            status=400,
+        )
+    ip = request.client.host if request.client else None
+    outcome = await asyncio.to_thread(
+        tracker.unsubscribe, ref, ip, request.headers.get("user-agent")
+    )
+    if outcome is None:
+        return _missing()
+    return _page(
+        "Unsubscribed",
+        "<h1>You are unsubscribed</h1><p>You will get no more mail from these lists.</p>",
+    )
+
+
+def install(app: FastAPI, tracker: Tracker) -> None:
+    """Mount the recipient-facing endpoints at the root of `app`, the APIs under /v1."""
+    app.include_router(router)
+    app.include_router(events_router, prefix="/v1")
+    app.include_router(webhooks_router, prefix="/v1")
+    app.add_middleware(TrackingFastPath, tracker=tracker)
