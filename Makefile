@@ -30,9 +30,11 @@ browser:
 	@command -v chromium >/dev/null && command -v wrk >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES))
 
+# import-linter keeps the layers of docs/architecture.md (contracts in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

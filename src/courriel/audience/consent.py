@@ -15,7 +15,7 @@ from jinja2 import Environment
 from sqlalchemy import select
 
 from courriel.audience.models import ConsentRecord, Contact, MailingList, Subscription
-from courriel.core.errors import NotFoundError
+from courriel.core.db import get_or_not_found
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -73,9 +73,7 @@ class ConsentProofs:
         """The proof as JSON-ready data: contact, subscriptions and the whole ledger."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            contact = session.get(Contact, contact_id)
-            if contact is None:
-                raise NotFoundError(f"no contact {contact_id!r}")
+            contact = get_or_not_found(session, Contact, contact_id, "contact")
             subscriptions = session.execute(
                 select(Subscription, MailingList.name)
                 .join(MailingList, MailingList.id == Subscription.list_id)

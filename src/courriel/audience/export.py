@@ -28,8 +28,7 @@ from courriel.audience.models import (
 from courriel.audience.properties import load_definitions
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
-from courriel.core.errors import NotFoundError
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -67,8 +66,7 @@ class ExportService:
         principal.require(Capability.CONTACTS_EXPORT)
         factory = self._storage.tenant(principal.tenant_id)
         with transaction(factory) as session:
-            if session.get(MailingList, list_id) is None:
-                raise NotFoundError(f"no list {list_id!r}")
+            get_or_not_found(session, MailingList, list_id, "list")
             record_entry(
                 session,
                 self._clock.now(),

@@ -35,7 +35,7 @@ from courriel.audience.tabular import FileRows, ReadLimits
 from courriel.core.addresses import tenant_hash_key
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import CourrielError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
@@ -276,10 +276,7 @@ class ImportService:
         """One import and its progress."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            found = session.get(ContactImport, import_id)
-        if found is None:
-            raise NotFoundError(f"no import {import_id!r}")
-        return found
+            return get_or_not_found(session, ContactImport, import_id, "import")
 
     def rejections(
         self, principal: Principal, import_id: str, cursor: str | None, limit: int

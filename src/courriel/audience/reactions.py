@@ -42,7 +42,7 @@ def suppress_contact(
         SuppressionReason.COMPLAINT: S.COMPLAINED,
         SuppressionReason.UNSUBSCRIBE: S.UNSUBSCRIBED,
     }.get(reason, S.SUPPRESSED)
-    movable = [status for status, nexts in TRANSITIONS.items() if target in nexts]
+    movable = TRANSITIONS.into(target)
     session.execute(
         update(Subscription)
         .where(Subscription.contact_id == contact_id, Subscription.status.in_(movable))

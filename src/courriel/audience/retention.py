@@ -15,8 +15,7 @@ from courriel.audience.models import (
 )
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
-from courriel.core.errors import NotFoundError
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -37,9 +36,7 @@ class RetentionService:
         principal.require(Capability.LISTS_WRITE)
         now = self._clock.now()
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            found = session.get(MailingList, list_id)
-            if found is None:
-                raise NotFoundError(f"no list {list_id!r}")
+            found = get_or_not_found(session, MailingList, list_id, "list")
             if found.retention_days is None:
                 return 0
             cutoff = now - dt.timedelta(days=found.retention_days)

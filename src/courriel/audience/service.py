@@ -35,7 +35,7 @@ from courriel.audience.suppressions import SuppressionService, erased_only
 from courriel.core.addresses import domain_of, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
@@ -154,9 +154,7 @@ class AudienceService:
         if not purpose.strip():
             raise InvalidInputError("purpose", "must not be empty")
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            found = session.get(MailingList, list_id)
-            if found is None:
-                raise NotFoundError(f"no list {list_id!r}")
+            found = get_or_not_found(session, MailingList, list_id, "list")
             if found.purpose != purpose:
                 found.purpose = purpose
                 found.purpose_version += 1
@@ -166,10 +164,7 @@ class AudienceService:
         """One list of the principal's tenant."""
         principal.require(Capability.LISTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            found = session.get(MailingList, list_id)
-        if found is None:
-            raise NotFoundError(f"no list {list_id!r}")
-        return found
+            return get_or_not_found(session, MailingList, list_id, "list")
 
     def list_lists(self, principal: Principal, cursor: str | None, limit: int) -> Page[MailingList]:
         """The tenant's lists, a page at a time."""
@@ -334,10 +329,7 @@ class AudienceService:
         """One contact of the principal's tenant."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            found = session.get(Contact, contact_id)
-        if found is None:
-            raise NotFoundError(f"no contact {contact_id!r}")
-        return found
+            return get_or_not_found(session, Contact, contact_id, "contact")
 
     def list_contacts(self, principal: Principal, cursor: str | None, limit: int) -> Page[Contact]:
         """The tenant's contacts, a page at a time."""

@@ -40,7 +40,7 @@ from courriel.content.mailer import Mailer, SystemMail
 from courriel.core.addresses import domain_of, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.principal import Capability, Principal
@@ -105,8 +105,7 @@ class SignupService:
             created_at=self._clock.now(),
         )
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            if session.get(MailingList, list_id) is None:
-                raise NotFoundError(f"no list {list_id!r}")
+            get_or_not_found(session, MailingList, list_id, "list")
             session.add(form)
         return form
 
@@ -114,10 +113,7 @@ class SignupService:
         """One form of the principal's tenant."""
         principal.require(Capability.LISTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            found = session.get(SignupForm, form_id)
-        if found is None:
-            raise NotFoundError(f"no form {form_id!r}")
-        return found
+            return get_or_not_found(session, SignupForm, form_id, "form")
 
     def hosted_url(self, tenant_id: str, form_id: str) -> str:
         """Where the hosted page of a form is."""

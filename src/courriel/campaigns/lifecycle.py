@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 from courriel.campaigns.models import CampaignStatus as C
-from courriel.core.errors import ConflictError
+from courriel.campaigns.models import RecipientState as R
+from courriel.core.states import Transitions
 
-TRANSITIONS: dict[C, frozenset[C]] = {
-    C.DRAFT: frozenset({C.SCHEDULED, C.SENDING, C.CANCELLED}),
-    C.SCHEDULED: frozenset({C.DRAFT, C.SENDING, C.CANCELLED}),
-    C.SENDING: frozenset({C.PAUSED, C.SENT, C.CANCELLED}),
-    C.PAUSED: frozenset({C.SENDING, C.CANCELLED}),
-    C.SENT: frozenset(),
-    C.CANCELLED: frozenset(),
-}
+TRANSITIONS = Transitions(
+    "campaign",
+    {
+        C.DRAFT: {C.SCHEDULED, C.SENDING, C.CANCELLED},
+        C.SCHEDULED: {C.DRAFT, C.SENDING, C.CANCELLED},
+        C.SENDING: {C.PAUSED, C.SENT, C.CANCELLED},
+        C.PAUSED: {C.SENDING, C.CANCELLED},
+        C.SENT: set(),
+        C.CANCELLED: set(),
+    },
+)
+check_transition = TRANSITIONS.check
 
-
-def check_transition(current: C, target: C) -> None:
-    """Raise ConflictError, naming both states, when the table forbids the move."""
-    if target not in TRANSITIONS[current]:
-        raise ConflictError(f"a {current.value} campaign cannot become {target.value}")
+# A recipient is pending until the fan-out spools (queued), skips or fails
+# it; pausing or cancelling takes queued messages back out of the spool
+# (pending again), and a withheld message (erasure, restriction) is skipped.
+RECIPIENT_TRANSITIONS = Transitions(
+    "campaign recipient",
+    {
+        R.PENDING: {R.QUEUED, R.SKIPPED, R.FAILED},
+        R.QUEUED: {R.PENDING, R.SKIPPED},
+        R.SKIPPED: set(),
+        R.FAILED: set(),
+    },
+)

@@ -14,8 +14,8 @@ from courriel.content.models import Template, TemplateVersion
 from courriel.content.variables import check_sendable
 from courriel.core.addresses import normalize_address
 from courriel.core.clock import Clock
-from courriel.core.db import insert_for, transaction
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.db import get_or_not_found, insert_for, transaction
+from courriel.core.errors import InvalidInputError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.principal import Capability, Principal
@@ -92,10 +92,7 @@ class CampaignService:
         """One campaign of the principal's tenant."""
         principal.require(Capability.CAMPAIGNS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise NotFoundError(f"no campaign {campaign_id!r}")
-        return campaign
+            return get_or_not_found(session, Campaign, campaign_id, "campaign")
 
     def list_ids_of(self, principal: Principal, campaign_id: str) -> list[str]:
         """The lists a campaign goes to."""

@@ -22,7 +22,7 @@ from courriel.content.render import HTML_ENV, CompiledTemplate, RenderError, par
 from courriel.content.variables import undefined_without_default
 from courriel.core.addresses import normalize_address
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
@@ -192,9 +192,7 @@ class TemplateService:
         """A template and its current (or a given) version."""
         principal.require(Capability.TEMPLATES_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            template = session.get(Template, template_id)
-            if template is None:
-                raise NotFoundError(f"no template {template_id!r}")
+            template = get_or_not_found(session, Template, template_id, "template")
             found = session.scalar(
                 select(TemplateVersion).where(
                     TemplateVersion.template_id == template_id,

@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +21,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+from courriel.core.errors import NotFoundError
+
+M = TypeVar("M")
 
 # Constraint names are explicit so that Alembic migrations are identical on
 # SQLite and PostgreSQL, and so a later migration can drop them by name.
@@ -124,6 +128,18 @@ def create_db_engine(url: str | URL) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def get_or_not_found(session: Session, model: type[M], key: str, noun: str) -> M:
+    """The row of `model` with primary key `key`, or NotFoundError "no {noun} {key!r}".
+
+    Every tenant's rows live in its own database, so a key of another
+    tenant's row is simply not found (the HTTP edge answers 404).
+    """
+    found = session.get(model, key)
+    if found is None:
+        raise NotFoundError(f"no {noun} {key!r}")
+    return found
 
 
 @contextmanager

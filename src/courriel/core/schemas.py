@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
+from courriel.core.pagination import Page
 
 T = TypeVar("T")
 
@@ -20,3 +23,15 @@ class PageOut(BaseModel, Generic[T]):
 
     data: list[T]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[Any], item: Callable[[Any], T] | None = None) -> Self:
+        """A page of results as this shape: each item mapped by `item`, or read from its attributes.
+
+        Used as ``PageOut[ListOut].of(page)``, so the item shape is the
+        class's own parameter.
+        """
+        data = [item(i) for i in page.items] if item is not None else list(page.items)
+        return cls.model_validate(
+            {"data": data, "next_cursor": page.next_cursor}, from_attributes=True
+        )

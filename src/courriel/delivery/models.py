@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import SpoolBase, UTCDateTime, str_enum
+from courriel.core.states import Transitions
 
 
 class SpoolState(enum.StrEnum):
@@ -29,6 +30,19 @@ class SpoolState(enum.StrEnum):
     # Final outcome known and stored below, not yet reported to the tenant
     # database; the row is deleted once it has been.
     FINISHED = "finished"
+
+
+# The spool's statements (claim, settle, release in spool.py) move rows only
+# along this table; a finished row leaves the spool once reported. A leased
+# row whose lease ran out is claimed again (leased to leased) by any worker.
+SPOOL_TRANSITIONS = Transitions(
+    "spooled message",
+    {
+        SpoolState.QUEUED: {SpoolState.LEASED},
+        SpoolState.LEASED: {SpoolState.LEASED, SpoolState.QUEUED, SpoolState.FINISHED},
+        SpoolState.FINISHED: set(),
+    },
+)
 
 
 class SpoolMessage(SpoolBase):

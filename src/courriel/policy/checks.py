@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from courriel.campaigns.models import Campaign, MailClass
 from courriel.content.models import TemplateVersion
 from courriel.content.variables import has_unsubscribe_link
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.db import get_or_not_found
+from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -251,9 +252,7 @@ class ContentChecks:
         """The checklist of one campaign."""
         principal.require(Capability.CAMPAIGNS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None:
-                raise NotFoundError(f"no campaign {campaign_id!r}")
+            campaign = get_or_not_found(session, Campaign, campaign_id, "campaign")
             version = session.get(TemplateVersion, campaign.template_version_id)
         assert version is not None
         return check_content(version, campaign)

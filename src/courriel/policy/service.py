@@ -27,6 +27,7 @@ from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.models import Tenant
 from courriel.core.principal import Capability, Principal
+from courriel.core.states import Transitions
 from courriel.core.storage import Storage
 from courriel.events.models import Event, EventType
 from courriel.events.recorder import NewEvent, record_events
@@ -44,12 +45,15 @@ _RANK = {
     PolicyState.SUSPENDED: 3,
 }
 # Who may move the state where: evaluation tightens; an operator lifts.
-TRANSITIONS: dict[PolicyState, frozenset[PolicyState]] = {
-    PolicyState.OK: frozenset({PolicyState.WARNING, PolicyState.LIMITED, PolicyState.SUSPENDED}),
-    PolicyState.WARNING: frozenset({PolicyState.OK, PolicyState.LIMITED, PolicyState.SUSPENDED}),
-    PolicyState.LIMITED: frozenset({PolicyState.OK, PolicyState.WARNING, PolicyState.SUSPENDED}),
-    PolicyState.SUSPENDED: frozenset({PolicyState.OK, PolicyState.LIMITED}),
-}
+TRANSITIONS = Transitions(
+    "policy state",
+    {
+        PolicyState.OK: {PolicyState.WARNING, PolicyState.LIMITED, PolicyState.SUSPENDED},
+        PolicyState.WARNING: {PolicyState.OK, PolicyState.LIMITED, PolicyState.SUSPENDED},
+        PolicyState.LIMITED: {PolicyState.OK, PolicyState.WARNING, PolicyState.SUSPENDED},
+        PolicyState.SUSPENDED: {PolicyState.OK, PolicyState.LIMITED},
+    },
+)
 EVALUATION = "evaluation"
 
 
@@ -234,8 +238,7 @@ class PolicyService:
         with transaction(self._storage.control) as control:
             row = self._row(control, tenant_id)
             current = row.state
-            if target not in TRANSITIONS[current]:
-                raise ConflictError(f"policy state {current.value} cannot become {target.value}")
+            TRANSITIONS.check(current, target)
             change = PolicyChange(
                 id=new_id("pol"),
                 tenant_id=tenant_id,

@@ -23,8 +23,8 @@ from courriel.audience.importer import LEGAL_BASES
 from courriel.audience.models import MailingList
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.db import get_or_not_found, transaction
+from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.privacy.retention_models import InactiveOutcome, ListGovernance
@@ -138,8 +138,7 @@ class Governance:
         """A list's governance (defaults when never set); unknown list: NotFoundError."""
         principal.require(Capability.LISTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            if session.get(MailingList, list_id) is None:
-                raise NotFoundError(f"no list {list_id!r}")
+            get_or_not_found(session, MailingList, list_id, "list")
             found = session.get(ListGovernance, list_id)
         return found or _default(list_id, self._clock.now())
 
@@ -149,8 +148,7 @@ class Governance:
         checked = check_input(given)
         now = self._clock.now()
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            if session.get(MailingList, list_id) is None:
-                raise NotFoundError(f"no list {list_id!r}")
+            get_or_not_found(session, MailingList, list_id, "list")
             row = session.get(ListGovernance, list_id)
             if row is None:
                 row = ListGovernance(list_id=list_id)

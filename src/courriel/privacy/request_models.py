@@ -24,7 +24,7 @@ class RequestType(enum.StrEnum):
 
 
 class RequestStatus(enum.StrEnum):
-    """Where a request stands; changed only through `requests.TRANSITIONS`."""
+    """Where a request stands; changed only through `courriel.privacy.rights.TRANSITIONS`."""
 
     OPEN = "open"
     FULFILLED = "fulfilled"

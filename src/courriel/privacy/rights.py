@@ -22,11 +22,12 @@ from courriel.audience.models import Contact
 from courriel.core.addresses import normalize_address
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.principal import Capability, Principal
+from courriel.core.states import Transitions
 from courriel.core.storage import Storage
 from courriel.delivery.spool import Spool
 from courriel.privacy import dossier
@@ -42,11 +43,14 @@ from courriel.privacy.request_models import DataSubjectRequest, RequestStatus, R
 from courriel.privacy.withhold import mark_withdrawn, queued_message_ids, take_from_spool
 
 DEADLINE = dt.timedelta(days=30)
-TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
-    RequestStatus.OPEN: frozenset({RequestStatus.FULFILLED, RequestStatus.REJECTED}),
-    RequestStatus.FULFILLED: frozenset(),
-    RequestStatus.REJECTED: frozenset(),
-}
+TRANSITIONS = Transitions(
+    "request",
+    {
+        RequestStatus.OPEN: {RequestStatus.FULFILLED, RequestStatus.REJECTED},
+        RequestStatus.FULFILLED: set(),
+        RequestStatus.REJECTED: set(),
+    },
+)
 Format = Literal["json", "html", "csv"]
 _EXPORTABLE = (RequestType.ACCESS, RequestType.PORTABILITY)
 _LIFTABLE = (RequestType.RESTRICTION, RequestType.OBJECTION)
@@ -79,12 +83,6 @@ class NewRequest:
     received_at: dt.datetime | None = None
     changes: Mapping[str, Any] | None = None
     lift: bool = False
-
-
-def check_move(current: RequestStatus, wanted: RequestStatus) -> None:
-    """Raise ConflictError unless the transition table allows the move."""
-    if wanted not in TRANSITIONS[current]:
-        raise ConflictError(f"a {current.value} request cannot become {wanted.value}")
 
 
 class DataSubjectRights:
@@ -174,10 +172,7 @@ class DataSubjectRights:
     def get(self, actor: Actor, request_id: str) -> DataSubjectRequest:
         """One request of the actor's tenant."""
         with self._storage.tenant(actor.tenant_id)() as session:
-            found = session.get(DataSubjectRequest, request_id)
-        if found is None:
-            raise NotFoundError(f"no data-subject request {request_id!r}")
-        return found
+            return get_or_not_found(session, DataSubjectRequest, request_id, "data-subject request")
 
     def list_requests(
         self,
@@ -244,7 +239,7 @@ class DataSubjectRights:
             raise InvalidInputError("reason", f"give a reason of 1 to {MAX_REASON} characters")
         with transaction(self._storage.tenant(actor.tenant_id)) as session:
             request = self._request(session, request_id)
-            check_move(request.status, RequestStatus.REJECTED)
+            TRANSITIONS.check(request.status, RequestStatus.REJECTED)
             request.status = RequestStatus.REJECTED
             request.closed_at = self._clock.now()
             request.fulfilled_by = actor.name
@@ -258,7 +253,7 @@ class DataSubjectRights:
     def fulfil(self, actor: Actor, request_id: str) -> DataSubjectRequest:
         """Do what the request asks, now, and close it as fulfilled."""
         request = self.get(actor, request_id)
-        check_move(request.status, RequestStatus.FULFILLED)
+        TRANSITIONS.check(request.status, RequestStatus.FULFILLED)
         if request.type is RequestType.ERASURE:
             return self._erase(actor, request)
         withdrawn: list[str] = []
@@ -266,7 +261,7 @@ class DataSubjectRights:
             withdrawn = self._withhold(actor.tenant_id, request.contact_id)
         with transaction(self._storage.tenant(actor.tenant_id)) as session:
             request = self._request(session, request_id)
-            check_move(request.status, RequestStatus.FULFILLED)
+            TRANSITIONS.check(request.status, RequestStatus.FULFILLED)
             contact = self._contact_of(session, request)
             done = self._apply(session, request, contact)
             mark_withdrawn(session, withdrawn, "restricted")
@@ -315,7 +310,7 @@ class DataSubjectRights:
         now = self._clock.now()
         with transaction(self._storage.tenant(actor.tenant_id)) as session:
             request = self._request(session, request.id)
-            check_move(request.status, RequestStatus.FULFILLED)
+            TRANSITIONS.check(request.status, RequestStatus.FULFILLED)
             self._contact_of(session, request)
             counts = erase_rows(
                 session,
@@ -355,10 +350,7 @@ class DataSubjectRights:
 
     @staticmethod
     def _request(session: Session, request_id: str) -> DataSubjectRequest:
-        found = session.get(DataSubjectRequest, request_id)
-        if found is None:
-            raise NotFoundError(f"no data-subject request {request_id!r}")
-        return found
+        return get_or_not_found(session, DataSubjectRequest, request_id, "data-subject request")
 
     @staticmethod
     def _contact_of(session: Session, request: DataSubjectRequest) -> Contact:

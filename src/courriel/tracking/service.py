@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from courriel.campaigns.models import Campaign, CampaignRecipient, RecipientState
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.db import get_or_not_found
+from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.events.metrics import FIGURES, TENANT_WIDE, rates
@@ -145,7 +146,4 @@ class StatsService:
 
 
 def _campaign(session: Session, campaign_id: str) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFoundError(f"no campaign {campaign_id!r}")
-    return campaign
+    return get_or_not_found(session, Campaign, campaign_id, "campaign")

@@ -21,6 +21,7 @@ from courriel.web.api.privacy import router as privacy_rights_router
 from courriel.web.api.sandbox import router as sandbox_router
 from courriel.web.api.templates import router as content_router
 from courriel.web.pages import tracking as tracking_public
+from courriel.web.pages.base import PageHeaders
 from courriel.web.pages.center import center_router
 from courriel.web.pages.reconfirm import public_router as reconfirm_pages_router
 from courriel.web.pages.signup import public_router as signup_pages_router
@@ -52,6 +53,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     problems.install(app)
     app.add_middleware(SourceAddress)
+    app.add_middleware(PageHeaders)
     for router in (accounts_router, audience_router, content_router, campaigns_router):
         app.include_router(router, prefix="/v1")
     app.include_router(campaign_control_router, prefix="/v1")

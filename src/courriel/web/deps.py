@@ -11,6 +11,18 @@ from courriel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from courriel.core.principal import Principal
 from courriel.services import Services
 
+# Routes and pages name the services through this module, never the root itself.
+__all__ = [
+    "DEFAULT_PAGE",
+    "CursorQuery",
+    "LimitQuery",
+    "PrincipalDep",
+    "Services",
+    "ServicesDep",
+    "principal",
+    "services",
+]
+
 
 def services(request: Request) -> Services:
     """The services this app was built with."""

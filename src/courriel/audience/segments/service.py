@@ -12,8 +12,7 @@ from courriel.audience.properties import clean_text, load_definitions
 from courriel.audience.segments.compiler import Compiler
 from courriel.audience.segments.parser import parse
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
-from courriel.core.errors import NotFoundError
+from courriel.core.db import get_or_not_found, transaction
 from courriel.core.ids import new_id
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
@@ -71,9 +70,7 @@ class SegmentService:
         """A saved segment and its live count."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            segment = session.get(Segment, segment_id)
-            if segment is None:
-                raise NotFoundError(f"no segment {segment_id!r}")
+            segment = get_or_not_found(session, Segment, segment_id, "segment")
             return CountedSegment(segment, self._count(session, segment.expression))
 
     def list(self, principal: Principal) -> list[CountedSegment]:
@@ -88,7 +85,5 @@ class SegmentService:
     ) -> ColumnElement[bool]:
         """The condition of a saved segment (for campaigns, issue 6), in the caller's session."""
         principal.require(Capability.CONTACTS_READ)
-        segment = session.get(Segment, segment_id)
-        if segment is None:
-            raise NotFoundError(f"no segment {segment_id!r}")
+        segment = get_or_not_found(session, Segment, segment_id, "segment")
         return segment_condition(session, segment.expression, self._clock)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from courriel.core.clock import Clock
-from courriel.core.db import transaction
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.db import get_or_not_found, transaction
+from courriel.core.errors import InvalidInputError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, check_limit
 from courriel.core.principal import Capability, Principal
@@ -197,7 +197,4 @@ class WebhookService:
 
 
 def _endpoint(session: Session, endpoint_id: str) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None:
-        raise NotFoundError(f"no webhook endpoint {endpoint_id!r}")
-    return endpoint
+    return get_or_not_found(session, WebhookEndpoint, endpoint_id, "webhook endpoint")

@@ -24,11 +24,17 @@ from courriel.audience.schemas import (
 )
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.core.schemas import Input, PageOut
-from courriel.services import Services
 from courriel.web.api.audit import record_view
 from courriel.web.api.imports import router as imports_router
 from courriel.web.api.segments import router as segments_router
-from courriel.web.deps import DEFAULT_PAGE, CursorQuery, LimitQuery, PrincipalDep, ServicesDep
+from courriel.web.deps import (
+    DEFAULT_PAGE,
+    CursorQuery,
+    LimitQuery,
+    PrincipalDep,
+    Services,
+    ServicesDep,
+)
 
 router = APIRouter(tags=["audience"])
 router.include_router(imports_router)
@@ -53,10 +59,7 @@ def list_lists(
 ) -> PageOut[ListOut]:
     """The tenant's lists."""
     page = services.audience.list_lists(principal, cursor, limit)
-    return PageOut(
-        data=[ListOut.model_validate(i, from_attributes=True) for i in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[ListOut].of(page)
 
 
 @router.get("/lists/{list_id}")
@@ -98,10 +101,7 @@ def list_contacts(
 ) -> PageOut[ContactOut]:
     """The tenant's contacts."""
     page = services.audience.list_contacts(principal, cursor, limit)
-    return PageOut(
-        data=[ContactOut.model_validate(i, from_attributes=True) for i in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[ContactOut].of(page)
 
 
 @router.get("/contacts/{contact_id}")
@@ -214,10 +214,7 @@ def list_suppressions(
 ) -> PageOut[SuppressionOut]:
     """The tenant's suppressions (keyed hashes, reasons)."""
     page = services.audience.suppressions.list(principal, cursor, limit)
-    return PageOut(
-        data=[SuppressionOut.model_validate(i, from_attributes=True) for i in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[SuppressionOut].of(page)
 
 
 @router.post("/suppressions", status_code=201)

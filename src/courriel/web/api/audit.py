@@ -15,8 +15,14 @@ from courriel.core.audit_models import AuditEntry
 from courriel.core.principal import Principal
 from courriel.core.schemas import PageOut
 from courriel.privacy.audit_export import export_trail
-from courriel.services import Services
-from courriel.web.deps import DEFAULT_PAGE, CursorQuery, LimitQuery, PrincipalDep, ServicesDep
+from courriel.web.deps import (
+    DEFAULT_PAGE,
+    CursorQuery,
+    LimitQuery,
+    PrincipalDep,
+    Services,
+    ServicesDep,
+)
 
 router = APIRouter(tags=["privacy"])
 
@@ -91,7 +97,7 @@ def list_audit(
     """The tenant's audit trail, oldest first, filtered by actor, action and time."""
     where = AuditFilter(actor=actor, action=action, since=since, until=until)
     page = services.audit.entries(principal, where, cursor, limit)
-    return PageOut(data=[entry_out(e) for e in page.items], next_cursor=page.next_cursor)
+    return PageOut[AuditEntryOut].of(page, entry_out)
 
 
 @router.get("/audit/export")

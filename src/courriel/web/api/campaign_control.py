@@ -20,8 +20,7 @@ from courriel.campaigns.schemas_control import (
     ProgressOut,
     ScheduleIn,
 )
-from courriel.services import Services
-from courriel.web.deps import PrincipalDep, ServicesDep
+from courriel.web.deps import PrincipalDep, Services, ServicesDep
 
 router = APIRouter(tags=["campaigns"])
 

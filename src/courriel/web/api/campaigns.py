@@ -37,10 +37,7 @@ def list_campaigns(
 ) -> PageOut[CampaignOut]:
     """The tenant's campaigns."""
     page = services.campaigns.list(principal, cursor, limit)
-    return PageOut(
-        data=[CampaignOut.model_validate(c, from_attributes=True) for c in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[CampaignOut].of(page)
 
 
 @router.get("/campaigns/{campaign_id}")

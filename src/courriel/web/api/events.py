@@ -47,10 +47,7 @@ def list_events(
     """The tenant's events, oldest first, filtered by type, campaign, contact and time."""
     where = EventFilter(type, campaign_id, contact_id, message_id, since, until)
     page = services.events.query(principal, where, cursor, limit)
-    return PageOut(
-        data=[EventOut.model_validate(e, from_attributes=True) for e in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[EventOut].of(page)
 
 
 def _figures(rows: list[Figures]) -> list[FiguresOut]:
@@ -141,10 +138,7 @@ def list_deliveries(
 ) -> PageOut[WebhookDeliveryOut]:
     """Deliveries of an endpoint, newest first."""
     page = services.webhooks.deliveries(principal, endpoint_id, cursor, limit)
-    return PageOut(
-        data=[WebhookDeliveryOut.model_validate(d, from_attributes=True) for d in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[WebhookDeliveryOut].of(page)
 
 
 @webhooks_router.post("/webhooks/{endpoint_id}/replay", status_code=202)

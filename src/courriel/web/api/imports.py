@@ -136,10 +136,7 @@ def list_rejections(
 ) -> PageOut[RejectionOut]:
     """The rows an import did not take."""
     page = services.audience.imports.rejections(principal, import_id, cursor, limit)
-    return PageOut(
-        data=[RejectionOut(line=r.line, reason=r.reason) for r in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[RejectionOut].of(page, lambda r: RejectionOut(line=r.line, reason=r.reason))
 
 
 @router.get("/imports/{import_id}/rejections.csv")

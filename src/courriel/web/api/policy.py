@@ -15,8 +15,7 @@ from courriel.policy.schemas import (
     PolicyOut,
     RecordOut,
 )
-from courriel.services import Services
-from courriel.web.deps import PrincipalDep, ServicesDep
+from courriel.web.deps import PrincipalDep, Services, ServicesDep
 
 router = APIRouter(tags=["policy"])
 

@@ -62,7 +62,7 @@ def list_requests(
         Actor.of(principal), cursor, limit, status=status, contact_id=contact_id
     )
     now = services.clock.now()
-    return PageOut(data=[RequestOut.of(r, now) for r in page.items], next_cursor=page.next_cursor)
+    return PageOut[RequestOut].of(page, lambda r: RequestOut.of(r, now))
 
 
 @router.get("/requests/{request_id}")

@@ -100,10 +100,7 @@ def list_templates(
 ) -> PageOut[TemplateSummary]:
     """The tenant's templates."""
     page = services.templates.list(principal, cursor, limit)
-    return PageOut(
-        data=[TemplateSummary.model_validate(t, from_attributes=True) for t in page.items],
-        next_cursor=page.next_cursor,
-    )
+    return PageOut[TemplateSummary].of(page)
 
 
 @router.get("/templates/{template_id}")

@@ -17,52 +17,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import DictLoader, Environment
 from pydantic import BaseModel, Field
 
 from courriel.privacy.center import ACTIONS, CenterView, PrivacyCenter, Visitor
 from courriel.privacy.request_models import RequestType
 from courriel.web.deps import ServicesDep
+from courriel.web.pages.base import page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter
 
 COOKIE = "courriel_privacy"
-HEADERS = {
-    # The token in the URL must not leak to other sites, and the page cannot be framed.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "Cache-Control": "no-store",
-}
 DONE = {
     "subscriptions": "Your lists are updated.",
     "restrict": "Processing of your data is restricted: you will receive nothing from us.",
     "tracking": "We no longer track whether you open or click our emails.",
 }
 
-_BASE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-body{font:16px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;background:#f5f6f8;margin:0;
-color:#1d2330}
-main{max-width:34rem;margin:2rem auto;background:#fff;border-radius:10px;padding:1.5rem 1.75rem;
-box-shadow:0 1px 4px rgba(0,0,0,.08)}
-h1{font-size:1.35rem;margin:0 0 .5rem}h2{font-size:1.05rem;margin:1.6rem 0 .4rem}
+_CENTER = """{% extends "base" %}{% block width %}34rem{% endblock %}{% block style %}
 section{border-top:1px solid #e3e6ec;padding-top:.4rem}
 label{display:flex;gap:.6rem;align-items:flex-start;margin:.4rem 0}
-.muted{color:#5b6477;font-size:.92rem}
-button{margin-top:.6rem;background:#2456d6;color:#fff;border:0;border-radius:6px;
-padding:.55rem 1.1rem;font:inherit;font-weight:600;cursor:pointer}
-button.danger{background:#b42318}
-.done{background:#e7f6ec;color:#14532d;padding:.5rem .75rem;border-radius:6px}
-.error{background:#fdecec;color:#9b1c1c;padding:.5rem .75rem;border-radius:6px}
-</style></head><body><main>{% block body %}{% endblock %}</main></body></html>
-"""
-
-_CENTER = """{% extends "base" %}{% block body %}
+button{margin-top:.6rem;padding:.55rem 1.1rem}
+{% endblock %}{% block body %}
 <h1>Your privacy</h1>
 <p class="muted">For {{ view.email }}</p>
 {% if done %}<p class="done" role="status">{{ done }}</p>{% endif %}
@@ -106,17 +80,12 @@ _CENTER = """{% extends "base" %}{% block body %}
 <button type="submit" class="danger">Delete my data</button></form></section>
 {% endblock %}"""
 
-_MESSAGE = """{% extends "base" %}{% block body %}
-<h1>{{ title }}</h1><p>{{ message }}</p>{% endblock %}"""
-
-_PAGES = Environment(
-    loader=DictLoader({"base": _BASE, "center": _CENTER, "message": _MESSAGE}), autoescape=True
-)
+_PAGES = page_templates({"center": _CENTER})
 
 
 def _message(title: str, message: str, status: int) -> HTMLResponse:
     body = _PAGES.get_template("message").render(title=title, message=message)
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
+    return HTMLResponse(body, status_code=status)
 
 
 def _missing() -> HTMLResponse:
@@ -150,7 +119,7 @@ def _show(
         done=done,
         error=error,
     )
-    response = HTMLResponse(body, status_code=status, headers=HEADERS)
+    response = HTMLResponse(body, status_code=status)
     secure = str(request.url).startswith("https://")
     response.set_cookie(
         COOKIE, nonce, max_age=3600, path="/p", httponly=True, secure=secure, samesite="strict"
@@ -177,7 +146,7 @@ def _perform(  # noqa: PLR0917 (the request, the opened center and the form)
 ) -> Response:
     visitor = _visitor(request)
     if action == "download":
-        headers = {**HEADERS, "Content-Disposition": 'attachment; filename="my-data.json"'}
+        headers = {"Content-Disposition": 'attachment; filename="my-data.json"'}
         return Response(
             center.download(view, visitor), media_type="application/json", headers=headers
         )
@@ -199,7 +168,7 @@ def _perform(  # noqa: PLR0917 (the request, the opened center and the form)
     else:
         center.act(view, RequestType.OBJECTION, visitor)
     # Back to this same center page (never a URL given by the request).
-    return RedirectResponse(f"/p/{token}?done={action}", status_code=303, headers=HEADERS)
+    return RedirectResponse(f"/p/{token}?done={action}", status_code=303)
 
 
 def center_router(limiter: RateLimiter | None = None) -> APIRouter:

@@ -11,41 +11,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import DictLoader, Environment
 
 from courriel.audience.signup import Visitor
 from courriel.privacy.reconfirm import Reconfirmation
 from courriel.web.deps import ServicesDep
+from courriel.web.pages.base import page_templates
 
-HEADERS = {
-    # The token must not leak to other sites through the Referer header.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; base-uri 'none'",
-    "Cache-Control": "no-store",
-}
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;background:#f5f6f8;margin:0;color:#1d2330}
-main{max-width:30rem;margin:2rem auto;background:#fff;border-radius:10px;padding:1.5rem}
-button{background:#2456d6;color:#fff;border:0;border-radius:6px;padding:.65rem 1.2rem;
-font:inherit;font-weight:600}</style></head>
-<body><main><h1>{{ title }}</h1><p>{{ message }}</p>
+_PAGE = """{% extends "message" %}{% block after %}
 {% if token %}<form method="post" action="/r/reconfirm">
 <input type="hidden" name="token" value="{{ token }}">
 <button type="submit">Yes, keep me subscribed</button></form>{% endif %}
-</main></body></html>"""
+{% endblock %}"""
 
-_PAGES = Environment(loader=DictLoader({"page": _PAGE}), autoescape=True)
+_PAGES = page_templates({"page": _PAGE})
 
 
 def _page(title: str, message: str, status: int = 200, token: str = "") -> HTMLResponse:
     body = _PAGES.get_template("page").render(title=title, message=message, token=token)
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
+    return HTMLResponse(body, status_code=status)
 
 
 def public_router() -> APIRouter:

@@ -14,49 +14,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import DictLoader, Environment
 from pydantic import BaseModel, Field
 
 from courriel.audience.signup import PublicForm, Visitor
 from courriel.core.addresses import normalize_address
 from courriel.core.errors import InvalidInputError, NotFoundError
-from courriel.services import Services
-from courriel.web.deps import ServicesDep
+from courriel.web.deps import Services, ServicesDep
+from courriel.web.pages.base import page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter
 
 COOKIE = "courriel_form"
-HEADERS = {
-    # The token of a confirmation link must not leak to other sites.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; base-uri 'none'",
-    "Cache-Control": "no-store",
-}
-
-_BASE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-body{font:16px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;background:#f5f6f8;margin:0;
-color:#1d2330}
-main{max-width:30rem;margin:2rem auto;background:#fff;border-radius:10px;padding:1.5rem 1.75rem;
-box-shadow:0 1px 4px rgba(0,0,0,.08)}
-h1{font-size:1.35rem;margin:0 0 .5rem}.purpose{color:#4a5263}
+_FORM = """{% extends "base" %}{% block style %}
+.purpose{color:#4a5263}
 label{display:block;margin:.9rem 0 .3rem;font-weight:600}
 input[type=email]{width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #b9c0cc;
 border-radius:6px;font:inherit}
 .consent{display:flex;gap:.6rem;align-items:flex-start;font-weight:400;margin-top:1rem}
 .consent input{margin-top:.3rem}
-button{margin-top:1.2rem;background:#2456d6;color:#fff;border:0;border-radius:6px;
-padding:.65rem 1.2rem;font:inherit;font-weight:600;cursor:pointer}
-.error{background:#fdecec;color:#9b1c1c;padding:.5rem .75rem;border-radius:6px}
 .trap{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
-</style></head><body><main>{% block body %}{% endblock %}</main></body></html>
-"""
-
-_FORM = """{% extends "base" %}{% block body %}
+{% endblock %}{% block body %}
 <h1>{{ form.title }}</h1>
 <p class="purpose">{{ form.list_name }}{% if form.purpose %}: {{ form.purpose }}{% endif %}</p>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
@@ -79,9 +55,7 @@ _MESSAGE = """{% extends "base" %}{% block body %}
 <button type="submit">Confirm my subscription</button></form>{% endif %}
 {% endblock %}"""
 
-_PAGES = Environment(
-    loader=DictLoader({"base": _BASE, "form": _FORM, "message": _MESSAGE}), autoescape=True
-)
+_PAGES = page_templates({"form": _FORM, "message": _MESSAGE})
 
 THANKS = (
     "Thank you. If this address can be subscribed, we have sent it an email: "
@@ -91,7 +65,7 @@ THANKS = (
 
 def _page(name: str, status: int = 200, **values: object) -> HTMLResponse:
     body = _PAGES.get_template(name).render(**values)
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
+    return HTMLResponse(body, status_code=status)
 
 
 def _message(title: str, message: str, status: int = 200, token: str = "") -> HTMLResponse:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import html
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,19 +26,12 @@ from courriel.events.models import EventType
 from courriel.tracking.tracker import Hit, Tracker
 from courriel.web.api.events import router as events_router
 from courriel.web.api.events import webhooks_router
+from courriel.web.pages.base import page_templates
 
 # The smallest transparent GIF (43 bytes).
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_STORE = (b"cache-control", b"no-store, private")
 _NO_REFERRER = (b"referrer-policy", b"no-referrer")
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 class TrackingFastPath:
@@ -170,20 +162,24 @@ async def _not_found(send: Send) -> None:
 router = APIRouter(tags=["recipients"], include_in_schema=False)
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    document = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
-        "padding:0 1rem;line-height:1.5}button{font-size:1rem;padding:.5rem 1rem}</style>"
-        f"</head><body>{body}</body></html>"
-    )
-    return HTMLResponse(document, status_code=status, headers=PAGE_HEADERS)
+_UNSUBSCRIBE = """{% extends "base" %}{% block body %}<h1>Unsubscribe?</h1>
+<p>You will stop receiving mail from these lists:</p>
+<ul>{% for name in names %}<li>{{ name }}</li>{% endfor %}</ul>
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">\
+<button type="submit">Unsubscribe</button></form>{% endblock %}"""
+_PAGES = page_templates({"unsubscribe": _UNSUBSCRIBE})
+
+
+def _page(name: str, status: int = 200, **values: object) -> HTMLResponse:
+    return HTMLResponse(_PAGES.get_template(name).render(**values), status_code=status)
+
+
+def _message(title: str, message: str, status: int = 200) -> HTMLResponse:
+    return _page("message", status, title=title, message=message)
 
 
 def _missing() -> HTMLResponse:
-    return _page("Link not valid", "<h1>This link is not valid</h1>", status=404)
+    return _message("This link is not valid", "", status=404)
 
 
 def _tracker(request: Request) -> Tracker:
@@ -199,17 +195,10 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     lists = tracker.unsubscribe_lists(ref) if ref is not None else None
     if lists is None:
         return _missing()
-    names = "".join(f"<li>{html.escape(m.name)}</li>" for m in lists)
     # The form posts exactly the RFC 8058 request and nothing more, to this
     # same capability URL: it needs no CSRF token (the token in the URL is
     # the only authority, and the action is the one a mail client may take).
-    body = (
-        "<h1>Unsubscribe?</h1>"
-        f"<p>You will stop receiving mail from these lists:</p><ul>{names}</ul>"
-        '<form method="post"><input type="hidden" name="List-Unsubscribe" '
-        'value="One-Click"><button type="submit">Unsubscribe</button></form>'
-    )
-    return _page("Unsubscribe", body)
+    return _page("unsubscribe", title="Unsubscribe", names=[m.name for m in lists])
 
 
 @router.post("/u/{token}")
@@ -221,10 +210,9 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
         return _missing()
     form = await request.form()
     if form.get("List-Unsubscribe") != "One-Click":
-        return _page(
-            "Unsubscribe",
-            "<h1>Nothing changed</h1><p>The request must carry "
-            "List-Unsubscribe=One-Click (RFC 8058).</p>",
+        return _message(
+            "Nothing changed",
+            "The request must carry List-Unsubscribe=One-Click (RFC 8058).",
             status=400,
         )
     ip = request.client.host if request.client else None
@@ -233,10 +221,7 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     )
     if outcome is None:
         return _missing()
-    return _page(
-        "Unsubscribed",
-        "<h1>You are unsubscribed</h1><p>You will get no more mail from these lists.</p>",
-    )
+    return _message("You are unsubscribed", "You will get no more mail from these lists.")
 
 
 def install(app: FastAPI, tracker: Tracker) -> None:

@@ -1,0 +1,112 @@
+"""What every public page shares: one layout and one set of security headers.
+
+Public pages are what recipients and visitors see (sign-up forms, the
+privacy center, re-permission and unsubscribe pages). They are rendered from
+templates that extend the one `base` layout (autoescaped, no external
+asset: the style is inline, so nothing calls another host), and every HTML
+response of the application leaves through `PageHeaders`, which adds the
+security headers. A page may be framed only where that is its purpose: the
+sign-up form, which senders embed in their own sites.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from jinja2 import DictLoader, Environment
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BASE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+body{font:16px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;background:#f5f6f8;margin:0;
+color:#1d2330}
+main{max-width:{% block width %}30rem{% endblock %};margin:2rem auto;background:#fff;
+border-radius:10px;padding:1.5rem 1.75rem;box-shadow:0 1px 4px rgba(0,0,0,.08)}
+h1{font-size:1.35rem;margin:0 0 .5rem}h2{font-size:1.05rem;margin:1.6rem 0 .4rem}
+button{margin-top:1.2rem;background:#2456d6;color:#fff;border:0;border-radius:6px;
+padding:.65rem 1.2rem;font:inherit;font-weight:600;cursor:pointer}
+button.danger{background:#b42318}
+.muted{color:#5b6477;font-size:.92rem}
+.done{background:#e7f6ec;color:#14532d;padding:.5rem .75rem;border-radius:6px}
+.error{background:#fdecec;color:#9b1c1c;padding:.5rem .75rem;border-radius:6px}
+{% block style %}{% endblock %}
+</style></head><body><main>{% block body %}{% endblock %}</main></body></html>
+"""
+
+MESSAGE = """{% extends "base" %}{% block body %}
+<h1>{{ title }}</h1><p>{{ message }}</p>{% block after %}{% endblock %}{% endblock %}"""
+
+
+def page_templates(templates: Mapping[str, str]) -> Environment:
+    """An autoescaping environment of a page module's templates, beside `base` and `message`."""
+    return Environment(
+        loader=DictLoader({"base": BASE, "message": MESSAGE, **templates}), autoescape=True
+    )
+
+
+_COMMON = {
+    # Tokens in page URLs must not leak to other sites through the Referer.
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
+SECURITY_HEADERS = {
+    **_COMMON,
+    "content-security-policy": f"{_CSP}; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+}
+EMBEDDABLE_HEADERS = {**_COMMON, "content-security-policy": _CSP}
+
+# The sign-up form itself (GET and POST), not its confirmation page.
+_EMBEDDABLE = re.compile(r"/f/(?!confirm$)[^/]+/[^/]+")
+# Swagger UI and ReDoc are FastAPI's own pages with their own assets.
+_NOT_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# Public page prefixes: their redirects and downloads get the headers too.
+_PAGE_PREFIXES = ("/f/", "/p/", "/r/", "/u/")
+
+
+def headers_for(path: str) -> dict[str, str]:
+    """The security headers of a page at `path`."""
+    return EMBEDDABLE_HEADERS if _EMBEDDABLE.fullmatch(path) else SECURITY_HEADERS
+
+
+class PageHeaders:
+    """ASGI middleware: the security headers on every HTML page and public-page response.
+
+    A header the response set itself is kept (a download names its own
+    Content-Disposition; the register export its own policy).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in _NOT_PAGES:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        public = path.startswith(_PAGE_PREFIXES)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                present = {name.lower() for name, _ in raw}
+                html = any(
+                    name.lower() == b"content-type" and value.startswith(b"text/html")
+                    for name, value in raw
+                )
+                if html or public:
+                    raw.extend(
+                        (name.encode(), value.encode())
+                        for name, value in headers_for(path).items()
+                        if name.encode() not in present
+                    )
+                    message = {**message, "headers": raw}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
