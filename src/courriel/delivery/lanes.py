@@ -2,8 +2,9 @@
 
 The recipe for a lane: take the lane's idle sessions from the worker's pool
 (`pool.py`) or reserve connection slots (shared limit), on each connection
-`_next` message no earlier than its reserved slot (shared rate), `_open` or
-reuse a session (at most ``messages_per_connection`` each),
+`_next` message no earlier than its reserved slot (shared rate), `_open` a
+session through the connector (`smtp.Connector`) or reuse one (at most
+``messages_per_connection`` each),
 `send`, `_verdict`, and settle the result (group commit) before the next
 message is tried on that connection. What the lane cannot send now (paused
 by a throttling reply, no free connection, its time slice used up, the
@@ -18,7 +19,7 @@ import datetime as dt
 import functools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from courriel.config import Settings
@@ -33,9 +34,10 @@ from courriel.delivery.replies import (
     classify_connection_error,
     parse_enhanced,
 )
-from courriel.delivery.reporting import FinalOutcome, OutcomeReporter
+from courriel.delivery.reporting import OutcomeReporter
+from courriel.delivery.retry import settlement_for
 from courriel.delivery.settle import SettleBatcher
-from courriel.delivery.smtp import SmtpReply, SmtpSession, SmtpSessionError
+from courriel.delivery.smtp import Connector, SmtpReply, SmtpSession, SmtpSessionError
 from courriel.delivery.spool import ClaimedMessage, Settlement
 from courriel.delivery.throttle import Grant, LaneThrottles
 
@@ -46,8 +48,6 @@ log = logging.getLogger(__name__)
 # (at most a third of the message lease).
 RESERVE_AHEAD = dt.timedelta(seconds=1)
 LANE_SLICE = dt.timedelta(seconds=30)
-
-Opener = Callable[[MxResult], Awaitable[SmtpSession]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class LaneContext:
     settler: SettleBatcher
     reporter: OutcomeReporter
     stop: asyncio.Event
+    connector: Connector
     pool: SessionPool | None = None
 
 
@@ -122,7 +123,6 @@ class LaneRun:
         ctx: LaneContext,
         mx: MxResult,
         messages: Sequence[ClaimedMessage],
-        opener: Opener,
     ) -> None:
         self.ctx = ctx
         self.mx = mx
@@ -132,7 +132,6 @@ class LaneRun:
         # Well inside the message lease, so no other worker takes them meanwhile.
         lease = dt.timedelta(seconds=ctx.settings.worker_lease_seconds)
         self.slice_end = ctx.clock.now() + min(LANE_SLICE, lease / 3)
-        self._opener = opener
         self._pacer = _Pacer(self)
         self._down: tuple[Classification, SmtpReply] | None = None
 
@@ -213,7 +212,7 @@ class LaneRun:
         return self.profile.messages_per_connection
 
     async def _open(self) -> SmtpSession:
-        return await self._opener(self.mx)
+        return await self.ctx.connector.open(self.mx)
 
     async def _lane_down(self, message: ClaimedMessage, exc: SmtpSessionError) -> None:
         """No session could be opened: the verdict applies to the whole lane for now."""
@@ -236,36 +235,34 @@ class LaneRun:
         """Record one attempt's result in the spool before anything else is tried."""
         ctx = self.ctx
         now = ctx.clock.now()
-        code = reply.code or None
-        final = final_outcome(verdict, code)
         retry_at: dt.datetime | None = None
-        if final is None:
-            if verdict.outcome is Outcome.THROTTLED:
-                resume = await asyncio.to_thread(
-                    ctx.throttles.throttled, self.lane, self.provider, now
-                )
-                self._pacer.pause(resume)
-                log.info("lane %s throttled; paused until %s", self.lane, resume.isoformat())
-                retry_at = resume
-            else:
-                retry_at = now + backoff(ctx.settings, message.attempts)
-            if retry_at > message.deadline_at:
-                # RFC 5321 §4.5.4.1: give up once the queue lifetime is over.
-                final, retry_at = FinalOutcome.EXPIRED, None
-        await ctx.settler.settle(
-            Settlement(
-                spool_id=message.id,
-                outcome=final.value if final else None,
-                next_attempt_at=retry_at,
-                code=code,
-                reply=reply.text,
-                lane=self.lane,
+        if verdict.outcome is Outcome.THROTTLED:
+            # Never final: the lane pauses, and its messages come back when it resumes.
+            retry_at = await asyncio.to_thread(
+                ctx.throttles.throttled, self.lane, self.provider, now
             )
+            self._pacer.pause(retry_at)
+            log.info("lane %s throttled; paused until %s", self.lane, retry_at.isoformat())
+        settlement = settlement_for(
+            message,
+            verdict,
+            code=reply.code or None,
+            reply=reply.text,
+            lane=self.lane,
+            now=now,
+            settings=ctx.settings,
+            retry_at=retry_at,
         )
-        if final is None:
+        await ctx.settler.settle(settlement)
+        if settlement.outcome is None:
             await asyncio.to_thread(
                 functools.partial(
-                    ctx.reporter.report_deferred, message, code, reply.text, self.lane, now
+                    ctx.reporter.report_deferred,
+                    message,
+                    settlement.code,
+                    reply.text,
+                    self.lane,
+                    now,
                 )
             )
 
@@ -282,20 +279,3 @@ class LaneRun:
         ]
         self.queue.clear()
         await self.ctx.settler.settle_many(leftovers)
-
-
-def backoff(settings: Settings, attempts: int) -> dt.timedelta:
-    """The wait before the next attempt after ``attempts`` failed ones."""
-    schedule = settings.retry_schedule_minutes
-    return dt.timedelta(minutes=schedule[min(attempts, len(schedule) - 1)])
-
-
-def final_outcome(verdict: Classification, code: int | None) -> FinalOutcome | None:
-    """The final outcome of an attempt, or None when it should be retried."""
-    if verdict.outcome is Outcome.DELIVERED:
-        return FinalOutcome.DELIVERED
-    if verdict.outcome is Outcome.BOUNCED:
-        return FinalOutcome.HARD_BOUNCE if verdict.hard else FinalOutcome.SOFT_BOUNCE
-    if verdict.outcome is Outcome.BLOCKED and (code is None or code >= 500):
-        return FinalOutcome.BLOCKED
-    return None

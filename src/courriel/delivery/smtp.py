@@ -26,7 +26,9 @@ import ssl
 from dataclasses import dataclass
 from typing import Literal, Self
 
+from courriel.config import Settings
 from courriel.core.wire import dot_stuff, is_valid_path, unverified_tls_context
+from courriel.delivery.mx import MxHost, MxResult
 from courriel.delivery.protocol import ProtocolError, Reply, SmtpClientProtocol
 
 __all__ = [
@@ -499,3 +501,45 @@ async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket
         if sock is not None:
             sock.close()
     raise _network_error("connect", last or OSError("no address")) from last
+
+
+class Connector:
+    """How this installation reaches a destination: the connection opening policy.
+
+    With a smart host configured every domain's mail goes there (with its
+    credentials and TLS mode); otherwise to the domain's exchangers, tried
+    in preference order (RFC 5321 §5.1) until one answers, with STARTTLS as
+    the settings say.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def smart_route(self, domain: str) -> MxResult | None:
+        """The smart host as the route of `domain`, or None to look up its MX."""
+        s = self._settings
+        if not s.smart_host:
+            return None
+        host = MxHost(s.smart_host, 0, address=s.smart_host, port=s.smart_host_port)
+        return MxResult(domain, (host,))
+
+    async def open(self, mx: MxResult) -> SmtpSession:
+        """A session to the first exchanger of `mx` that answers."""
+        s = self._settings
+        credentials = None
+        if s.smart_host and s.smart_host_username:
+            password = s.smart_host_password.get_secret_value() if s.smart_host_password else ""
+            credentials = (s.smart_host_username, password)
+        tls = s.smart_host_tls if s.smart_host else s.smtp_tls
+        failure: SmtpSessionError | None = None
+        for host in mx.hosts:
+            address = host.address or host.name
+            port = host.port if host.address else s.smtp_port
+            try:
+                return await SmtpSession.open(
+                    address, port, helo_name=s.helo_name, tls=tls, credentials=credentials
+                )
+            except SmtpSessionError as exc:
+                failure = exc  # The next exchanger may answer.
+        assert failure is not None
+        raise failure

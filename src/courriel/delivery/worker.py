@@ -19,14 +19,15 @@ from collections.abc import Sequence
 
 from courriel.config import Settings
 from courriel.core.clock import Clock
-from courriel.delivery.lanes import LaneContext, LaneRun, backoff, final_outcome
-from courriel.delivery.mx import MxError, MxHost, MxResolver, MxResult
+from courriel.delivery.lanes import LaneContext, LaneRun
+from courriel.delivery.mx import MxError, MxResolver, MxResult
 from courriel.delivery.pool import SessionPool
 from courriel.delivery.replies import classify_dns_error
-from courriel.delivery.reporting import FinalOutcome, OutcomeReporter
+from courriel.delivery.reporting import OutcomeReporter
+from courriel.delivery.retry import settlement_for
 from courriel.delivery.settle import SettleBatcher
-from courriel.delivery.smtp import SmtpSession, SmtpSessionError
-from courriel.delivery.spool import ClaimedMessage, Settlement, Spool
+from courriel.delivery.smtp import Connector
+from courriel.delivery.spool import ClaimedMessage, Spool
 from courriel.delivery.throttle import Adaptation, LaneThrottles
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class DeliveryWorker:
         self._owner = owner
         self.throttles = throttles or throttles_for(spool, settings)
         self._settler = SettleBatcher(spool, owner)
+        self._connector = Connector(settings)
         self._stop = asyncio.Event()
         self._pool = SessionPool(
             self.throttles,
@@ -143,35 +145,34 @@ class DeliveryWorker:
             reporter=self._reporter,
             stop=self._stop,
             pool=self._pool if self._pooling else None,
+            connector=self._connector,
         )
-        await asyncio.gather(
-            *(LaneRun(ctx, mx, messages, self._open).run() for mx, messages in lanes.values())
-        )
+        await asyncio.gather(*(LaneRun(ctx, mx, messages).run() for mx, messages in lanes.values()))
 
     async def _route(
         self, domain: str, messages: list[ClaimedMessage]
     ) -> tuple[MxResult, list[ClaimedMessage]] | None:
         """Where the domain's mail goes; None when DNS decided its messages' fate."""
-        s = self._settings
-        if s.smart_host:
-            host = MxHost(s.smart_host, 0, address=s.smart_host, port=s.smart_host_port)
-            return MxResult(domain, (host,)), messages
+        smart = self._connector.smart_route(domain)
+        if smart is not None:
+            return smart, messages
         try:
             return await self._resolver.resolve(domain), messages
         except MxError as exc:
             verdict = classify_dns_error(exc.kind)
             now = self._clock.now()
-            settlements = []
-            for message in messages:
-                final = final_outcome(verdict, None)
-                retry_at = None if final else now + backoff(s, message.attempts)
-                if retry_at is not None and retry_at > message.deadline_at:
-                    final, retry_at = FinalOutcome.EXPIRED, None
-                settlements.append(
-                    Settlement(
-                        message.id, final.value if final else None, retry_at, None, str(exc), None
-                    )
+            settlements = [
+                settlement_for(
+                    message,
+                    verdict,
+                    code=None,
+                    reply=str(exc),
+                    lane=None,
+                    now=now,
+                    settings=self._settings,
                 )
+                for message in messages
+            ]
             await self._settler.settle_many(settlements)
             for message, settlement in zip(messages, settlements, strict=True):
                 if settlement.outcome is None:
@@ -179,24 +180,3 @@ class DeliveryWorker:
                         self._reporter.report_deferred, message, None, str(exc), None, now
                     )
             return None
-
-    async def _open(self, mx: MxResult) -> SmtpSession:
-        """A session to the first exchanger that answers (RFC 5321 §5.1: preference order)."""
-        s = self._settings
-        credentials = None
-        if s.smart_host and s.smart_host_username:
-            password = s.smart_host_password.get_secret_value() if s.smart_host_password else ""
-            credentials = (s.smart_host_username, password)
-        tls = s.smart_host_tls if s.smart_host else s.smtp_tls
-        failure: SmtpSessionError | None = None
-        for host in mx.hosts:
-            address = host.address or host.name
-            port = host.port if host.address else s.smtp_port
-            try:
-                return await SmtpSession.open(
-                    address, port, helo_name=s.helo_name, tls=tls, credentials=credentials
-                )
-            except SmtpSessionError as exc:
-                failure = exc  # The next exchanger may answer.
-        assert failure is not None
-        raise failure
