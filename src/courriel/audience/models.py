@@ -238,7 +238,7 @@ class Segment(TenantBase):
 
 
 class AudienceAudit(TenantBase):
-    """Append-only record of sensitive audience actions (exports), until issue 8's log."""
+    """Append-only record of sensitive audience actions (exports), beside the audit trail."""
 
     __tablename__ = "audience_audit"
 

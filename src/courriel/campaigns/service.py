@@ -33,7 +33,7 @@ class CampaignService:
     ) -> None:
         self._storage = storage
         self._clock = clock
-        # Sending policy, sender domain and content checklist (policy/, issue 6).
+        # Sending policy, sender domain and content checklist (policy/).
         self._send_checks = tuple(send_checks)
 
     def create(

@@ -1,4 +1,4 @@
-"""`courriel audit …`, `courriel retention …`, `courriel register …` (issue 8, governance)."""
+"""`courriel audit …`, `courriel retention …`, `courriel register …` (governance)."""
 
 from __future__ import annotations
 

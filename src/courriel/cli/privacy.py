@@ -1,4 +1,4 @@
-"""`courriel privacy …`: data-subject requests from the command line (issue 8)."""
+"""`courriel privacy …`: data-subject requests from the command line."""
 
 from __future__ import annotations
 

@@ -225,7 +225,7 @@ class Settings(BaseSettings):
             "endpoint failing for this long is disabled."
         ),
     )
-    # Sending policy (issue 6): defaults are the published policy.
+    # Sending policy: defaults are the published policy.
     policy_window_days: int = Field(
         default=7, ge=1, le=90, description="Rolling window over which policy rates are computed."
     )

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from courriel.content.models import DkimAlgorithm
 
-# What the signature covers (issue 4): the identity and content headers and
+# What the signature covers: the identity and content headers and
 # the one-click unsubscribe pair, so none can be altered or added in transit.
 SIGNED_HEADERS = (
     "from",

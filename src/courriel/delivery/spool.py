@@ -266,60 +266,6 @@ class Spool:
         claimed.sort(key=lambda m: m.id)
         return claimed
 
-    def finish(
-        self,
-        spool_id: int,
-        *,
-        owner: str,
-        outcome: str,
-        code: int | None,
-        reply: str,
-        lane: str | None,
-    ) -> None:
-        """Record a message's final outcome; it stays until reported to its tenant."""
-        with transaction(self._sessions) as session:
-            session.execute(
-                update(SpoolMessage)
-                .where(SpoolMessage.id == spool_id, SpoolMessage.lease_owner == owner)
-                .values(
-                    state=SpoolState.FINISHED,
-                    outcome=outcome,
-                    attempts=SpoolMessage.attempts + 1,
-                    last_code=code,
-                    last_reply=reply[:1000],
-                    lane=lane,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
-
-    def defer(
-        self,
-        spool_id: int,
-        *,
-        owner: str,
-        next_attempt_at: dt.datetime,
-        code: int | None,
-        reply: str,
-        lane: str | None,
-    ) -> None:
-        """Put a message back in the queue for a later attempt."""
-        with transaction(self._sessions) as session:
-            session.execute(
-                update(SpoolMessage)
-                .where(SpoolMessage.id == spool_id, SpoolMessage.lease_owner == owner)
-                .values(
-                    state=SpoolState.QUEUED,
-                    attempts=SpoolMessage.attempts + 1,
-                    next_attempt_at=next_attempt_at,
-                    last_code=code,
-                    last_reply=reply[:1000],
-                    lane=lane,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
-
     def settle(self, owner: str, settlements: Sequence[Settlement]) -> None:
         """Store many attempts' results in one transaction (group commit).
 
@@ -371,7 +317,7 @@ class Spool:
     def withdraw(self, tenant_id: str, campaign_id: str) -> list[str]:
         """Delete a campaign's messages no worker holds; return their message ids.
 
-        Used when a campaign is paused or cancelled (issue 6): waiting messages
+        Used when a campaign is paused or cancelled: waiting messages
         must not be sent, those in flight (leased) finish their attempt.
         """
         with transaction(self._sessions) as session:

@@ -92,7 +92,7 @@ async def run_engine(services: Services, stop: asyncio.Event) -> None:
 
 
 async def run_retention(services: Services, stop: asyncio.Event) -> None:
-    """Run every list's retention and consent-expiry rules periodically until `stop` (issue 8).
+    """Run every list's retention and consent-expiry rules periodically until `stop`.
 
     Safe with several engines: a contact gets one open re-permission request
     per list (a unique key), so racing runs send one email, not two.
@@ -115,7 +115,7 @@ async def run_retention(services: Services, stop: asyncio.Event) -> None:
 
 
 async def run_policy(services: Services, stop: asyncio.Event) -> None:
-    """Re-evaluate the sending policy of tenants with new events until `stop` (issue 6)."""
+    """Re-evaluate the sending policy of tenants with new events until `stop`."""
     while not stop.is_set():
         try:
             await asyncio.to_thread(services.policy.evaluate_changed)

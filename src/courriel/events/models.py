@@ -29,7 +29,7 @@ class EventType(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     COMPLAINED = "complained"
     SPAM_TRAP_HIT = "spam-trap-hit"
-    # The tenant's sending-policy state changed (policy/, issue 6); no message.
+    # The tenant's sending-policy state changed (policy/); no message.
     POLICY_CHANGED = "policy-changed"
 
 

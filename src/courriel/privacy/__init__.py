@@ -1,1 +1,1 @@
-"""Privacy: data-subject rights, retention, consent expiry, the audit trail (issue 8)."""
+"""Privacy: data-subject rights, the privacy center, retention, consent expiry, the register."""

@@ -1,1 +1,1 @@
-"""Events and statistics (tracking links, webhooks come with issue 7)."""
+"""Tracking: opens, clicks, unsubscribes, delivery outcomes and returned mail, statistics."""

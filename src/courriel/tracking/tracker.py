@@ -53,7 +53,7 @@ TargetKey = tuple[str, str, int]  # tenant id, message id, link index
 # A fraction of a second of hits at full rate (one batch costs about 0.1 s to
 # write). A fuller buffer means the writes fall behind: requests then wait for
 # a write rather than any hit being dropped, which also bounds how long a hit
-# waits to become durable (issue 7: within 1 s) when clicks come faster than
+# waits to become durable (within 1 s) when clicks come faster than
 # the database takes them.
 MAX_BUFFERED_HITS = 2_000
 

@@ -83,7 +83,7 @@ class SegmentService:
     def condition(
         self, principal: Principal, segment_id: str, session: Session
     ) -> ColumnElement[bool]:
-        """The condition of a saved segment (for campaigns, issue 6), in the caller's session."""
+        """The condition of a saved segment (for campaigns), in the caller's session."""
         principal.require(Capability.CONTACTS_READ)
         segment = get_or_not_found(session, Segment, segment_id, "segment")
         return segment_condition(session, segment.expression, self._clock)

@@ -182,7 +182,7 @@ def consent_proof_html(
 @router.delete("/contacts/{contact_id}", status_code=204)
 def erase_contact(contact_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
     """Erase a contact: its data goes, a keyed hash of the address stays suppressed."""
-    # The full erasure of issue 8 (privacy/erasure.py), recorded as a request.
+    # The full erasure (privacy/erasure.py), recorded as a request.
     services.privacy_rights.erase_now(principal, contact_id)
     return Response(status_code=204)
 
