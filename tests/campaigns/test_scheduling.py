@@ -11,8 +11,7 @@ from campaign_seed import make_campaign, recipients, seed_list, spooled
 from sqlalchemy import select, update
 
 from courriel.campaigns.abtest import VariantSpec
-from courriel.campaigns.abtest_models import AbMetric, AbStatus
-from courriel.campaigns.models import CampaignRecipient, CampaignStatus
+from courriel.campaigns.models import AbMetric, AbStatus, CampaignRecipient, CampaignStatus
 from courriel.config import Settings
 from courriel.core.clock import FrozenClock
 from courriel.core.db import transaction

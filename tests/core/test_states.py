@@ -17,7 +17,7 @@ from courriel.core.states import Transitions
 from courriel.delivery.models import SPOOL_TRANSITIONS, SpoolState
 from courriel.policy.models import PolicyState
 from courriel.policy.service import TRANSITIONS as POLICY
-from courriel.privacy.request_models import RequestStatus
+from courriel.privacy.models import RequestStatus
 from courriel.privacy.rights import TRANSITIONS as REQUESTS
 
 

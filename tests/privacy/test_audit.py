@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.core.audit import entry_hash
-from courriel.core.audit_models import AuditEntry
 from courriel.core.db import transaction
+from courriel.core.models import AuditEntry
 from courriel.services import Services
 from support import TenantAccess
 

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from courriel.audience.models import ConsentAction, ConsentRecord, Contact
 from courriel.campaigns.models import CampaignRecipient
 from courriel.content.links import click_token, preferences_token, unsubscribe_token
-from courriel.core.audit_models import AuditEntry
 from courriel.core.db import transaction
+from courriel.core.models import AuditEntry
 from courriel.core.tokens import sign
 from courriel.services import Services
 from courriel.web.pages.center import center_router

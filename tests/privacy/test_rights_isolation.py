@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from rights_seed import add_person, make_list, new_request
 
-from courriel.privacy.request_models import RequestType
+from courriel.privacy.models import RequestType
 from courriel.services import Services
 from support import TenantAccess
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from rights_seed import add_person, fulfil, make_list, new_request
 from sqlalchemy import func, select
 
-from courriel.core.audit_models import AuditEntry
-from courriel.privacy.request_models import DataSubjectRequest
+from courriel.core.models import AuditEntry
+from courriel.privacy.models import DataSubjectRequest
 from courriel.services import Services
 from support import TenantAccess
 

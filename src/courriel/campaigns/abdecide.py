@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from courriel.campaigns.abtest_models import AbMetric, AbStatus, AbTest, AbVariant
-from courriel.campaigns.models import Campaign
+from courriel.campaigns.models import AbMetric, AbStatus, AbTest, AbVariant, Campaign
 from courriel.events.models import StatCounter
 
 # Unique human opens (machine opens by privacy proxies do not count) or unique

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from courriel.campaigns.abtest_models import AbMetric, AbStatus, AbTest, AbVariant
 from courriel.campaigns.control import CampaignControl
-from courriel.campaigns.models import CampaignStatus
+from courriel.campaigns.models import AbMetric, AbStatus, AbTest, AbVariant, CampaignStatus
 from courriel.campaigns.resolution import plan_of
 from courriel.campaigns.service import CampaignService
 from courriel.content.models import TemplateVersion

@@ -1,12 +1,13 @@
-"""API shapes of campaigns and their statistics."""
+"""API shapes of campaigns: the campaign, its statistics, schedule, progress and A/B tests."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from courriel.campaigns.models import MailClass
+from courriel.campaigns.models import AbMetric, MailClass
 from courriel.core.schemas import Input
 
 
@@ -50,3 +51,78 @@ class CampaignStatsOut(BaseModel):
     # bounces, …) and every rate computed from them; see docs/api.md.
     figures: dict[str, int] = {}
     rates: dict[str, float] = {}
+
+
+class CampaignEditIn(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    from_email: str | None = Field(default=None, max_length=320)
+    from_name: str | None = Field(default=None, max_length=200)
+
+
+class PlanIn(Input):
+    segment_id: str | None = Field(default=None, max_length=40)
+    rate_per_hour: int | None = None
+
+
+class PlanOut(BaseModel):
+    campaign_id: str
+    segment_id: str | None
+    scheduled_at: dt.datetime | None
+    local_time: str | None
+    default_timezone: str
+    rate_per_hour: int | None
+
+
+class ScheduleIn(Input):
+    # Either an instant (with its UTC offset) …
+    at: dt.datetime | None = None
+    # … or a wall-clock time reached in each contact's own timezone.
+    local_time: str | None = Field(default=None, max_length=16)
+    default_timezone: str = Field(default="UTC", max_length=64)
+
+
+class ProgressOut(BaseModel):
+    campaign_id: str
+    status: str
+    pending: int
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+    bounced: int
+    blocked: int
+    expired: int
+    skipped: int
+
+
+class VariantIn(Input):
+    # A variant changes the template (subject and content) and/or the sender.
+    template_id: str | None = Field(default=None, max_length=40)
+    from_email: str | None = Field(default=None, max_length=320)
+    from_name: str | None = Field(default=None, max_length=200)
+
+
+class AbTestIn(Input):
+    variants: list[VariantIn] = Field(min_length=2, max_length=10)
+    test_share: int = 20
+    metric: AbMetric = AbMetric.OPENS
+    wait_minutes: int = 240
+
+
+class AbVariantOut(BaseModel):
+    label: str
+    campaign_id: str
+
+
+class AbTestOut(BaseModel):
+    id: str
+    campaign_id: str
+    metric: str
+    test_share: int
+    wait_minutes: int
+    status: str
+    started_at: dt.datetime | None
+    decided_at: dt.datetime | None
+    winner_campaign_id: str | None
+    results: dict[str, Any]
+    variants: list[AbVariantOut] = []

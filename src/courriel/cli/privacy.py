@@ -13,7 +13,7 @@ from rich.table import Table
 from courriel.cli.common import DataDir, TenantOpt, console, fail, open_services
 from courriel.core.errors import CourrielError, InvalidInputError
 from courriel.core.principal import Principal
-from courriel.privacy.request_models import DataSubjectRequest, RequestStatus
+from courriel.privacy.models import DataSubjectRequest, RequestStatus
 from courriel.privacy.rights import Actor, Format, NewRequest
 
 privacy_app = typer.Typer(

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from courriel.core.audit_models import AuditChainHead, AuditEntry
 from courriel.core.clock import Clock
 from courriel.core.db import insert_for, transaction
 from courriel.core.errors import InvalidInputError
+from courriel.core.models import AuditChainHead, AuditEntry
 from courriel.core.pagination import Page, check_limit
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage

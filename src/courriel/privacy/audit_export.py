@@ -17,8 +17,8 @@ from sqlalchemy import Select, select
 
 from courriel.audience.export import neutralize
 from courriel.core.audit import AuditFilter, AuditTrail, filtered_entries
-from courriel.core.audit_models import AuditEntry
 from courriel.core.db import transaction
+from courriel.core.models import AuditEntry
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 

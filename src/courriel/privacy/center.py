@@ -44,7 +44,7 @@ from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
 from courriel.core.tokens import sign, verify
-from courriel.privacy.request_models import DataSubjectRequest, RequestType
+from courriel.privacy.models import DataSubjectRequest, RequestType
 from courriel.privacy.rights import Actor, DataSubjectRights, NewRequest
 
 # A preferences link stops working this long after its message was made.

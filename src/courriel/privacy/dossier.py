@@ -31,7 +31,7 @@ from courriel.audience.models import (
 from courriel.campaigns.models import Campaign, CampaignRecipient
 from courriel.core.addresses import tenant_address_hash
 from courriel.events.models import Event
-from courriel.privacy.request_models import DataSubjectRequest
+from courriel.privacy.models import DataSubjectRequest
 
 PROFILE = ["email", "first_name", "last_name", "language", "timezone"]
 

@@ -47,7 +47,7 @@ from courriel.core.addresses import tenant_address_hash
 from courriel.core.storage import Storage
 from courriel.events.models import Event
 from courriel.events.webhooks.models import WebhookDelivery
-from courriel.privacy.request_models import DataSubjectRequest
+from courriel.privacy.models import DataSubjectRequest
 from courriel.privacy.withhold import mark_withdrawn, queued_message_ids, take_from_spool
 
 ERASED = "[erased]"

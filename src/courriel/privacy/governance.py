@@ -27,7 +27,7 @@ from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.retention_models import InactiveOutcome, ListGovernance
+from courriel.privacy.models import InactiveOutcome, ListGovernance
 
 MAX_MONTHS = 120  # ten years: any longer is no retention limit at all
 MAX_CONFIRM_DAYS = 365

@@ -26,13 +26,13 @@ from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
 from courriel.core.tokens import verify
-from courriel.privacy.repermission import PURPOSE
-from courriel.privacy.retention_models import (
+from courriel.privacy.models import (
     REPERMISSION_MOVES,
     ListGovernance,
     Repermission,
     RepermissionStatus,
 )
+from courriel.privacy.repermission import PURPOSE
 
 
 class Reconfirmation:

@@ -46,6 +46,12 @@ from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.core.tokens import sign
 from courriel.events.models import Event, EventType
+from courriel.privacy.models import (
+    ListGovernance,
+    Repermission,
+    RepermissionReason,
+    RepermissionStatus,
+)
 from courriel.privacy.repermission_mail import RepermissionMail, RepermissionMailer
 from courriel.privacy.repermission_rules import (
     anonymize_contact,
@@ -53,12 +59,6 @@ from courriel.privacy.repermission_rules import (
     months_before,
     outcome_of,
     rules_in_force,
-)
-from courriel.privacy.retention_models import (
-    ListGovernance,
-    Repermission,
-    RepermissionReason,
-    RepermissionStatus,
 )
 
 PURPOSE = "repermission"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import ConsentRecord, Contact, Subscription
 from courriel.audience.models import SubscriptionStatus as S
-from courriel.privacy.retention_models import (
+from courriel.privacy.models import (
     InactiveOutcome,
     ListGovernance,
     Repermission,

@@ -38,8 +38,8 @@ from courriel.privacy.erasure import (
     forget_in_storage,
     withdraw_for_erasure,
 )
+from courriel.privacy.models import DataSubjectRequest, RequestStatus, RequestType
 from courriel.privacy.rectify import apply_changes, check_changes
-from courriel.privacy.request_models import DataSubjectRequest, RequestStatus, RequestType
 from courriel.privacy.withhold import mark_withdrawn, queued_message_ids, take_from_spool
 
 DEADLINE = dt.timedelta(days=30)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from courriel.core.audit import AuditFilter
-from courriel.core.audit_models import AuditEntry
+from courriel.core.models import AuditEntry
 from courriel.core.principal import Principal
 from courriel.core.schemas import PageOut
 from courriel.privacy.audit_export import export_trail

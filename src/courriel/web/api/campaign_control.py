@@ -9,12 +9,12 @@ from fastapi import APIRouter
 from courriel.campaigns.abtest import VariantSpec
 from courriel.campaigns.models import Campaign
 from courriel.campaigns.plan import CampaignPlan
-from courriel.campaigns.schemas import CampaignOut
-from courriel.campaigns.schemas_control import (
+from courriel.campaigns.schemas import (
     AbTestIn,
     AbTestOut,
     AbVariantOut,
     CampaignEditIn,
+    CampaignOut,
     PlanIn,
     PlanOut,
     ProgressOut,

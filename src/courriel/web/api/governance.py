@@ -16,7 +16,7 @@ from courriel.privacy.governance import (
     register_html,
     register_json,
 )
-from courriel.privacy.retention_models import ListGovernance
+from courriel.privacy.models import ListGovernance
 from courriel.web.deps import PrincipalDep, ServicesDep
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from courriel.core.schemas import PageOut
-from courriel.privacy.request_models import RequestStatus
+from courriel.privacy.models import RequestStatus
 from courriel.privacy.rights import Actor, NewRequest
-from courriel.privacy.schemas_rights import RejectIn, RequestIn, RequestOut
+from courriel.privacy.schemas import RejectIn, RequestIn, RequestOut
 from courriel.web.deps import DEFAULT_PAGE, CursorQuery, LimitQuery, PrincipalDep, ServicesDep
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from courriel.privacy.center import ACTIONS, CenterView, PrivacyCenter, Visitor
-from courriel.privacy.request_models import RequestType
+from courriel.privacy.models import RequestType
 from courriel.web.deps import ServicesDep
 from courriel.web.pages.base import page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter

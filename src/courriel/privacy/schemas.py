@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from courriel.core.schemas import Input
-from courriel.privacy.request_models import DataSubjectRequest, RequestStatus, RequestType
+from courriel.privacy.models import DataSubjectRequest, RequestStatus, RequestType
 
 
 class RequestIn(Input):
