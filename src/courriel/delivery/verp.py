@@ -7,9 +7,10 @@ forged bounce from suppressing someone else's address.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
+
+from courriel.core.tokens import hex_tag
 
 TAG_LENGTH = 10
 
@@ -23,8 +24,7 @@ class ReturnPath:
 
 
 def _tag(secret_key: bytes, tenant_id: str, message_id: str) -> str:
-    mac = hmac.new(secret_key, f"verp:{tenant_id}:{message_id}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:TAG_LENGTH]
+    return hex_tag(secret_key, f"verp:{tenant_id}:{message_id}", TAG_LENGTH)
 
 
 def encode_return_path(secret_key: bytes, tenant_id: str, message_id: str, domain: str) -> str:
