@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -255,16 +254,7 @@ class LaneRun:
         )
         await ctx.settler.settle(settlement)
         if settlement.outcome is None:
-            await asyncio.to_thread(
-                functools.partial(
-                    ctx.reporter.report_deferred,
-                    message,
-                    settlement.code,
-                    reply.text,
-                    self.lane,
-                    now,
-                )
-            )
+            ctx.reporter.report_deferred(message, settlement.code, reply.text, self.lane, now)
 
     async def _give_back(self) -> None:
         """Messages not tried: the lane's verdict if it is down, else back to the queue."""

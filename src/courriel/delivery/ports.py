@@ -10,37 +10,43 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from courriel.delivery.spool import ClaimedMessage, FinishedMessage
 
 
+@dataclass(frozen=True)
+class Deferral:
+    """One temporary failure of a message, which stays in the spool for a retry.
+
+    `code` and `reply` are the receiving server's answer (None and our own
+    reason when no server answered).
+    """
+
+    message: ClaimedMessage
+    code: int | None
+    reply: str
+    lane: str | None
+    at: dt.datetime
+
+
 class OutcomeSink(Protocol):
     """Where the outcomes of delivery attempts are recorded for a tenant."""
 
-    def record_final(self, tenant_id: str, messages: Sequence[FinishedMessage]) -> None:
-        """Record the final outcome of each message of one tenant, in one transaction.
-
-        Called after the outcome is durable in the spool and before the spool
-        row is removed, so a crash between the two repeats the call: it must
-        be idempotent (a message's final outcome is recorded once however
-        often it is reported). Raises `NotFoundError` when the tenant no
-        longer exists; its messages then simply leave the spool.
-        """
-        ...
-
-    def record_deferred(
+    def record(
         self,
-        message: ClaimedMessage,
-        code: int | None,
-        reply: str,
-        lane: str | None,
-        when: dt.datetime,
+        tenant_id: str,
+        finished: Sequence[FinishedMessage],
+        deferred: Sequence[Deferral],
     ) -> None:
-        """Record one temporary failure of `message` (it stays in the spool for a retry).
+        """Record final outcomes and deferrals of one tenant's messages, in one transaction.
 
-        `code` and `reply` are the receiving server's answer (None and our own
-        reason when no server answered); each attempt is recorded once. An
-        unknown tenant is ignored.
+        Called after the outcomes are durable in the spool and before the
+        finished rows are removed, so a crash between the two repeats the
+        call: it must be idempotent (each final outcome and each attempt is
+        recorded once however often it is reported). Raises `NotFoundError`
+        when the tenant no longer exists; its messages then simply leave the
+        spool.
         """
         ...

@@ -1,9 +1,14 @@
-"""Reporting delivery outcomes upward, through the `OutcomeSink` port.
+"""Reporting delivery outcomes upward, through the `OutcomeSink` port, in batches.
 
-The worker first records an outcome in the spool (one database, one
-transaction), then reports it through the sink, then removes the spool row.
-A crash between the steps repeats the report, which the sink's idempotence
-makes harmless: nothing is lost and nothing is counted twice.
+The worker first records an attempt's result in the spool (one database,
+one transaction), then reports it, then removes a finished spool row.
+Final outcomes are read back from the spool's finished rows; deferrals
+(the row went back to the queue) are buffered in memory. Both are reported
+together, one tenant transaction each, after every claimed batch. A crash
+between the steps repeats the report of final outcomes, which the sink's
+idempotence makes harmless: nothing is lost and nothing is counted twice.
+A crash loses at most the deferral events of the batch in flight (their
+spool rows keep the attempt count and the last reply).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import threading
 from collections import defaultdict
 
 from courriel.core.errors import NotFoundError
-from courriel.delivery.ports import OutcomeSink
+from courriel.delivery.ports import Deferral, OutcomeSink
 from courriel.delivery.spool import ClaimedMessage, FinishedMessage, Spool
 
 
@@ -29,26 +35,13 @@ class FinalOutcome(enum.StrEnum):
 
 
 class OutcomeReporter:
-    """Moves final outcomes from the spool to the sink, a tenant at a time."""
+    """Moves outcomes from the spool (and deferrals from memory) to the sink, a tenant at a time."""
 
     def __init__(self, spool: Spool, sink: OutcomeSink) -> None:
         self._spool = spool
         self._sink = sink
-
-    def report_finished(self, limit: int = 1000) -> int:
-        """Report up to `limit` finished messages; return how many left the spool."""
-        rows = self._spool.finished(limit)
-        by_tenant: dict[str, list[FinishedMessage]] = defaultdict(list)
-        for row in rows:
-            by_tenant[row.tenant_id].append(row)
-        done: list[int] = []
-        for tenant_id, messages in by_tenant.items():
-            # A deleted tenant's messages simply leave the spool.
-            with contextlib.suppress(NotFoundError):
-                self._sink.record_final(tenant_id, messages)
-            done.extend(m.id for m in messages)
-        self._spool.remove(done)
-        return len(done)
+        self._deferred: list[Deferral] = []
+        self._lock = threading.Lock()
 
     def report_deferred(
         self,
@@ -58,5 +51,27 @@ class OutcomeReporter:
         lane: str | None,
         when: dt.datetime,
     ) -> None:
-        """Record one deferred attempt of a message (it stays in the spool)."""
-        self._sink.record_deferred(message, code, reply, lane, when)
+        """Note one deferred attempt of a message; reported with the next batch."""
+        with self._lock:
+            self._deferred.append(Deferral(message, code, reply, lane, when))
+
+    def report_finished(self, limit: int = 1000) -> int:
+        """Report up to `limit` finished messages and every noted deferral.
+
+        Returns how many finished messages left the spool.
+        """
+        rows = self._spool.finished(limit)
+        with self._lock:
+            deferrals, self._deferred = self._deferred, []
+        finished: dict[str, list[FinishedMessage]] = defaultdict(list)
+        deferred: dict[str, list[Deferral]] = defaultdict(list)
+        for row in rows:
+            finished[row.tenant_id].append(row)
+        for deferral in deferrals:
+            deferred[deferral.message.tenant_id].append(deferral)
+        for tenant_id in finished.keys() | deferred.keys():
+            # A deleted tenant's messages simply leave the spool.
+            with contextlib.suppress(NotFoundError):
+                self._sink.record(tenant_id, finished[tenant_id], deferred[tenant_id])
+        self._spool.remove([row.id for row in rows])
+        return len(rows)

@@ -104,6 +104,8 @@ class DeliveryWorker:
         finally:
             self._pooling = False
             await self._pool.close_all()
+            # Deferrals noted since the last batch are reported before we go.
+            await asyncio.to_thread(self._reporter.report_finished)
             released = await asyncio.to_thread(self._spool.release, self._owner)
             await asyncio.to_thread(self.throttles.release_all, self._owner)
             if released:
@@ -176,7 +178,5 @@ class DeliveryWorker:
             await self._settler.settle_many(settlements)
             for message, settlement in zip(messages, settlements, strict=True):
                 if settlement.outcome is None:
-                    await asyncio.to_thread(
-                        self._reporter.report_deferred, message, None, str(exc), None, now
-                    )
+                    self._reporter.report_deferred(message, None, str(exc), None, now)
             return None

@@ -18,10 +18,10 @@ from courriel.audience.models import SuppressionReason
 from courriel.audience.reactions import suppress_contact
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
-from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
+from courriel.delivery.ports import Deferral
 from courriel.delivery.reporting import FinalOutcome
-from courriel.delivery.spool import ClaimedMessage, FinishedMessage
+from courriel.delivery.spool import FinishedMessage
 from courriel.events.models import Event, EventType
 from courriel.events.recorder import NewEvent, record_events
 
@@ -42,27 +42,18 @@ class TenantOutcomes:
         self._clock = clock
         self._secret_key = secret_key
 
-    def record_final(self, tenant_id: str, messages: Sequence[FinishedMessage]) -> None:
-        """See `OutcomeSink.record_final`."""
+    def record(
+        self,
+        tenant_id: str,
+        finished: Sequence[FinishedMessage],
+        deferred: Sequence[Deferral],
+    ) -> None:
+        """See `OutcomeSink.record`."""
         now = self._clock.now()
-        events = []
-        for m in messages:
-            outcome = FinalOutcome(m.outcome or FinalOutcome.EXPIRED)
-            detail: dict[str, object] = {"code": m.last_code, "reply": m.last_reply}
-            if outcome in (FinalOutcome.HARD_BOUNCE, FinalOutcome.SOFT_BOUNCE):
-                detail["bounce"] = "hard" if outcome is FinalOutcome.HARD_BOUNCE else "soft"
-            events.append(
-                NewEvent(
-                    type=_EVENT[outcome],
-                    occurred_at=now,
-                    campaign_id=m.campaign_id,
-                    message_id=m.message_id,
-                    contact_id=m.contact_id,
-                    lane=m.lane,
-                    detail=detail,
-                    dedupe_key=f"{m.message_id}:final",
-                )
-            )
+        events = [_final_event(m, now) for m in finished]
+        events.extend(_deferred_event(d) for d in deferred)
+        if not events:
+            return
 
         def react(session: Session, event: Event) -> None:
             # A hard bounce proves the address does not exist: never mail it again.
@@ -78,31 +69,37 @@ class TenantOutcomes:
                 )
 
         # Only a hard bounce reacts; without one, no event is turned into a row object.
-        hard = any(m.outcome == FinalOutcome.HARD_BOUNCE for m in messages)
+        hard = any(m.outcome == FinalOutcome.HARD_BOUNCE for m in finished)
         with transaction(self._storage.tenant(tenant_id)) as session:
             record_events(session, events, reactions=[react] if hard else [])
 
-    def record_deferred(
-        self,
-        message: ClaimedMessage,
-        code: int | None,
-        reply: str,
-        lane: str | None,
-        when: dt.datetime,
-    ) -> None:
-        """See `OutcomeSink.record_deferred`."""
-        event = NewEvent(
-            type=EventType.DEFERRED,
-            occurred_at=when,
-            campaign_id=message.campaign_id,
-            message_id=message.message_id,
-            contact_id=message.contact_id,
-            lane=lane,
-            detail={"code": code, "reply": reply[:500], "attempt": message.attempts + 1},
-            dedupe_key=f"{message.message_id}:deferred:{message.attempts + 1}",
-        )
-        try:
-            with transaction(self._storage.tenant(message.tenant_id)) as session:
-                record_events(session, [event])
-        except NotFoundError:
-            return
+
+def _final_event(m: FinishedMessage, now: dt.datetime) -> NewEvent:
+    outcome = FinalOutcome(m.outcome or FinalOutcome.EXPIRED)
+    detail: dict[str, object] = {"code": m.last_code, "reply": m.last_reply}
+    if outcome in (FinalOutcome.HARD_BOUNCE, FinalOutcome.SOFT_BOUNCE):
+        detail["bounce"] = "hard" if outcome is FinalOutcome.HARD_BOUNCE else "soft"
+    return NewEvent(
+        type=_EVENT[outcome],
+        occurred_at=now,
+        campaign_id=m.campaign_id,
+        message_id=m.message_id,
+        contact_id=m.contact_id,
+        lane=m.lane,
+        detail=detail,
+        dedupe_key=f"{m.message_id}:final",
+    )
+
+
+def _deferred_event(d: Deferral) -> NewEvent:
+    m = d.message
+    return NewEvent(
+        type=EventType.DEFERRED,
+        occurred_at=d.at,
+        campaign_id=m.campaign_id,
+        message_id=m.message_id,
+        contact_id=m.contact_id,
+        lane=d.lane,
+        detail={"code": d.code, "reply": d.reply[:500], "attempt": m.attempts + 1},
+        dedupe_key=f"{m.message_id}:deferred:{m.attempts + 1}",
+    )
