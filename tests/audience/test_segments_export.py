@@ -17,7 +17,7 @@ from courriel.core.errors import ForbiddenError, NotFoundError
 from courriel.privacy.audit import AuditFilter
 from courriel.services import Services
 from courriel.tracking.models import Event, EventType
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 PEOPLE = [
     ("a@yahoo.com", "FR", 30),

@@ -9,7 +9,6 @@ import threading
 from collections import Counter
 
 import pytest
-from campaign_seed import make_campaign, recipients, record_consent, seed_list, spooled
 from sqlalchemy import Connection, Engine, event, select
 
 from courriel.audience.addresses import tenant_address_hash
@@ -26,7 +25,14 @@ from courriel.core.db import transaction
 from courriel.core.errors import ConflictError
 from courriel.delivery.spool import Spool
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.campaigns import (
+    make_campaign,
+    recipients,
+    record_consent,
+    seed_list,
+    spooled,
+)
+from tests.support.tenants import TenantAccess
 
 
 def _suppress(

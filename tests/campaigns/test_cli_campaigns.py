@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from campaign_seed import make_campaign, seed_list
 from typer.testing import CliRunner
 
 from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.services import Services
-from support import make_tenant
+from tests.support.seeds.campaigns import make_campaign, seed_list
+from tests.support.tenants import make_tenant
 
 runner = CliRunner()
 ENV = {"COURRIEL_RESOLVER": "sandbox"}

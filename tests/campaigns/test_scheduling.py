@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from campaign_seed import make_campaign, recipients, seed_list, spooled
 from sqlalchemy import select, update
 
 from courriel.campaigns.abtest import VariantSpec
@@ -21,7 +20,8 @@ from courriel.delivery.models import SpoolMessage, SpoolState
 from courriel.services import Services
 from courriel.tracking.models import EventType
 from courriel.tracking.recorder import NewEvent, record_events
-from support import TenantAccess, make_tenant
+from tests.support.seeds.campaigns import make_campaign, recipients, seed_list, spooled
+from tests.support.tenants import TenantAccess, make_tenant
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 

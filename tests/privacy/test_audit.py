@@ -18,7 +18,7 @@ from courriel.core.db import transaction
 from courriel.privacy.audit import entry_hash
 from courriel.privacy.audit_models import AuditEntry
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 
 def _list(client: TestClient, who: TenantAccess) -> str:

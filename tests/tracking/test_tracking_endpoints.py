@@ -7,7 +7,6 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from tracking_seed import LINKS, Seeded, seed_default
 
 from courriel.api.app import create_app
 from courriel.content.links import click_token, open_token
@@ -16,7 +15,8 @@ from courriel.services import Services
 from courriel.tracking.events import EventFilter
 from courriel.tracking.models import Event, EventType
 from courriel.tracking.recorder import NewEvent, record_events
-from support import TenantAccess
+from tests.support.seeds.tracking import LINKS, Seeded, seed_default
+from tests.support.tenants import TenantAccess
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from collections import Counter
 
 import pytest
 from fastapi.testclient import TestClient
-from tracking_seed import Seeded, seed_campaign
 
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
@@ -18,7 +17,8 @@ from courriel.tracking.events import EventFilter
 from courriel.tracking.metrics import provider_of
 from courriel.tracking.models import Event, EventType
 from courriel.tracking.recorder import NewEvent, record_events
-from support import TenantAccess
+from tests.support.seeds.tracking import Seeded, seed_campaign
+from tests.support.tenants import TenantAccess
 
 LANES = [
     "gmail-smtp-in.l.google.com",

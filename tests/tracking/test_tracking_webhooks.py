@@ -23,7 +23,7 @@ from courriel.tracking.webhooks.endpoints import WebhookService
 from courriel.tracking.webhooks.models import DeliveryStatus, EndpointStatus, WebhookDelivery
 from courriel.tracking.webhooks.signer import SIGNATURE_HEADER, verify_signature
 from courriel.tracking.webhooks.ssrf import parse_networks
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 LOOPBACK = parse_networks(["127.0.0.1/32"])
 
