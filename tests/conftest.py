@@ -6,6 +6,7 @@ Every database test runs on SQLite and, when COURRIEL_TEST_POSTGRES_URL is set
 
 # Each after the modules it imports, so pytest rewrites the asserts of all.
 pytest_plugins = [
+    "tests.support.databases",
     "tests.support.delivery",
     "tests.support.http",
     "tests.support.sandbox",

@@ -22,6 +22,7 @@ from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from courriel.tracking.models import EventType
 from courriel.tracking.recorder import NewEvent, record_events
+from tests.support.databases import Templates, build_services
 from tests.support.delivery import deliver_all, fast_profiles
 from tests.support.tenants import TenantAccess, make_tenant
 
@@ -35,10 +36,9 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def gov(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
+def gov(settings: Settings, templates: Templates, clock: FrozenClock) -> Iterator[Services]:
     fast = settings.model_copy(update={"throttle_profiles": fast_profiles()})
-    built = Services.build(fast, clock=clock)
-    built.tenants.migrate_shared()
+    built = build_services(fast, templates, clock)
     yield built
     built.close()
 

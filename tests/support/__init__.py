@@ -1,7 +1,7 @@
 """What the tests stand on: factories, databases, the sandbox internet, servers on sockets.
 
 - `tenants`: tenants with an API key (`make_tenant`, `TenantAccess`).
-- `databases`: the PostgreSQL server of the tests; dropping a test's databases.
+- `databases`: migrated template databases, copied for each test.
 - `delivery`: lane profiles without limits, a clock that jumps, a `Mailer`
   that spools as fan-out would, and `deliver_all` (the one way to run the
   scheduler and a worker until the spool is empty).

@@ -3,8 +3,9 @@ the services, two tenants, an in-process API client.
 
 Each database test runs once per backend: SQLite files, and the PostgreSQL
 server named by COURRIEL_TEST_POSTGRES_URL when it is set (an unreachable
-server fails those tests, it never skips them). The databases are dropped
-after the test.
+server fails those tests, it never skips them). The databases are copies of
+templates migrated once per pytest process (`tests.support.databases`) and are
+dropped after the test.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.testclient import TestClient
 from courriel.api.app import create_app
 from courriel.config import Settings
 from courriel.services import Services
-from tests.support.databases import POSTGRES_URL, drop_databases
+from tests.support.databases import POSTGRES_URL, Templates, build_services, drop_databases
 from tests.support.tenants import TenantAccess, make_tenant
 
 BACKENDS = ["sqlite", "postgres"]
@@ -49,7 +50,17 @@ def settings(tmp_path: Path, backend: str) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
+def services(settings: Settings, templates: Templates) -> Iterator[Services]:
+    """Every service, on databases copied from the migrated templates."""
+    built = build_services(settings, templates)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def migrated_services(settings: Settings) -> Iterator[Services]:
+    """Every service, on databases that Alembic migrated from empty, as `courriel migrate`
+    does; tenants are migrated when created. For tests about migrations and provisioning."""
     built = Services.build(settings)
     built.tenants.migrate_shared()
     yield built
