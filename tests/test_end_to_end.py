@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi.testclient import TestClient
 
 from courriel.audience.models import Subscription, SubscriptionStatus, Suppression
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.delivery import deliver_all
+from tests.support.tenants import TenantAccess
 
 CONSENT = {"source": "api", "purpose_text": "Yes, send me the newsletter", "ip": "192.0.2.1"}
 PEOPLE = [
@@ -18,18 +17,6 @@ PEOPLE = [
     ("Alan", "alan@outlook.test"),
     ("Zoë", "zoe@example.test"),
 ]
-
-
-async def _deliver_everything(services: Services) -> None:
-    scheduler = services.scheduler()
-    worker = services.worker()
-    for _ in range(100):
-        await asyncio.to_thread(scheduler.drain)
-        handled = await worker.run_once()
-        if handled == 0 and services.spool.pending_count() == 0:
-            await asyncio.to_thread(services.reporter.report_finished)
-            return
-    raise AssertionError("delivery did not finish")
 
 
 def _make_campaign(
@@ -84,7 +71,7 @@ def test_campaign_reaches_every_mailbox_with_its_own_name(
     # A double-clicked Send is refused, and cannot send twice anyway.
     assert client.post(f"/v1/campaigns/{campaign}/send", headers=h).status_code == 409
 
-    asyncio.run(_deliver_everything(services))
+    deliver_all(services)
 
     stats = client.get(f"/v1/campaigns/{campaign}/stats", headers=h).json()
     assert stats["status"] == "sent"
@@ -114,7 +101,7 @@ def test_sandbox_inbox_api_shows_only_the_tenants_own_mail(
 ) -> None:
     campaign, _ = _make_campaign(client, tenant_a.headers, PEOPLE[:1])
     client.post(f"/v1/campaigns/{campaign}/send", headers=tenant_a.headers)
-    asyncio.run(_deliver_everything(services))
+    deliver_all(services)
     email = PEOPLE[0][1]
     assert (
         len(
@@ -137,7 +124,7 @@ def test_unknown_user_bounces_and_is_suppressed(
     people = [("Ada", "ada@gmail.test"), ("Ghost", "unknown-ghost@yahoo.test")]
     campaign, list_id = _make_campaign(client, h, people)
     client.post(f"/v1/campaigns/{campaign}/send", headers=h)
-    asyncio.run(_deliver_everything(services))
+    deliver_all(services)
 
     stats = client.get(f"/v1/campaigns/{campaign}/stats", headers=h).json()
     assert stats["delivered"] == 1
@@ -159,7 +146,7 @@ def test_unknown_user_bounces_and_is_suppressed(
         second_list: "suppressed"
     }
     client.post(f"/v1/campaigns/{second}/send", headers=h)
-    asyncio.run(_deliver_everything(services))
+    deliver_all(services)
     stats2 = client.get(f"/v1/campaigns/{second}/stats", headers=h).json()
     assert (stats2["recipients"], stats2["delivered"]) == (1, 1)
     assert len(sandbox.store.inbox("ada@gmail.test")) == 2

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from courriel.core.principal import Capability
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 PROBLEM = "application/problem+json"
 

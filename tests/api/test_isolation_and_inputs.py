@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 CONSENT = {"source": "api", "purpose_text": "Yes, send me the newsletter"}
 

@@ -6,7 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 
 def _form_path(client: TestClient, who: TenantAccess) -> str:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.services import Services
-from support import make_tenant
+from tests.support.tenants import make_tenant
 
 
 def test_import_export_and_count_from_the_command_line(

@@ -13,7 +13,7 @@ from courriel.audience.service import ConsentInput, ContactInput
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 CONSENT = {"source": "api", "purpose_text": "Monthly news about our shop"}
 

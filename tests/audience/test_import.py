@@ -19,7 +19,7 @@ from courriel.audience.tabular import ReadLimits
 from courriel.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from courriel.core.principal import Principal
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 
 def _setup(services: Services, who: TenantAccess) -> str:

@@ -17,7 +17,7 @@ from courriel.core.errors import ForbiddenError, NotFoundError
 from courriel.core.principal import Capability, Principal
 from courriel.events.models import Event, EventType
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 PEOPLE = [
     ("a@yahoo.com", "FR", 30),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from fastapi.testclient import TestClient
@@ -12,7 +11,8 @@ from courriel.audience.models import ConsentRecord
 from courriel.delivery.models import SpoolMessage
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.delivery import deliver_all
+from tests.support.tenants import TenantAccess
 
 PERSON = "ines@gmail.test"
 UA = "Mozilla/5.0 (sign-up test)"
@@ -53,15 +53,6 @@ def _sign_up(client: TestClient, form: dict[str, str], email: str, **extra: str)
     return str(response.text)
 
 
-def _deliver(services: Services) -> None:
-    async def run() -> None:
-        worker = services.worker()
-        while services.spool.pending_count():
-            await worker.run_once()
-
-    asyncio.run(run())
-
-
 def test_double_opt_in_end_to_end_through_the_sandbox(
     client: TestClient, services: Services, tenant_a: TenantAccess, sandbox: Sandbox
 ) -> None:
@@ -78,7 +69,7 @@ def test_double_opt_in_end_to_end_through_the_sandbox(
     subs = f"/v1/contacts/{contact['id']}/subscriptions"
     assert client.get(subs, headers=tenant_a.headers).json() == {form["list_id"]: "pending"}
 
-    _deliver(services)
+    deliver_all(services)
     inbox = sandbox.store.inbox(PERSON)
     assert len(inbox) == 1
     assert "confirm" in inbox[0].subject.lower()

@@ -3,46 +3,35 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 
 from courriel.services import Services
-from support import CHROMIUM, CHROMIUM_ARGS, TenantAccess, free_port, http_app
+from tests.support.tenants import TenantAccess
 
 SHOT = os.environ.get("COURRIEL_SIGNUP_SCREENSHOT")
 
 
-@pytest.fixture
-def server(services: Services) -> Iterator[str]:
-    with http_app(services, free_port()) as url:
-        yield url
-
-
 def test_a_person_signs_up_in_a_browser(
-    server: str, services: Services, tenant_a: TenantAccess, tmp_path: Path
+    live_http: str, chromium: Browser, services: Services, tenant_a: TenantAccess, tmp_path: Path
 ) -> None:
     lst = services.audience.create_list(tenant_a.operator, "Café news", "Our monthly letter")
     signup = services.signups.create_form(
         tenant_a.operator, lst.id, "Join the café", "I agree to receive the monthly letter"
     )
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(f"{server}/f/{tenant_a.tenant.id}/{signup.id}")
-        assert not page.is_checked("input[name=consent]")
-        page.fill("input[name=email]", "browser@gmail.test")
-        page.click("button[type=submit]")
-        # The required checkbox stops the submission in the browser itself.
-        assert page.url.endswith(signup.id)
-        assert "Check your inbox" not in page.content()
-        page.check("input[name=consent]")
-        page.screenshot(path=str(SHOT or tmp_path / "signup.png"))
-        page.click("button[type=submit]")
-        page.wait_for_selector("text=Check your inbox")
-        browser.close()
+    page = chromium.new_page()
+    page.goto(f"{live_http}/f/{tenant_a.tenant.id}/{signup.id}")
+    assert not page.is_checked("input[name=consent]")
+    page.fill("input[name=email]", "browser@gmail.test")
+    page.click("button[type=submit]")
+    # The required checkbox stops the submission in the browser itself.
+    assert page.url.endswith(signup.id)
+    assert "Check your inbox" not in page.content()
+    page.check("input[name=consent]")
+    page.screenshot(path=str(SHOT or tmp_path / "signup.png"))
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Check your inbox")
     contact = services.audience.list_contacts(tenant_a.operator, None, 10).items[0]
     assert contact.email == "browser@gmail.test"
     ledger = services.audience.consent_history(tenant_a.operator, contact.id)

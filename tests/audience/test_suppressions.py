@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from courriel.core.addresses import tenant_address_hash
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 CONSENT = {"source": "api", "purpose_text": "news", "confirmed": True}
 

@@ -9,7 +9,6 @@ import threading
 from collections import Counter
 
 import pytest
-from campaign_seed import make_campaign, recipients, record_consent, seed_list, spooled
 from sqlalchemy import Connection, Engine, event, select
 
 from courriel.audience.models import (
@@ -27,7 +26,14 @@ from courriel.core.errors import ConflictError
 from courriel.delivery.spool import Spool
 from courriel.policy.enforcement import PolicyAllowance
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.campaigns import (
+    make_campaign,
+    recipients,
+    record_consent,
+    seed_list,
+    spooled,
+)
+from tests.support.tenants import TenantAccess
 
 
 def _suppress(

@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from campaign_seed import make_campaign, seed_list
 from typer.testing import CliRunner
 
 from courriel.cli.main import app
 from courriel.config import Settings
-from courriel.services import Services
-from support import make_tenant
+from tests.support.databases import Templates, build_services
+from tests.support.seeds.campaigns import make_campaign, seed_list
+from tests.support.tenants import make_tenant
 
 runner = CliRunner()
 ENV = {"COURRIEL_RESOLVER": "sandbox"}
 
 
-def test_campaign_commands(tmp_path: Path) -> None:
-    services = Services.build(Settings(data_dir=tmp_path, resolver="sandbox"))
-    services.tenants.migrate_shared()
+def test_campaign_commands(tmp_path: Path, templates: Templates) -> None:
+    services = build_services(Settings(data_dir=tmp_path, resolver="sandbox"), templates)
     tenant = make_tenant(services, "Acme")
     emails = [f"p{i}@x.test" for i in range(150)]
     campaign = make_campaign(services, tenant, [seed_list(services, tenant, emails)])

@@ -4,14 +4,14 @@ at once (waiting messages leave the spool), a sending campaign cannot be edited.
 from __future__ import annotations
 
 import pytest
-from campaign_seed import make_campaign, recipients, seed_list, spooled
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from courriel.campaigns.models import CampaignRecipient, CampaignStatus, FanoutJob
 from courriel.core.errors import ConflictError, NotFoundError
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.campaigns import make_campaign, recipients, seed_list, spooled
+from tests.support.tenants import TenantAccess
 
 EMAILS = [f"person{i:04d}@example.test" for i in range(250)]
 

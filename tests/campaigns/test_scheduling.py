@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from campaign_seed import make_campaign, recipients, seed_list, spooled
 from sqlalchemy import select, update
 
 from courriel.campaigns.abtest import VariantSpec
@@ -20,16 +19,19 @@ from courriel.delivery.models import SpoolMessage, SpoolState
 from courriel.events.models import EventType
 from courriel.events.recorder import NewEvent, record_events
 from courriel.services import Services
-from support import TenantAccess, make_tenant
+from tests.support.databases import Templates, build_services
+from tests.support.seeds.campaigns import make_campaign, recipients, seed_list, spooled
+from tests.support.tenants import TenantAccess, make_tenant
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def frozen(settings: Settings) -> Iterator[tuple[Services, FrozenClock, TenantAccess]]:
+def frozen(
+    settings: Settings, templates: Templates
+) -> Iterator[tuple[Services, FrozenClock, TenantAccess]]:
     clock = FrozenClock(START)
-    built = Services.build(settings, clock=clock)
-    built.tenants.migrate_shared()
+    built = build_services(settings, templates, clock)
     yield built, clock, make_tenant(built, "Frozen")
     built.close()
 
@@ -138,13 +140,12 @@ def test_the_rate_cap_spreads_a_campaign_over_hours(
 
 
 def test_the_fan_out_waits_while_the_spool_is_at_its_high_water_mark(
-    settings: Settings,
+    settings: Settings, templates: Templates
 ) -> None:
     clock = FrozenClock(START)
     tuned = settings.model_copy(update={"spool_high_water": 100, "fanout_batch_size": 50})
-    services = Services.build(tuned, clock=clock)
+    services = build_services(tuned, templates, clock)
     try:
-        services.tenants.migrate_shared()
         tenant = make_tenant(services, "Backlog")
         emails = [f"p{i:03d}@x.test" for i in range(250)]
         campaign = make_campaign(services, tenant, [seed_list(services, tenant, emails)])

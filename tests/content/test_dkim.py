@@ -14,7 +14,7 @@ from courriel.content.models import DkimAlgorithm, DkimKey, DkimKeyStatus, Templ
 from courriel.content.service import TemplateContent, build_version
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 

@@ -17,7 +17,7 @@ from courriel.delivery.models import SpoolMessage
 from courriel.delivery.transfer import stored_message
 from courriel.services import Services
 from courriel.tracking.tracker import resolve_click_target
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 CONSENT = {"source": "api", "purpose_text": "Yes, send me the newsletter"}
 HTML = (

@@ -11,7 +11,7 @@ from courriel.content.models import TemplateLink, TemplateVersion
 from courriel.delivery.models import SpoolMessage
 from courriel.delivery.transfer import stored_message
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 MJML = """<mjml>
 <mj-head><mj-style>.promo div { color: #c00000; }</mj-style></mj-head>

@@ -1,7 +1,12 @@
-"""Migrations: up from empty, idempotent, and identical to the models."""
+"""Migrations: up from empty, idempotent, and identical to the models.
+
+Every database here is migrated by Alembic from empty (`migrated_services`), not
+copied from the test suite's templates.
+"""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
@@ -9,6 +14,11 @@ from sqlalchemy import Engine, inspect
 from courriel.core import migrate
 from courriel.services import Services
 from courriel.tables import FAMILIES
+
+
+@pytest.fixture
+def services(migrated_services: Services) -> Services:
+    return migrated_services
 
 
 def _diff(engine: Engine, family: str) -> list[object]:

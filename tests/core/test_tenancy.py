@@ -1,15 +1,27 @@
-"""Tenant provisioning: a database each, ids that cannot be guessed."""
+"""Tenant provisioning: a database each, ids that cannot be guessed.
+
+These tests are about how Courriel provisions a tenant, so they use
+`migrated_services`: tenants get their database from Alembic, as in production,
+not from the test suite's templates.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import is_id, new_id
+from courriel.core.storage import Storage
+from courriel.core.tenancy import TenantService, migrated_database
 from courriel.services import Services
+
+
+@pytest.fixture
+def services(migrated_services: Services) -> Services:
+    return migrated_services
 
 
 def test_tenant_create_provisions_its_own_database(services: Services) -> None:
@@ -32,6 +44,30 @@ def test_two_tenants_have_two_databases(services: Services) -> None:
     engine_a = services.storage.tenant_engine_for(a.id, a.database_url)
     engine_b = services.storage.tenant_engine_for(b.id, b.database_url)
     assert str(engine_a.url) != str(engine_b.url)
+
+
+def test_a_failed_provisioning_leaves_no_database_behind(services: Services) -> None:
+    made: list[str] = []
+
+    def half_made(storage: Storage, tenant_id: str) -> str | None:
+        migrated_database(storage, tenant_id)
+        made.append(tenant_id)
+        raise OSError("disk full")
+
+    tenants = TenantService(services.storage, services.clock, half_made)
+    with pytest.raises(OSError, match="disk full"):
+        tenants.create("Acme")
+    [tenant_id] = made
+    assert tenants.list() == []
+    if not services.storage.is_postgres:
+        assert not services.storage.tenant_sqlite_path(tenant_id).exists()
+        return
+    with services.storage.control() as session:
+        left = session.execute(
+            text("SELECT count(*) FROM pg_database WHERE datname LIKE :name"),
+            {"name": f"%{tenant_id.removeprefix('ten_')}"},
+        ).scalar()
+    assert left == 0
 
 
 def test_unknown_tenant_is_not_found(services: Services) -> None:

@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from delivery_support import Mailer, ShiftableClock, fast_profiles
 from sqlalchemy import func, select
 
 from courriel.config import Settings
@@ -27,7 +26,8 @@ from courriel.delivery.models import SpoolMessage, SpoolState
 from courriel.events.models import Event, EventType
 from courriel.sandbox.providers import with_extra_domains
 from courriel.services import Services
-from support import SandboxThread
+from tests.support.delivery import Mailer, ShiftableClock, fast_profiles
+from tests.support.sandbox import SandboxThread
 
 MESSAGES = 10_000
 KILL_AFTER = 2_750  # received by the sandbox: mid-batch

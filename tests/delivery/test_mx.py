@@ -29,7 +29,7 @@ from courriel.delivery.mx import (
     MxResult,
     StaticMxResolver,
 )
-from dns_server import DnsServer
+from tests.support.dns import DnsServer
 
 ZONE = """
 $TTL 600

@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from delivery_support import Mailer, ShiftableClock
-
 from courriel.delivery.models import SpoolMessage
 from courriel.sandbox.server import Sandbox
 from courriel.sandbox.zone import write_zone
 from courriel.services import Services
+from tests.support.delivery import Mailer, ShiftableClock
 
 Deliver = Callable[[], None]
 

@@ -5,70 +5,30 @@ auto-replies and unknown formats never suppress anyone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import aiosmtplib
 import pytest
-from delivery_support import Mailer
 
-from courriel.config import Settings
 from courriel.delivery.returns import ReturnKind, read_return
 from courriel.delivery.verp import encode_return_path
-from courriel.relay.inbound import REPLY_NO_SUCH_USER, ReturnPathServer
+from courriel.relay.inbound import REPLY_NO_SUCH_USER
 from courriel.sandbox.recipients import build_arf, build_dsn, build_trap_report, send_null_sender
-from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from courriel.tracking.bounces import ReturnProcessor
-from support import SandboxThread
+from tests.support.delivery import Mailer
+from tests.support.sandbox import Internet
 
 Deliver = Callable[[], None]
-T = TypeVar("T")
-
-
-class SandboxLoop:
-    """The sandbox internet and the return-path server, on one loop in a thread."""
-
-    def __init__(self, thread: SandboxThread, sandbox: Sandbox) -> None:
-        self.thread = thread
-        self.sandbox = sandbox
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.thread._loop).result(30)
-
-    def drain(self) -> None:
-        self.run(self.sandbox.recipients.drain())
-
-
-@pytest.fixture
-def returns(services: Services, settings: Settings) -> Iterator[tuple[str, int]]:
-    """The sandbox internet, bouncing to a running return-path server."""
-    thread = SandboxThread(Path(settings.data_dir))
-    sandbox = thread.__enter__()
-    loop = SandboxLoop(thread, sandbox)
-    processor = ReturnProcessor(services.storage, services.clock, services.secret_key)
-    server = ReturnPathServer(processor, "127.0.0.1", 0)
-    address = loop.run(server.start())
-    sandbox.recipients.return_to = address
-    RUNNING[address] = loop
-    yield address
-    loop.run(server.stop())
-    thread.__exit__(None, None, None)
-    del RUNNING[address]
-
-
-RUNNING: dict[tuple[str, int], SandboxLoop] = {}
 
 
 def test_late_dsn_for_an_unknown_user_suppresses_the_address(
-    returns: tuple[str, int],
+    internet: Internet,
     mailer: Mailer,
     deliver: Deliver,
 ) -> None:
     mailer.send(["bounce-later-ann@gmail.test", "bea@gmail.test"])
     deliver()
-    RUNNING[returns].drain()
+    internet.settle()
     # The late report may be recorded before or after the delivery itself.
     assert sorted(mailer.types("bounce-later-ann@gmail.test")) == ["bounced", "delivered", "queued"]
     [bounce] = [
@@ -81,25 +41,25 @@ def test_late_dsn_for_an_unknown_user_suppresses_the_address(
 
 
 def test_complaint_report_suppresses_the_complainer(
-    returns: tuple[str, int],
+    internet: Internet,
     mailer: Mailer,
     deliver: Deliver,
 ) -> None:
     mailer.send(["complain-cid@yahoo.test"])
     deliver()
-    RUNNING[returns].drain()
+    internet.settle()
     assert sorted(mailer.types("complain-cid@yahoo.test")) == ["complained", "delivered", "queued"]
     assert mailer.suppressed("complain-cid@yahoo.test") == "complaint"
 
 
 def test_a_spam_trap_report_records_a_trap_hit_and_suppresses_the_trap(
-    returns: tuple[str, int],
+    internet: Internet,
     mailer: Mailer,
     deliver: Deliver,
 ) -> None:
     mailer.send(["trap-tom@yahoo.test"])
     deliver()
-    RUNNING[returns].drain()
+    internet.settle()
     report = build_trap_report("mx.yahoo.test", "b@x.test", "trap-tom@yahoo.test", b"\r\n")
     assert read_return(report).kind is ReturnKind.SPAM_TRAP
     assert sorted(mailer.types("trap-tom@yahoo.test")) == ["delivered", "queued", "spam-trap-hit"]
@@ -107,7 +67,7 @@ def test_a_spam_trap_report_records_a_trap_hit_and_suppresses_the_trap(
 
 
 def test_a_report_sent_twice_counts_once(
-    services: Services, returns: tuple[str, int], mailer: Mailer
+    services: Services, internet: Internet, mailer: Mailer
 ) -> None:
     [message_id] = mailer.send(["dee@outlook.test"])
     verp = encode_return_path(
@@ -115,12 +75,12 @@ def test_a_report_sent_twice_counts_once(
     )
     report = build_arf("mx.outlook.test", verp, "dee@outlook.test", b"Subject: x\r\n\r\nx\r\n")
     for _ in range(2):
-        asyncio.run(send(returns, verp, report))
+        asyncio.run(send(internet.return_path, verp, report))
     assert mailer.types("dee@outlook.test") == ["queued", "complained"]
 
 
 def test_out_of_office_and_unknown_formats_suppress_no_one(
-    services: Services, returns: tuple[str, int], mailer: Mailer
+    services: Services, internet: Internet, mailer: Mailer
 ) -> None:
     [message_id] = mailer.send(["eli@example.test"])
     verp = encode_return_path(
@@ -133,19 +93,21 @@ def test_out_of_office_and_unknown_formats_suppress_no_one(
     )
     human = b"From: eli@example.test\r\nSubject: Re: Spring sale\r\n\r\nStop sending this!\r\n"
     for message in (ooo, human):
-        asyncio.run(send(returns, verp, message))
+        asyncio.run(send(internet.return_path, verp, message))
     assert mailer.types("eli@example.test") == ["queued"]
     assert mailer.suppressed("eli@example.test") is None
 
 
 def test_forged_or_foreign_return_paths_are_refused(
-    services: Services, returns: tuple[str, int], mailer: Mailer
+    services: Services, internet: Internet, mailer: Mailer
 ) -> None:
     [message_id] = mailer.send(["fox@example.test"])
     domain = services.settings.return_path_domain
     forged = f"b.{mailer.tenant_id}.{message_id}.0123456789@{domain}"
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
-        asyncio.run(send(returns, forged, build_dsn("mx", forged, "fox@example.test", b"")))
+        asyncio.run(
+            send(internet.return_path, forged, build_dsn("mx", forged, "fox@example.test", b""))
+        )
     [error] = refused.value.recipients
     assert f"{error.code} {error.message}" == REPLY_NO_SUCH_USER
     assert mailer.suppressed("fox@example.test") is None

@@ -7,14 +7,13 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable
 
-from delivery_support import Mailer, ShiftableClock, WorkerFactory, fast_profiles
-
 from courriel.config import Settings
 from courriel.config.profiles import ThrottleProfile, default_profiles, profile_for_lane
 from courriel.delivery.models import SpoolMessage
 from courriel.delivery.throttle import Adaptation, LaneThrottles
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from tests.support.delivery import Mailer, ShiftableClock, WorkerFactory, fast_profiles
 
 Deliver = Callable[[], None]
 # One message every 0.2 s: wide enough that the scheduling jitter of a loaded

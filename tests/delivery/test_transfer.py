@@ -10,7 +10,6 @@ import zlib
 from collections.abc import Callable
 
 import pytest
-from delivery_support import Mailer, body
 from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import update
@@ -21,6 +20,7 @@ from courriel.delivery.models import SpoolMessage
 from courriel.delivery.transfer import BodyFormat, pack, stored_message, transfer_form
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from tests.support.delivery import Mailer, body
 
 # Lines that start with a dot, a bare LF and no final line break: each
 # needs the transfer form's care (RFC 5321 §4.5.2, and no SMTP smuggling).

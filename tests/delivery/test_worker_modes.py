@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from delivery_support import Mailer, WorkerFactory, fast_profiles
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from courriel.delivery.models import SpoolLaneConnection, SpoolMessage, SpoolState
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from tests.support.delivery import Mailer, WorkerFactory, deliver_due, fast_profiles
 
 Deliver = Callable[[], None]
 
@@ -32,13 +32,7 @@ def test_smart_host_relays_every_domain_through_one_server(
         }
     )
     mailer.send(["ann@example.test", "bob@example.org.test", "cy@gmail.test"])
-
-    async def run() -> None:
-        worker = make_worker("relay-worker", settings)
-        while await worker.run_once():
-            pass
-
-    asyncio.run(run())
+    deliver_due(make_worker("relay-worker", settings))
     for address in ("ann@example.test", "bob@example.org.test"):
         [delivered] = [e for e in mailer.events(address) if e.type.value == "delivered"]
         assert delivered.lane == ip  # One lane: the smart host.
@@ -62,11 +56,7 @@ def test_smart_host_that_refuses_authentication_defers_instead_of_bouncing(
         }
     )
     mailer.send(["dee@example.test"])
-
-    async def run() -> None:
-        await make_worker("relay-worker", settings).run_once()
-
-    asyncio.run(run())
+    asyncio.run(make_worker("relay-worker", settings).run_once())
     # The sandbox offers no AUTH: a configuration problem, retried later.
     [deferred] = [e for e in mailer.events("dee@example.test") if e.type.value == "deferred"]
     assert "AUTH" in str(deferred.detail["reply"])
@@ -93,13 +83,7 @@ def test_smart_host_login_over_starttls_delivers(
         }
     )
     mailer.send(["eve@example.test", "fay@example.org.test"])
-
-    async def run() -> None:
-        worker = make_worker("relay-worker", settings)
-        while await worker.run_once():
-            pass
-
-    asyncio.run(run())
+    deliver_due(make_worker("relay-worker", settings))
     for address in ("eve@example.test", "fay@example.org.test"):
         assert "delivered" in mailer.types(address)
         [received] = sandbox.store.inbox(address)
@@ -125,11 +109,7 @@ def test_smart_host_refuses_a_wrong_password_and_the_message_waits(
         }
     )
     mailer.send(["gus@example.test"])
-
-    async def run() -> None:
-        await make_worker("relay-worker", settings).run_once()
-
-    asyncio.run(run())
+    asyncio.run(make_worker("relay-worker", settings).run_once())
     [deferred] = [e for e in mailer.events("gus@example.test") if e.type.value == "deferred"]
     assert "AUTH refused: 535" in str(deferred.detail["reply"])
     assert "not-the-password" not in str(deferred.detail["reply"])

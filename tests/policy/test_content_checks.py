@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from campaign_seed import make_campaign, seed_list
 from fastapi.testclient import TestClient
 
 from courriel.campaigns.models import MailClass
 from courriel.core.errors import InvalidInputError
 from courriel.policy.checks import Checklist
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.campaigns import make_campaign, seed_list
+from tests.support.tenants import TenantAccess
 
 
 def _checklist(

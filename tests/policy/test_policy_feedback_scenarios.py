@@ -13,26 +13,20 @@ rate and the limit.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from campaign_seed import make_campaign, seed_list
 from sqlalchemy import select
 
 from courriel.audience.models import Subscription, SubscriptionStatus, Suppression
 from courriel.config import Settings
 from courriel.policy.models import PolicyState
 from courriel.policy.service import PolicyService
-from courriel.relay.inbound import ReturnPathServer
-from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from courriel.tracking.bounces import ReturnProcessor
-from support import SandboxThread, TenantAccess, free_port, http_app
+from tests.support.delivery import deliver_all
+from tests.support.sandbox import Internet
+from tests.support.seeds.campaigns import make_campaign, seed_list
+from tests.support.tenants import TenantAccess
 
 # A campaign with a tracked link, so simulated recipients have something to click.
 HTML = (
@@ -40,55 +34,12 @@ HTML = (
     '<p><a href="https://shop.example.test/spring">See the collection</a></p>'
 )
 DEADLINE_S = 60
-T = TypeVar("T")
-
-
-@pytest.fixture
-def http_port() -> int:
-    return free_port()
 
 
 @pytest.fixture
 def settings(settings: Settings, http_port: int) -> Settings:
-    # Messages carry links to where the tracking endpoints really listen.
+    # Messages carry links to where the tracking endpoints (`live_http`) really listen.
     return settings.model_copy(update={"public_url": f"http://127.0.0.1:{http_port}"})
-
-
-@pytest.fixture
-def tracking(services: Services, http_port: int) -> Iterator[str]:
-    """The public endpoints (clicks, opens, one-click unsubscribe) on a real socket."""
-    with http_app(services, http_port) as url:
-        yield url
-
-
-@dataclass
-class Internet:
-    """The sandbox internet, reporting to a running return-path server."""
-
-    thread: SandboxThread
-    sandbox: Sandbox
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        # On the sandbox's own loop, where its servers run.
-        loop = self.thread._loop
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(DEADLINE_S)
-
-    def settle(self) -> None:
-        """Wait (with a deadline) until every simulated reaction so far is done."""
-        self.run(self.sandbox.recipients.drain())
-
-
-@pytest.fixture
-def internet(services: Services, settings: Settings) -> Iterator[Internet]:
-    thread = SandboxThread(Path(settings.data_dir))
-    sandbox = thread.__enter__()
-    internet = Internet(thread, sandbox)
-    processor = ReturnProcessor(services.storage, services.clock, services.secret_key)
-    server = ReturnPathServer(processor, "127.0.0.1", 0)
-    sandbox.recipients.return_to = internet.run(server.start())
-    yield internet
-    internet.run(server.stop())
-    thread.__exit__(None, None, None)
 
 
 def _send_and_settle(
@@ -98,16 +49,7 @@ def _send_and_settle(
     list_id = seed_list(services, tenant, emails, name="Spring leads")
     campaign_id = make_campaign(services, tenant, [list_id], html=HTML)
     services.campaign_control.send(tenant.operator, campaign_id)
-    scheduler = services.scheduler()
-    worker = services.worker()
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        scheduler.drain()
-        handled = asyncio.run(worker.run_once())
-        services.reporter.report_finished()
-        if handled == 0 and services.spool.pending_count() == 0:
-            break
-        assert time.monotonic() < deadline, "delivery did not finish in time"
+    deliver_all(services, deadline_s=DEADLINE_S)
     internet.settle()
     return campaign_id
 
@@ -234,7 +176,7 @@ def test_one_click_unsubscribes_from_the_mail_client(
     services: Services,
     tenant_a: TenantAccess,
     internet: Internet,
-    tracking: str,
+    live_http: str,
     clickers: int,
     state: PolicyState,
     text: str,
@@ -243,7 +185,7 @@ def test_one_click_unsubscribes_from_the_mail_client(
     campaign_id = _send_and_settle(services, tenant_a, internet, _readers(50, *special))
     # The mail client POSTed RFC 8058's body to the message's List-Unsubscribe URL.
     (unsubscribe,) = [a for a in internet.sandbox.recipients.actions if a.kind == "unsubscribe"]
-    assert unsubscribe.target.startswith(f"{tracking}/u/")
+    assert unsubscribe.target.startswith(f"{live_http}/u/")
     assert unsubscribe.result == "200"
     with services.storage.tenant(tenant_a.tenant.id)() as session:
         left = session.scalars(

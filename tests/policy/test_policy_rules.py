@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from campaign_seed import make_campaign, seed_list, spooled
 from fastapi.testclient import TestClient
 
 from courriel.campaigns.models import MailClass
@@ -18,7 +17,8 @@ from courriel.events.recorder import NewEvent, record_events
 from courriel.policy.models import PolicyState
 from courriel.policy.thresholds import Figures, measure, verdict
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.campaigns import make_campaign, seed_list, spooled
+from tests.support.tenants import TenantAccess
 
 RULES = Settings()
 

@@ -4,10 +4,8 @@ The explanation names the figures, the campaign, its list and the import behind 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
-from campaign_seed import make_campaign, seed_list, spooled
 from sqlalchemy import select
 
 from courriel.audience.models import ContactImport, ImportStatus
@@ -17,20 +15,9 @@ from courriel.events.models import Event, EventType
 from courriel.policy.models import PolicyState
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from support import TenantAccess
-
-
-async def _deliver_everything(services: Services) -> None:
-    scheduler = services.scheduler()
-    worker = services.worker()
-    for _ in range(400):
-        await asyncio.to_thread(scheduler.drain)
-        handled = await worker.run_once()
-        if handled == 0 and services.spool.pending_count() == 0:
-            await asyncio.to_thread(services.reporter.report_finished)
-            return
-        await asyncio.to_thread(services.reporter.report_finished)
-    raise AssertionError("delivery did not finish")
+from tests.support.delivery import deliver_all
+from tests.support.seeds.campaigns import make_campaign, seed_list, spooled
+from tests.support.tenants import TenantAccess
 
 
 def _import_into(services: Services, tenant: TenantAccess, list_id: str) -> None:
@@ -63,7 +50,7 @@ def test_ten_percent_unknown_users_cross_the_bounce_threshold_and_limit_the_tena
     campaign_id = make_campaign(services, tenant_a, [list_id])
     services.policy.set_notify_email(tenant_a.operator, "owner@acme.test")
     services.campaign_control.send(tenant_a.operator, campaign_id)
-    asyncio.run(_deliver_everything(services))
+    deliver_all(services)
 
     state = services.policy.evaluate(tenant_a.tenant.id)
 
@@ -112,7 +99,7 @@ def test_a_limited_tenant_sends_at_most_its_hourly_cap(
     ]
     campaign_id = make_campaign(services, tenant_a, [seed_list(services, tenant_a, emails)])
     services.campaign_control.send(tenant_a.operator, campaign_id)
-    asyncio.run(_deliver_everything(services))
+    deliver_all(services)
     assert services.policy.evaluate(tenant_a.tenant.id) is PolicyState.LIMITED
 
     more = [f"next{i}@example.test" for i in range(600)]
@@ -134,7 +121,7 @@ def test_a_third_of_messages_blocked_crosses_the_block_threshold(
     ]
     campaign_id = make_campaign(services, tenant_a, [seed_list(services, tenant_a, emails)])
     services.campaign_control.send(tenant_a.operator, campaign_id)
-    asyncio.run(_deliver_everything(services))
+    deliver_all(services)
 
     assert services.policy.evaluate(tenant_a.tenant.id) is PolicyState.LIMITED
     explained = services.policy.status(tenant_a.operator).explanation

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from campaign_seed import make_campaign, seed_list
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -14,8 +13,9 @@ from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.policy.domains import SANDBOX_REASON, Record
 from courriel.policy.models import DomainStatus, SenderDomain
 from courriel.services import Services
-from dns_server import DnsThread, make_zone
-from support import TenantAccess
+from tests.support.dns import DnsThread, make_zone
+from tests.support.seeds.campaigns import make_campaign, seed_list
+from tests.support.tenants import TenantAccess
 
 DOMAIN = "shop.example"
 

@@ -18,7 +18,7 @@ from courriel.core.audit import entry_hash
 from courriel.core.db import transaction
 from courriel.core.models import AuditEntry
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 
 def _list(client: TestClient, who: TenantAccess) -> str:

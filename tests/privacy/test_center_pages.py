@@ -10,7 +10,6 @@ import re
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from rights_seed import add_person, make_campaign, make_list, message_of, send
 from sqlalchemy import select, update
 
 from courriel.audience.models import ConsentAction, ConsentRecord, Contact
@@ -22,7 +21,8 @@ from courriel.core.tokens import sign
 from courriel.services import Services
 from courriel.web.pages.center import center_router
 from courriel.web.ratelimit import MemoryRateLimiter
-from support import TenantAccess
+from tests.support.seeds.rights import add_person, make_campaign, make_list, message_of, send
+from tests.support.tenants import TenantAccess
 
 ADA = "ada@gmail.test"
 

@@ -7,16 +7,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from rights_seed import (
-    add_person,
-    deliver_everything,
-    fulfil,
-    make_campaign,
-    make_list,
-    message_of,
-    new_request,
-    send,
-)
 from sqlalchemy import Engine, inspect, select, text
 
 from courriel.campaigns.models import CampaignRecipient, RecipientState
@@ -29,7 +19,17 @@ from courriel.events.recorder import NewEvent, record_events
 from courriel.privacy.erasure import sqlite_files
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.delivery import deliver_all
+from tests.support.seeds.rights import (
+    add_person,
+    fulfil,
+    make_campaign,
+    make_list,
+    message_of,
+    new_request,
+    send,
+)
+from tests.support.tenants import TenantAccess
 
 ADA = "ada.lovelace@gmail.test"
 GRACE = "grace@yahoo.test"
@@ -70,7 +70,7 @@ def test_erasure_leaves_only_the_keyed_hash_and_keeps_statistics(
     add_person(client, tenant_a, news, GRACE, "Grace")
     first = make_campaign(client, tenant_a, news)
     send(client, tenant_a, first)
-    deliver_everything(services)
+    deliver_all(services)
     assert len(sandbox.store.inbox(ADA)) == 1
     # Ada clicks; a provider's reply once quoted her address.
     message = message_of(services, tenant_a, first, ada)

@@ -3,30 +3,21 @@ address back — only once confirmed from the mailbox, even on a single opt-in l
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 
 from fastapi.testclient import TestClient
-from rights_seed import add_person, fulfil, make_list, new_request
 from sqlalchemy import select
 
 from courriel.audience.models import Suppression, SuppressionReason
 from courriel.core.addresses import tenant_address_hash
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.delivery import deliver_all
+from tests.support.seeds.rights import add_person, fulfil, make_list, new_request
+from tests.support.tenants import TenantAccess
 
 ADA = "ada@gmail.test"
-
-
-def _deliver(services: Services) -> None:
-    async def run() -> None:
-        worker = services.worker()
-        while services.spool.pending_count():
-            await worker.run_once()
-
-    asyncio.run(run())
 
 
 def _suppression(services: Services, who: TenantAccess) -> SuppressionReason | None:
@@ -60,7 +51,7 @@ def test_a_confirmed_sign_up_brings_an_erased_address_back(
     # Pending, although the list is single opt-in, and still suppressed.
     assert client.get(subs, headers=tenant_a.headers).json() == {news: "pending"}
     assert _suppression(services, tenant_a) is SuppressionReason.ERASURE
-    _deliver(services)
+    deliver_all(services)
     mail = sandbox.store.inbox(ADA)[-1]
     link = re.search(r"/f/confirm\?token=([A-Za-z0-9_.=-]+)", html.unescape(mail.text))
     assert link is not None

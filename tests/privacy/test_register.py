@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 RULES = {
     "inactive_months": 18,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from collections.abc import Iterator
 
 import pytest
-from delivery_support import fast_profiles
 from fastapi.testclient import TestClient
 
 from courriel.audience.models import ConsentSource
@@ -24,7 +22,9 @@ from courriel.privacy.repermission_rules import months_before
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from courriel.web.app import create_app
-from support import TenantAccess, make_tenant
+from tests.support.databases import Templates, build_services
+from tests.support.delivery import deliver_all, fast_profiles
+from tests.support.tenants import TenantAccess, make_tenant
 
 LINK = re.compile(r"https?://\S+/r/reconfirm\?token=\S+")
 
@@ -36,10 +36,9 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def gov(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
+def gov(settings: Settings, templates: Templates, clock: FrozenClock) -> Iterator[Services]:
     fast = settings.model_copy(update={"throttle_profiles": fast_profiles()})
-    built = Services.build(fast, clock=clock)
-    built.tenants.migrate_shared()
+    built = build_services(fast, templates, clock)
     yield built
     built.close()
 
@@ -53,18 +52,6 @@ def web(gov: Services) -> Iterator[TestClient]:
 @pytest.fixture
 def acme(gov: Services) -> TenantAccess:
     return make_tenant(gov, "Acme")
-
-
-def _deliver(services: Services) -> None:
-    async def run() -> None:
-        worker = services.worker()
-        for _ in range(50):
-            if not services.spool.pending_count():
-                return
-            await worker.run_once()
-        raise AssertionError("the spool did not empty")
-
-    asyncio.run(run())
 
 
 def _list(web: TestClient, who: TenantAccess, name: str, rules: dict[str, object]) -> str:
@@ -156,7 +143,7 @@ def test_consent_expiry_and_inactivity_through_the_sandbox(
     done = gov.repermissions.run_all()
     assert done.sent == 4
     assert gov.repermissions.run_all().sent == 0  # asked once, not at every run
-    _deliver(gov)
+    deliver_all(gov)
     assert sandbox.store.inbox("active@example.test") == []
     for address in ("keep@gmail.test", "idle@example.test"):
         assert _confirm(web, _token(web, sandbox, address)) == 200
@@ -198,7 +185,7 @@ def test_remove_outcome_and_bad_links(
     quiet = _subscribe(gov, acme, news, "quiet@gmail.test")
     clock.advance(days=100)
     assert gov.repermissions.run(acme.operator).sent == 1
-    _deliver(gov)
+    deliver_all(gov)
     token = _token(web, sandbox, "quiet@gmail.test")
     body, _, mac = token.partition(".")
     assert _confirm(web, body + "." + mac[::-1]) == 404  # tampered

@@ -13,7 +13,7 @@ from courriel.audience.service import ConsentInput, ContactInput
 from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.services import Services
-from support import make_tenant
+from tests.support.tenants import make_tenant
 
 
 def test_requests_from_the_command_line(

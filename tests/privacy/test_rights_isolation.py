@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from rights_seed import add_person, make_list, new_request
 
 from courriel.privacy.models import RequestType
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.rights import add_person, make_list, new_request
+from tests.support.tenants import TenantAccess
 
 ADA = "ada@gmail.test"
 

@@ -8,13 +8,13 @@ import datetime as dt
 import io
 
 from fastapi.testclient import TestClient
-from rights_seed import add_person, fulfil, make_list, new_request
 from sqlalchemy import func, select
 
 from courriel.core.models import AuditEntry
 from courriel.privacy.models import DataSubjectRequest
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.rights import add_person, fulfil, make_list, new_request
+from tests.support.tenants import TenantAccess
 
 ADA = "ada@gmail.test"
 

@@ -3,9 +3,15 @@ contact is kept, but no campaign, segment or tracking touches it."""
 
 from __future__ import annotations
 
-from campaign_seed import spooled
 from fastapi.testclient import TestClient
-from rights_seed import (
+from sqlalchemy import func, select
+
+from courriel.campaigns.models import CampaignRecipient, RecipientState
+from courriel.content.links import open_token
+from courriel.events.models import Event, EventType
+from courriel.services import Services
+from tests.support.seeds.campaigns import spooled
+from tests.support.seeds.rights import (
     add_person,
     fulfil,
     make_campaign,
@@ -14,13 +20,7 @@ from rights_seed import (
     new_request,
     send,
 )
-from sqlalchemy import func, select
-
-from courriel.campaigns.models import CampaignRecipient, RecipientState
-from courriel.content.links import open_token
-from courriel.events.models import Event, EventType
-from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 ADA = "ada@gmail.test"
 GRACE = "grace@yahoo.test"

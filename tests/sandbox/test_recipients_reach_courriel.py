@@ -10,13 +10,10 @@ subscriptions show it.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from campaign_seed import make_campaign, seed_list
 from sqlalchemy import select
 
 from courriel.audience.models import Contact, Subscription, SubscriptionStatus
@@ -24,7 +21,10 @@ from courriel.config import Settings
 from courriel.events.models import Event, EventType
 from courriel.sandbox.behaviour import chosen
 from courriel.services import Services
-from support import SandboxThread, free_port, http_app, make_tenant
+from tests.support.delivery import deliver_all
+from tests.support.sandbox import SandboxThread
+from tests.support.seeds.campaigns import make_campaign, seed_list
+from tests.support.tenants import make_tenant
 
 HTML = (
     "<p>Hello {{ contact.email }}, our spring collection is here.</p>"
@@ -36,21 +36,9 @@ DEADLINE_S = 60
 
 
 @pytest.fixture
-def http_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
 def settings(settings: Settings, http_port: int) -> Settings:
-    # The links in the messages point where the HTTP app really listens.
+    # The links in the messages point where the HTTP app (`live_http`) really listens.
     return settings.model_copy(update={"public_url": f"http://127.0.0.1:{http_port}"})
-
-
-@pytest.fixture
-def courriel_http(services: Services, http_port: int) -> Iterator[str]:
-    """Courriel's HTTP app (tracking, one-click unsubscribe) on a real socket."""
-    with http_app(services, http_port) as url:
-        yield url
 
 
 def _events(services: Services, tenant_id: str) -> dict[EventType, set[str]]:
@@ -65,7 +53,7 @@ def _events(services: Services, tenant_id: str) -> dict[EventType, set[str]]:
 
 
 def test_profile_recipients_open_click_and_unsubscribe_through_courriels_endpoints(
-    services: Services, settings: Settings, courriel_http: str
+    services: Services, settings: Settings, live_http: str
 ) -> None:
     tenant = make_tenant(services, "Shop")
     with SandboxThread(Path(settings.data_dir)) as sandbox:
@@ -77,15 +65,8 @@ def test_profile_recipients_open_click_and_unsubscribe_through_courriels_endpoin
         list_id = seed_list(services, tenant, PEOPLE)
         campaign_id = make_campaign(services, tenant, [list_id], html=HTML)
         services.campaign_control.send(tenant.operator, campaign_id)
-        scheduler, worker = services.scheduler(), services.worker()
         deadline = time.monotonic() + DEADLINE_S
-        while True:
-            scheduler.drain()
-            handled = asyncio.run(worker.run_once())
-            services.reporter.report_finished()
-            if handled == 0 and services.spool.pending_count() == 0:
-                break
-            assert time.monotonic() < deadline, "delivery did not finish in time"
+        deliver_all(services, deadline_s=DEADLINE_S)
         expected = {
             kind: {p for p in PEOPLE if chosen(p, kind, rate)} for kind, rate in RATES.items()
         }
@@ -95,9 +76,7 @@ def test_profile_recipients_open_click_and_unsubscribe_through_courriels_endpoin
             assert time.monotonic() < deadline, "the simulated recipients did not act in time"
             time.sleep(0.05)
         actions = list(sandbox.recipients.actions)
-    assert {a.target.partition("/t/")[0] for a in actions if a.kind != "unsubscribe"} == {
-        courriel_http
-    }
+    assert {a.target.partition("/t/")[0] for a in actions if a.kind != "unsubscribe"} == {live_http}
     # The endpoints answered as a mail client expects: a pixel, a redirect, 200/204.
     assert all(a.result in ("200", "204", "302", "303", "307") for a in actions), actions
     # Recorded events are written in batches within a second or so.

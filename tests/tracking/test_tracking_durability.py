@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
-from tracking_seed import LINKS, Seeded, seed_campaign
 
 from courriel.config import Settings
 from courriel.engine.runtime import run_http, run_loop
 from courriel.events.models import Event, EventType
 from courriel.services import Services
-from support import TenantAccess, free_port
+from tests.support.http import free_port
+from tests.support.seeds.tracking import LINKS, Seeded, seed_campaign
+from tests.support.tenants import TenantAccess
 
 BURST = 600
 

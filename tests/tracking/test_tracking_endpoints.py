@@ -7,7 +7,6 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from tracking_seed import LINKS, Seeded, seed_default
 
 from courriel.content.links import click_token, open_token
 from courriel.core.db import transaction
@@ -16,7 +15,8 @@ from courriel.events.recorder import NewEvent, record_events
 from courriel.events.service import EventFilter
 from courriel.services import Services
 from courriel.web.app import create_app
-from support import TenantAccess
+from tests.support.seeds.tracking import LINKS, Seeded, seed_default
+from tests.support.tenants import TenantAccess
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi.testclient import TestClient
-from tracking_seed import seed_campaign
 
 from courriel.core.db import transaction
 from courriel.events.models import EventType
 from courriel.events.recorder import NewEvent, record_events
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.tracking import seed_campaign
+from tests.support.tenants import TenantAccess
 
 T0 = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)
 

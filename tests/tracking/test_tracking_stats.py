@@ -9,7 +9,6 @@ from collections import Counter
 
 import pytest
 from fastapi.testclient import TestClient
-from tracking_seed import Seeded, seed_campaign
 
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
@@ -18,7 +17,8 @@ from courriel.events.models import Event, EventType
 from courriel.events.recorder import NewEvent, record_events
 from courriel.events.service import EventFilter
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.tracking import Seeded, seed_campaign
+from tests.support.tenants import TenantAccess
 
 LANES = [
     "gmail-smtp-in.l.google.com",

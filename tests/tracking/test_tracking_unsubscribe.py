@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tracking_seed import Seeded, seed_campaign, seed_default
 
 from courriel.audience.models import ConsentAction, ConsentRecord, Subscription, SubscriptionStatus
 from courriel.content.links import unsubscribe_token
 from courriel.events.models import EventType
 from courriel.events.service import EventFilter
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.seeds.tracking import Seeded, seed_campaign, seed_default
+from tests.support.tenants import TenantAccess
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 

@@ -23,7 +23,7 @@ from courriel.events.webhooks.models import DeliveryStatus, EndpointStatus, Webh
 from courriel.events.webhooks.signer import SIGNATURE_HEADER, verify_signature
 from courriel.events.webhooks.ssrf import parse_networks
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 LOOPBACK = parse_networks(["127.0.0.1/32"])
 

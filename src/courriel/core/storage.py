@@ -9,6 +9,7 @@ of clusters.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from courriel.config import Settings
 from courriel.core.db import create_db_engine, make_session_factory
 from courriel.core.errors import NotFoundError
 from courriel.core.models import Tenant
+
+# What a database name we create or copy may look like (lower-case, digits, "_").
+DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 class Storage:
@@ -52,19 +56,39 @@ class Storage:
         self._ensure_database(database)
         return self._server.set(database=database)
 
-    def new_tenant_database_url(self, tenant_id: str) -> str | None:
-        """Create the database of a new tenant and return its URL (None = embedded file)."""
+    def tenant_database_url(self, tenant_id: str) -> str | None:
+        """Where a tenant's database lives by default (None = embedded file); creates nothing."""
         if self._server is None:
             return None
         database = f"{self.settings.database_prefix}_t_{tenant_id.removeprefix('ten_')}"
-        self._ensure_database(database)
         return self._server.set(database=database).render_as_string(hide_password=False)
 
-    def _ensure_database(self, database: str) -> None:
+    def new_tenant_database_url(self, tenant_id: str, template: str | None = None) -> str | None:
+        """Create the database of a new tenant and return its URL (None = embedded file).
+
+        With `template`, the PostgreSQL database is a copy of that database
+        (CREATE DATABASE … TEMPLATE) instead of an empty one; the embedded
+        default has no server to copy on, so it refuses a template.
+        """
+        url = self.tenant_database_url(tenant_id)
+        if url is None:
+            if template is not None:
+                raise ValueError("a template database needs a PostgreSQL server")
+            return None
+        database = make_url(url).database
+        assert database is not None
+        self._ensure_database(database, template)
+        return url
+
+    def _ensure_database(self, database: str, template: str | None = None) -> None:
         assert self._server is not None
         # CREATE DATABASE cannot run inside a transaction, hence AUTOCOMMIT.
         # The name is built from our own prefix and a random id (checked by the
-        # settings pattern and `new_id`), never from user input.
+        # settings pattern and `new_id`), never from user input; a template
+        # name comes from the caller's code and must be as plain.
+        if template is not None and not DATABASE_NAME.fullmatch(template):
+            raise ValueError(f"not a plain database name: {template!r}")
+        copy = f' TEMPLATE "{template}"' if template else ""
         admin = create_db_engine(self._server).execution_options(isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
@@ -72,7 +96,7 @@ class Storage:
                     text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
                 ).first()
                 if exists is None:
-                    conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+                    conn.exec_driver_sql(f'CREATE DATABASE "{database}"{copy}')
         finally:
             admin.dispose()
 

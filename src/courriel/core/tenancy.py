@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -25,12 +26,35 @@ class MigrationReport:
     revisions: dict[str, str | None]
 
 
+class TenantProvisioner(Protocol):
+    """How a new tenant gets its database."""
+
+    def __call__(self, storage: Storage, tenant_id: str) -> str | None:
+        """Create the database of tenant `tenant_id`, at the newest schema of the
+        tenant family, and return its URL (None = the embedded file).
+
+        Courriel provisions with `migrated_database`; a test suite may copy a
+        database it migrated once instead. If this raises, `TenantService.create`
+        removes whatever it left behind.
+        """
+
+
+def migrated_database(storage: Storage, tenant_id: str) -> str | None:
+    """See `TenantProvisioner`: an empty database, brought to the newest schema by Alembic."""
+    url = storage.new_tenant_database_url(tenant_id)
+    migrate.upgrade(storage.tenant_engine_for(tenant_id, url), "tenant")
+    return url
+
+
 class TenantService:
     """Creates tenants and keeps every database at the newest schema."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(
+        self, storage: Storage, clock: Clock, provision: TenantProvisioner | None = None
+    ) -> None:
         self._storage = storage
         self._clock = clock
+        self._provision = provision or migrated_database
 
     def migrate_shared(self) -> None:
         """Upgrade the control and spool databases."""
@@ -56,17 +80,17 @@ class TenantService:
         if not name or len(name) > 200:
             raise InvalidInputError("name", "must be 1 to 200 characters")
         tenant_id = new_id("ten")
-        url = self._storage.new_tenant_database_url(tenant_id)
         try:
-            engine = self._storage.tenant_engine_for(tenant_id, url)
-            migrate.upgrade(engine, "tenant")
+            url = self._provision(self._storage, tenant_id)
             tenant = Tenant(id=tenant_id, name=name, database_url=url, created_at=self._clock.now())
             with transaction(self._storage.control) as session:
                 session.add(tenant)
         except BaseException:
             # A tenant exists only once its database is ready and recorded;
             # a half-made database is removed so nothing is left behind.
-            self._storage.drop_tenant_database(tenant_id, url)
+            self._storage.drop_tenant_database(
+                tenant_id, self._storage.tenant_database_url(tenant_id)
+            )
             raise
         log.info("tenant provisioned", extra={"tenant_id": tenant_id})
         return tenant

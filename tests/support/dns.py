@@ -1,4 +1,4 @@
-"""A tiny authoritative DNS server on a real UDP socket, for tests (importable as `dns_server`).
+"""A tiny authoritative DNS server on a real UDP socket, for tests.
 
 It answers from a dnspython zone (NXDOMAIN with the SOA for unknown names,
 RFC 2308 §3), so code under test uses an ordinary resolver pointed at it.

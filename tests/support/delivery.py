@@ -1,7 +1,7 @@
-"""Helpers and fixtures of the delivery tests (a pytest plugin, registered in
-tests/conftest.py): fast lane profiles, a clock that can jump, a `Mailer`
-that spools messages to contacts of a real tenant as fan-out would, and
-workers that deliver them."""
+"""Delivering in tests (a pytest plugin, registered in tests/conftest.py): fast lane
+profiles, a clock that can jump, a `Mailer` that spools messages to contacts of a
+real tenant as fan-out would, workers on the test's clock, and `deliver_all`.
+"""
 
 from __future__ import annotations
 
@@ -40,10 +40,6 @@ def fast_profiles(**overrides: ThrottleProfile) -> dict[str, ThrottleProfile]:
     }
     profiles.update(overrides)
     return profiles
-
-
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"throttle_profiles": fast_profiles()})
 
 
 class ShiftableClock:
@@ -178,6 +174,7 @@ def body(address: str, message_id: str) -> bytes:
 
 
 WorkerFactory = Callable[..., DeliveryWorker]
+DELIVER_ALL_S = 120
 
 
 @pytest.fixture
@@ -209,16 +206,47 @@ def make_worker(services: Services, clock: ShiftableClock) -> WorkerFactory:
     return make
 
 
+async def _until_idle(worker: DeliveryWorker) -> None:
+    while await worker.run_once():
+        pass
+
+
+def deliver_due(worker: DeliveryWorker) -> None:
+    """Run `worker` until a round claims nothing: what is due now has been tried,
+    and what was deferred waits in the spool for its retry time."""
+    asyncio.run(_until_idle(worker))
+
+
+async def _until_empty(services: Services, worker: DeliveryWorker, deadline_s: float) -> None:
+    scheduler = services.scheduler()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    while True:
+        await asyncio.to_thread(scheduler.drain)
+        handled = await worker.run_once()
+        if handled == 0 and await asyncio.to_thread(services.spool.pending_count) == 0:
+            return
+        assert loop.time() < deadline, "the spool did not empty in time"
+        if handled == 0:
+            # Deferred (greylisted, throttled): wait as a worker would.
+            await asyncio.sleep(services.settings.worker_poll_seconds)
+
+
+def deliver_all(
+    services: Services, worker: DeliveryWorker | None = None, deadline_s: float = DELIVER_ALL_S
+) -> None:
+    """Fan out what is due and deliver until the spool is empty, as `courriel serve` would.
+
+    Each round the scheduler fans out campaigns that are due (a batch at a
+    time, pausing at the spool's high-water mark), then a worker (by default
+    `services.worker()`, on the services' clock and settings) delivers a batch
+    and reports the finished messages to their tenants. Fails the test if the
+    spool is not empty within `deadline_s`.
+    """
+    asyncio.run(_until_empty(services, worker or services.worker(), deadline_s))
+
+
 @pytest.fixture
 def deliver(make_worker: WorkerFactory) -> Callable[[], None]:
-    """Run a worker until nothing is due now."""
-
-    def run() -> None:
-        async def loop() -> None:
-            worker = make_worker()
-            while await worker.run_once():
-                pass
-
-        asyncio.run(loop())
-
-    return run
+    """Deliver what is due now (`deliver_due`) with a worker on the test's clock."""
+    return lambda: deliver_due(make_worker())

@@ -1,6 +1,4 @@
-"""Seeding for the tracking tests: a sending campaign with stored links and recipients.
-
-Importable as `tracking_seed` (tests/tracking is on pytest's pythonpath).
+"""A sending campaign with stored links and recipients, for the tracking tests.
 
 Rows are written straight into the tenant database (a real one), so these
 tests do not depend on how the content and campaign use cases build them.
@@ -25,7 +23,7 @@ from courriel.content.models import Template, TemplateLink, TemplateVersion
 from courriel.core.db import transaction
 from courriel.core.ids import new_id
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 LINKS = ["https://shop.example/spring?utm=1", "javascript:alert(1)", "https://news.example/b"]
 

@@ -1,4 +1,4 @@
-"""Helpers of the data-subject-rights tests (importable as `rights_seed`).
+"""People, lists and campaigns made over the API, for the data-subject-rights tests.
 
 People subscribe through the API, campaigns go through the use cases and the
 sandbox internet, so the rows an erasure must find are the ones real use
@@ -7,7 +7,6 @@ writes.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -15,7 +14,7 @@ from sqlalchemy import select
 
 from courriel.campaigns.models import CampaignRecipient
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 CONSENT = {"source": "api", "purpose_text": "Yes, send me the newsletter", "ip": "192.0.2.1"}
 HTML = (
@@ -66,22 +65,6 @@ def make_campaign(client: TestClient, who: TenantAccess, list_id: str, name: str
 def send(client: TestClient, who: TenantAccess, campaign_id: str) -> None:
     response = client.post(f"/v1/campaigns/{campaign_id}/send", headers=who.headers)
     assert response.status_code == 202, response.text
-
-
-async def _deliver(services: Services) -> None:
-    scheduler = services.scheduler()
-    worker = services.worker()
-    for _ in range(100):
-        await asyncio.to_thread(scheduler.drain)
-        handled = await worker.run_once()
-        if handled == 0 and services.spool.pending_count() == 0:
-            await asyncio.to_thread(services.reporter.report_finished)
-            return
-    raise AssertionError("delivery did not finish")
-
-
-def deliver_everything(services: Services) -> None:
-    asyncio.run(_deliver(services))
 
 
 def message_of(services: Services, who: TenantAccess, campaign_id: str, contact_id: str) -> str:

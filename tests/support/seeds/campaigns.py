@@ -1,6 +1,5 @@
-"""Seeding for the campaign tests: lists of subscribed contacts and draft campaigns.
+"""Lists of subscribed contacts and draft campaigns, for campaign, policy and sandbox tests.
 
-Importable as `campaign_seed` (tests/campaigns is on pytest's pythonpath).
 Contacts are written straight into the tenant database (a real one) so a test
 can have thousands of them quickly; campaigns go through the use cases.
 """
@@ -26,7 +25,7 @@ from courriel.core.db import transaction
 from courriel.core.ids import new_id
 from courriel.delivery.models import SpoolMessage
 from courriel.services import Services
-from support import TenantAccess
+from tests.support.tenants import TenantAccess
 
 UNSUBSCRIBE = '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
 
