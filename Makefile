@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench lock docs clean browser
+.PHONY: run test lint typecheck pytest quick bench lock docs clean browser
 
 # Debian packages: Chromium for the browser tests (Playwright drives it, and
 # never downloads a browser of its own), wrk for the HTTP benchmarks.
@@ -46,6 +46,11 @@ typecheck: $(STAMP)
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
+
+# While iterating: the suite without the long scenarios (marked `slow`).
+# CI and `make test` always run everything.
+quick: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow"
 
 bench: $(STAMP) browser
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -262,6 +262,7 @@ class _DiesBeforeMarking(Fanout):
         raise RuntimeError("process killed after the spool commit")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash", ["before-spool", "after-spool"])
 def test_exactly_once_after_a_restart_mid_resolution(
     services: Services, tenant_a: TenantAccess, crash: str

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from courriel.cli.main import app
@@ -61,6 +62,7 @@ def test_tenant_create_then_migrate_is_idempotent(tmp_path: Path) -> None:
     assert "name" in refused.output
 
 
+@pytest.mark.slow
 def test_demo_json_delivers_to_every_recipient(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURRIEL_")}

@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
+from courriel.audience.models import MailingList
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.ids import is_id, new_id
+from courriel.core.principal import Principal
 from courriel.core.storage import Storage
 from courriel.core.tenancy import TenantService, migrated_database
 from courriel.services import Services
@@ -41,9 +43,14 @@ def test_tenant_create_provisions_its_own_database(services: Services) -> None:
 def test_two_tenants_have_two_databases(services: Services) -> None:
     a = services.tenants.create("A")
     b = services.tenants.create("B")
-    engine_a = services.storage.tenant_engine_for(a.id, a.database_url)
-    engine_b = services.storage.tenant_engine_for(b.id, b.database_url)
-    assert str(engine_a.url) != str(engine_b.url)
+    made = services.audience.create_list(Principal.operator(a.id), "Only in A")
+    with services.storage.tenant(a.id)() as session:
+        in_a = session.execute(select(MailingList.id, MailingList.name)).all()
+    with services.storage.tenant(b.id)() as session:
+        in_b = session.execute(select(MailingList.id, MailingList.name)).all()
+    # A row written in A's database exists there and nowhere else.
+    assert [tuple(r) for r in in_a] == [(made.id, "Only in A")]
+    assert in_b == []
 
 
 def test_a_failed_provisioning_leaves_no_database_behind(services: Services) -> None:

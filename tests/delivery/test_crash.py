@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from courriel.config import Settings
@@ -28,6 +29,8 @@ from courriel.sandbox.providers import with_extra_domains
 from courriel.services import Services
 from tests.support.delivery import Mailer, ShiftableClock, fast_profiles
 from tests.support.sandbox import SandboxThread
+
+pytestmark = pytest.mark.slow
 
 MESSAGES = 10_000
 KILL_AFTER = 2_750  # received by the sandbox: mid-batch

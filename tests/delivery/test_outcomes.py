@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from courriel.delivery.models import SpoolMessage
+from courriel.delivery.models import SpoolMessage, SpoolState
 from courriel.sandbox.server import Sandbox
 from courriel.sandbox.zone import write_zone
 from courriel.services import Services
@@ -172,7 +172,7 @@ def test_greeting_refusal_blocks_the_lane_and_a_421_greeting_throttles_it(
 
 
 def test_unreachable_exchanger_defers_with_the_precise_reason(
-    services: Services, sandbox: Sandbox, mailer: Mailer, deliver: Deliver
+    services: Services, sandbox: Sandbox, mailer: Mailer, deliver: Deliver, clock: ShiftableClock
 ) -> None:
     mailer.send(["pat@nowhere.test"])
     # A domain routed to a port where nothing listens.
@@ -180,9 +180,27 @@ def test_unreachable_exchanger_defers_with_the_precise_reason(
     zone.domains["nowhere.test"] = [("mx.nowhere.test", 10)]
     zone.hosts["mx.nowhere.test"] = ("127.0.0.1", 1)
     write_zone(sandbox.zone_file, zone)
+    before = clock.now()
     deliver()
+    after = clock.now()
+    # Classified as a connection failure: a retry, never a bounce (RFC 5321 §4.5.4.1).
+    assert mailer.types("pat@nowhere.test") == ["queued", "deferred"]
     [deferred] = [e for e in mailer.events("pat@nowhere.test") if e.type.value == "deferred"]
     assert "refused" in str(deferred.detail["reply"])
+    assert deferred.detail["code"] is None
+    assert deferred.detail["attempt"] == 1
+    assert deferred.lane == "mx.nowhere.test"
+    assert mailer.suppressed("pat@nowhere.test") is None
+    # Back in the queue, one attempt counted, due after the first back-off step.
+    with services.spool.sessions() as session:
+        [row] = session.query(SpoolMessage).all()
+    assert row.state is SpoolState.QUEUED
+    assert row.attempts == 1
+    assert row.outcome is None
+    assert row.lease_owner is None
+    first_step = dt.timedelta(minutes=services.settings.retry_schedule_minutes[0])
+    assert before + first_step <= row.next_attempt_at <= after + first_step
+    assert "refused" in row.last_reply
 
 
 def test_a_message_past_its_queue_lifetime_expires(

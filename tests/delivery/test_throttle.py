@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable
 
+import pytest
+
 from courriel.config import Settings
 from courriel.config.profiles import ThrottleProfile, default_profiles, profile_for_lane
 from courriel.delivery.models import SpoolMessage
@@ -14,6 +16,8 @@ from courriel.delivery.throttle import Adaptation, LaneThrottles
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from tests.support.delivery import Mailer, ShiftableClock, WorkerFactory, fast_profiles
+
+pytestmark = pytest.mark.slow
 
 Deliver = Callable[[], None]
 # One message every 0.2 s: wide enough that the scheduling jitter of a loaded

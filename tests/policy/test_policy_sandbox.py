@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from courriel.audience.models import ContactImport, ImportStatus
@@ -18,6 +19,8 @@ from courriel.services import Services
 from tests.support.delivery import deliver_all
 from tests.support.seeds.campaigns import make_campaign, seed_list, spooled
 from tests.support.tenants import TenantAccess
+
+pytestmark = pytest.mark.slow
 
 
 def _import_into(services: Services, tenant: TenantAccess, list_id: str) -> None:

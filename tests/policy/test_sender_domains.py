@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from courriel.campaigns.models import CampaignStatus
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.policy.domains import SANDBOX_REASON, Record
 from courriel.policy.models import DomainStatus, SenderDomain
@@ -165,14 +166,28 @@ def test_sandbox_domains_count_as_verified_with_the_reason_recorded(
 
 
 def test_verification_can_be_switched_off(services: Services, tenant_a: TenantAccess) -> None:
-    services.settings.require_verified_sender_domain = False
-    campaign = make_campaign(
+    # The installation's default refuses an unverified sender domain...
+    refused = make_campaign(
         services,
         tenant_a,
         [seed_list(services, tenant_a, ["a@x.test"])],
         from_email=f"news@{DOMAIN}",
     )
-    services.campaign_control.send(tenant_a.operator, campaign)
+    with pytest.raises(InvalidInputError, match="not a sender domain of this account"):
+        services.campaign_control.send(tenant_a.operator, refused)
+    assert services.campaigns.get(tenant_a.operator, refused).status is CampaignStatus.DRAFT
+    # ...and an installation that switched the check off (its own settings,
+    # over the same databases) sends the same campaign.
+    relaxed = Services.build(
+        services.settings.model_copy(update={"require_verified_sender_domain": False}),
+        services.clock,
+    )
+    try:
+        relaxed.campaign_control.send(tenant_a.operator, refused)
+        assert relaxed.campaigns.get(tenant_a.operator, refused).status is CampaignStatus.SENDING
+    finally:
+        relaxed.close()
+    assert services.settings.require_verified_sender_domain is True
 
 
 def test_another_tenants_domain_is_out_of_reach(

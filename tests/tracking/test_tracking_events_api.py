@@ -44,6 +44,12 @@ def _seed_events(services: Services, tenant: TenantAccess) -> tuple[str, dict[st
     return seeded.campaign_id, seeded.contacts
 
 
+def _seed_late_event(services: Services, tenant: TenantAccess) -> None:
+    late = NewEvent(type=EventType.POLICY_CHANGED, occurred_at=T0, dedupe_key="late")
+    with transaction(services.storage.tenant(tenant.tenant.id)) as session:
+        record_events(session, [late])
+
+
 def test_events_filtered_by_type_campaign_contact_and_time(
     client: TestClient, services: Services, tenant_a: TenantAccess
 ) -> None:
@@ -70,16 +76,28 @@ def test_events_are_paginated_with_a_stable_cursor(
     client: TestClient, services: Services, tenant_a: TenantAccess
 ) -> None:
     _seed_events(services, tenant_a)
+    whole = client.get("/v1/events?limit=500", headers=tenant_a.headers).json()
+    assert whole["next_cursor"] is None
+    everything = [e["id"] for e in whole["data"]]
     seen: list[str] = []
+    sizes: list[int] = []
     cursor = None
     while True:
         query = "limit=4" + (f"&cursor={cursor}" if cursor else "")
         body = client.get(f"/v1/events?{query}", headers=tenant_a.headers).json()
         seen.extend(e["id"] for e in body["data"])
+        sizes.append(len(body["data"]))
         cursor = body["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) == 6
+        # An event recorded between two pages lands after the cursor, never
+        # shifting what the next page holds.
+        if len(sizes) == 1:
+            _seed_late_event(services, tenant_a)
+    # Pages of the asked size, in the order of the whole listing, each event once.
+    assert sizes == [4, 3]
+    assert seen[:6] == everything
+    assert len(seen) == len(set(seen)) == 7
 
 
 def test_bad_event_queries_name_the_field(
