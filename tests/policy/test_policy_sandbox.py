@@ -10,17 +10,26 @@ import pytest
 from sqlalchemy import select
 
 from courriel.audience.models import ContactImport, ImportStatus
+from courriel.config import Settings
 from courriel.core.db import transaction
 from courriel.delivery.models import SpoolMessage
 from courriel.events.models import Event, EventType
 from courriel.policy.models import PolicyState
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from tests.support.delivery import deliver_all
+from tests.support.delivery import deliver_all, fast_profiles
 from tests.support.seeds.campaigns import make_campaign, seed_list, spooled
 from tests.support.tenants import TenantAccess
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # These scenarios are about the policy's thresholds, not the lanes' pace:
+    # the providers' per-minute limits would make 200 messages take 20 s.
+    settings.throttle_profiles = fast_profiles()
+    return settings
 
 
 def _import_into(services: Services, tenant: TenantAccess, list_id: str) -> None:
