@@ -120,12 +120,12 @@ def open_fields(secret_key: bytes, purpose: str, token: str, count: int) -> list
     if not token or len(token) > _MAX_TOKEN or not token.isascii():
         return None
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        raw = _unb64(token)
     except (binascii.Error, ValueError):
         return None
     # Base64 ignores the spare low bits of the last character, so several
     # strings decode alike: only the one spelling we issue is accepted.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=") != token.encode("ascii"):
+    if _b64(raw) != token:
         return None
     payload, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
     if len(raw) <= TAG_BYTES or not hmac.compare_digest(tag, _tag(secret_key, purpose, payload)):
