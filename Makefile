@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint typecheck pytest quick bench lock docs clean browser
 
 # Debian packages: Chromium for the browser tests (Playwright drives it, and
-# never downloads a browser of its own), wrk for the HTTP benchmarks.
+# never downloads a browser of its own), wrk for the HTTP benchmarks, swaks
+# (with Net::SSLeay for STARTTLS) for the SMTP relay tests.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := chromium wrk
+APT_PACKAGES := chromium wrk swaks libnet-ssleay-perl
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +28,7 @@ run: $(STAMP)
 test: $(STAMP) browser lint typecheck pytest
 
 browser:
-	@command -v chromium >/dev/null && command -v wrk >/dev/null || \
+	@command -v chromium >/dev/null && command -v wrk >/dev/null && command -v swaks >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES))
 
 # import-linter keeps the layers of docs/architecture.md (contracts in pyproject.toml).
