@@ -95,3 +95,53 @@ def test_the_allow_list_admits_only_the_networks_it_names() -> None:
     for url in ("http://127.0.0.2/", "http://10.8.0.1/", "http://169.254.169.254/"):
         with pytest.raises(InvalidInputError):
             check_url(url, PUBLIC, allowed)
+
+
+# Issue 18 item 6: IPv6 forms that carry an IPv4 address inside. `::127.0.0.1`
+# is the IPv4-compatible spelling of loopback; 6to4 (2002:V4::), NAT64
+# (64:ff9b::V4, 64:ff9b:1::/48), Teredo (2001:0::, client address inverted)
+# and the IPv4-translated form (::ffff:0:V4) all reach IPv4 space.
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::127.0.0.1]/",
+        "http://[::10.0.0.1]/",
+        "http://[::169.254.169.254]/latest/meta-data/",
+        "http://[::7f00:1]/",
+        "http://[::93.184.216.34]/",
+        "http://[::ffff:93.184.216.34]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
+        "http://[2002:7f00:1::1]/",
+        "http://[2002:a9fe:a9fe::]/",
+        "http://[64:ff9b::127.0.0.1]/",
+        "http://[64:ff9b::10.0.0.1]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",
+    ],
+)
+def test_ipv6_literals_carrying_an_ipv4_address_are_refused(url: str) -> None:
+    with pytest.raises(InvalidInputError, match="refused") as exc:
+        check_url(url, PUBLIC)
+    assert exc.value.field == "url"
+
+
+def test_a_name_resolving_to_an_ipv4_compatible_address_is_refused() -> None:
+    resolve = _resolver(
+        {"compat.example": ["::127.0.0.1"], "nat64.example": ["64:ff9b::a9fe:a9fe"]}
+    )
+    for url in ("http://compat.example/", "http://nat64.example/"):
+        with pytest.raises(InvalidInputError, match="refused"):
+            check_url(url, resolve)
+
+
+def test_an_allow_listed_ipv4_network_does_not_admit_its_ipv6_spellings() -> None:
+    allowed = parse_networks(["127.0.0.1/32"])
+    for url in ("http://[::127.0.0.1]/", "http://[::ffff:127.0.0.1]/", "http://[2002:7f00:1::]/"):
+        with pytest.raises(InvalidInputError):
+            check_url(url, PUBLIC, allowed)
+
+
+def test_public_ipv6_addresses_still_pass() -> None:
+    assert check_url("http://[2606:4700::1111]/", PUBLIC).address == "2606:4700::1111"

@@ -180,6 +180,37 @@ def test_the_guard_runs_again_at_send_time(
     assert receiver.requests == []
 
 
+def test_ipv4_compatible_ipv6_addresses_are_refused_at_registration_and_delivery(
+    client: TestClient,
+    services: Services,
+    tenant_a: TenantAccess,
+    receiver: Receiver,
+    clock: FrozenClock,
+) -> None:
+    # Issue 18 item 6: these were accepted and would have been called.
+    for url in ("http://[::127.0.0.1]/", "http://[::10.0.0.1]/", "http://[::169.254.169.254]/"):
+        response = client.post(
+            "/v1/webhooks", json={"url": url, "event_types": ["*"]}, headers=tenant_a.headers
+        )
+        assert response.status_code == 422, url
+        assert response.json()["errors"][0]["field"] == "url"
+        assert "refused" in response.json()["errors"][0]["detail"]
+    assert client.get("/v1/webhooks", headers=tenant_a.headers).json()["data"] == []
+
+    # A name that was public when saved and answers ::127.0.0.1 at send time.
+    public = WebhookService(services.storage, clock, resolve=lambda _h, _p: ["93.184.216.34"])
+    rebound = WebhookDeliverer(
+        services.storage, services.settings, clock, resolve=lambda _h, _p: ["::127.0.0.1"]
+    )
+    public.create(tenant_a.operator, f"http://hooks.example:{receiver.port}/", ["*"])
+    _record(services, tenant_a, EventType.DELIVERED, clock.now())
+    rebound.run_once()
+    assert receiver.requests == []
+    [delivery] = _deliveries(services, tenant_a)
+    assert delivery.last_error.startswith("refused: resolves to")
+    assert "IPv4-compatible address (carrying 127.0.0.1)" in delivery.last_error
+
+
 def test_saving_an_internal_url_is_refused(
     client: TestClient, services: Services, tenant_a: TenantAccess
 ) -> None:

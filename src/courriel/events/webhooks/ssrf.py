@@ -88,12 +88,55 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv6 address carries inside, with the form's name.
+
+    Each of these forms ends up at an IPv4 host: IPv4-compatible (`::a.b.c.d`,
+    RFC 4291 §2.5.5.1, deprecated but still routed by some stacks to the IPv4
+    address), IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated
+    (`::ffff:0:a.b.c.d`, RFC 2765), 6to4 (`2002:V4::/48`, RFC 3056), NAT64
+    (`64:ff9b::/96` RFC 6052 and the local-use `64:ff9b:1::/48` RFC 8215,
+    last 32 bits) and Teredo (`2001::/32`, RFC 4380: server in bits 32-63,
+    client inverted in the last 32 bits; the server is named here).
+    """
+    low32 = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    forms: tuple[tuple[str, ipaddress.IPv4Address | None], ...] = (
+        ("an IPv4-compatible address", low32 if address in _IPV4_COMPATIBLE else None),
+        ("an IPv4-mapped address", address.ipv4_mapped),
+        ("an IPv4-translated address", low32 if address in _IPV4_TRANSLATED else None),
+        ("a 6to4 address", address.sixtofour),
+        ("a NAT64 address", low32 if any(address in n for n in _NAT64) else None),
+        ("a Teredo address", address.teredo[1] if address.teredo else None),
+    )
+    # `::` and `::1` sit in the IPv4-compatible range but are IPv6 themselves.
+    if int(address) <= 1:
+        return None
+    return next(((form, inner) for form, inner in forms if inner is not None), None)
+
+
 def refusal(address: IPAddress, allowed: Sequence[Network] = ()) -> str | None:
     """Why an address may not be called, or None when it may."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(address)
+        # The IPv4-compatible and IPv4-mapped spellings are never needed to
+        # reach a webhook receiver (a public host is reached by its own IPv4
+        # or IPv6 address), so they are refused whatever they carry; the
+        # tunnelling forms are refused when what they carry is not public.
+        # The allow-list admits none of them: allowing 127.0.0.1/32 does not
+        # allow `::127.0.0.1`.
+        if embedded is not None:
+            form, inner = embedded
+            if form in ("an IPv4-compatible address", "an IPv4-mapped address"):
+                return f"{form} (carrying {inner})"
+            if refusal(inner) is not None:
+                return f"{form} carrying {inner}"
     if any(address in network for network in allowed if network.version == address.version):
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return "an IPv4-mapped address"
     if any(address in network for network in _REFUSED if network.version == address.version):
         return "a loopback, private, link-local, shared or reserved address"
     if not address.is_global:
