@@ -20,7 +20,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from courriel.content import dkim
 from courriel.content.models import DkimAlgorithm, DkimKey, DkimKeyStatus
@@ -84,47 +85,77 @@ class DkimKeyService:
         return f"{tenant_id}\x1f{domain}\x1f{selector}".encode()
 
     def rotate(self, principal: Principal, domain: str) -> list[DnsRecord]:
-        """Generate a new active pair (RSA + Ed25519) for a domain; retire the previous one."""
+        """Generate a new active pair (RSA + Ed25519) for a domain; retire the previous one.
+
+        This primitive does not know who owns the domain: the API goes through
+        `SenderDomainService.rotate_keys`, which makes keys only for a domain
+        the tenant has added and proven. Here a domain another tenant holds
+        keys for is refused all the same.
+        """
         principal.require(Capability.KEYS_MANAGE)
         domain = _domain(domain)
-        now = self._clock.now()
-        stamp = f"c{now:%Y%m}{secrets.token_hex(2)}"
         with transaction(self._storage.control) as session:
             taken = session.scalars(select(DkimKey).where(DkimKey.domain == domain)).all()
             if any(k.tenant_id != principal.tenant_id for k in taken):
                 # One domain signs for one tenant: anything else would let a
                 # tenant sign as another's brand.
                 raise InvalidInputError("domain", "is already used by another account")
-            for key in taken:
-                if key.status is DkimKeyStatus.ACTIVE:
-                    key.status = DkimKeyStatus.RETIRED
-                    key.retired_at = now
-            for algorithm, suffix in (
-                (DkimAlgorithm.RSA_SHA256, "r"),
-                (DkimAlgorithm.ED25519_SHA256, "e"),
-            ):
-                private = dkim.generate_private_key(algorithm)
-                selector = f"{stamp}{suffix}"
-                nonce = os.urandom(_NONCE)
-                sealed = self._aead.encrypt(
-                    nonce,
-                    dkim.private_key_bytes(private),
-                    self._aad(principal.tenant_id, domain, selector),
-                )
-                session.add(
-                    DkimKey(
-                        id=new_id("dkm"),
-                        tenant_id=principal.tenant_id,
-                        domain=domain,
-                        selector=selector,
-                        algorithm=algorithm,
-                        status=DkimKeyStatus.ACTIVE,
-                        public_key=dkim.public_key_text(private),
-                        private_key_encrypted=nonce + sealed,
-                        created_at=now,
-                    )
-                )
+            self.generate(session, principal.tenant_id, domain)
         return self.records(principal, domain)
+
+    def generate(self, session: Session, tenant_id: str, domain: str) -> None:
+        """In the caller's transaction: a new active pair for a tenant's domain, the old retired.
+
+        The caller has checked that the tenant may sign for the domain.
+        """
+        domain = _domain(domain)
+        now = self._clock.now()
+        stamp = f"c{now:%Y%m}{secrets.token_hex(2)}"
+        own = session.scalars(
+            select(DkimKey).where(DkimKey.tenant_id == tenant_id, DkimKey.domain == domain)
+        ).all()
+        for key in own:
+            if key.status is DkimKeyStatus.ACTIVE:
+                key.status = DkimKeyStatus.RETIRED
+                key.retired_at = now
+        for algorithm, suffix in (
+            (DkimAlgorithm.RSA_SHA256, "r"),
+            (DkimAlgorithm.ED25519_SHA256, "e"),
+        ):
+            private = dkim.generate_private_key(algorithm)
+            selector = f"{stamp}{suffix}"
+            nonce = os.urandom(_NONCE)
+            sealed = self._aead.encrypt(
+                nonce,
+                dkim.private_key_bytes(private),
+                self._aad(tenant_id, domain, selector),
+            )
+            session.add(
+                DkimKey(
+                    id=new_id("dkm"),
+                    tenant_id=tenant_id,
+                    domain=domain,
+                    selector=selector,
+                    algorithm=algorithm,
+                    status=DkimKeyStatus.ACTIVE,
+                    public_key=dkim.public_key_text(private),
+                    private_key_encrypted=nonce + sealed,
+                    created_at=now,
+                )
+            )
+
+    def withdraw_others(self, session: Session, owner_tenant_id: str, domain: str) -> int:
+        """In the caller's transaction: delete every other tenant's keys for a domain.
+
+        Called when the owner proves the domain: keys another tenant was given
+        while its claim was unproven must never sign as the owner's brand.
+        """
+        result = session.execute(
+            delete(DkimKey).where(
+                DkimKey.domain == _domain(domain), DkimKey.tenant_id != owner_tenant_id
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def records(self, principal: Principal, domain: str) -> list[DnsRecord]:
         """The TXT records to publish for a domain, active first."""

@@ -23,10 +23,11 @@ from typing import Any
 import dns.exception
 import dns.resolver
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from courriel.config import Settings
 from courriel.content import dkim
-from courriel.content.dkimkeys import DkimKeyService
+from courriel.content.dkimkeys import DkimKeyService, DnsRecord
 from courriel.content.models import DkimKey, DkimKeyStatus
 from courriel.core.clock import Clock
 from courriel.core.db import insert_for, transaction
@@ -115,12 +116,8 @@ class SenderDomainService:
         if refusal:
             raise InvalidInputError("domain", refusal)
         with transaction(self._storage.control) as session:
-            taken = session.scalars(
-                select(SenderDomain).where(
-                    SenderDomain.domain == domain, SenderDomain.status == DomainStatus.VERIFIED
-                )
-            ).all()
-            if any(d.tenant_id != principal.tenant_id for d in taken):
+            # Checked before anything is written: a refusal stores nothing.
+            if _held_by_another(session, principal.tenant_id, domain):
                 raise InvalidInputError("domain", "is already verified by another account")
             row = session.scalar(
                 select(SenderDomain).where(
@@ -145,9 +142,43 @@ class SenderDomainService:
                     DkimKey.status == DkimKeyStatus.ACTIVE,
                 )
             )
-        if has_keys is None:
-            self._dkim_keys.rotate(principal, domain)
+            # The first pair is made with the row (one transaction), so the
+            # DKIM records can be published together with the token. These
+            # keys sign nothing until ownership is proven (check_sender), and
+            # another tenant's proof withdraws them (verify).
+            if has_keys is None:
+                self._dkim_keys.generate(session, principal.tenant_id, domain)
         return row
+
+    def rotate_keys(self, principal: Principal, domain: str) -> list[DnsRecord]:
+        """A new DKIM pair for a domain the tenant has added and proven; the old one retired.
+
+        In sandbox mode a `.test` domain counts as proven (reserved TLD, as in
+        `check_sender`) for the first tenant to claim it.
+        """
+        principal.require(Capability.KEYS_MANAGE)
+        domain = clean_domain(domain)
+        sandbox = self._settings.resolver == "sandbox" and domain.endswith(".test")
+        with transaction(self._storage.control) as session:
+            if _held_by_another(session, principal.tenant_id, domain):
+                raise InvalidInputError("domain", "is already used by another account")
+            if sandbox:
+                self._insert_sandbox_domain(session, principal.tenant_id, domain)
+            row = session.scalar(
+                select(SenderDomain).where(
+                    SenderDomain.tenant_id == principal.tenant_id, SenderDomain.domain == domain
+                )
+            )
+            if row is None:
+                raise InvalidInputError(
+                    "domain", "is not a sender domain of this account: add it and prove it first"
+                )
+            if row.status is not DomainStatus.VERIFIED:
+                raise InvalidInputError(
+                    "domain", "ownership not verified: publish the _courriel TXT token, then verify"
+                )
+            self._dkim_keys.generate(session, principal.tenant_id, domain)
+        return self._dkim_keys.records(principal, domain)
 
     def get(self, principal: Principal, domain: str) -> SenderDomain:
         """One of the tenant's sender domains."""
@@ -182,10 +213,14 @@ class SenderDomainService:
             Record("ownership", "TXT", f"_courriel.{row.domain}", f"{TOKEN_PREFIX}{row.token}"),
             Record("spf", "TXT", row.domain, f"v=spf1 include:{self._settings.spf_include} ~all"),
         ]
+        try:
+            keys = self._dkim_keys.records(principal, row.domain)
+        except NotFoundError:
+            # A domain without keys yet (a sandbox domain recorded by a send,
+            # or keys withdrawn by the owner's proof) still lists its records.
+            keys = []
         records.extend(
-            Record("dkim", "TXT", r.name, r.value)
-            for r in self._dkim_keys.records(principal, row.domain)
-            if r.status is DkimKeyStatus.ACTIVE
+            Record("dkim", "TXT", r.name, r.value) for r in keys if r.status is DkimKeyStatus.ACTIVE
         )
         records.append(
             Record(
@@ -222,9 +257,14 @@ class SenderDomainService:
             stored.checks = checks
             stored.checked_at = now
             if checks["ownership"]["ok"] and stored.status is not DomainStatus.VERIFIED:
+                if _held_by_another(session, stored.tenant_id, stored.domain):
+                    raise InvalidInputError("domain", "is already verified by another account")
                 stored.status = DomainStatus.VERIFIED
                 stored.verified_at = now
                 stored.reason = "ownership token found in DNS"
+                # Proven: keys other tenants got for this domain while their
+                # claim was unproven are withdrawn, so none can sign as it.
+                self._dkim_keys.withdraw_others(session, stored.tenant_id, stored.domain)
             session.flush()
             session.expunge(stored)
         return stored
@@ -251,25 +291,51 @@ class SenderDomainService:
             raise InvalidInputError("from_email", f"{domain}: {problem}")
 
     def _record_sandbox_domain(self, tenant_id: str, domain: str) -> None:
+        with transaction(self._storage.control) as session:
+            self._insert_sandbox_domain(session, tenant_id, domain)
+
+    def _insert_sandbox_domain(self, session: Session, tenant_id: str, domain: str) -> None:
         # Recorded once with its reason, so the exemption is visible, not silent.
         # ON CONFLICT: two concurrent sends may both record it; one row wins.
         now = self._clock.now()
-        with transaction(self._storage.control) as session:
-            session.execute(
-                insert_for(session)(SenderDomain)
-                .values(
-                    id=new_id("dom"),
-                    tenant_id=tenant_id,
-                    domain=domain,
-                    token=secrets.token_urlsafe(24),
-                    status=DomainStatus.VERIFIED,
-                    checks={},
-                    reason=SANDBOX_REASON,
-                    verified_at=now,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["tenant_id", "domain"])
+        session.execute(
+            insert_for(session)(SenderDomain)
+            .values(
+                id=new_id("dom"),
+                tenant_id=tenant_id,
+                domain=domain,
+                token=secrets.token_urlsafe(24),
+                status=DomainStatus.VERIFIED,
+                checks={},
+                reason=SANDBOX_REASON,
+                verified_at=now,
+                created_at=now,
             )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "domain"])
+        )
+
+
+def _held_by_another(session: Session, tenant_id: str, domain: str) -> bool:
+    """Whether another tenant proved the domain before this one (it signs for that one).
+
+    One domain signs for one tenant, the first to prove it: by the DNS token,
+    or in sandbox mode by the first send from or key for a `.test` domain.
+    """
+    rows = session.scalars(
+        select(SenderDomain).where(
+            SenderDomain.domain == domain, SenderDomain.status == DomainStatus.VERIFIED
+        )
+    ).all()
+    mine = next((r for r in rows if r.tenant_id == tenant_id), None)
+    return any(
+        r.tenant_id != tenant_id
+        and (
+            mine is None
+            or (r.verified_at or r.created_at, r.id)
+            < (mine.verified_at or mine.created_at, mine.id)
+        )
+        for r in rows
+    )
 
 
 def sending_problem(row: SenderDomain | None) -> str | None:

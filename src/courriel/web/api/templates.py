@@ -172,4 +172,4 @@ def dkim_records(
 @router.post("/dkim/{domain}/rotate", status_code=201)
 def rotate_dkim(domain: str, services: ServicesDep, principal: PrincipalDep) -> list[DkimRecordOut]:
     """New RSA-2048 and Ed25519 keys under new selectors; the previous pair is retired."""
-    return [_record(r) for r in services.dkim_keys.rotate(principal, domain)]
+    return [_record(r) for r in services.sender_domains.rotate_keys(principal, domain)]
