@@ -222,6 +222,26 @@ class Settings(BaseSettings):
             "Empty: X-Forwarded-For is ignored."
         ),
     )
+    backup_dir: Path | None = Field(
+        default=None,
+        description="Where `courriel backup` keeps its sets (default: <data_dir>/backups).",
+    )
+    backup_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "64 hex digits: the AES-256 key backups are encrypted with. Keep it outside the "
+            "data directory; without it no backup can be read."
+        ),
+    )
+    backup_keep_daily: int = Field(
+        default=7,
+        ge=0,
+        le=3660,
+        description="`backup prune` keeps the newest set of this many days.",
+    )
+    backup_keep_weekly: int = Field(
+        default=4, ge=0, le=520, description="… and of this many ISO weeks."
+    )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="How long a webhook receiver has to answer."
     )
@@ -359,7 +379,7 @@ class Settings(BaseSettings):
         return self
 
 
-SECRET_FIELDS = frozenset({"secret_key", "database_url", "smart_host_password"})
+SECRET_FIELDS = frozenset({"secret_key", "database_url", "smart_host_password", "backup_key"})
 
 
 def settings_markdown() -> str:
