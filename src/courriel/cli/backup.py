@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from courriel.backup.service import BackupService
 from courriel.cli.common import DataDir, console, fail
 from courriel.config import Settings
 from courriel.core.clock import SystemClock
 from courriel.core.errors import CourrielError
 from courriel.core.storage import Storage
+from courriel.operations.backup.service import BackupService
 
 backup_app = typer.Typer(
     help="Backups: create, list, verify, restore, prune.", no_args_is_help=True

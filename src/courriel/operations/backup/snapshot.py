@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from courriel.backup.archive import BackupError
+from courriel.operations.backup.archive import BackupError
 
 _PIECE = 1 << 20
 

@@ -23,14 +23,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from courriel.backup import archive, snapshot
-from courriel.backup.archive import BackupError
 from courriel.config import Settings
 from courriel.core.clock import Clock
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.models import Tenant
 from courriel.core.secrets import KEY_FILE, load_secret_key
 from courriel.core.storage import Storage
+from courriel.operations.backup import archive, snapshot
+from courriel.operations.backup.archive import BackupError
 
 MANIFEST = "manifest.json"
 SHARED = ("control", "spool")

@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 
 from courriel.audience.models import ConsentSource
 from courriel.audience.service import ConsentInput, ContactInput
-from courriel.backup.archive import BackupError
-from courriel.backup.service import BackupService
 from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.core.clock import FrozenClock
 from courriel.core.errors import InvalidInputError
 from courriel.core.storage import Storage
+from courriel.operations.backup.archive import BackupError
+from courriel.operations.backup.service import BackupService
 from courriel.services import Services
 from tests.support.databases import POSTGRES_URL, drop_databases
 from tests.support.tenants import TenantAccess
