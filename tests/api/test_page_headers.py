@@ -42,6 +42,8 @@ def test_the_sign_up_form_may_be_embedded_but_nothing_else(
         assert page.text.startswith("<!doctype html>"), path
 
 
-def test_the_api_and_its_docs_keep_their_own_headers(client: TestClient) -> None:
+def test_the_api_keeps_its_own_headers_and_the_docs_their_policy(client: TestClient) -> None:
     assert "x-frame-options" not in client.get("/healthz").headers
-    assert "content-security-policy" not in client.get("/docs").headers
+    policy = client.get("/docs").headers["content-security-policy"]
+    assert "script-src 'self';" in policy, "no inline or foreign script on the reference"
+    assert client.get("/redoc").status_code == 404, "ReDoc loads a CDN and a web font"

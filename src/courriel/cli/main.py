@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from courriel.cli.audience import contacts_app, segments_app
+from courriel.cli.backup import backup_app
 from courriel.cli.campaigns import campaigns_app
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.governance import audit_app
@@ -45,6 +46,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(register_app, name="register")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(backup_app, name="backup")
 
 console = Console()
 err = Console(stderr=True)

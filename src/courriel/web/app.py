@@ -20,6 +20,7 @@ from courriel.web.api.policy import router as policy_router
 from courriel.web.api.privacy import router as privacy_rights_router
 from courriel.web.api.sandbox import router as sandbox_router
 from courriel.web.api.templates import router as content_router
+from courriel.web.pages import apidocs
 from courriel.web.pages import tracking as tracking_public
 from courriel.web.pages.base import PageHeaders
 from courriel.web.pages.center import center_router
@@ -49,6 +50,10 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
         description="Consent-first Email Service Provider API. Authenticate with "
         "'Authorization: Bearer <API key>'. Errors are RFC 9457 problem+json.",
+        # FastAPI's own pages load their assets from a CDN; ours are vendored.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
     problems.install(app)
@@ -67,6 +72,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(signup_pages_router())
     app.include_router(reconfirm_pages_router())
     app.include_router(center_router())
+    apidocs.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

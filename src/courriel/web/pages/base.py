@@ -64,8 +64,6 @@ EMBEDDABLE_HEADERS = {**_COMMON, "content-security-policy": _CSP}
 
 # The sign-up form itself (GET and POST), not its confirmation page.
 _EMBEDDABLE = re.compile(r"/f/(?!confirm$)[^/]+/[^/]+")
-# Swagger UI and ReDoc are FastAPI's own pages with their own assets.
-_NOT_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 # Public page prefixes: their redirects and downloads get the headers too.
 _PAGE_PREFIXES = ("/f/", "/p/", "/r/", "/u/")
 
@@ -86,7 +84,7 @@ class PageHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "") in _NOT_PAGES:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")

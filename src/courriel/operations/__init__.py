@@ -1,0 +1,1 @@
+"""Running an installation: backups, tenant offboarding."""

@@ -1,0 +1,1 @@
+"""Backups of the control, spool and tenant databases: compressed, encrypted, checked."""
