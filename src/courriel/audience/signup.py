@@ -51,6 +51,12 @@ CONFIRM = "signup-confirm"
 CSRF = "signup-form"
 CONFIRM_TTL = dt.timedelta(days=7)
 CSRF_TTL = dt.timedelta(hours=2)
+# A confirmation email goes to someone who has not agreed to anything yet, so
+# a form must not become a way to flood a mailbox (issue 18 item 5): per
+# address, at most one per 10 minutes and three per day, whoever asks and
+# from wherever. The earlier link stays valid for CONFIRM_TTL meanwhile.
+CONFIRM_GAP = dt.timedelta(minutes=10)
+CONFIRMS_PER_DAY = 3
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,9 @@ class SignupService:
                 )
             )
             target = S.PENDING if mailing_list.double_opt_in or erased else S.SUBSCRIBED
+            if target is S.PENDING and self._confirmations_exhausted(session, contact.id, now):
+                # Silently: the answer is the same, so it says nothing about the address.
+                return
             if sub is None:
                 sub = Subscription(
                     list_id=mailing_list.id,
@@ -325,6 +334,24 @@ class SignupService:
             session.add(contact)
             session.flush()
         return contact
+
+    @staticmethod
+    def _confirmations_exhausted(session: Session, contact_id: str, now: dt.datetime) -> bool:
+        """Whether this address had its share of public sign-ups (each one mails it).
+
+        Counted from the consent ledger, so the limit holds across processes
+        and restarts; every public sign-up that reaches a pending
+        subscription records one GIVEN entry and sends one confirmation.
+        """
+        recent = session.scalars(
+            select(ConsentRecord.occurred_at).where(
+                ConsentRecord.contact_id == contact_id,
+                ConsentRecord.action == ConsentAction.GIVEN,
+                ConsentRecord.principal == "public",
+                ConsentRecord.occurred_at > now - dt.timedelta(days=1),
+            )
+        ).all()
+        return len(recent) >= CONFIRMS_PER_DAY or any(at > now - CONFIRM_GAP for at in recent)
 
     @staticmethod
     def _record(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from courriel.audience.signup import PublicForm, Visitor
 from courriel.core.addresses import normalize_address
 from courriel.core.errors import InvalidInputError, NotFoundError
-from courriel.web.deps import Services, ServicesDep
+from courriel.web.deps import Services, ServicesDep, client_ip
 from courriel.web.pages.base import page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter
 
@@ -74,7 +74,7 @@ def _message(title: str, message: str, status: int = 200, token: str = "") -> HT
 
 def _visitor(request: Request) -> Visitor:
     return Visitor(
-        ip=request.client.host if request.client else None,
+        ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
 
@@ -181,7 +181,7 @@ def public_router(limiter: RateLimiter | None = None) -> APIRouter:
         services: ServicesDep,
         fields: Annotated[SignupFields, Form()],
     ) -> HTMLResponse:
-        if not limits.allow(f"signup:{request.client.host if request.client else ''}"):
+        if not limits.allow(f"signup:{client_ip(request) or ''}"):
             return _message("Too many attempts", "Please try again in a few minutes.", 429)
         form = _load(services, tenant_id, form_id)
         if form is None:
