@@ -63,11 +63,12 @@ def _post(client: TestClient, path: str, email: str, forwarded: str) -> int:
     page = client.get(path, headers={"X-Forwarded-For": forwarded})
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf is not None
-    return client.post(
+    response = client.post(
         path,
         data={"email": email, "consent": "yes", "csrf": csrf.group(1)},
         headers={"X-Forwarded-For": forwarded},
-    ).status_code
+    )
+    return int(response.status_code)
 
 
 def _sent_to(services: Services, address: str) -> int:
