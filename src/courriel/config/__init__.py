@@ -222,6 +222,34 @@ class Settings(BaseSettings):
             "Empty: X-Forwarded-For is ignored."
         ),
     )
+    api_rate_limit_per_key: int = Field(
+        default=1200,
+        ge=1,
+        description=(
+            "Requests one API key may make per window (`api_rate_limit_window_seconds`); "
+            "beyond it the API answers 429 with Retry-After. Counted in each HTTP process."
+        ),
+    )
+    api_rate_limit_per_address: int = Field(
+        default=2400,
+        ge=1,
+        description=(
+            "Requests one source address (see `trusted_proxies`) may make to the API per "
+            "window, whatever the key; beyond it 429 with Retry-After."
+        ),
+    )
+    api_rate_limit_window_seconds: int = Field(
+        default=60, ge=1, le=3600, description="The window of the API rate limits, in seconds."
+    )
+    api_wrong_keys_free: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description=(
+            "Wrong API keys a source address may present before it must wait (1 s, doubling); "
+            "10 more and it is locked out for 15 minutes (doubling up to a day), answered 429."
+        ),
+    )
     backup_dir: Path | None = Field(
         default=None,
         description="Where `courriel backup` keeps its sets (default: <data_dir>/backups).",

@@ -50,3 +50,13 @@ class AuthenticationError(CourrielError):
     """No valid credentials were given."""
 
     title = "Unauthorized"
+
+
+class RateLimitedError(CourrielError):
+    """Too many requests: the caller must wait `retry_after` seconds."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

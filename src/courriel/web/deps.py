@@ -10,6 +10,7 @@ from courriel.core.errors import AuthenticationError
 from courriel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from courriel.core.principal import Principal
 from courriel.services import Services
+from courriel.web.apilimits import limits_of
 from courriel.web.client import client_address, parse_proxies
 
 # Routes and pages name the services through this module, never the root itself.
@@ -39,11 +40,20 @@ def client_ip(request: Request) -> str | None:
 
 def principal(request: Request) -> Principal:
     """The principal of the API key in ``Authorization: Bearer …``; every call has one."""
+    found = services(request)
+    limits = limits_of(request.app.state, found.settings, found.clock)
+    address = client_ip(request) or "unknown"
+    limits.before_authentication(address)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("send an API key as 'Authorization: Bearer <key>'")
-    return services(request).api_keys.authenticate(token.strip())
+    try:
+        acting = found.api_keys.authenticate(token.strip())
+    except AuthenticationError as exc:
+        raise limits.wrong_key(address, exc) from None
+    limits.after_authentication(acting)
+    return acting
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -1,4 +1,4 @@
-"""Rate limits for public endpoints (sign-up forms), behind a small interface.
+"""Rate limits for public endpoints (sign-up forms) and the API, behind a small interface.
 
 The embedded installation keeps counters in memory; an installation with
 several HTTP processes gives the same interface a shared store (Redis or a
@@ -20,6 +20,11 @@ class RateLimiter(Protocol):
         """Record one attempt for `key`; False when it exceeds the limit."""
         ...
 
+    def hit(self, key: str) -> float:
+        """Record one attempt for `key`; 0.0 when within the limit, else the seconds
+        until the window lets `key` in again (the `Retry-After` of a 429)."""
+        ...
+
 
 class MemoryRateLimiter:
     """Fixed-window counters in this process, bounded in the number of keys."""
@@ -33,6 +38,10 @@ class MemoryRateLimiter:
 
     def allow(self, key: str) -> bool:
         """See `RateLimiter.allow`."""
+        return self.hit(key) == 0.0
+
+    def hit(self, key: str) -> float:
+        """See `RateLimiter.hit`."""
         now = time.monotonic()
         with self._lock:
             start, count = self._counts.pop(key, (now, 0))
@@ -42,4 +51,6 @@ class MemoryRateLimiter:
             self._counts[key] = (start, count)
             while len(self._counts) > self._max_keys:
                 self._counts.popitem(last=False)
-            return count <= self._limit
+            if count <= self._limit:
+                return 0.0
+            return max(self._window - (now - start), 0.001)
