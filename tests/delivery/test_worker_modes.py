@@ -77,6 +77,8 @@ def test_smart_host_login_over_starttls_delivers(
             "smart_host": ip,
             "smart_host_port": port,
             "smart_host_tls": "required",
+            # The relay's certificate is verified (tests/delivery/test_smart_host_tls.py).
+            "smart_host_ca_file": sandbox.certificate_file(),
             "smart_host_username": "courriel",
             "smart_host_password": SecretStr("relay-s3cret"),
             "throttle_profiles": fast_profiles(),
@@ -103,6 +105,7 @@ def test_smart_host_refuses_a_wrong_password_and_the_message_waits(
         update={
             "smart_host": ip,
             "smart_host_port": port,
+            "smart_host_ca_file": sandbox.certificate_file(),
             "smart_host_username": "courriel",
             "smart_host_password": SecretStr("not-the-password"),
             "throttle_profiles": fast_profiles(),

@@ -170,6 +170,14 @@ class Settings(BaseSettings):
         default="required",
         description="STARTTLS towards the smart host (required by default: AUTH sends secrets).",
     )
+    smart_host_ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "CA certificates (PEM) that sign the smart host's certificate; unset: the system "
+            "store. The certificate and the name in `smart_host` are verified whenever TLS is "
+            "required or credentials are sent (credentials make opportunistic TLS required)."
+        ),
+    )
     inbound_smtp_host: str = Field(
         default="127.0.0.1", description="Address the return-path (bounce) SMTP server binds to."
     )

@@ -24,6 +24,7 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Self
 
 from courriel.config import Settings
@@ -503,6 +504,15 @@ async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket
     raise _network_error("connect", last or OSError("no address")) from last
 
 
+def verified_tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """A client context that verifies the certificate chain and the host name.
+
+    Against `ca_file` when given, else the system store (RFC 6125 name
+    checks, IP addresses included).
+    """
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
 class Connector:
     """How this installation reaches a destination: the connection opening policy.
 
@@ -531,13 +541,29 @@ class Connector:
             password = s.smart_host_password.get_secret_value() if s.smart_host_password else ""
             credentials = (s.smart_host_username, password)
         tls = s.smart_host_tls if s.smart_host else s.smtp_tls
+        context = None
+        if s.smart_host:
+            # Credentials go only to the smart host we configured: over TLS
+            # whose certificate and name are verified (an impostor answering
+            # for it would otherwise collect them). Opportunistic TLS, which
+            # falls back to cleartext, becomes required once a secret is sent;
+            # "off" stays the operator's explicit choice (a relay on loopback).
+            if credentials is not None and tls == "opportunistic":
+                tls = "required"
+            if tls == "required":
+                context = verified_tls_context(s.smart_host_ca_file)
         failure: SmtpSessionError | None = None
         for host in mx.hosts:
             address = host.address or host.name
             port = host.port if host.address else s.smtp_port
             try:
                 return await SmtpSession.open(
-                    address, port, helo_name=s.helo_name, tls=tls, credentials=credentials
+                    address,
+                    port,
+                    helo_name=s.helo_name,
+                    tls=tls,
+                    tls_context=context,
+                    credentials=credentials,
                 )
             except SmtpSessionError as exc:
                 failure = exc  # The next exchanger may answer.

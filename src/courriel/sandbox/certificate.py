@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import ssl
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,11 @@ if TYPE_CHECKING:
 __all__ = ["self_signed_context"]
 
 
-def self_signed_context(directory: Path, hosts: Sequence[str]) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate naming ``hosts``.
+def self_signed_context(
+    directory: Path, hosts: Sequence[str], addresses: Sequence[str] = ()
+) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate naming ``hosts`` (and
+    the IP ``addresses``, so a client told to trust this certificate can check it).
 
     The key and certificate are written under ``directory`` (``ssl`` loads
     them from files); an elliptic-curve key keeps generation instant.
@@ -36,7 +40,11 @@ def self_signed_context(directory: Path, hosts: Sequence[str]) -> ssl.SSLContext
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False
+            x509.SubjectAlternativeName(
+                [x509.DNSName(h) for h in hosts]
+                + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
+            ),
+            critical=False,
         )
         .sign(key, hashes.SHA256())
     )

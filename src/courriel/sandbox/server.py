@@ -206,12 +206,21 @@ class Sandbox:
 
         return make_protocol
 
+    def certificate_file(self) -> Path:
+        """The PEM certificate the servers present on STARTTLS (made on first need).
+
+        A client told to trust it (e.g. `smart_host_ca_file`) verifies the
+        servers as `mx.<provider>.test` or by their address.
+        """
+        self._tls_context()
+        return self.data_dir / "sandbox" / "tls-cert.pem"
+
     def _tls_context(self) -> ssl.SSLContext:
         # Generated once, on first need: a self-signed certificate, as many
         # real MX hosts present (the engine encrypts without verifying).
         if self._tls is None:
             hosts = [p.mx_host for p in self.providers]
-            self._tls = self_signed_context(self.data_dir / "sandbox", hosts)
+            self._tls = self_signed_context(self.data_dir / "sandbox", hosts, [self.host])
         return self._tls
 
 
