@@ -104,9 +104,21 @@ class Settings(BaseSettings):
         default=200, ge=1, le=10_000, description="Spool messages a worker claims at once."
     )
     worker_lease_seconds: int = Field(
-        default=300,
+        default=30,
         ge=10,
-        description="How long a claimed spool message stays reserved for one worker.",
+        description=(
+            "How long a claimed spool message or lane connection slot stays reserved for one "
+            "worker without a heartbeat: a worker that died (kill -9, power loss) has its "
+            "work taken over after at most this long."
+        ),
+    )
+    worker_heartbeat_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "How often a live worker renews the leases of what it holds, so a slow delivery "
+            "keeps its messages (unset: a third of `worker_lease_seconds`; at most half)."
+        ),
     )
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, description="Pause of an idle worker before it looks for work again."
@@ -412,6 +424,17 @@ class Settings(BaseSettings):
         if not self.public_url:
             self.public_url = f"http://{self.http_host}:{self.http_port}"
         self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        # A heartbeat slower than half the lease would let a live worker's
+        # leases run out between two beats.
+        beat = self.worker_heartbeat_seconds
+        if beat is not None and beat > self.worker_lease_seconds / 2:
+            raise ValueError(
+                "worker_heartbeat_seconds must be at most half of worker_lease_seconds"
+            )
         return self
 
 

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 # How far ahead a lane reserves sending slots in the shared state, and how
 # long one batch may keep a lane busy before the rest goes back to the queue
-# (at most a third of the message lease).
+# (the worker's heartbeat renews the message leases meanwhile).
 RESERVE_AHEAD = dt.timedelta(seconds=1)
 LANE_SLICE = dt.timedelta(seconds=30)
 
@@ -128,9 +128,8 @@ class LaneRun:
         self.lane = mx.lane_key
         self.provider, self.profile = profile_for_lane(self.lane, ctx.settings.throttle_profiles)
         self.queue: deque[ClaimedMessage] = deque(messages)
-        # Well inside the message lease, so no other worker takes them meanwhile.
-        lease = dt.timedelta(seconds=ctx.settings.worker_lease_seconds)
-        self.slice_end = ctx.clock.now() + min(LANE_SLICE, lease / 3)
+        # The worker's heartbeat keeps the messages' leases meanwhile.
+        self.slice_end = ctx.clock.now() + LANE_SLICE
         self._pacer = _Pacer(self)
         self._down: tuple[Classification, SmtpReply] | None = None
 

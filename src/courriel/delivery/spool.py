@@ -291,6 +291,20 @@ class Spool:
         with transaction(self._sessions) as session:
             session.connection().execute(_SETTLE, rows)
 
+    def renew(self, owner: str, now: dt.datetime, lease: dt.timedelta) -> int:
+        """Extend the lease of every message `owner` holds (its worker's heartbeat).
+
+        Only rows `owner` still holds: one whose lease ran out and that another
+        worker claimed is that worker's now.
+        """
+        with transaction(self._sessions) as session:
+            result = session.execute(
+                update(SpoolMessage)
+                .where(SpoolMessage.state == SpoolState.LEASED, SpoolMessage.lease_owner == owner)
+                .values(lease_until=now + lease)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def release(self, owner: str) -> int:
         """Give back every message `owner` still holds (graceful shutdown)."""
         with transaction(self._sessions) as session:

@@ -174,6 +174,15 @@ class LaneThrottles:
                 .values(owner=None, lease_until=None)
             )
 
+    def renew_all(self, owner: str, now: dt.datetime, lease: dt.timedelta) -> None:
+        """Extend the lease of every connection slot ``owner`` holds (heartbeat)."""
+        with transaction(self._sessions) as session:
+            session.execute(
+                update(SpoolLaneConnection)
+                .where(SpoolLaneConnection.owner == owner)
+                .values(lease_until=now + lease)
+            )
+
     def release_all(self, owner: str) -> None:
         """Give back every connection slot ``owner`` holds (shutdown)."""
         with transaction(self._sessions) as session:

@@ -121,10 +121,36 @@ class DeliveryWorker:
             dt.timedelta(seconds=self._settings.worker_lease_seconds),
         )
         if claimed:
-            await self.deliver(claimed)
+            heartbeat = asyncio.create_task(self._heartbeat())
+            try:
+                await self.deliver(claimed)
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
         await self._pool.expire(self._clock.now())
         await asyncio.to_thread(self._reporter.report_finished)
         return len(claimed)
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of this worker's messages and lane slots while it delivers.
+
+        Leases are short (`worker_lease_seconds`, 30 s by default) so that the
+        work of a worker killed with kill -9 moves on quickly; a live worker,
+        however slow its receivers, keeps its own by renewing them every
+        `worker_heartbeat_seconds`. A failed renewal is logged and tried at the
+        next beat: the settle step refuses results for leases lost meanwhile.
+        """
+        lease = dt.timedelta(seconds=self._settings.worker_lease_seconds)
+        beat = self._settings.worker_heartbeat_seconds or lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(beat)
+            now = self._clock.now()
+            try:
+                await asyncio.to_thread(self._spool.renew, self._owner, now, lease)
+                await asyncio.to_thread(self.throttles.renew_all, self._owner, now, lease)
+            except Exception:  # keep beating; the next one may pass
+                log.warning("lease heartbeat failed; retrying at the next beat", exc_info=True)
 
     async def deliver(self, claimed: Sequence[ClaimedMessage]) -> None:
         """Deliver claimed messages, every lane at once."""
