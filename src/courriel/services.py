@@ -45,6 +45,8 @@ from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.operations.backup.service import BackupService
+from courriel.operations.offboarding import Offboarding
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -96,6 +98,8 @@ class Services:
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
+    backups: BackupService
+    offboarding: Offboarding
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -125,6 +129,7 @@ class Services:
         )
         campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
         privacy_rights = DataSubjectRights(storage, clock, key, spool)
+        backups = BackupService(storage, settings, clock)
         return cls(
             settings=settings,
             clock=clock,
@@ -182,6 +187,8 @@ class Services:
             ),
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
+            backups=backups,
+            offboarding=Offboarding(storage, settings, clock, backups),
         )
 
     def scheduler(self) -> Scheduler:

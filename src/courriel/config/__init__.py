@@ -242,6 +242,15 @@ class Settings(BaseSettings):
     backup_keep_weekly: int = Field(
         default=4, ge=0, le=520, description="… and of this many ISO weeks."
     )
+    tenant_deletion_grace_days: int = Field(
+        default=20,
+        ge=0,
+        le=365,
+        description=(
+            "Days between `courriel tenant delete` (the tenant is suspended at once) and the "
+            "deletion of its data and backups."
+        ),
+    )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="How long a webhook receiver has to answer."
     )

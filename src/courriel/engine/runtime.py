@@ -88,7 +88,20 @@ async def run_engine(services: Services, stop: asyncio.Event) -> None:
         run_inbound(services, stop),
         run_policy(services, stop),
         run_retention(services, stop),
+        run_offboarding(services, stop),
     )
+
+
+async def run_offboarding(services: Services, stop: asyncio.Event) -> None:
+    """Delete the tenants whose grace period is over, periodically until `stop`."""
+    while not stop.is_set():
+        try:
+            for done in await asyncio.to_thread(services.offboarding.run_due):
+                log.info("tenant %s deleted; certificate kept", done.tenant_id)
+        except Exception:
+            log.exception("offboarding run failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), services.settings.retention_interval_seconds)
 
 
 async def run_retention(services: Services, stop: asyncio.Event) -> None:

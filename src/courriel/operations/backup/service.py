@@ -268,6 +268,38 @@ class BackupService:
             return None
         return self._tenants().get(tenant_id)
 
+    # -- offboarding -------------------------------------------------------
+
+    def forget_tenant(self, tenant_id: str) -> int:
+        """Delete a departed tenant's files from every set; returns how many went.
+
+        Installation sets lose the tenant's member (their manifest is
+        rewritten); sets of that tenant alone are removed whole.
+        """
+        removed = 0
+        for each in self.sets():
+            folder = self.directory / each.id
+            if each.scope == f"tenant:{tenant_id}":
+                removed += len(each.members)
+                shutil.rmtree(folder)
+                continue
+            gone = [m for m in each.members if m.tenant_id == tenant_id]
+            if not gone:
+                continue
+            kept = BackupSet(
+                each.id,
+                each.created_at,
+                each.key_id,
+                each.scope,
+                tuple(m for m in each.members if m.tenant_id != tenant_id),
+            )
+            manifest = {**asdict(kept), "created_at": each.created_at.isoformat()}
+            _write_private(folder / MANIFEST, json.dumps(manifest, indent=2).encode(), replace=True)
+            for member in gone:
+                (folder / member.file).unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     # -- prune -------------------------------------------------------------
 
     def prune(self, keep_daily: int | None = None, keep_weekly: int | None = None) -> list[str]:
