@@ -29,6 +29,7 @@ from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.scheduler import Scheduler
 from courriel.campaigns.service import CampaignService
 from courriel.config import Settings
+from courriel.config.profiles import profile_for_lane
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.mailer import Mailer
 from courriel.content.service import TemplateService
@@ -167,7 +168,12 @@ class Services:
             stats=StatsService(storage),
             spool=spool,
             fanout=fanout,
-            reporter=OutcomeReporter(spool, TenantOutcomes(storage, clock, key)),
+            reporter=OutcomeReporter(
+                spool,
+                TenantOutcomes(storage, clock, key),
+                provider_of=lambda lane: provider_name(lane, settings),
+                now=clock.now,
+            ),
             returns=ReturnProcessor(storage, clock, key),
             tracker=Tracker(storage, settings, clock, key),
             events=EventService(storage),
@@ -225,6 +231,13 @@ class Services:
     def close(self) -> None:
         """Release database connections."""
         self.storage.dispose()
+
+
+def provider_name(lane: str | None, settings: Settings) -> str:
+    """The inbox provider (throttle profile) a lane belongs to, for metrics."""
+    if not lane:
+        return "unrouted"
+    return profile_for_lane(lane, settings.throttle_profiles)[0]
 
 
 def _owner(role: str) -> str:

@@ -232,7 +232,9 @@ def sandbox_inbox(
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run the scheduler and the delivery engine alone (no HTTP)."""
-    services = _services(_settings(data_dir))
+    settings = _settings(data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    services = _services(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -267,7 +269,7 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
         http_workers=workers,
         resolver="sandbox" if sandbox else None,
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     services = _services(settings)
 
     async def main() -> None:

@@ -353,6 +353,22 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object each (for a log collector).",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the Prometheus `/metrics` endpoint of `serve` and `worker` (0: off). "
+            "Its own address, so it need not be public."
+        ),
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the `/metrics` endpoint binds to."
+    )
     retention_interval_seconds: float = Field(
         default=3600.0,
         gt=0,

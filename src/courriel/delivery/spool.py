@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, Update, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,6 +100,7 @@ class FinishedMessage:
     last_code: int | None
     last_reply: str
     lane: str | None
+    created_at: dt.datetime
 
 
 _TABLE = cast("Table", SpoolMessage.__table__)
@@ -127,6 +128,7 @@ _FINISHED_COLUMNS = (
     _TABLE.c.last_code,
     _TABLE.c.last_reply,
     _TABLE.c.lane,
+    _TABLE.c.created_at,
 )
 
 
@@ -306,7 +308,7 @@ class Spool:
         with self._sessions() as session:
             # The bodies stay on disk: reporting needs the envelope and outcome only.
             rows = session.connection().execute(_FINISHED, {"limit": limit})
-            return [FinishedMessage(*row) for row in rows]
+            return [FinishedMessage(*cast("tuple[Any, ...]", row)) for row in rows]
 
     def remove(self, spool_ids: Sequence[int]) -> None:
         """A message leaves the spool once its fate is reported."""
