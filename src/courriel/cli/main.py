@@ -260,6 +260,10 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
         int | None,
         typer.Option(min=1, max=64, help="HTTP processes sharing the port (COURRIEL_HTTP_WORKERS)"),
     ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate chain: serve HTTPS (with --tls-key)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
 ) -> None:
     """Run everything in one process: HTTP API, scheduler, delivery engine (and sandbox)."""
     settings = _settings(
@@ -267,6 +271,8 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
         http_host=host,
         http_port=port,
         http_workers=workers,
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
         resolver="sandbox" if sandbox else None,
     )
     configure_logging(settings.log_level, settings.log_format)

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
             "more than one spreads busy tracking traffic over several cores."
         ),
     )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM certificate chain for HTTPS served by Courriel itself (`serve --tls-cert`); "
+            "unset: plain HTTP, for a TLS-terminating reverse proxy in front."
+        ),
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of `tls_cert_file`."
+    )
     public_url: str = Field(
         default="",
         description=(
@@ -394,6 +404,12 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{value!r} is not a network (CIDR) or address") from None
         return [v.strip() for v in values]
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
+        return self
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

@@ -222,6 +222,8 @@ async def run_http(
         # uvicorn would believe X-Forwarded-For from loopback; only the proxies
         # of the `trusted_proxies` setting may name the client (web/client.py).
         proxy_headers=False,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
