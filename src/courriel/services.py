@@ -29,6 +29,7 @@ from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.scheduler import Scheduler
 from courriel.campaigns.service import CampaignService
 from courriel.config import Settings
+from courriel.config.profiles import profile_for_lane
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.mailer import Mailer
 from courriel.content.service import TemplateService
@@ -45,6 +46,8 @@ from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.operations.backup.service import BackupService
+from courriel.operations.offboarding import Offboarding
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -96,6 +99,8 @@ class Services:
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
+    backups: BackupService
+    offboarding: Offboarding
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -125,6 +130,7 @@ class Services:
         )
         campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
         privacy_rights = DataSubjectRights(storage, clock, key, spool)
+        backups = BackupService(storage, settings, clock)
         return cls(
             settings=settings,
             clock=clock,
@@ -162,7 +168,12 @@ class Services:
             stats=StatsService(storage),
             spool=spool,
             fanout=fanout,
-            reporter=OutcomeReporter(spool, TenantOutcomes(storage, clock, key)),
+            reporter=OutcomeReporter(
+                spool,
+                TenantOutcomes(storage, clock, key),
+                provider_of=lambda lane: provider_name(lane, settings),
+                now=clock.now,
+            ),
             returns=ReturnProcessor(storage, clock, key),
             tracker=Tracker(storage, settings, clock, key),
             events=EventService(storage),
@@ -182,6 +193,8 @@ class Services:
             ),
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
+            backups=backups,
+            offboarding=Offboarding(storage, settings, clock, backups),
         )
 
     def scheduler(self) -> Scheduler:
@@ -218,6 +231,13 @@ class Services:
     def close(self) -> None:
         """Release database connections."""
         self.storage.dispose()
+
+
+def provider_name(lane: str | None, settings: Settings) -> str:
+    """The inbox provider (throttle profile) a lane belongs to, for metrics."""
+    if not lane:
+        return "unrouted"
+    return profile_for_lane(lane, settings.throttle_profiles)[0]
 
 
 def _owner(role: str) -> str:

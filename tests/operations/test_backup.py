@@ -17,7 +17,7 @@ from courriel.audience.service import ConsentInput, ContactInput
 from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.core.clock import FrozenClock
-from courriel.core.errors import InvalidInputError
+from courriel.core.errors import CourrielError, InvalidInputError
 from courriel.core.storage import Storage
 from courriel.operations.backup.archive import BackupError
 from courriel.operations.backup.service import BackupService
@@ -84,8 +84,9 @@ def test_a_set_restored_into_an_empty_installation_gives_identical_exports(
         drop_databases(POSTGRES_URL, settings.database_prefix)
     target = _backup_settings(settings, tmp_path, data_dir=tmp_path / "restored")
     storage = Storage(target)
-    BackupService(storage, target, FrozenClock()).restore(made.id)
+    done = BackupService(storage, target, FrozenClock()).restore(made.id)
     storage.dispose()
+    assert done.erased_again == 0
 
     restored = Services.build(target)
     try:
@@ -170,3 +171,36 @@ def test_the_command_line_names_a_missing_key(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["backup", "create", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "COURRIEL_BACKUP_KEY" in result.output
+
+
+def test_a_person_erased_after_the_backup_stays_erased_when_it_is_restored(
+    services: Services, settings: Settings, tenant_a: TenantAccess, tmp_path: Path, backend: str
+) -> None:
+    list_id = _seed(services, tenant_a, 4)
+    gone = next(
+        c
+        for c in services.audience.list_contacts(tenant_a.operator, None, 10).items
+        if c.email == "p2@gmail.test"
+    )
+    backups = BackupService(services.storage, _backup_settings(settings, tmp_path), services.clock)
+    made = backups.create()
+    services.privacy_rights.erase_now(tenant_a.operator, gone.id)
+    assert "p2@gmail.test" not in _export(services, tenant_a, list_id)
+
+    done = backups.restore(made.id)
+    assert done.erased_again == 1
+    export = _export(services, tenant_a, list_id)
+    assert "p2@gmail.test" not in export
+    assert "p1@gmail.test" in export, "only the erased person went"
+    with pytest.raises(CourrielError, match=r"erased"):
+        services.audience.subscribe(
+            tenant_a.operator,
+            ContactInput(email="p2@gmail.test"),
+            [list_id],
+            ConsentInput(source=ConsentSource.API, purpose_text="news"),
+        )
+    if backend == "sqlite":
+        data = services.storage.tenant_sqlite_path(tenant_a.tenant.id).read_bytes()
+        assert b"p2@gmail.test" not in data, "no copy left in the restored file"
+    # A second restore of the same set erases again: the log survived the first.
+    assert backups.restore(made.id).erased_again == 1

@@ -16,6 +16,7 @@ from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.models import FanoutJob
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
+from courriel.core.models import Tenant, TenantStatus
 from courriel.core.storage import Storage
 
 LEASE = dt.timedelta(minutes=2)
@@ -35,15 +36,18 @@ class Scheduler:
         with transaction(self._storage.control) as session:
             query = (
                 select(FanoutJob)
+                .join(Tenant, Tenant.id == FanoutJob.tenant_id)
                 .where(
                     FanoutJob.run_after <= now,
                     or_(FanoutJob.lease_until.is_(None), FanoutJob.lease_until < now),
+                    # A suspended tenant (e.g. on its way out) sends nothing more.
+                    Tenant.status == TenantStatus.ACTIVE,
                 )
                 .order_by(FanoutJob.run_after, FanoutJob.id)
                 .limit(1)
             )
             if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+                query = query.with_for_update(skip_locked=True, of=FanoutJob)
             job = session.scalar(query)
             if job is None:
                 return None

@@ -67,15 +67,18 @@ def verify(set_id: str, data_dir: DataDir = None) -> None:
 
 @backup_app.command("restore")
 def restore(set_id: str, data_dir: DataDir = None, tenant: TenantChoice = None) -> None:
-    """Put a set back (stop `serve` and `worker` first); then `courriel migrate`."""
+    """Put a set back (stop `serve` and `worker` first): migrated, erasures made again."""
     service, storage = _service(data_dir)
     try:
-        found = service.restore(set_id, tenant)
+        done = service.restore(set_id, tenant)
     except CourrielError as exc:
         raise fail(exc) from exc
     finally:
         storage.dispose()
-    console.print(f"restored {found.id}")
+    console.print(
+        f"restored {done.backup.id}; {done.erased_again} people erased since the backup "
+        "were erased again"
+    )
 
 
 @backup_app.command("prune")

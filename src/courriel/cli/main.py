@@ -116,6 +116,63 @@ def tenant_list(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
+def _tenant_id(services: Services, name_or_id: str) -> str:
+    matches = [t.id for t in services.tenants.list() if name_or_id in (t.id, t.name)]
+    if len(matches) != 1:
+        err.print(f"[red]error:[/red] {len(matches)} tenants are named {name_or_id!r}; give the id")
+        raise typer.Exit(code=2)
+    return matches[0]
+
+
+@tenant_app.command("delete")
+def tenant_delete(
+    name: str,
+    data_dir: DataDir = None,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Undo during the grace period")] = False,
+) -> None:
+    """Suspend a tenant now and delete its data and backups after the grace period."""
+    services = _services(_settings(data_dir))
+    try:
+        tenant_id = _tenant_id(services, name)
+        if cancel:
+            services.offboarding.cancel(tenant_id)
+            console.print(f"tenant {tenant_id} is active again")
+            return
+        pending = services.offboarding.request(tenant_id, "operator")
+    except CourrielError as exc:
+        raise _fail(exc) from None
+    finally:
+        services.close()
+    console.print(
+        f"tenant {tenant_id} suspended; its data and backups will be deleted on "
+        f"{pending.delete_after:%Y-%m-%d %H:%M} UTC (run by the engine)"
+    )
+
+
+@tenant_app.command("deletion")
+def tenant_deletion(tenant_id: str, data_dir: DataDir = None) -> None:
+    """Show a requested deletion, and its certificate once carried out (JSON)."""
+    services = _services(_settings(data_dir))
+    try:
+        pending = services.offboarding.get(tenant_id)
+    except CourrielError as exc:
+        raise _fail(exc) from None
+    finally:
+        services.close()
+    typer.echo(
+        json.dumps(
+            {
+                "tenant_id": pending.tenant_id,
+                "requested_at": pending.requested_at.isoformat(),
+                "delete_after": pending.delete_after.isoformat(),
+                "deleted_at": pending.deleted_at.isoformat() if pending.deleted_at else None,
+                "certificate": pending.certificate,
+            },
+            indent=2,
+        )
+    )
+
+
 @app.command("config")
 def show_config(
     data_dir: DataDir = None,
@@ -175,7 +232,9 @@ def sandbox_inbox(
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run the scheduler and the delivery engine alone (no HTTP)."""
-    services = _services(_settings(data_dir))
+    settings = _settings(data_dir)
+    configure_logging(settings.log_level, settings.log_format)
+    services = _services(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -201,6 +260,10 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
         int | None,
         typer.Option(min=1, max=64, help="HTTP processes sharing the port (COURRIEL_HTTP_WORKERS)"),
     ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate chain: serve HTTPS (with --tls-key)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
 ) -> None:
     """Run everything in one process: HTTP API, scheduler, delivery engine (and sandbox)."""
     settings = _settings(
@@ -208,9 +271,11 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
         http_host=host,
         http_port=port,
         http_workers=workers,
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
         resolver="sandbox" if sandbox else None,
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     services = _services(settings)
 
     async def main() -> None:

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
             "more than one spreads busy tracking traffic over several cores."
         ),
     )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM certificate chain for HTTPS served by Courriel itself (`serve --tls-cert`); "
+            "unset: plain HTTP, for a TLS-terminating reverse proxy in front."
+        ),
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of `tls_cert_file`."
+    )
     public_url: str = Field(
         default="",
         description=(
@@ -290,6 +300,15 @@ class Settings(BaseSettings):
     backup_keep_weekly: int = Field(
         default=4, ge=0, le=520, description="… and of this many ISO weeks."
     )
+    tenant_deletion_grace_days: int = Field(
+        default=20,
+        ge=0,
+        le=365,
+        description=(
+            "Days between `courriel tenant delete` (the tenant is suspended at once) and the "
+            "deletion of its data and backups."
+        ),
+    )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="How long a webhook receiver has to answer."
     )
@@ -392,6 +411,22 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object each (for a log collector).",
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of the Prometheus `/metrics` endpoint of `serve` and `worker` (0: off). "
+            "Its own address, so it need not be public."
+        ),
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the `/metrics` endpoint binds to."
+    )
     retention_interval_seconds: float = Field(
         default=3600.0,
         gt=0,
@@ -417,6 +452,12 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{value!r} is not a network (CIDR) or address") from None
         return [v.strip() for v in values]
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
+        return self
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

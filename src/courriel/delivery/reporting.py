@@ -18,7 +18,9 @@ import datetime as dt
 import enum
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
+from courriel.core import telemetry
 from courriel.core.errors import NotFoundError
 from courriel.delivery.ports import Deferral, OutcomeSink
 from courriel.delivery.spool import ClaimedMessage, FinishedMessage, Spool
@@ -37,9 +39,18 @@ class FinalOutcome(enum.StrEnum):
 class OutcomeReporter:
     """Moves outcomes from the spool (and deferrals from memory) to the sink, a tenant at a time."""
 
-    def __init__(self, spool: Spool, sink: OutcomeSink) -> None:
+    def __init__(
+        self,
+        spool: Spool,
+        sink: OutcomeSink,
+        provider_of: Callable[[str | None], str] = lambda _lane: "default",
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self._spool = spool
         self._sink = sink
+        # The inbox provider of a lane and the time, for the metrics only.
+        self._provider_of = provider_of
+        self._now = now
         self._deferred: list[Deferral] = []
         self._lock = threading.Lock()
 
@@ -52,6 +63,7 @@ class OutcomeReporter:
         when: dt.datetime,
     ) -> None:
         """Note one deferred attempt of a message; reported with the next batch."""
+        telemetry.DEFERRALS.labels(self._provider_of(lane)).inc()
         with self._lock:
             self._deferred.append(Deferral(message, code, reply, lane, when))
 
@@ -74,4 +86,11 @@ class OutcomeReporter:
             with contextlib.suppress(NotFoundError):
                 self._sink.record(tenant_id, finished[tenant_id], deferred[tenant_id])
         self._spool.remove([row.id for row in rows])
+        now = self._now()
+        for row in rows:
+            outcome = row.outcome or "unknown"
+            telemetry.DELIVERIES.labels(outcome, self._provider_of(row.lane)).inc()
+            telemetry.DELIVERY_SECONDS.labels(outcome).observe(
+                max(0.0, (now - row.created_at).total_seconds())
+            )
         return len(rows)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, Update, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from courriel.core.db import UTCDateTime, insert_for, transaction
@@ -100,6 +100,7 @@ class FinishedMessage:
     last_code: int | None
     last_reply: str
     lane: str | None
+    created_at: dt.datetime
 
 
 _TABLE = cast("Table", SpoolMessage.__table__)
@@ -127,6 +128,7 @@ _FINISHED_COLUMNS = (
     _TABLE.c.last_code,
     _TABLE.c.last_reply,
     _TABLE.c.lane,
+    _TABLE.c.created_at,
 )
 
 
@@ -179,6 +181,51 @@ def _settle_statement() -> Update:
             lease_until=None,
         )
     )
+
+
+# PostgreSQL: the whole batch in one statement, its columns passed as arrays
+# and joined by id (unnest), instead of one UPDATE per row: a batch of 500
+# settles in one round trip and one plan.
+_SETTLE_POSTGRES = text(
+    """
+    UPDATE spool_messages AS s SET
+        state = v.state,
+        outcome = v.outcome,
+        attempts = s.attempts + v.increment,
+        next_attempt_at = COALESCE(v.next_at, s.next_attempt_at),
+        last_code = v.code,
+        last_reply = v.reply,
+        lane = v.lane,
+        lease_owner = NULL,
+        lease_until = NULL
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:states AS varchar[]), CAST(:outcomes AS varchar[]),
+        CAST(:increments AS integer[]), CAST(:next_ats AS timestamp[]),
+        CAST(:codes AS integer[]), CAST(:replies AS text[]), CAST(:lanes AS varchar[])
+    ) AS v(id, state, outcome, increment, next_at, code, reply, lane)
+    WHERE s.id = v.id AND s.lease_owner = :owner
+    """
+)
+
+
+def _as_arrays(owner: str, settlements: Sequence[Settlement]) -> dict[str, object]:
+    def naive(when: dt.datetime | None) -> dt.datetime | None:
+        # Stored as UTC without an offset, as UTCDateTime does.
+        return None if when is None else when.astimezone(dt.UTC).replace(tzinfo=None)
+
+    return {
+        "owner": owner,
+        "ids": [s.spool_id for s in settlements],
+        "states": [
+            SpoolState.FINISHED.value if s.outcome else SpoolState.QUEUED.value for s in settlements
+        ],
+        "outcomes": [s.outcome for s in settlements],
+        "increments": [1 if s.attempted else 0 for s in settlements],
+        "next_ats": [naive(s.next_attempt_at) for s in settlements],
+        "codes": [s.code for s in settlements],
+        "replies": [s.reply[:1000] for s in settlements],
+        "lanes": [s.lane for s in settlements],
+    }
 
 
 # Built once: SQLAlchemy then finds their compiled form in its cache without
@@ -289,7 +336,11 @@ class Spool:
             for s in settlements
         ]
         with transaction(self._sessions) as session:
-            session.connection().execute(_SETTLE, rows)
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                connection.execute(_SETTLE_POSTGRES, _as_arrays(owner, settlements))
+            else:
+                connection.execute(_SETTLE, rows)
 
     def renew(self, owner: str, now: dt.datetime, lease: dt.timedelta) -> int:
         """Extend the lease of every message `owner` holds (its worker's heartbeat).
@@ -320,7 +371,7 @@ class Spool:
         with self._sessions() as session:
             # The bodies stay on disk: reporting needs the envelope and outcome only.
             rows = session.connection().execute(_FINISHED, {"limit": limit})
-            return [FinishedMessage(*row) for row in rows]
+            return [FinishedMessage(*cast("tuple[Any, ...]", row)) for row in rows]
 
     def remove(self, spool_ids: Sequence[int]) -> None:
         """A message leaves the spool once its fate is reported."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import json
 import logging
 import multiprocessing
 import multiprocessing.process
@@ -22,6 +24,7 @@ import uvicorn
 import uvloop
 
 from courriel.config import Settings
+from courriel.engine.metrics import expose_metrics
 from courriel.events.webhooks.deliverer import run_webhooks
 from courriel.relay.inbound import ReturnPathServer
 from courriel.services import Services
@@ -47,9 +50,31 @@ class _Server(uvicorn.Server):
         yield
 
 
-def configure_logging(level: str) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object a record, for log collectors (setting `log_format=json`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """See `logging.Formatter.format`."""
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
     """Our records at `level`; libraries that log peers or every step only when they warn."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonLines()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler])
     quiet = max(logging.WARNING, logging.getLevelNamesMapping()[level])
     for noisy in ("alembic", "mail.log", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(quiet)
@@ -78,7 +103,16 @@ async def run_scheduler(services: Services, stop: asyncio.Event) -> None:
 
 
 async def run_engine(services: Services, stop: asyncio.Event) -> None:
-    """Scheduler, delivery worker and webhook deliverer together."""
+    """Scheduler, delivery worker and webhook deliverer together (and `/metrics` if set)."""
+    stop_metrics = expose_metrics(services)
+    try:
+        await _run_engine(services, stop)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+
+
+async def _run_engine(services: Services, stop: asyncio.Event) -> None:
     await asyncio.gather(
         run_scheduler(services, stop),
         services.worker().run(stop),
@@ -88,7 +122,20 @@ async def run_engine(services: Services, stop: asyncio.Event) -> None:
         run_inbound(services, stop),
         run_policy(services, stop),
         run_retention(services, stop),
+        run_offboarding(services, stop),
     )
+
+
+async def run_offboarding(services: Services, stop: asyncio.Event) -> None:
+    """Delete the tenants whose grace period is over, periodically until `stop`."""
+    while not stop.is_set():
+        try:
+            for done in await asyncio.to_thread(services.offboarding.run_due):
+                log.info("tenant %s deleted; certificate kept", done.tenant_id)
+        except Exception:
+            log.exception("offboarding run failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), services.settings.retention_interval_seconds)
 
 
 async def run_retention(services: Services, stop: asyncio.Event) -> None:
@@ -175,6 +222,8 @@ async def run_http(
         # uvicorn would believe X-Forwarded-For from loopback; only the proxies
         # of the `trusted_proxies` setting may name the client (web/client.py).
         proxy_headers=False,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))

@@ -130,7 +130,7 @@ def erase_rows(
     assert contact is not None
     counts["property_values"] = len(contact.properties or {})
     counts["contacts"] = _delete(session, Contact, Contact.id == contact_id)
-    _suppress(session, tenant_address_hash(secret_key, tenant_id, person.address), now)
+    suppress_erased(session, tenant_address_hash(secret_key, tenant_id, person.address), now)
     return counts
 
 
@@ -205,7 +205,8 @@ def _scrub_payload(payload: str, pattern: re.Pattern[str]) -> str:
     return json.dumps(scrub_value(body, pattern), sort_keys=True, separators=(",", ":"))
 
 
-def _suppress(session: Session, digest: str, now: dt.datetime) -> None:
+def suppress_erased(session: Session, digest: str, now: dt.datetime) -> None:
+    """Put (or turn) the keyed hash of an erased address on the suppression list."""
     existing = session.scalars(
         select(Suppression).where(Suppression.address_hash == digest)
     ).first()

@@ -19,7 +19,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from courriel.audience.models import Contact
-from courriel.core.addresses import normalize_address
+from courriel.core.addresses import normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
@@ -30,7 +30,7 @@ from courriel.core.principal import Capability, Principal
 from courriel.core.states import Transitions
 from courriel.core.storage import Storage
 from courriel.delivery.spool import Spool
-from courriel.privacy import dossier
+from courriel.privacy import dossier, erasure_log
 from courriel.privacy.erasure import (
     Person,
     erase_rows,
@@ -323,6 +323,13 @@ class DataSubjectRights:
             counts["spool_messages"] = len(withdrawn)
             request.certificate = erasure_certificate(actor.tenant_id, request, person, counts, now)
             self._close(session, actor, request, {"counts": counts})
+        # Kept outside the tenant database, so a restored backup erases again.
+        erasure_log.record(
+            self._storage,
+            actor.tenant_id,
+            tenant_address_hash(self._key, actor.tenant_id, person.address),
+            now,
+        )
         storage = forget_in_storage(self._storage, actor.tenant_id, person.address)
         with transaction(self._storage.tenant(actor.tenant_id)) as session:
             request = self._request(session, request.id)

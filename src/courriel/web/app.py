@@ -26,6 +26,7 @@ from courriel.web.pages.base import PageHeaders
 from courriel.web.pages.center import center_router
 from courriel.web.pages.reconfirm import public_router as reconfirm_pages_router
 from courriel.web.pages.signup import public_router as signup_pages_router
+from courriel.web.telemetry import RequestTimer
 
 
 class SourceAddress:
@@ -59,6 +60,7 @@ def create_app(services: Services) -> FastAPI:
     problems.install(app)
     app.add_middleware(SourceAddress)
     app.add_middleware(PageHeaders)
+    app.add_middleware(RequestTimer)
     for router in (accounts_router, audience_router, content_router, campaigns_router):
         app.include_router(router, prefix="/v1")
     app.include_router(campaign_control_router, prefix="/v1")

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from courriel.config import Settings
+from courriel.core import migrate
 from courriel.core.clock import Clock
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.models import Tenant
@@ -31,6 +32,7 @@ from courriel.core.secrets import KEY_FILE, load_secret_key
 from courriel.core.storage import Storage
 from courriel.operations.backup import archive, snapshot
 from courriel.operations.backup.archive import BackupError
+from courriel.privacy import erasure_log
 
 MANIFEST = "manifest.json"
 SHARED = ("control", "spool")
@@ -209,11 +211,14 @@ class BackupService:
 
     # -- restore -----------------------------------------------------------
 
-    def restore(self, set_id: str, tenant_id: str | None = None) -> BackupSet:
+    def restore(self, set_id: str, tenant_id: str | None = None) -> Restored:
         """Put a set's databases back (all, or one tenant's); engines must be stopped.
 
         Each file is decrypted and checked whole before its database is
-        replaced, so a damaged backup changes nothing.
+        replaced, so a damaged backup changes nothing. The databases are then
+        migrated to this version's schema, and every erasure made since the
+        backup is made again (privacy/erasure_log.py): the log is read before
+        the control database is replaced and merged back after.
         """
         found = self.get(set_id)
         key = self._key()
@@ -223,6 +228,7 @@ class BackupService:
             if not members:
                 raise NotFoundError(f"backup set {found.id!r} holds no tenant {tenant_id!r}")
         self.verify(found.id)
+        carried = erasure_log.read(self._storage)
         folder = self.directory / found.id
         order = {"secret": 0, "control": 1, "spool": 2}
         self._storage.dispose()
@@ -232,7 +238,29 @@ class BackupService:
                     pieces = archive.read(source, key)
                     self._restore_member(member, pieces, Path(scratch))
         self._storage.dispose()
-        return found
+        return Restored(found, self._catch_up(members, carried))
+
+    def _catch_up(self, members: list[Member], carried: list[erasure_log.Logged]) -> int:
+        """Migrate what was restored, then erase again whoever was erased since."""
+        for member in members:
+            if member.name in SHARED:
+                engine = (
+                    self._storage.control_engine
+                    if member.name == "control"
+                    else self._storage.spool_engine
+                )
+                migrate.upgrade(engine, member.name)
+        erasure_log.merge(self._storage, carried)
+        secret = load_secret_key(self._settings)
+        now = self._clock.now()
+        erased = 0
+        for member in members:
+            if member.tenant_id is not None:
+                engine = self._storage.tenant(member.tenant_id).kw["bind"]
+                migrate.upgrade(engine, "tenant")
+                erased += erasure_log.reapply(self._storage, secret, member.tenant_id, now)
+        self._storage.dispose()
+        return erased
 
     def _restore_member(self, member: Member, pieces: Iterator[bytes], scratch: Path) -> None:
         if member.kind == "key":
@@ -268,6 +296,38 @@ class BackupService:
             return None
         return self._tenants().get(tenant_id)
 
+    # -- offboarding -------------------------------------------------------
+
+    def forget_tenant(self, tenant_id: str) -> int:
+        """Delete a departed tenant's files from every set; returns how many went.
+
+        Installation sets lose the tenant's member (their manifest is
+        rewritten); sets of that tenant alone are removed whole.
+        """
+        removed = 0
+        for each in self.sets():
+            folder = self.directory / each.id
+            if each.scope == f"tenant:{tenant_id}":
+                removed += len(each.members)
+                shutil.rmtree(folder)
+                continue
+            gone = [m for m in each.members if m.tenant_id == tenant_id]
+            if not gone:
+                continue
+            kept = BackupSet(
+                each.id,
+                each.created_at,
+                each.key_id,
+                each.scope,
+                tuple(m for m in each.members if m.tenant_id != tenant_id),
+            )
+            manifest = {**asdict(kept), "created_at": each.created_at.isoformat()}
+            _write_private(folder / MANIFEST, json.dumps(manifest, indent=2).encode(), replace=True)
+            for member in gone:
+                (folder / member.file).unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     # -- prune -------------------------------------------------------------
 
     def prune(self, keep_daily: int | None = None, keep_weekly: int | None = None) -> list[str]:
@@ -297,6 +357,14 @@ class BackupService:
         for name in removed:
             shutil.rmtree(self.directory / name)
         return removed
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a restore did."""
+
+    backup: BackupSet
+    erased_again: int
 
 
 @dataclass(frozen=True)
