@@ -87,14 +87,35 @@ class DkimKeyService:
         """Generate a new active pair (RSA + Ed25519) for a domain; retire the previous one."""
         principal.require(Capability.KEYS_MANAGE)
         domain = _domain(domain)
+        self._generate(principal.tenant_id, domain, exclusive=True)
+        return self.records(principal, domain)
+
+    def ensure(self, tenant_id: str, domain: str, *, exclusive: bool = True) -> None:
+        """Give a tenant's sender domain an active pair if it has none (the send path's
+        guarantee that every message is signed). `exclusive=False` is for sandbox
+        `.test` domains only, which no one can publish and several tenants may share."""
+        domain = _domain(domain)
+        with self._storage.control() as session:
+            active = session.scalar(
+                select(DkimKey.id).where(
+                    DkimKey.tenant_id == tenant_id,
+                    DkimKey.domain == domain,
+                    DkimKey.status == DkimKeyStatus.ACTIVE,
+                )
+            )
+        if active is None:
+            self._generate(tenant_id, domain, exclusive=exclusive)
+
+    def _generate(self, tenant_id: str, domain: str, *, exclusive: bool) -> None:
         now = self._clock.now()
         stamp = f"c{now:%Y%m}{secrets.token_hex(2)}"
         with transaction(self._storage.control) as session:
             taken = session.scalars(select(DkimKey).where(DkimKey.domain == domain)).all()
-            if any(k.tenant_id != principal.tenant_id for k in taken):
+            if exclusive and any(k.tenant_id != tenant_id for k in taken):
                 # One domain signs for one tenant: anything else would let a
                 # tenant sign as another's brand.
                 raise InvalidInputError("domain", "is already used by another account")
+            taken = [k for k in taken if k.tenant_id == tenant_id]
             for key in taken:
                 if key.status is DkimKeyStatus.ACTIVE:
                     key.status = DkimKeyStatus.RETIRED
@@ -109,12 +130,12 @@ class DkimKeyService:
                 sealed = self._aead.encrypt(
                     nonce,
                     dkim.private_key_bytes(private),
-                    self._aad(principal.tenant_id, domain, selector),
+                    self._aad(tenant_id, domain, selector),
                 )
                 session.add(
                     DkimKey(
                         id=new_id("dkm"),
-                        tenant_id=principal.tenant_id,
+                        tenant_id=tenant_id,
                         domain=domain,
                         selector=selector,
                         algorithm=algorithm,
@@ -124,7 +145,6 @@ class DkimKeyService:
                         created_at=now,
                     )
                 )
-        return self.records(principal, domain)
 
     def records(self, principal: Principal, domain: str) -> list[DnsRecord]:
         """The TXT records to publish for a domain, active first."""

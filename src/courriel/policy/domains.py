@@ -22,7 +22,7 @@ from typing import Any
 
 import dns.exception
 import dns.resolver
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from courriel.config import Settings
 from courriel.content import dkim
@@ -200,6 +200,9 @@ class SenderDomainService:
     def verify(self, principal: Principal, domain: str) -> SenderDomain:
         """Look the records up in DNS now and store what was found."""
         row = self.get(principal, domain)
+        if self._is_sandbox_domain(row.domain):
+            self._record_sandbox_domain(principal.tenant_id, row.domain)
+            return self.get(principal, row.domain)
         resolver = _resolver(self._settings)
         with self._storage.control() as session:
             keys = session.scalars(
@@ -235,10 +238,18 @@ class SenderDomainService:
         refusal = webmail_refusal(domain)
         if refusal:
             raise InvalidInputError("from_email", refusal)
-        if not self._settings.require_verified_sender_domain:
-            return
-        if self._settings.resolver == "sandbox" and domain.endswith(".test"):
+        if self._is_sandbox_domain(domain):
+            # Recorded and given keys like any other domain, so its mail is
+            # signed and it is listed (with its records) among the tenant's.
             self._record_sandbox_domain(principal.tenant_id, domain)
+            self._dkim_keys.ensure(principal.tenant_id, domain, exclusive=False)
+            return
+        if not self._settings.require_verified_sender_domain:
+            # Unverified by the installation's choice, but still signed.
+            try:
+                self._dkim_keys.ensure(principal.tenant_id, domain)
+            except InvalidInputError as error:
+                raise InvalidInputError("from_email", f"{domain}: {error.reason}") from error
             return
         with self._storage.control() as session:
             row = session.scalar(
@@ -250,11 +261,23 @@ class SenderDomainService:
         if problem:
             raise InvalidInputError("from_email", f"{domain}: {problem}")
 
+    def _is_sandbox_domain(self, domain: str) -> bool:
+        return self._settings.resolver == "sandbox" and domain.endswith(".test")
+
     def _record_sandbox_domain(self, tenant_id: str, domain: str) -> None:
         # Recorded once with its reason, so the exemption is visible, not silent.
         # ON CONFLICT: two concurrent sends may both record it; one row wins.
         now = self._clock.now()
         with transaction(self._storage.control) as session:
+            session.execute(
+                update(SenderDomain)
+                .where(
+                    SenderDomain.tenant_id == tenant_id,
+                    SenderDomain.domain == domain,
+                    SenderDomain.status != DomainStatus.VERIFIED,
+                )
+                .values(status=DomainStatus.VERIFIED, reason=SANDBOX_REASON, verified_at=now)
+            )
             session.execute(
                 insert_for(session)(SenderDomain)
                 .values(
