@@ -28,6 +28,7 @@ from courriel.campaigns.control import CampaignControl
 from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.scheduler import Scheduler
 from courriel.campaigns.service import CampaignService
+from courriel.campaigns.viewonline import ViewOnline
 from courriel.config import Settings
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.mailer import Mailer
@@ -96,6 +97,7 @@ class Services:
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
+    view_online: ViewOnline
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -182,6 +184,7 @@ class Services:
             ),
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
+            view_online=ViewOnline(storage, settings, key),
         )
 
     def scheduler(self) -> Scheduler:

@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from courriel.campaigns.viewonline import ViewOnline
 from courriel.events.models import EventType
 from courriel.tracking.tracker import Hit, Tracker
 from courriel.web.api.events import router as events_router
@@ -222,6 +223,27 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     if outcome is None:
         return _missing()
     return _message("You are unsubscribed", "You will get no more mail from these lists.")
+
+
+# The message is the sender's HTML: it may show images and styles from where
+# its author put them, never run a script, submit a form or be framed.
+_VIEW_ONLINE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline' https:; "
+        "font-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+@router.get("/v/{token}")
+async def view_online(token: str, request: Request) -> HTMLResponse:
+    """The campaign message as its recipient saw it (`{{ view_online_url }}`)."""
+    view: ViewOnline = request.app.state.services.view_online
+    found = await asyncio.to_thread(view.message, token)
+    if found is None:
+        return _missing()
+    return HTMLResponse(found.html, headers=_VIEW_ONLINE_HEADERS)
 
 
 def install(app: FastAPI, tracker: Tracker) -> None:
