@@ -58,6 +58,7 @@ from courriel.privacy.repermission_mail import RepermissionMailer
 from courriel.privacy.rights import DataSubjectRights
 from courriel.sandbox.zone import zone_path
 from courriel.tracking.bounces import ReturnProcessor
+from courriel.tracking.mailto import MailtoUnsubscribes
 from courriel.tracking.outcomes import TenantOutcomes
 from courriel.tracking.service import StatsService
 from courriel.tracking.tracker import Tracker
@@ -98,6 +99,7 @@ class Services:
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
     view_online: ViewOnline
+    mailto_unsubscribes: MailtoUnsubscribes
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -127,6 +129,7 @@ class Services:
         )
         campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
         privacy_rights = DataSubjectRights(storage, clock, key, spool)
+        tracker = Tracker(storage, settings, clock, key)
         return cls(
             settings=settings,
             clock=clock,
@@ -166,7 +169,7 @@ class Services:
             fanout=fanout,
             reporter=OutcomeReporter(spool, TenantOutcomes(storage, clock, key)),
             returns=ReturnProcessor(storage, clock, key),
-            tracker=Tracker(storage, settings, clock, key),
+            tracker=tracker,
             events=EventService(storage),
             webhooks=WebhookService(
                 storage, clock, parse_networks(settings.webhook_allowed_networks)
@@ -185,6 +188,7 @@ class Services:
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
             view_online=ViewOnline(storage, settings, key),
+            mailto_unsubscribes=MailtoUnsubscribes(tracker, settings.return_path_domain),
         )
 
     def scheduler(self) -> Scheduler:
