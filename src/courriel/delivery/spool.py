@@ -58,6 +58,8 @@ class Settlement:
     reply: str
     lane: str | None
     attempted: bool = True
+    # When the answer came (for a final outcome, the date of its event).
+    answered_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class FinishedMessage:
     last_code: int | None
     last_reply: str
     lane: str | None
+    # When the receiving server answered (None: finished before it was kept).
+    finished_at: dt.datetime | None = None
 
 
 _TABLE = cast("Table", SpoolMessage.__table__)
@@ -127,6 +131,7 @@ _FINISHED_COLUMNS = (
     _TABLE.c.last_code,
     _TABLE.c.last_reply,
     _TABLE.c.lane,
+    _TABLE.c.finished_at,
 )
 
 
@@ -175,6 +180,7 @@ def _settle_statement() -> Update:
             last_code=bindparam("b_code"),
             last_reply=bindparam("b_reply"),
             lane=bindparam("b_lane"),
+            finished_at=bindparam("b_finished", type_=UTCDateTime()),
             lease_owner=None,
             lease_until=None,
         )
@@ -285,6 +291,7 @@ class Spool:
                 "b_code": s.code,
                 "b_reply": s.reply[:1000],
                 "b_lane": s.lane,
+                "b_finished": s.answered_at if s.outcome else None,
             }
             for s in settlements
         ]
@@ -306,7 +313,7 @@ class Spool:
         with self._sessions() as session:
             # The bodies stay on disk: reporting needs the envelope and outcome only.
             rows = session.connection().execute(_FINISHED, {"limit": limit})
-            return [FinishedMessage(*row) for row in rows]
+            return [FinishedMessage(**row._asdict()) for row in rows]
 
     def remove(self, spool_ids: Sequence[int]) -> None:
         """A message leaves the spool once its fate is reported."""
