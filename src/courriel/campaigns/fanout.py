@@ -332,6 +332,7 @@ def campaign_composer(  # noqa: PLR0917 (the parts of one campaign's send)
             public_url=settings.public_url,
             secret_key=secret_key,
             campaign_id=campaign.id,
+            list_id=first.id if first else None,
             campaign={"name": campaign.name},
             mailing_list={"name": first.name, "purpose": first.purpose} if first else {},
             marketing=campaign.mail_class is MailClass.MARKETING,
