@@ -28,6 +28,7 @@ from courriel.campaigns.control import CampaignControl
 from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.scheduler import Scheduler
 from courriel.campaigns.service import CampaignService
+from courriel.campaigns.viewonline import ViewOnline
 from courriel.config import Settings
 from courriel.config.profiles import profile_for_lane
 from courriel.content.dkimkeys import DkimKeyService
@@ -60,6 +61,7 @@ from courriel.privacy.repermission_mail import RepermissionMailer
 from courriel.privacy.rights import DataSubjectRights
 from courriel.sandbox.zone import zone_path
 from courriel.tracking.bounces import ReturnProcessor
+from courriel.tracking.mailto import MailtoUnsubscribes
 from courriel.tracking.outcomes import TenantOutcomes
 from courriel.tracking.service import StatsService
 from courriel.tracking.tracker import Tracker
@@ -101,6 +103,8 @@ class Services:
     privacy_center: PrivacyCenter
     backups: BackupService
     offboarding: Offboarding
+    view_online: ViewOnline
+    mailto_unsubscribes: MailtoUnsubscribes
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -131,6 +135,7 @@ class Services:
         campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
         privacy_rights = DataSubjectRights(storage, clock, key, spool)
         backups = BackupService(storage, settings, clock)
+        tracker = Tracker(storage, settings, clock, key)
         return cls(
             settings=settings,
             clock=clock,
@@ -175,7 +180,7 @@ class Services:
                 now=clock.now,
             ),
             returns=ReturnProcessor(storage, clock, key),
-            tracker=Tracker(storage, settings, clock, key),
+            tracker=tracker,
             events=EventService(storage),
             webhooks=WebhookService(
                 storage, clock, parse_networks(settings.webhook_allowed_networks)
@@ -195,6 +200,8 @@ class Services:
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
             backups=backups,
             offboarding=Offboarding(storage, settings, clock, backups),
+            view_online=ViewOnline(storage, settings, key),
+            mailto_unsubscribes=MailtoUnsubscribes(tracker, settings.return_path_domain),
         )
 
     def scheduler(self) -> Scheduler:

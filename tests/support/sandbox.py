@@ -78,7 +78,7 @@ def internet(services: Services, settings: Settings) -> Iterator[Internet]:
     thread = SandboxThread(Path(settings.data_dir))
     with thread as sandbox:
         processor = ReturnProcessor(services.storage, services.clock, services.secret_key)
-        server = ReturnPathServer(processor, "127.0.0.1", 0)
+        server = ReturnPathServer(processor, "127.0.0.1", 0, services.mailto_unsubscribes)
         address = thread.run(server.start())
         sandbox.recipients.return_to = address
         try:

@@ -171,7 +171,7 @@ def test_a_burst_of_clicks_loses_none_and_the_statistics_count_each(
     assert stats.figures["clicks"] == BURST
     assert stats.figures["unique_clicks"] == len(emails)
     links = services.stats.campaign_breakdown(seeded.tenant.operator, seeded.campaign_id, "link")
-    assert {(f.key, f.figures["clicks"]) for f in links} == {("0", BURST // 2), ("2", BURST // 2)}
+    assert {(f.position, f.figures["clicks"]) for f in links} == {(0, BURST // 2), (2, BURST // 2)}
 
 
 def test_clicks_buffered_at_shutdown_are_written_before_the_server_stops(

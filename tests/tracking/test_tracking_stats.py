@@ -159,7 +159,7 @@ def test_stats_equal_the_events_they_summarize(
     assert set(providers) <= {"google", "yahoo", "microsoft"}
     links = services.stats.campaign_breakdown(tenant_a.operator, seeded.campaign_id, "link")
     per_link = Counter(str(e.detail["link"]) for e in events if e.type is EventType.CLICKED)
-    assert {r.key: r.figures["clicks"] for r in links} == dict(per_link)
+    assert {str(r.position): r.figures["clicks"] for r in links} == dict(per_link)
     days = services.stats.tenant_days(tenant_a.operator, DAY1.date(), DAY1.date() + dt.timedelta(2))
     assert [d.key for d in days] == ["2026-03-01", "2026-03-02", "2026-03-03"]
     assert sum(d.figures["queued"] for d in days) == 40

@@ -138,11 +138,12 @@ class ConsentRecord(TenantBase):
 
 
 class Suppression(TenantBase):
-    """An address that must not receive mail, kept as a keyed hash.
+    """An address that must not receive mail, checked by its keyed hash.
 
     The hash (HMAC of the normalized address with the installation key) lets
-    every import, sign-up and send check the address without the suppression
-    list itself holding personal data longer than needed.
+    every import, sign-up and send check the address. The address itself is
+    kept beside it so a sender can see who bounced or complained, except
+    after an erasure (Art. 17), where only the hash remains.
     """
 
     __tablename__ = "suppressions"
@@ -152,6 +153,8 @@ class Suppression(TenantBase):
     reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason))
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # None for an erasure, and for rows suppressed before addresses were kept.
+    address: Mapped[str | None] = mapped_column(String(320), default=None)
 
 
 # Defined with the value checks, which must not load SQLAlchemy; known here too.

@@ -35,7 +35,13 @@ def suppress_contact(
     exists = session.scalar(select(Suppression.id).where(Suppression.address_hash == address_hash))
     if exists is None:
         session.add(
-            Suppression(address_hash=address_hash, reason=reason, detail=detail, created_at=now)
+            Suppression(
+                address_hash=address_hash,
+                reason=reason,
+                detail=detail,
+                created_at=now,
+                address=None if reason is SuppressionReason.ERASURE else contact.email,
+            )
         )
     target = {
         SuppressionReason.HARD_BOUNCE: S.BOUNCED,

@@ -57,6 +57,8 @@ class SuppressionIn(Input):
 class SuppressionOut(BaseModel):
     id: int
     address_hash: str
+    # The address, for every reason but erasure (kept as the hash alone).
+    address: str | None = None
     reason: SuppressionReason
     detail: str
     created_at: dt.datetime

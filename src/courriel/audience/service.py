@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from courriel.audience.export import ExportService
@@ -29,6 +29,7 @@ from courriel.audience.properties import (
     load_definitions,
 )
 from courriel.audience.retention import RetentionService
+from courriel.audience.search import ContactSearch, search_conditions
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.subscriptions import can_move, check_move
 from courriel.audience.suppressions import SuppressionService, erased_only
@@ -331,11 +332,20 @@ class AudienceService:
         with self._storage.tenant(principal.tenant_id)() as session:
             return get_or_not_found(session, Contact, contact_id, "contact")
 
-    def list_contacts(self, principal: Principal, cursor: str | None, limit: int) -> Page[Contact]:
-        """The tenant's contacts, a page at a time."""
+    def list_contacts(
+        self,
+        principal: Principal,
+        cursor: str | None,
+        limit: int,
+        search: ContactSearch | None = None,
+    ) -> Page[Contact]:
+        """The tenant's contacts (those matching `search`, if given), a page at a time."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return paginate(session, select(Contact), Contact.id, cursor, limit)
+            query: Select[tuple[Contact]] = select(Contact)
+            if search is not None:
+                query = query.where(*search_conditions(session, search))
+            return paginate(session, query, Contact.id, cursor, limit)
 
     def consent_history(self, principal: Principal, contact_id: str) -> list[ConsentRecord]:
         """The consent ledger of one contact, oldest first."""

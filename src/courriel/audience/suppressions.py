@@ -117,7 +117,13 @@ class SuppressionService:
                 )
             else:
                 session.add(
-                    Suppression(address_hash=digest, reason=reason, detail=detail, created_at=now)
+                    Suppression(
+                        address_hash=digest,
+                        reason=reason,
+                        detail=detail,
+                        created_at=now,
+                        address=email,
+                    )
                 )
             session.flush()
             added = session.scalars(

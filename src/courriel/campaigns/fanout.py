@@ -16,6 +16,7 @@ When a batch finds nobody left, the campaign is `sent`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -37,6 +38,7 @@ from courriel.campaigns.ports import SendingAllowance
 from courriel.campaigns.resolution import plan_of, resolve_batch
 from courriel.config import Settings
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
+from courriel.content.dkim import DkimSigner
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.models import TemplateVersion
 from courriel.content.render import RenderError
@@ -183,7 +185,7 @@ class Fanout:
                 failures[recipient.id] = "restricted"
                 continue
             try:
-                body = composer.compose(_recipient(recipient.id, contact, version), now)
+                body = composer.compose(recipient_of(recipient.id, contact, version), now)
             except RenderError as exc:
                 failures[recipient.id] = str(exc)
                 continue
@@ -211,32 +213,15 @@ class Fanout:
         if composer is not None:
             return composer
         with self._storage.tenant(tenant_id)() as session:
-            lists = session.scalars(
-                select(MailingList)
-                .join(CampaignList, CampaignList.list_id == MailingList.id)
-                .where(CampaignList.campaign_id == campaign.id)
-                .order_by(MailingList.id)
-            ).all()
-        first = lists[0] if lists else None
-        composer = Composer(
-            version,
-            Sender(
-                email=campaign.from_email,
-                name=campaign.from_name,
-                return_path_domain=self._settings.return_path_domain,
-            ),
-            SendContext(
-                tenant_id=tenant_id,
-                public_url=self._settings.public_url,
-                secret_key=self._secret_key,
-                campaign_id=campaign.id,
-                campaign={"name": campaign.name},
-                mailing_list={"name": first.name, "purpose": first.purpose} if first else {},
-                marketing=campaign.mail_class is MailClass.MARKETING,
-                tracking=campaign.tracking and all(m.tracking for m in lists),
-            ),
-            self._dkim.signers(tenant_id, campaign.from_email.rpartition("@")[2]),
-        )
+            composer = campaign_composer(
+                session,
+                self._settings,
+                self._secret_key,
+                tenant_id,
+                campaign,
+                version,
+                self._dkim.signers(tenant_id, campaign.from_email.rpartition("@")[2]),
+            )
         if len(self._composers) >= _COMPOSER_CACHE:
             self._composers.pop(next(iter(self._composers)))
         self._composers[key] = composer
@@ -318,8 +303,48 @@ class Fanout:
                 campaign.finished_at = self._clock.now()
 
 
-def _recipient(message_id: str, contact: Contact, version: TemplateVersion) -> Recipient:
-    # Only what a template may use; ids and internals stay out of reach.
+def campaign_composer(  # noqa: PLR0917 (the parts of one campaign's send)
+    session: Session,
+    settings: Settings,
+    secret_key: bytes,
+    tenant_id: str,
+    campaign: Campaign,
+    version: TemplateVersion,
+    signers: Sequence[DkimSigner],
+) -> Composer:
+    """The composer of a campaign's messages: its sender, first list and tracking choice."""
+    lists = session.scalars(
+        select(MailingList)
+        .join(CampaignList, CampaignList.list_id == MailingList.id)
+        .where(CampaignList.campaign_id == campaign.id)
+        .order_by(MailingList.id)
+    ).all()
+    first = lists[0] if lists else None
+    return Composer(
+        version,
+        Sender(
+            email=campaign.from_email,
+            name=campaign.from_name,
+            return_path_domain=settings.return_path_domain,
+        ),
+        SendContext(
+            tenant_id=tenant_id,
+            public_url=settings.public_url,
+            secret_key=secret_key,
+            campaign_id=campaign.id,
+            list_id=first.id if first else None,
+            campaign={"name": campaign.name},
+            mailing_list={"name": first.name, "purpose": first.purpose} if first else {},
+            marketing=campaign.mail_class is MailClass.MARKETING,
+            tracking=campaign.tracking and all(m.tracking for m in lists),
+        ),
+        signers,
+    )
+
+
+def recipient_of(message_id: str, contact: Contact, version: TemplateVersion) -> Recipient:
+    """The `Recipient` a contact is composed as: only what a template may use;
+    ids and internals stay out of reach."""
     values = {
         "email": contact.email,
         "first_name": contact.first_name,

@@ -30,6 +30,10 @@ from courriel.events.models import EventType
 from courriel.events.recorder import NewEvent, record_events
 
 ONE_CLICK_FORM = "one-click-unsubscribe"
+_HOW = {
+    "one-click": "One-click unsubscribe (RFC 8058)",
+    "mailto": "Unsubscribe by mail to the List-Unsubscribe address (RFC 2369)",
+}
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,12 @@ def unsubscribe_recipient(
     now: dt.datetime,
     ip: str | None = None,
     user_agent: str | None = None,
+    method: str = "one-click",
 ) -> UnsubscribeOutcome | None:
-    """Unsubscribe the contact of a message from the message's lists (None: no such message)."""
+    """Unsubscribe the contact of a message from the message's lists (None: no such message).
+
+    `method` says how the person asked: "one-click" (RFC 8058 POST) or
+    "mailto" (a mail to the List-Unsubscribe address, RFC 2369)."""
     recipient = session.get(CampaignRecipient, message_id)
     if recipient is None:
         return None
@@ -96,7 +104,7 @@ def unsubscribe_recipient(
                     action=ConsentAction.WITHDRAWN,
                     source=ConsentSource.FORM,
                     legal_basis="consent",
-                    purpose_text=f"One-click unsubscribe (RFC 8058) from message {message_id}",
+                    purpose_text=f"{_HOW.get(method, method)} from message {message_id}",
                     form_id=ONE_CLICK_FORM,
                     ip=ip,
                     user_agent=(user_agent or "")[:500] or None,
@@ -113,7 +121,7 @@ def unsubscribe_recipient(
                 campaign_id=recipient.campaign_id,
                 message_id=message_id,
                 contact_id=recipient.contact_id,
-                detail={"method": "one-click", "lists": left},
+                detail={"method": method, "lists": left},
                 dedupe_key=f"{message_id}:unsubscribed",
             )
         ],

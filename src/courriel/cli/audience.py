@@ -11,12 +11,13 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from courriel.audience.importer import ImportRequest
+from courriel.audience.search import ContactSearch, parse_property
 from courriel.audience.segments.service import segment_condition
 from courriel.cli.common import DataDir, TenantOpt, console, err, fail, open_services
 from courriel.core.errors import CourrielError
 from courriel.core.principal import Principal
 
-contacts_app = typer.Typer(help="Contacts: import and export.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contacts: import, export and search.", no_args_is_help=True)
 segments_app = typer.Typer(help="Segments: count contacts by a filter.", no_args_is_help=True)
 
 
@@ -98,6 +99,37 @@ def export_contacts(
         raise fail(exc) from None
     finally:
         services.close()
+
+
+@contacts_app.command("search")
+def search_contacts(  # noqa: PLR0917 (typer: one parameter per option)
+    tenant: TenantOpt,
+    email: Annotated[str | None, typer.Option(help="Exact address")] = None,
+    email_prefix: Annotated[str | None, typer.Option(help="Address starts with")] = None,
+    name: Annotated[str | None, typer.Option(help="In the first or last name")] = None,
+    prop: Annotated[
+        str | None, typer.Option("--property", help="name:value, e.g. city:Paris")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many")] = 100,
+    data_dir: DataDir = None,
+) -> None:
+    """Contacts matching every criterion given, one JSON object a line."""
+    services = open_services(data_dir)
+    try:
+        search = ContactSearch(email, email_prefix, name, parse_property(prop))
+        page = services.audience.list_contacts(Principal.operator(tenant), None, limit, search)
+    except CourrielError as exc:
+        raise fail(exc) from None
+    finally:
+        services.close()
+    for contact in page.items:
+        shown = {
+            "id": contact.id,
+            "email": contact.email,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+        }
+        typer.echo(json.dumps(shown, ensure_ascii=False))
 
 
 @segments_app.command("count")

@@ -36,6 +36,7 @@ DEMO_HTML = """<html><body>
 <a href="{{ preferences_url }}">Preferences</a></p>
 </body></html>"""
 
+DEMO_DOMAIN = "demo.courriel.test"
 PURPOSE = "Monthly news about Courriel. Unsubscribe at any time."
 
 
@@ -75,12 +76,16 @@ def seed_demo(services: Services) -> DemoSeed:
     template, _version = services.templates.create(
         operator, "Welcome", "Welcome, {{ contact.first_name }}", DEMO_HTML
     )
+    # The demo's domain is added and verified as any sender's would be, so
+    # it has DKIM keys and its mail is signed.
+    services.sender_domains.add(operator, DEMO_DOMAIN)
+    services.sender_domains.verify(operator, DEMO_DOMAIN)
     campaign = services.campaigns.create(
         operator,
         name="Welcome campaign",
         template_id=template.id,
         list_ids=[mailing_list.id],
-        from_email="news@demo.courriel.test",
+        from_email=f"news@{DEMO_DOMAIN}",
         from_name="Courriel Démo",
     )
     return DemoSeed(

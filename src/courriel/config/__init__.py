@@ -394,7 +394,8 @@ class Settings(BaseSettings):
         description=(
             "Only From domains verified by their owner (DNS TXT token) may send. In sandbox "
             "mode (`resolver=sandbox`) domains under the reserved `.test` TLD count as verified, "
-            "with that reason recorded, since no one can publish records for them."
+            "with that reason recorded, since no one can publish records for them. Either way "
+            "a From domain gets DKIM keys on its first send: every message is signed."
         ),
     )
     spf_include: str = Field(

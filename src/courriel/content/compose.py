@@ -84,6 +84,8 @@ class SendContext:
     public_url: str
     secret_key: bytes
     campaign_id: str | None = None
+    # The list the mail is sent to, for its List-Id (RFC 2919); None: no list.
+    list_id: str | None = None
     campaign: dict[str, Any] = field(default_factory=dict)
     mailing_list: dict[str, Any] = field(default_factory=dict)
     marketing: bool = True
@@ -186,11 +188,19 @@ class Composer:
         if send.marketing:
             # RFC 8058 §3.1: the POST body a one-click unsubscribe sends.
             lines.append(h.header_line("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        if send.list_id:
+            # RFC 2919: the list's name as a phrase, and an identifier in the
+            # sender's namespace that stays the same for the life of the list.
+            name = h.phrase(str(send.mailing_list.get("name", "")))
+            list_id = f"<{send.list_id.replace('_', '-')}.{self._from_domain}>"
+            lines.append(h.header_line("List-Id", f"{name} {list_id}" if name else list_id))
         kind = "marketing" if send.marketing else "transactional"
         campaign = send.campaign_id or "direct"
         lines.append(h.header_line("Feedback-ID", f"{campaign}:{send.tenant_id}:{kind}:courriel"))
         for header, value in self._version.headers.items():
-            lines.append(h.header_line(header, h.fold(value)))
+            # RFC 5322 §2.2: a field body is ASCII; other text is written as
+            # RFC 2047 encoded words, as the Subject is.
+            lines.append(h.header_line(header, h.unstructured(value)))
         return b"".join(lines)
 
     def context(self, recipient: Recipient) -> dict[str, Any]:

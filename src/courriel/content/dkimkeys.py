@@ -103,6 +103,21 @@ class DkimKeyService:
             self.generate(session, principal.tenant_id, domain)
         return self.records(principal, domain)
 
+    def ensure(self, session: Session, tenant_id: str, domain: str) -> None:
+        """In the caller's transaction: an active pair for the domain if the tenant has none
+        (the send path's guarantee that every message is signed). The caller has
+        checked that no other tenant signs for the domain."""
+        domain = _domain(domain)
+        active = session.scalar(
+            select(DkimKey.id).where(
+                DkimKey.tenant_id == tenant_id,
+                DkimKey.domain == domain,
+                DkimKey.status == DkimKeyStatus.ACTIVE,
+            )
+        )
+        if active is None:
+            self.generate(session, tenant_id, domain)
+
     def generate(self, session: Session, tenant_id: str, domain: str) -> None:
         """In the caller's transaction: a new active pair for a tenant's domain, the old retired.
 

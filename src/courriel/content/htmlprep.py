@@ -67,7 +67,11 @@ def prepare_html(source: str, source_format: SourceFormat) -> str:
             else None
         )
         try:
-            protected = mjml.mjml2html(protected, disable_comments=True)
+            # fonts={}: MJML would otherwise add a Google Fonts <link> and
+            # @import for its default font, and every reader who opens the
+            # message would tell that host their IP. An author's own
+            # <mj-font> still loads from where the author put it.
+            protected = mjml.mjml2html(protected, disable_comments=True, fonts={})
         except Exception as exc:  # noqa: BLE001 - the compiler's errors are plain exceptions
             raise InvalidInputError("mjml", f"MJML does not compile: {exc}") from None
         # Outlook-only blocks that end where the next begins are one block;

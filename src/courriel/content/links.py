@@ -171,6 +171,15 @@ def view_online_url(public_url: str, secret_key: bytes, tenant_id: str, message_
     return f"{_base(public_url)}/v/{view_online_token(secret_key, tenant_id, message_id)}"
 
 
+# Message ids of test sends: their links lead to a page saying so, not a 404.
+TEST_MESSAGE_PREFIX = "tst"
+
+
+def is_test_message(message_id: str) -> bool:
+    """Whether a message id (from a genuine token) is a test send's."""
+    return message_id.startswith(f"{TEST_MESSAGE_PREFIX}_")
+
+
 def is_trackable_url(url: str) -> bool:
     """Only absolute http(s) URLs may ever become redirect targets."""
     lowered = url.strip().lower()

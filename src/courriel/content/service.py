@@ -14,6 +14,7 @@ from courriel.content import headers as h
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.htmlprep import prepare_html
+from courriel.content.links import TEST_MESSAGE_PREFIX
 from courriel.content.linktracking import rewrite_links
 from courriel.content.mailer import Mailer, SystemMail
 from courriel.content.models import SourceFormat, Template, TemplateLink, TemplateVersion
@@ -248,7 +249,13 @@ class TemplateService:
         )
 
     def _composer(
-        self, principal: Principal, version: TemplateVersion, from_email: str, from_name: str
+        self,
+        principal: Principal,
+        version: TemplateVersion,
+        from_email: str,
+        from_name: str,
+        *,
+        marketing: bool = True,
     ) -> Composer:
         settings = self._settings
         public_url = settings.public_url if settings else "http://127.0.0.1:8025"
@@ -265,7 +272,7 @@ class TemplateService:
                 tenant_id=principal.tenant_id,
                 public_url=public_url,
                 secret_key=self._secret_key or b"preview",
-                marketing=True,
+                marketing=marketing,
                 tracking=False,
             ),
             signers,
@@ -320,7 +327,10 @@ class TemplateService:
         sender = normalize_address(from_email, "from_email")
         h.check_one_line("from_name", from_name, 200)
         _template, found = self.get(principal, template_id, version)
-        message_id = new_id("msg")
+        # A test send belongs to no campaign and no list: it advertises no
+        # List-Unsubscribe (nothing to leave), and the links its body prints
+        # lead to a page saying it was a test (`TEST_MESSAGE_PREFIX`).
+        message_id = new_id(TEST_MESSAGE_PREFIX)
         recipient = self._recipient(
             principal,
             version=found,
@@ -329,7 +339,7 @@ class TemplateService:
             sample=sample,
             to=address,
         )
-        composer = self._composer(principal, found, sender, from_name)
+        composer = self._composer(principal, found, sender, from_name, marketing=False)
         now = self._clock.now()
         try:
             body = composer.compose(recipient, now)

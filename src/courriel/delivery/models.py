@@ -81,6 +81,9 @@ class SpoolMessage(SpoolBase):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     body_format: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # When the receiving server gave the final answer (or the message expired):
+    # the moment its delivery event is dated, however late it is reported.
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class SpoolLane(SpoolBase):

@@ -63,4 +63,5 @@ def settlement_for(
         code=code,
         reply=reply,
         lane=lane,
+        answered_at=now,
     )

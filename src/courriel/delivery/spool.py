@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, Update, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +58,8 @@ class Settlement:
     reply: str
     lane: str | None
     attempted: bool = True
+    # When the answer came (for a final outcome, the date of its event).
+    answered_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class FinishedMessage:
     last_reply: str
     lane: str | None
     created_at: dt.datetime
+    # When the receiving server answered (None: finished before it was kept).
+    finished_at: dt.datetime | None = None
 
 
 _TABLE = cast("Table", SpoolMessage.__table__)
@@ -129,6 +133,7 @@ _FINISHED_COLUMNS = (
     _TABLE.c.last_reply,
     _TABLE.c.lane,
     _TABLE.c.created_at,
+    _TABLE.c.finished_at,
 )
 
 
@@ -177,6 +182,7 @@ def _settle_statement() -> Update:
             last_code=bindparam("b_code"),
             last_reply=bindparam("b_reply"),
             lane=bindparam("b_lane"),
+            finished_at=bindparam("b_finished", type_=UTCDateTime()),
             lease_owner=None,
             lease_until=None,
         )
@@ -196,13 +202,15 @@ _SETTLE_POSTGRES = text(
         last_code = v.code,
         last_reply = v.reply,
         lane = v.lane,
+        finished_at = v.finished_at,
         lease_owner = NULL,
         lease_until = NULL
     FROM unnest(
         CAST(:ids AS bigint[]), CAST(:states AS varchar[]), CAST(:outcomes AS varchar[]),
         CAST(:increments AS integer[]), CAST(:next_ats AS timestamp[]),
-        CAST(:codes AS integer[]), CAST(:replies AS text[]), CAST(:lanes AS varchar[])
-    ) AS v(id, state, outcome, increment, next_at, code, reply, lane)
+        CAST(:codes AS integer[]), CAST(:replies AS text[]), CAST(:lanes AS varchar[]),
+        CAST(:finished_ats AS timestamp[])
+    ) AS v(id, state, outcome, increment, next_at, code, reply, lane, finished_at)
     WHERE s.id = v.id AND s.lease_owner = :owner
     """
 )
@@ -225,6 +233,7 @@ def _as_arrays(owner: str, settlements: Sequence[Settlement]) -> dict[str, objec
         "codes": [s.code for s in settlements],
         "replies": [s.reply[:1000] for s in settlements],
         "lanes": [s.lane for s in settlements],
+        "finished_ats": [naive(s.answered_at) if s.outcome else None for s in settlements],
     }
 
 
@@ -332,6 +341,7 @@ class Spool:
                 "b_code": s.code,
                 "b_reply": s.reply[:1000],
                 "b_lane": s.lane,
+                "b_finished": s.answered_at if s.outcome else None,
             }
             for s in settlements
         ]
@@ -371,7 +381,7 @@ class Spool:
         with self._sessions() as session:
             # The bodies stay on disk: reporting needs the envelope and outcome only.
             rows = session.connection().execute(_FINISHED, {"limit": limit})
-            return [FinishedMessage(*cast("tuple[Any, ...]", row)) for row in rows]
+            return [FinishedMessage(**row._asdict()) for row in rows]
 
     def remove(self, spool_ids: Sequence[int]) -> None:
         """A message leaves the spool once its fate is reported."""

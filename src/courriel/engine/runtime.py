@@ -178,7 +178,12 @@ async def run_inbound(services: Services, stop: asyncio.Event) -> None:
     if not settings.inbound_smtp_port:
         return
     processor = services.returns
-    server = ReturnPathServer(processor, settings.inbound_smtp_host, settings.inbound_smtp_port)
+    server = ReturnPathServer(
+        processor,
+        settings.inbound_smtp_host,
+        settings.inbound_smtp_port,
+        services.mailto_unsubscribes,
+    )
     host, port = await server.start()
     log.info("return-path SMTP server on %s:%d", host, port)
     try:

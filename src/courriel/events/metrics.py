@@ -142,10 +142,13 @@ def rates(figures: dict[str, int]) -> dict[str, float]:
     """Every rate of a set of figures; a rate over nothing is 0.
 
     "Sent" is what reached the delivery engine: the `sent` events when the
-    engine reports them, else the messages queued for it.
+    engine reports them, else the messages queued for it, else (a slice
+    such as a provider, known only once a receiving server answered) the
+    messages whose fate is final there.
     """
-    sent = figures.get("sent", 0) or figures.get("queued", 0)
     delivered = figures.get("delivered", 0)
+    final = delivered + sum(figures.get(k, 0) for k in ("bounced", "blocked", "expired"))
+    sent = figures.get("sent", 0) or figures.get("queued", 0) or final
     unique_opens = figures.get("unique_opens", 0)
     unique_clicks = figures.get("unique_clicks", 0)
     return {

@@ -22,7 +22,7 @@ from typing import Any
 
 import dns.exception
 import dns.resolver
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from courriel.config import Settings
@@ -235,6 +235,9 @@ class SenderDomainService:
     def verify(self, principal: Principal, domain: str) -> SenderDomain:
         """Look the records up in DNS now and store what was found."""
         row = self.get(principal, domain)
+        if self._is_sandbox_domain(row.domain):
+            self._record_sandbox_domain(principal.tenant_id, row.domain)
+            return self.get(principal, row.domain)
         resolver = _resolver(self._settings)
         with self._storage.control() as session:
             keys = session.scalars(
@@ -275,10 +278,19 @@ class SenderDomainService:
         refusal = webmail_refusal(domain)
         if refusal:
             raise InvalidInputError("from_email", refusal)
-        if not self._settings.require_verified_sender_domain:
-            return
-        if self._settings.resolver == "sandbox" and domain.endswith(".test"):
-            self._record_sandbox_domain(principal.tenant_id, domain)
+        if self._is_sandbox_domain(domain) or not self._settings.require_verified_sender_domain:
+            # A sandbox `.test` domain is proven for the first tenant to claim
+            # it (reserved TLD), and an installation may choose to send from
+            # unproven domains; either way the domain is listed and its mail
+            # signed, and never for a tenant other than the one that signs for it.
+            with transaction(self._storage.control) as session:
+                if _held_by_another(session, principal.tenant_id, domain):
+                    raise InvalidInputError(
+                        "from_email", f"{domain}: is already used by another account"
+                    )
+                if self._is_sandbox_domain(domain):
+                    self._insert_sandbox_domain(session, principal.tenant_id, domain)
+                self._dkim_keys.ensure(session, principal.tenant_id, domain)
             return
         with self._storage.control() as session:
             row = session.scalar(
@@ -290,6 +302,9 @@ class SenderDomainService:
         if problem:
             raise InvalidInputError("from_email", f"{domain}: {problem}")
 
+    def _is_sandbox_domain(self, domain: str) -> bool:
+        return self._settings.resolver == "sandbox" and domain.endswith(".test")
+
     def _record_sandbox_domain(self, tenant_id: str, domain: str) -> None:
         with transaction(self._storage.control) as session:
             self._insert_sandbox_domain(session, tenant_id, domain)
@@ -298,6 +313,16 @@ class SenderDomainService:
         # Recorded once with its reason, so the exemption is visible, not silent.
         # ON CONFLICT: two concurrent sends may both record it; one row wins.
         now = self._clock.now()
+        # A row added by hand and not yet proven becomes verified here too.
+        session.execute(
+            update(SenderDomain)
+            .where(
+                SenderDomain.tenant_id == tenant_id,
+                SenderDomain.domain == domain,
+                SenderDomain.status != DomainStatus.VERIFIED,
+            )
+            .values(status=DomainStatus.VERIFIED, reason=SANDBOX_REASON, verified_at=now)
+        )
         session.execute(
             insert_for(session)(SenderDomain)
             .values(

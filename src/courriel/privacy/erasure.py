@@ -219,6 +219,8 @@ def suppress_erased(session: Session, digest: str, now: dt.datetime) -> None:
         return
     existing.reason = SuppressionReason.ERASURE
     existing.detail = ""
+    # Erased: only the hash may remain (Art. 17; it keeps the address out).
+    existing.address = None
 
 
 def withdraw_for_erasure(

@@ -1,11 +1,12 @@
-"""The return-path SMTP server: where DSNs and complaint reports arrive.
+"""The return-path SMTP server: where DSNs and complaint reports arrive,
+and the mails people send to the List-Unsubscribe `mailto:` (RFC 2369).
 
 Protocol and policy are split as in aiosmtpd: aiosmtpd runs the protocol
 (and ends DATA only at CRLF.CRLF, RFC 5321 §4.1.1.4, so nothing can be
 smuggled past the end of a message), these hooks only decide: RCPT accepts
-our VERP return paths alone, DATA hands the message to the
-`ReturnProcessor`. A failure on our side answers 451, so the sender keeps
-the report and tries again.
+our VERP return paths and the unsubscribe address alone, DATA hands the
+message to the `ReturnProcessor` (or to `MailtoUnsubscribes`). A failure on
+our side answers 451, so the sender keeps the report and tries again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from aiosmtpd.smtp import Envelope, Session
 
     from courriel.tracking.bounces import ReturnProcessor
+    from courriel.tracking.mailto import MailtoUnsubscribes
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,14 @@ DATA_SIZE_LIMIT = 10 * 1024 * 1024
 class ReturnPathHandler:
     """aiosmtpd hooks of the return-path server."""
 
-    def __init__(self, processor: ReturnProcessor) -> None:
+    def __init__(
+        self, processor: ReturnProcessor, unsubscribes: MailtoUnsubscribes | None = None
+    ) -> None:
         self.processor = processor
+        self.unsubscribes = unsubscribes
+
+    def _is_unsubscribe(self, address: str) -> bool:
+        return self.unsubscribes is not None and self.unsubscribes.accepts(address)
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
         self,
@@ -44,8 +52,8 @@ class ReturnPathHandler:
         address: str,
         _rcpt_options: list[str],
     ) -> str:
-        """Accept only our own (VERP, tagged) return paths."""
-        if not self.processor.accepts(address):
+        """Accept only our own (VERP, tagged) return paths and the unsubscribe address."""
+        if not (self.processor.accepts(address) or self._is_unsubscribe(address)):
             return REPLY_NO_SUCH_USER
         envelope.rcpt_tos.append(address)
         return REPLY_RCPT_OK
@@ -57,6 +65,12 @@ class ReturnPathHandler:
         content = envelope.original_content or b""
         try:
             for rcpt in envelope.rcpt_tos:
+                if self.unsubscribes is not None and self._is_unsubscribe(rcpt):
+                    # Accepted either way: a reply could only tell a prober
+                    # whether a token is genuine.
+                    done = await asyncio.to_thread(self.unsubscribes.process, content)
+                    log.info("unsubscribe by mail: %s", "done" if done else "no valid token")
+                    continue
                 outcome = await asyncio.to_thread(self.processor.process, rcpt, content)
                 log.info("return path message: %s -> %s", outcome.kind, outcome.event)
         except Exception:
@@ -68,8 +82,14 @@ class ReturnPathHandler:
 class ReturnPathServer:
     """The return-path SMTP server on the current event loop."""
 
-    def __init__(self, processor: ReturnProcessor, host: str, port: int) -> None:
-        self._handler = ReturnPathHandler(processor)
+    def __init__(
+        self,
+        processor: ReturnProcessor,
+        host: str,
+        port: int,
+        unsubscribes: MailtoUnsubscribes | None = None,
+    ) -> None:
+        self._handler = ReturnPathHandler(processor, unsubscribes)
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None

@@ -81,7 +81,8 @@ def _final_event(m: FinishedMessage, now: dt.datetime) -> NewEvent:
         detail["bounce"] = "hard" if outcome is FinalOutcome.HARD_BOUNCE else "soft"
     return NewEvent(
         type=_EVENT[outcome],
-        occurred_at=now,
+        # When the receiving server answered, not when this report is written.
+        occurred_at=m.finished_at or now,
         campaign_id=m.campaign_id,
         message_id=m.message_id,
         contact_id=m.contact_id,

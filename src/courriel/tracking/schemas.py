@@ -25,6 +25,8 @@ class FiguresOut(BaseModel):
     key: str
     figures: dict[str, int]
     rates: dict[str, float]
+    # Per link: its position in the template; the key is its URL.
+    position: int | None = None
 
 
 class BreakdownOut(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from courriel.campaigns.models import Campaign, CampaignRecipient, RecipientState
+from courriel.content.models import TemplateLink
 from courriel.core.db import get_or_not_found
 from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Capability, Principal
@@ -27,6 +28,8 @@ class Figures:
     key: str
     figures: dict[str, int]
     rates: dict[str, float] = field(default_factory=dict)
+    # Per link: the link's position in the template (the key is its URL).
+    position: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,16 @@ class StatsService:
         if dimension not in ("link", "provider", "day"):
             raise InvalidInputError("dimension", "must be link, provider or day")
         with self._storage.tenant(principal.tenant_id)() as session:
-            _campaign(session, campaign_id)
+            campaign = _campaign(session, campaign_id)
             slices = self._slice(session, campaign_id, dimension)
+            urls = _link_urls(session, campaign.template_version_id) if dimension == "link" else {}
         keys = sorted(slices, key=lambda k: (len(k), k) if dimension == "link" else (0, k))
         if dimension == "link":
-            return [Figures(k, slices[k]) for k in keys]
+            # Counted by position (what a click token names), shown by URL.
+            return [
+                Figures(urls.get(k, k), slices[k], position=int(k) if k.isdigit() else None)
+                for k in keys
+            ]
         return [Figures(k, _figures(slices[k]), rates(_figures(slices[k]))) for k in keys]
 
     def tenant_days(self, principal: Principal, start: dt.date, end: dt.date) -> list[Figures]:
@@ -143,6 +151,15 @@ class StatsService:
         for key, metric, count in rows:
             slices.setdefault(key, {})[metric] = int(count)
         return slices
+
+
+def _link_urls(session: Session, version_id: str) -> dict[str, str]:
+    rows = session.execute(
+        select(TemplateLink.position, TemplateLink.url).where(
+            TemplateLink.template_version_id == version_id
+        )
+    )
+    return {str(position): url for position, url in rows}
 
 
 def _campaign(session: Session, campaign_id: str) -> Campaign:

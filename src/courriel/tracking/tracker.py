@@ -337,7 +337,11 @@ class Tracker:
             return lists_of_message(session, ref.message_id)
 
     def unsubscribe(
-        self, ref: UnsubscribeRef, ip: str | None, user_agent: str | None
+        self,
+        ref: UnsubscribeRef,
+        ip: str | None,
+        user_agent: str | None,
+        method: str = "one-click",
     ) -> UnsubscribeOutcome | None:
         """Unsubscribe at once (RFC 8058); idempotent. None: unknown message (404)."""
         try:
@@ -351,6 +355,7 @@ class Tracker:
                 now=self._clock.now(),
                 ip=ip,
                 user_agent=user_agent,
+                method=method,
             )
 
 

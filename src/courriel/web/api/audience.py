@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -22,6 +24,7 @@ from courriel.audience.schemas import (
     SuppressionOut,
     UnsubscribeOut,
 )
+from courriel.audience.search import ContactSearch, parse_property
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.core.schemas import Input, PageOut
 from courriel.web.api.audit import record_view
@@ -96,11 +99,21 @@ def subscribe(body: ContactIn, services: ServicesDep, principal: PrincipalDep) -
 def list_contacts(
     services: ServicesDep,
     principal: PrincipalDep,
+    *,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE,
+    email: Annotated[str | None, Query(max_length=320, description="exact address")] = None,
+    email_prefix: Annotated[
+        str | None, Query(max_length=320, description="address starts with")
+    ] = None,
+    name: Annotated[str | None, Query(max_length=320, description="in first or last name")] = None,
+    property: Annotated[  # noqa: A002 - the API's word
+        str | None, Query(max_length=400, description="name:value, e.g. city:Paris")
+    ] = None,
 ) -> PageOut[ContactOut]:
-    """The tenant's contacts."""
-    page = services.audience.list_contacts(principal, cursor, limit)
+    """The tenant's contacts, or those matching every search parameter given."""
+    search = ContactSearch(email, email_prefix, name, parse_property(property))
+    page = services.audience.list_contacts(principal, cursor, limit, search)
     return PageOut[ContactOut].of(page)
 
 

@@ -51,7 +51,9 @@ def list_events(
 
 
 def _figures(rows: list[Figures]) -> list[FiguresOut]:
-    return [FiguresOut(key=f.key, figures=f.figures, rates=f.rates) for f in rows]
+    return [
+        FiguresOut(key=f.key, figures=f.figures, rates=f.rates, position=f.position) for f in rows
+    ]
 
 
 @router.get("/campaigns/{campaign_id}/stats/{dimension}")

@@ -22,6 +22,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from courriel.campaigns.viewonline import ViewOnline
+from courriel.content.links import is_test_message, verify_view_online_token
 from courriel.events.models import EventType
 from courriel.tracking.tracker import Hit, Tracker
 from courriel.web.api.events import router as events_router
@@ -182,6 +184,13 @@ def _missing() -> HTMLResponse:
     return _message("This link is not valid", "", status=404)
 
 
+def _test_send() -> HTMLResponse:
+    return _message(
+        "This was a test send",
+        "In the campaign, this link lets its recipient unsubscribe. Nothing was changed.",
+    )
+
+
 def _tracker(request: Request) -> Tracker:
     tracker: Tracker = request.app.state.services.tracker
     return tracker
@@ -192,6 +201,8 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """Ask for confirmation; a GET never changes anything (link scanners follow GETs)."""
     tracker = _tracker(request)
     ref = tracker.unsubscribe_ref(token)
+    if ref is not None and is_test_message(ref.message_id):
+        return _test_send()
     lists = tracker.unsubscribe_lists(ref) if ref is not None else None
     if lists is None:
         return _missing()
@@ -208,6 +219,8 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     ref = tracker.unsubscribe_ref(token)
     if ref is None:
         return _missing()
+    if is_test_message(ref.message_id):
+        return _test_send()
     form = await request.form()
     if form.get("List-Unsubscribe") != "One-Click":
         return _message(
@@ -222,6 +235,33 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     if outcome is None:
         return _missing()
     return _message("You are unsubscribed", "You will get no more mail from these lists.")
+
+
+# The message is the sender's HTML: it may show images and styles from where
+# its author put them, never run a script, submit a form or be framed.
+_VIEW_ONLINE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline' https:; "
+        "font-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+@router.get("/v/{token}")
+async def view_online(token: str, request: Request) -> HTMLResponse:
+    """The campaign message as its recipient saw it (`{{ view_online_url }}`)."""
+    view: ViewOnline = request.app.state.services.view_online
+    ref = verify_view_online_token(request.app.state.services.secret_key, token)
+    if ref is not None and is_test_message(ref.message_id):
+        return _message(
+            "This was a test send",
+            "In the campaign, this link shows the message as its recipient received it.",
+        )
+    found = await asyncio.to_thread(view.message, token)
+    if found is None:
+        return _missing()
+    return HTMLResponse(found.html, headers=_VIEW_ONLINE_HEADERS)
 
 
 def install(app: FastAPI, tracker: Tracker) -> None:
