@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from courriel.core.errors import AuthenticationError
 from courriel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from courriel.core.principal import Principal
+from courriel.core.schemas import INT64_MAX
 from courriel.services import Services
 
 # Routes and pages name the services through this module, never the root itself.
@@ -17,6 +18,7 @@ __all__ = [
     "CursorQuery",
     "LimitQuery",
     "PrincipalDep",
+    "RowIdPath",
     "Services",
     "ServicesDep",
     "principal",
@@ -46,3 +48,6 @@ CursorQuery = Annotated[
 ]
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 DEFAULT_PAGE = DEFAULT_LIMIT
+# A numeric id or version in a path: bounded like every integer input
+# (`courriel.core.schemas.Int64`), so a huge one is a 422 naming it.
+RowIdPath = Annotated[int, Path(ge=1, le=INT64_MAX)]

@@ -32,6 +32,7 @@ from courriel.web.deps import (
     CursorQuery,
     LimitQuery,
     PrincipalDep,
+    RowIdPath,
     Services,
     ServicesDep,
 )
@@ -228,7 +229,7 @@ def add_suppression(
 
 @router.delete("/suppressions/{suppression_id}", status_code=204)
 def remove_suppression(
-    suppression_id: int, services: ServicesDep, principal: PrincipalDep
+    suppression_id: RowIdPath, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     """Lift a manual suppression."""
     services.audience.suppressions.remove(principal, suppression_id)
