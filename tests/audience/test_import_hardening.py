@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import openpyxl  # type: ignore[import-untyped]
+import pytest
 from fastapi.testclient import TestClient
 
+from courriel.audience.importer import ImportRequest
 from courriel.audience.models import PropertyKind
+from courriel.core.errors import InvalidInputError
 from courriel.services import Services
 from tests.support.tenants import TenantAccess
 
@@ -36,3 +48,157 @@ def test_rejection_report_of_an_unknown_or_other_tenants_import_is_404(
     own = client.get(f"/v1/imports/{import_id}/rejections.csv", headers=tenant_a.headers)
     assert own.status_code == 200
     assert own.text.splitlines()[1].startswith("2,")
+
+
+_SST = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _bomb(path: Path, strings: int, size: int) -> Path:
+    """A valid workbook whose shared strings are `strings` strings of `size` bytes each.
+
+    openpyxl writes inline strings: its workbook is taken as the frame, the
+    sheet made to use shared strings, and the shared strings part written here.
+    """
+    book = openpyxl.Workbook()
+    plain = path.with_suffix(".plain.xlsx")
+    book.save(plain)
+    parts: dict[str, bytes] = {}
+    with zipfile.ZipFile(plain) as source:
+        for info in source.infolist():
+            parts[info.filename] = source.read(info)
+    plain.unlink()
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>",
+        f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_SST}"/></Types>'.encode(),
+    )
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>",
+        f'<Relationship Type="{_REL}" Target="sharedStrings.xml" Id="rId9"/>'.encode()
+        + b"</Relationships>",
+    )
+    cells = "".join(
+        f'<row r="{r}"><c r="A{r}" t="s"><v>{a}</v></c><c r="B{r}" t="s"><v>{b}</v></c></row>'
+        for r, a, b in ((1, 0, 1), (2, 2, 3))
+    )
+    parts["xl/worksheets/sheet1.xml"] = (
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<sheetData>{cells}</sheetData></worksheet>"
+    ).encode()
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.'
+        b'openxmlformats.org/spreadsheetml/2006/main" count="%d" uniqueCount="%d">'
+        b"<si><t>email</t></si><si><t>note</t></si><si><t>bomb@example.com</t></si>"
+        % (strings + 3, strings + 3)
+    )
+    one = b"<si><t>" + b"A" * size + b"</t></si>"
+    # Deflate each repeated string once: after a full flush the compressor
+    # starts afresh, so the same input gives the same bytes, which are repeated.
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflate.compress(one) + deflate.flush(zlib.Z_FULL_FLUSH)
+    data = start + repeated * strings + deflate.compress(b"</sst>") + deflate.flush()
+    crc = zlib.crc32(head)
+    for _ in range(strings):
+        crc = zlib.crc32(one, crc)
+    crc = zlib.crc32(b"</sst>", crc)
+    inflated = len(head) + len(one) * strings + len(b"</sst>")
+    entries = [_deflated(name, content) for name, content in parts.items()]
+    entries.append(("xl/sharedStrings.xml", data, crc, inflated))
+    _write_zip(path, entries)
+    return path
+
+
+def _deflated(name: str, content: bytes) -> tuple[str, bytes, int, int]:
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return name, deflate.compress(content) + deflate.flush(), zlib.crc32(content), len(content)
+
+
+def _write_zip(path: Path, entries: list[tuple[str, bytes, int, int]]) -> None:
+    """A zip of already deflated parts (zipfile only deflates what it is given whole)."""
+    central = b""
+    with path.open("wb") as out:
+        for name, data, crc, size in entries:
+            encoded = name.encode()
+            offset = out.tell()
+            fields = (20, 0, 8, 0, 0x21, crc, len(data), size, len(encoded))
+            out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields, 0) + encoded + data)
+            central += (
+                struct.pack("<IH", 0x02014B50, 20)
+                + struct.pack("<HHHHHIIIHHHHHII", *fields, 0, 0, 0, 0, 0, offset)
+                + encoded
+            )
+        start = out.tell()
+        out.write(central)
+        count = len(entries)
+        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, len(central), start, 0))
+
+
+# Reads the file as an import does, in a process of its own, and reports the
+# error and how far the process's peak memory rose above what it started with.
+_MEASURE = """
+import json, resource, sys
+from pathlib import Path
+from courriel.audience.tabular import FileRows, ReadLimits
+from courriel.core.errors import InvalidInputError
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+error = None
+try:
+    for _ in FileRows(Path(sys.argv[1]), ReadLimits()):
+        pass
+except InvalidInputError as exc:
+    error = str(exc)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"error": error, "peak_kib": after - before}))
+"""
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The attack: 1,000 shared strings of 1 MiB in a file of about 1 MB."""
+    return _bomb(tmp_path_factory.mktemp("bomb") / "bomb.xlsx", 1000, 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("strings", "size", "reason"),
+    [
+        (1000, 1024 * 1024, "inflates to more than"),
+        # Small in total, but one cell larger than any line of a CSV may be.
+        (1, 3 * 1024 * 1024, "longer than"),
+    ],
+)
+def test_an_xlsx_bomb_is_refused_while_streaming_with_bounded_memory(
+    tmp_path: Path, bomb: Path, strings: int, size: int, reason: str
+) -> None:
+    path = bomb if strings == 1000 else _bomb(tmp_path / "cell.xlsx", strings, size)
+    assert path.stat().st_size < 2 * 1024 * 1024
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    outcome = json.loads(measured.stdout)
+    assert outcome["error"] is not None
+    assert reason in outcome["error"]
+    # Less than a tenth of what the strings inflate to, and far below it.
+    assert outcome["peak_kib"] < 64 * 1024, outcome
+
+
+def test_an_xlsx_bomb_fails_the_import_clearly_and_stores_nothing(
+    services: Services, tenant_a: TenantAccess, bomb: Path, tmp_path: Path
+) -> None:
+    list_id = _setup(services, tenant_a)
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(bomb.read_bytes())
+    request = ImportRequest(
+        list_id=list_id, file_name=path.name, legal_basis="consent", source="event"
+    )
+    imports = services.audience.imports
+    with pytest.raises(InvalidInputError, match="inflates to more than") as refused:
+        imports.run(
+            tenant_a.operator, imports.start(tenant_a.operator, request, path), request, path
+        )
+    assert refused.value.field == "file"
+    assert services.audience.list_contacts(tenant_a.operator, None, 10).items == []

@@ -7,6 +7,15 @@ UTF-8 when it decodes as such and otherwise the legacy encoding guessed for
 the file (Windows-1252 in practice): spreadsheets exported on different
 machines and pasted together mix both. Line ends may be CRLF, LF or CR, and
 quoted fields may span lines (RFC 4180 §2.6).
+
+An XLSX file is a zip of XML parts that calamine inflates and reads whole,
+so its compressed size says little (1,000 shared strings of 1 MiB fit in
+1 MB). Before calamine sees it, every part is inflated here as a stream,
+64 KiB at a time: the parts together may not inflate beyond
+`max_xlsx_inflated_bytes` (declared sizes are checked first, and actual
+sizes are counted, so a lying header does not help), and each shared string
+or inline cell may not be longer than a CSV line may be. Calamine then
+works on at most that much XML.
 """
 
 from __future__ import annotations
@@ -17,9 +26,11 @@ import datetime as dt
 import io
 import itertools
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from pyexpat import ExpatError, ParserCreate
 
 from charset_normalizer import from_bytes
 from python_calamine import CalamineWorkbook
@@ -42,6 +53,8 @@ class ReadLimits:
     max_columns: int = 200
     # A spreadsheet is decompressed and read whole by calamine: its own, lower bound.
     max_xlsx_bytes: int = 20 * 1024 * 1024
+    # … and what its parts may inflate to, together (calamine holds that much).
+    max_xlsx_inflated_bytes: int = 64 * 1024 * 1024
 
 
 class FileRows:
@@ -158,7 +171,8 @@ class FileRows:
     # XLSX --------------------------------------------------------------------
 
     def _xlsx_rows(self) -> Iterator[tuple[int, list[str]]]:
-        # Calamine reads a sheet in Rust; the file size limit bounds its memory.
+        # Calamine reads a sheet in Rust, whole: the inflated size bounds its memory.
+        _check_xlsx(self._path, self._limits)
         try:
             workbook = CalamineWorkbook.from_path(str(self._path))
             sheet = workbook.get_sheet_by_index(0)
@@ -169,6 +183,76 @@ class FileRows:
             cells = [_cell(value) for value in row]
             if any(cells):
                 yield index, cells
+
+
+def _check_xlsx(path: Path, limits: ReadLimits) -> None:
+    """Inflate every part of a workbook as a stream; refuse it beyond the limits."""
+    budget = limits.max_xlsx_inflated_bytes
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            declared = sum(member.file_size for member in members)
+            if declared > budget:
+                raise _inflates(budget)
+            for member in members:
+                cells = (
+                    _CellLengths(limits.max_line_bytes)
+                    if member.filename.endswith(".xml")
+                    else None
+                )
+                with archive.open(member) as part:
+                    while chunk := part.read(CHUNK):
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise _inflates(limits.max_xlsx_inflated_bytes)
+                        if cells is not None:
+                            cells.feed(chunk, member.filename)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ExpatError) as exc:
+        raise InvalidInputError("file", f"the spreadsheet cannot be read ({exc})") from None
+
+
+def _inflates(limit: int) -> InvalidInputError:
+    return InvalidInputError(
+        "file",
+        f"the spreadsheet inflates to more than {limit} bytes (export it as CSV to import more)",
+    )
+
+
+class _CellLengths:
+    """Counts the text of each XML element without keeping it; refuses a long one.
+
+    Shared strings (`<si>`), inline strings and values hold their text in
+    `<t>` and `<v>` elements; no cell may be longer than a CSV line. A
+    document type declaration (entity tricks) is refused outright.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._length = 0
+        self._part = ""
+        self._parser = ParserCreate()
+        self._parser.buffer_text = False
+        self._parser.StartElementHandler = self._start
+        self._parser.CharacterDataHandler = self._text
+        self._parser.StartDoctypeDeclHandler = self._doctype
+
+    def feed(self, chunk: bytes, part: str) -> None:
+        self._part = part
+        self._parser.Parse(chunk, False)  # noqa: FBT003 - pyexpat takes no keywords
+
+    def _start(self, _name: str, _attributes: dict[str, str]) -> None:
+        self._length = 0
+
+    def _text(self, data: str) -> None:
+        self._length += len(data)
+        if self._length > self._limit:
+            raise InvalidInputError(
+                "file",
+                f"a cell of the spreadsheet ({self._part}) is longer than {self._limit} characters",
+            )
+
+    def _doctype(self, *_args: object) -> None:
+        raise InvalidInputError("file", "the spreadsheet declares a document type")
 
 
 def _cell(value: object) -> str:
