@@ -202,3 +202,80 @@ def test_an_xlsx_bomb_fails_the_import_clearly_and_stores_nothing(
         )
     assert refused.value.field == "file"
     assert services.audience.list_contacts(tenant_a.operator, None, 10).items == []
+
+
+def _run_import(services: Services, who: TenantAccess, list_id: str, path: Path):  # type: ignore[no-untyped-def]
+    request = ImportRequest(
+        list_id=list_id, file_name=path.name, legal_basis="consent", source="event"
+    )
+    imports = services.audience.imports
+    return imports.run(who.operator, imports.start(who.operator, request, path), request, path)
+
+
+def _reasons(services: Services, who: TenantAccess, import_id: str) -> dict[int, str]:
+    rows = services.audience.imports.all_rejections(who.operator, import_id)
+    return {r.line: r.reason for r in rows}
+
+
+def _names(services: Services, who: TenantAccess) -> dict[str, str | None]:
+    contacts = services.audience.list_contacts(who.operator, None, 50).items
+    return {c.email: c.last_name for c in contacts}
+
+
+@pytest.mark.parametrize("reader", ["in-process", "child-process"])
+def test_rows_in_another_encoding_than_the_files_utf8_are_row_errors(
+    services: Services, tenant_a: TenantAccess, tmp_path: Path, reader: str
+) -> None:
+    if reader == "child-process":
+        services.audience.imports.parallel_from_bytes = 0
+    list_id = _setup(services, tenant_a)
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        b"email,last_name\n"
+        + "zoe@example.com,Loïc\n".encode()  # line 2: UTF-8
+        + b"hans@example.com,M\xfcller\n"  # line 3: Windows-1252
+        + "ana@example.com,Müller\n".encode()  # line 4: UTF-8 again
+        + b"jo@example.com,Jos\xe9 \xe0 c\xf4t\xe9\n"  # line 5: Windows-1252
+    )
+    job = _run_import(services, tenant_a, list_id, path)
+    assert (job.rows_read, job.imported, job.rejected) == (4, 2, 2)
+    assert _names(services, tenant_a) == {"zoe@example.com": "Loïc", "ana@example.com": "Müller"}
+    reasons = _reasons(services, tenant_a, job.id)
+    assert sorted(reasons) == [3, 5]
+    assert all("UTF-8" in reason for reason in reasons.values())
+
+
+def test_a_file_wholly_in_windows_1252_still_imports(
+    services: Services, tenant_a: TenantAccess, tmp_path: Path
+) -> None:
+    list_id = _setup(services, tenant_a)
+    path = tmp_path / "legacy.csv"
+    path.write_bytes(b"email,last_name\nhans@example.com,M\xfcller\njo@example.com,Jos\xe9\n")
+    job = _run_import(services, tenant_a, list_id, path)
+    assert (job.imported, job.rejected) == (2, 0)
+    assert _names(services, tenant_a) == {"hans@example.com": "Müller", "jo@example.com": "José"}
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"", b'carl@example.com,"Carl"\ndan@example.com,Dan\n'],
+    ids=["to-the-end", "to-the-next-quote"],
+)
+def test_an_unterminated_quote_that_swallows_rows_is_a_row_error(
+    services: Services, tenant_a: TenantAccess, tmp_path: Path, tail: bytes
+) -> None:
+    list_id = _setup(services, tenant_a)
+    path = tmp_path / "quote.csv"
+    path.write_bytes(
+        b"email,last_name,notes\n"
+        b'ana@example.com,Ana,"met at the fair\nlikes tea"\n'  # lines 2-3: a real multi-line note
+        b'bob@example.com,"Bob\n'  # line 4: the quote is never closed
+        b"eve@example.com,Eve\n" + tail
+    )
+    job = _run_import(services, tenant_a, list_id, path)
+    reasons = _reasons(services, tenant_a, job.id)
+    assert 4 in reasons, reasons
+    assert "quote" in reasons[4]
+    names = _names(services, tenant_a)
+    assert "ana@example.com" in names
+    assert "bob@example.com" not in names
