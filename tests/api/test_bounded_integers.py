@@ -50,8 +50,11 @@ def test_huge_integers_in_paths_and_bodies_are_422_naming_the_field(
         ),
         "version",
     )
-    # Just inside the range is an ordinary "not found".
-    inside = client.get(f"/v1/templates/{template}/versions/{2**63 - 1}", headers=h)
+    # Beyond an INTEGER column on PostgreSQL (32 bits) is refused as well …
+    _refused(client.get(f"/v1/templates/{template}/versions/{2**31}", headers=h), "version")
+    _refused(client.delete(f"/v1/suppressions/{2**40}", headers=h), "suppression_id")
+    # … and just inside the range is an ordinary "not found".
+    inside = client.get(f"/v1/templates/{template}/versions/{2**31 - 1}", headers=h)
     assert inside.status_code == 404, inside.text
     assert client.get("/v1/lists", headers=h).status_code == 200
 

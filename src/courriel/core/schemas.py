@@ -20,6 +20,10 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 PositiveInt64 = Annotated[int, Field(ge=1, le=INT64_MAX)]
+# Row ids and version numbers are INTEGER columns: 32 bits on PostgreSQL
+# (where a bigger value is a NumericValueOutOfRange error, a 500 too).
+INT32_MAX = 2**31 - 1
+PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 class Input(BaseModel):

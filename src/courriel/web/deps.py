@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Query, Request
 from courriel.core.errors import AuthenticationError
 from courriel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from courriel.core.principal import Principal
-from courriel.core.schemas import INT64_MAX
+from courriel.core.schemas import INT32_MAX
 from courriel.services import Services
 
 # Routes and pages name the services through this module, never the root itself.
@@ -49,5 +49,6 @@ CursorQuery = Annotated[
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 DEFAULT_PAGE = DEFAULT_LIMIT
 # A numeric id or version in a path: bounded like every integer input
-# (`courriel.core.schemas.Int64`), so a huge one is a 422 naming it.
-RowIdPath = Annotated[int, Path(ge=1, le=INT64_MAX)]
+# (`courriel.core.schemas`), to what an INTEGER column holds on every
+# backend, so a huge one is a 422 naming it.
+RowIdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
