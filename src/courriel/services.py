@@ -36,6 +36,7 @@ from courriel.content.mailer import Mailer
 from courriel.content.service import TemplateService
 from courriel.core.audit import AuditTrail
 from courriel.core.clock import Clock, SystemClock
+from courriel.core.files import private_directory
 from courriel.core.secrets import load_secret_key
 from courriel.core.storage import Storage
 from courriel.core.tenancy import TenantService
@@ -110,7 +111,7 @@ class Services:
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
         """Open the databases named by the settings and build the services on them."""
         clock = clock or SystemClock()
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        private_directory(Path(settings.data_dir))
         storage = Storage(settings)
         key = load_secret_key(settings)
         spool = Spool(storage.spool)

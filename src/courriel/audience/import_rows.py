@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from courriel.audience.tabular import BadRow
 from courriel.audience.values import (
     PropertyKind,
     check_language,
@@ -141,6 +142,9 @@ class RowChecker:
         rows, rejected = checked.rows, checked.rejected
         for line, cells in batch:
             checked.read += 1
+            if isinstance(cells, BadRow):
+                rejected.append((line, cells.reason))
+                continue
             try:
                 rows.append(self._row(line, cells))
             except InvalidInputError as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -291,8 +291,16 @@ class ImportService:
             return paginate(session, statement, ImportRejection.id, cursor, limit)
 
     def all_rejections(self, principal: Principal, import_id: str) -> Iterable[ImportRejection]:
-        """Every rejection of an import, for the downloadable report."""
+        """Every rejection of an import, for the downloadable report.
+
+        The import is looked up now, not when the rows are first read: an
+        unknown or another tenant's import is a NotFoundError before a
+        streamed report has sent its first byte.
+        """
         self.get(principal, import_id)
+        return self._rejection_rows(principal, import_id)
+
+    def _rejection_rows(self, principal: Principal, import_id: str) -> Iterator[ImportRejection]:
         with self._storage.tenant(principal.tenant_id)() as session:
             yield from session.scalars(
                 select(ImportRejection)

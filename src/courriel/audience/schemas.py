@@ -8,14 +8,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from courriel.audience.models import ConsentSource, PropertyKind, SuppressionReason
-from courriel.core.schemas import Input
+from courriel.core.schemas import Input, Int64
 
 
 class ListIn(Input):
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(default="", max_length=5000, description="Shown to people who subscribe")
     double_opt_in: bool = True
-    retention_days: int | None = Field(
+    retention_days: Int64 | None = Field(
         default=None, description="Days pending/unsubscribed data is kept (none: no limit)"
     )
 
@@ -87,7 +87,7 @@ class ContactIn(Input):
     last_name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, max_length=35)
     timezone: str | None = Field(default=None, max_length=64)
-    properties: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    properties: dict[str, str | Int64 | float | bool | None] = Field(default_factory=dict)
     lists: list[str] = Field(min_length=1, max_length=100)
     consent: ConsentIn
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from courriel.campaigns.models import AbMetric, MailClass
-from courriel.core.schemas import Input
+from courriel.core.schemas import Input, Int64
 
 
 class CampaignIn(Input):
@@ -61,7 +61,7 @@ class CampaignEditIn(Input):
 
 class PlanIn(Input):
     segment_id: str | None = Field(default=None, max_length=40)
-    rate_per_hour: int | None = None
+    rate_per_hour: Int64 | None = None
 
 
 class PlanOut(BaseModel):
@@ -104,9 +104,9 @@ class VariantIn(Input):
 
 class AbTestIn(Input):
     variants: list[VariantIn] = Field(min_length=2, max_length=10)
-    test_share: int = 20
+    test_share: Int64 = 20
     metric: AbMetric = AbMetric.OPENS
-    wait_minutes: int = 240
+    wait_minutes: Int64 = 240
 
 
 class AbVariantOut(BaseModel):

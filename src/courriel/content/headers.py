@@ -6,8 +6,13 @@
   as UTF-8 (RFC 6532), which the receiving server must accept with SMTPUTF8.
 - Lines are folded before 78 characters where possible and never reach the
   998 octet limit (RFC 5322 §2.1.1).
-- Custom headers carry no CR, LF or NUL (header injection) and cannot replace
-  a header Courriel is responsible for.
+- Custom headers carry no control character (CR, LF and NUL would inject
+  headers; vertical tab, form feed, escape and the C1 controls are read as
+  line breaks or terminal commands by some parsers), cannot replace a header
+  Courriel is responsible for, and cannot be a routing header: one that asks
+  mail systems or clients to send mail (bounces, receipts, resends) elsewhere.
+- A subject with a control character in it (from contact data) is written
+  as encoded words, so no control character reaches a header raw.
 """
 
 from __future__ import annotations
@@ -49,6 +54,37 @@ PROTECTED_HEADERS = frozenset(
         "precedence",
     }
 )
+# Headers that route mail or replies elsewhere (RFC 5322 §3.6.6 Resent-*,
+# RFC 8098 receipts, the legacy Errors-To and Return-Receipt-To, delivery
+# traces): a template could use them to send bounces, read receipts or
+# replies to a third party, or to pass for a message that was forwarded.
+ROUTING_HEADERS = frozenset(
+    {
+        "errors-to",
+        "disposition-notification-to",
+        "disposition-notification-options",
+        "return-receipt-to",
+        "read-receipt-to",
+        "x-confirm-reading-to",
+        "generate-delivery-report",
+        "original-recipient",
+        "delivered-to",
+        "x-original-to",
+        "envelope-to",
+        "x-envelope-to",
+        "x-envelope-from",
+        "apparently-to",
+        "x-sender",
+        "x-receiver",
+        "mail-followup-to",
+        "mail-reply-to",
+        "x-beenthere",
+        "x-loop",
+    }
+)
+ROUTING_PREFIXES = ("resent-", "arc-")
+# C0 controls but the tab, DEL and the C1 controls.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 MAX_CUSTOM_HEADERS = 20
 MAX_HEADER_VALUE = 900
 # RFC 5322 §3.6.8: printable US-ASCII except the colon.
@@ -67,20 +103,32 @@ def validate_custom_headers(headers: dict[str, str]) -> dict[str, str]:
         field = f"headers.{name}"
         if any(ch in name for ch in "\r\n\x00") or not _FIELD_NAME.match(name):
             raise InvalidInputError(field, "a header name is printable ASCII without ':'")
-        if name.startswith("."):
-            # RFC 5322 allows it, but SMTP rewrites a line that starts with a
-            # dot in transit (RFC 5321 §4.5.2); no real field is named so.
-            raise InvalidInputError(field, "a header name cannot start with '.'")
-        if name.lower() in PROTECTED_HEADERS:
-            raise InvalidInputError(field, f"{name} is set by Courriel and cannot be overridden")
+        _check_name(field, name)
         if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00"):
             raise InvalidInputError(field, "must be one line without CR, LF or NUL")
+        if _CONTROL.search(value):
+            raise InvalidInputError(field, "must not contain control characters")
         if len(value) > MAX_HEADER_VALUE:
             raise InvalidInputError(field, f"must be at most {MAX_HEADER_VALUE} characters")
         if name.lower() in {n.lower() for n in clean}:
             raise InvalidInputError(field, "given twice")
         clean[name] = value.strip()
     return clean
+
+
+def _check_name(field: str, name: str) -> None:
+    if name.startswith("."):
+        # RFC 5322 allows it, but SMTP rewrites a line that starts with a
+        # dot in transit (RFC 5321 §4.5.2); no real field is named so.
+        raise InvalidInputError(field, "a header name cannot start with '.'")
+    if name.lower() in PROTECTED_HEADERS:
+        raise InvalidInputError(field, f"{name} is set by Courriel and cannot be overridden")
+    if name.lower() in ROUTING_HEADERS or name.lower().startswith(ROUTING_PREFIXES):
+        raise InvalidInputError(
+            field,
+            f"{name} is a routing header (it sends bounces, receipts or replies "
+            "elsewhere) and is not allowed",
+        )
 
 
 def check_one_line(field: str, value: str, max_length: int) -> None:
@@ -145,8 +193,12 @@ def address(name: str, email: str) -> str:
 
 
 def unstructured(text: str) -> str:
-    """An unstructured field body (Subject): folded ASCII or encoded words."""
-    if not text.isascii():
+    """An unstructured field body (Subject): folded ASCII or encoded words.
+
+    Control characters (from contact data) go into encoded words too: the
+    reader sees what the data said, and no parser meets them raw.
+    """
+    if not text.isascii() or _CONTROL.search(text):
         return "\r\n ".join(encoded_words(text))
     return fold(text)
 

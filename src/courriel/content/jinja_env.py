@@ -10,9 +10,19 @@ mutation of lists and dicts; on top of it this module:
   loader (no `include`, `import` or `extends` of files);
 - bounds memory: `*`, `**`, `+`, `~`, `join`, `replace` and the padding
   methods refuse results beyond `max_output` characters before building them;
+- bounds arithmetic: an integer operand or result above `MAX_INT_BITS` bits
+  is refused before the operation runs (squaring a number 24 times is one C
+  call per step that holds the interpreter lock for seconds, and no loop
+  guard can interrupt a single call);
 - bounds time: every loop iteration and macro call draws on a per-render
   budget and checks the deadline (the AST is rewritten at compile time so a
-  template cannot opt out), and the output stream is checked chunk by chunk.
+  template cannot opt out), every call, filter and arithmetic operation
+  checks the deadline too (so a template of many expensive statements and no
+  loop stops as well), and the output stream is checked chunk by chunk.
+
+With every single operation bounded in size, no step of a render holds the
+interpreter lock for long: a render in a request thread lets the event loop
+and other tenants' requests run, and stops at its deadline.
 
 Exceeding a limit raises `RenderLimitError`; the caller fails that one
 recipient with the reason and carries on.
@@ -40,6 +50,10 @@ class RenderLimits:
     max_output: int = 1_000_000
     max_iterations: int = 20_000
 
+
+# Integers in templates: amounts, counts, years. 1,024 bits (308 digits) is far
+# beyond any of them, and arithmetic at that size takes microseconds.
+MAX_INT_BITS = 1024
 
 DEFAULT_LIMITS = RenderLimits()
 
@@ -109,7 +123,7 @@ _REMOVED_FILTERS = ("attr", "format", "center", "indent", "batch", "slice", "xml
 class CourrielSandbox(ImmutableSandboxedEnvironment):
     """Jinja2's immutable sandbox with Courriel's extra refusals and limits."""
 
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    intercepted_binops = frozenset({"*", "**", "+", "-", "%", "/", "//"})
 
     def __init__(self, *, autoescape: bool, finalize: Callable[[Any], Any]) -> None:
         super().__init__(autoescape=autoescape, finalize=finalize, loader=None, auto_reload=False)
@@ -119,6 +133,10 @@ class CourrielSandbox(ImmutableSandboxedEnvironment):
         self.globals["range"] = _guarded_range
         self.filters["join"] = _guarded_join
         self.filters["replace"] = _guarded_replace
+        # Every filter checks the deadline after it ran (each one is bounded in
+        # size by the guards above), so a template without loops stops too.
+        for name, function in list(self.filters.items()):
+            self.filters[name] = _timed(function)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # Jinja's default returns an undefined that prints as nothing; an
@@ -161,6 +179,7 @@ class CourrielSandbox(ImmutableSandboxedEnvironment):
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         # Padding and replacing can multiply a string's size in one call;
         # their result size is known before they run.
+        _budget().check_time()
         name = getattr(obj, "__name__", "")
         owner = getattr(obj, "__self__", None)
         if isinstance(owner, str) and args:
@@ -171,6 +190,7 @@ class CourrielSandbox(ImmutableSandboxedEnvironment):
         return super().call(context, obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _budget().check_time()
         if operator == "*":
             _check_repeat(left, right)
             _check_repeat(right, left)
@@ -182,6 +202,7 @@ class CourrielSandbox(ImmutableSandboxedEnvironment):
                 _too_big(len(left) + len(right))
         elif operator == "%" and isinstance(left, str):
             raise SecurityError("%-formatting of strings is not available in templates")
+        _check_integers(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
     # Called from the rewritten AST (see `guard`): not reachable by name
@@ -207,6 +228,43 @@ class CourrielSandbox(ImmutableSandboxedEnvironment):
             # Same as Jinja's markup_join: escape whatever is not markup.
             return Markup("").join(p if isinstance(p, Markup) else Markup.escape(p) for p in parts)
         return joined
+
+
+def _bits(value: Any) -> int:
+    """The size of an integer operand (0 for anything else: floats are bounded by nature)."""
+    return value.bit_length() if isinstance(value, int) else 0
+
+
+def _check_integers(operator: str, left: Any, right: Any) -> None:
+    """Refuse integer arithmetic whose operands or result go beyond `MAX_INT_BITS`."""
+    left_bits, right_bits = _bits(left), _bits(right)
+    if not (left_bits or right_bits):
+        return
+    if operator == "*" and isinstance(left, int) and isinstance(right, int):
+        result_bits = left_bits + right_bits
+    elif operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
+        result_bits = left_bits * min(right, MAX_INT_BITS + 1) if abs(left) > 1 else 1
+    else:
+        result_bits = max(left_bits, right_bits) + 1
+    if max(left_bits, right_bits, result_bits) > MAX_INT_BITS:
+        raise RenderLimitError(
+            f"the template did arithmetic on a number larger than {MAX_INT_BITS} bits"
+        )
+
+
+def _timed(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` followed by a deadline check; keeps Jinja's pass_context marks."""
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        _budget().check_time()
+        return result
+
+    pass_arg = getattr(function, "jinja_pass_arg", None)
+    if pass_arg is not None:
+        timed.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
+    timed.__name__ = getattr(function, "__name__", "filter")
+    return timed
 
 
 def _check_repeat(seq: Any, times: Any) -> None:

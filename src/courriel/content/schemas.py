@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from courriel.core.schemas import Input
+from courriel.core.schemas import Input, Int64, PositiveInt32
 
 
 class TemplateContentIn(Input):
@@ -19,7 +19,7 @@ class TemplateContentIn(Input):
     sender_name: str = Field(default="", max_length=200)
     reply_to: str = Field(default="", max_length=320)
     headers: dict[str, str] = Field(default_factory=dict)
-    defaults: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    defaults: dict[str, str | Int64 | float | bool] = Field(default_factory=dict)
 
 
 class TemplateIn(TemplateContentIn):
@@ -51,7 +51,7 @@ class TemplateSummary(BaseModel):
 
 
 class PreviewIn(Input):
-    version: int | None = Field(default=None, ge=1)
+    version: PositiveInt32 | None = None
     contact_id: str | None = Field(default=None, max_length=40)
     sample: dict[str, Any] | None = None
 
@@ -69,7 +69,7 @@ class TestSendIn(Input):
     to: str = Field(max_length=320)
     from_email: str = Field(max_length=320)
     from_name: str = Field(default="", max_length=200)
-    version: int | None = Field(default=None, ge=1)
+    version: PositiveInt32 | None = None
     contact_id: str | None = Field(default=None, max_length=40)
     sample: dict[str, Any] | None = None
 

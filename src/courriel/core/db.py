@@ -13,6 +13,7 @@ import datetime as dt
 import enum
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
@@ -23,6 +24,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from courriel.core.errors import NotFoundError
+from courriel.core.files import private_file
 
 M = TypeVar("M")
 
@@ -114,6 +116,8 @@ def create_db_engine(url: str | URL) -> Engine:
     """Create an engine with the settings Courriel relies on for this backend."""
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
+        if url.database not in (None, "", ":memory:"):
+            private_file(Path(url.database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "isolation_level": None},

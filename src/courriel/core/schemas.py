@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from courriel.core.pagination import Page
 
 T = TypeVar("T")
+
+# Every integer the API accepts is one of these: what a 64-bit column holds
+# (SQLite INTEGER, PostgreSQL BIGINT). A bigger one would reach the driver
+# and fail there (OverflowError: a 500); here it is a 422 naming the field.
+# tests/api/test_bounded_integers.py walks the OpenAPI document for any
+# integer input without both bounds.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+PositiveInt64 = Annotated[int, Field(ge=1, le=INT64_MAX)]
+# Row ids and version numbers are INTEGER columns: 32 bits on PostgreSQL
+# (where a bigger value is a NumericValueOutOfRange error, a 500 too).
+INT32_MAX = 2**31 - 1
+PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 class Input(BaseModel):

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from courriel.config import Settings
+from courriel.core.files import private_directory
 
 KEY_FILE = "secret.key"
 
@@ -18,7 +19,7 @@ def load_secret_key(settings: Settings) -> bytes:
     path = Path(settings.data_dir) / KEY_FILE
     if path.exists():
         return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     key = secrets.token_hex(32).encode("ascii")
     # Created with owner-only permissions before anything is written to it.
     try:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from courriel.config import Settings
 from courriel.core.db import create_db_engine, make_session_factory
 from courriel.core.errors import NotFoundError
+from courriel.core.files import private_directory
 from courriel.core.models import Tenant
 
 # What a database name we create or copy may look like (lower-case, digits, "_").
@@ -35,7 +36,8 @@ class Storage:
             make_url(settings.database_url) if settings.database_url else None
         )
         if self._server is None:
-            Path(settings.data_dir, "tenants").mkdir(parents=True, exist_ok=True)
+            private_directory(Path(settings.data_dir))
+            private_directory(Path(settings.data_dir, "tenants"))
         self.control_engine = create_db_engine(self._url_for("control"))
         self.spool_engine = create_db_engine(self._url_for("spool"))
         self.control: sessionmaker[Session] = make_session_factory(self.control_engine)

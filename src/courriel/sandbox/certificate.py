@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from courriel.core.files import private_directory
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
@@ -48,7 +50,7 @@ def self_signed_context(
         )
         .sign(key, hashes.SHA256())
     )
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(directory)
     cert_file, key_file = directory / "tls-cert.pem", directory / "tls-key.pem"
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Self, cast
 
+from courriel.core.files import private_file
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from email.message import EmailMessage
@@ -97,7 +99,7 @@ class MailStore:
     """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         self.path = path
         self._lock = threading.Lock()
         # isolation_level=None: transactions are explicit (BEGIN/COMMIT), so

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from courriel.core.errors import AuthenticationError
 from courriel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from courriel.core.principal import Principal
+from courriel.core.schemas import INT32_MAX
 from courriel.services import Services
 from courriel.web.apilimits import limits_of
 from courriel.web.client import client_address, parse_proxies
@@ -19,6 +20,7 @@ __all__ = [
     "CursorQuery",
     "LimitQuery",
     "PrincipalDep",
+    "RowIdPath",
     "Services",
     "ServicesDep",
     "client_ip",
@@ -63,3 +65,7 @@ CursorQuery = Annotated[
 ]
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 DEFAULT_PAGE = DEFAULT_LIMIT
+# A numeric id or version in a path: bounded like every integer input
+# (`courriel.core.schemas`), to what an INTEGER column holds on every
+# backend, so a huge one is a 422 naming it.
+RowIdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]

@@ -35,6 +35,7 @@ from courriel.web.deps import (
     CursorQuery,
     LimitQuery,
     PrincipalDep,
+    RowIdPath,
     Services,
     ServicesDep,
 )
@@ -241,7 +242,7 @@ def add_suppression(
 
 @router.delete("/suppressions/{suppression_id}", status_code=204)
 def remove_suppression(
-    suppression_id: int, services: ServicesDep, principal: PrincipalDep
+    suppression_id: RowIdPath, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     """Lift a manual suppression."""
     services.audience.suppressions.remove(principal, suppression_id)

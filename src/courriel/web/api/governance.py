@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from courriel.core.schemas import Input
+from courriel.core.schemas import Input, Int64
 from courriel.privacy.governance import (
     DEFAULT_CATEGORIES,
     GovernanceInput,
@@ -23,13 +23,13 @@ router = APIRouter(prefix="/privacy", tags=["privacy"])
 
 
 class GovernanceIn(Input):
-    inactive_months: int | None = Field(
+    inactive_months: Int64 | None = Field(
         default=None, description="Ask again after this many months without an open or click"
     )
-    consent_months: int | None = Field(
+    consent_months: Int64 | None = Field(
         default=None, description="Ask again when consent is older than this many months"
     )
-    confirm_days: int = Field(default=30, description="Days the re-permission link stays valid")
+    confirm_days: Int64 = Field(default=30, description="Days the re-permission link stays valid")
     inactive_outcome: str = Field(
         default="remove", description="remove or anonymize inactive contacts who do not answer"
     )

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from courriel.audience.importer import ImportRequest, ImportService
 from courriel.audience.models import ContactImport, ImportStatus
 from courriel.core.errors import CourrielError, InvalidInputError
+from courriel.core.files import FILE_MODE, private_directory
 from courriel.core.principal import Principal
 from courriel.core.schemas import PageOut
 from courriel.web.deps import DEFAULT_PAGE, CursorQuery, LimitQuery, PrincipalDep, ServicesDep
@@ -50,10 +52,11 @@ def _out(job: ContactImport) -> ImportOut:
 
 
 def _save(upload: UploadFile, folder: Path, limit: int) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    private_directory(folder)
     target = folder / f"{secrets.token_hex(16)}.upload"
     size = 0
-    with target.open("wb") as out:
+    # Owner-only like the databases: the file is a list of people.
+    with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as out:
         while chunk := upload.file.read(COPY_CHUNK):
             size += len(chunk)
             if size > limit:

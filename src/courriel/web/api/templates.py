@@ -19,7 +19,14 @@ from courriel.content.schemas import (
 )
 from courriel.content.service import TemplateContent
 from courriel.core.schemas import PageOut
-from courriel.web.deps import DEFAULT_PAGE, CursorQuery, LimitQuery, PrincipalDep, ServicesDep
+from courriel.web.deps import (
+    DEFAULT_PAGE,
+    CursorQuery,
+    LimitQuery,
+    PrincipalDep,
+    RowIdPath,
+    ServicesDep,
+)
 
 router = APIRouter(tags=["content"])
 
@@ -119,7 +126,7 @@ def add_version(
 
 @router.get("/templates/{template_id}/versions/{version}")
 def get_version(
-    template_id: str, version: int, services: ServicesDep, principal: PrincipalDep
+    template_id: str, version: RowIdPath, services: ServicesDep, principal: PrincipalDep
 ) -> TemplateOut:
     """One frozen version of a template."""
     return _out(*services.templates.get(principal, template_id, version))
