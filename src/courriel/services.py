@@ -45,6 +45,7 @@ from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.messages.service import TransactionalService
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -96,6 +97,7 @@ class Services:
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
+    messages: TransactionalService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -125,6 +127,15 @@ class Services:
         )
         campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
         privacy_rights = DataSubjectRights(storage, clock, key, spool)
+        templates = TemplateService(
+            storage,
+            clock,
+            settings=settings,
+            mailer=mailer,
+            secret_key=key,
+            dkim_keys=dkim_keys,
+            contacts=AudienceDirectory(storage),
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -146,15 +157,7 @@ class Services:
                 retention=RetentionService(storage, clock),
             ),
             signups=SignupService(storage, clock, key, settings, mailer),
-            templates=TemplateService(
-                storage,
-                clock,
-                settings=settings,
-                mailer=mailer,
-                secret_key=key,
-                dkim_keys=dkim_keys,
-                contacts=AudienceDirectory(storage),
-            ),
+            templates=templates,
             dkim_keys=dkim_keys,
             campaigns=campaigns,
             campaign_control=campaign_control,
@@ -182,6 +185,17 @@ class Services:
             ),
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
+            messages=TransactionalService(
+                storage,
+                settings,
+                clock,
+                key,
+                spool=spool,
+                templates=templates,
+                dkim_keys=dkim_keys,
+                sender_domains=sender_domains,
+                policy=policy,
+            ),
         )
 
     def scheduler(self) -> Scheduler:
