@@ -45,6 +45,7 @@ from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.messages.events import MessageEventStyles
 from courriel.messages.idempotency import IdempotencyKeys
 from courriel.messages.service import TransactionalService
 from courriel.policy.checks import ContentChecks
@@ -230,6 +231,7 @@ class Services:
             self.settings,
             self.clock,
             allowed=parse_networks(self.settings.webhook_allowed_networks),
+            styles=MessageEventStyles(self.storage),
         )
 
     def close(self) -> None:
