@@ -138,7 +138,7 @@ class DeliveryWorker:
                 priority_only=True,
             )
             if claimed:
-                await self.deliver(claimed)
+                await self.deliver(claimed, priority=True)
                 await asyncio.to_thread(self._reporter.report_finished)
                 continue
             with contextlib.suppress(TimeoutError):
@@ -159,8 +159,8 @@ class DeliveryWorker:
         await asyncio.to_thread(self._reporter.report_finished)
         return len(claimed)
 
-    async def deliver(self, claimed: Sequence[ClaimedMessage]) -> None:
-        """Deliver claimed messages, every lane at once."""
+    async def deliver(self, claimed: Sequence[ClaimedMessage], *, priority: bool = False) -> None:
+        """Deliver claimed messages, every lane at once (`priority`: on its reserved slot)."""
         by_domain: dict[str, list[ClaimedMessage]] = defaultdict(list)
         for message in claimed:
             by_domain[message.domain].append(message)
@@ -179,8 +179,9 @@ class DeliveryWorker:
             settler=self._settler,
             reporter=self._reporter,
             stop=self._stop,
-            pool=self._pool if self._pooling else None,
+            pool=self._pool if self._pooling and not priority else None,
             connector=self._connector,
+            reserved_slots=1 if priority else 0,
         )
         await asyncio.gather(*(LaneRun(ctx, mx, messages).run() for mx, messages in lanes.values()))
 

@@ -51,7 +51,47 @@ def text_as_html(text: str) -> str:
 
 
 def inline_version(content: Content, now: dt.datetime) -> TemplateVersion:
-    """Check and compile the parts given (InvalidInputError names what is wrong)."""
+    """Check and compile the parts given (InvalidInputError names what is wrong).
+
+    Versions are remembered by content: the fifty messages of a batch, or
+    an application's receipts, usually share theirs.
+    """
+    key = _content_key(content)
+    with _VERSIONS_LOCK:
+        found = _VERSIONS.get(key)
+        if found is not None:
+            _VERSIONS.move_to_end(key)
+            return found
+    version = _build(content, now)
+    with _VERSIONS_LOCK:
+        _VERSIONS[key] = version
+        while len(_VERSIONS) > COMPOSER_CACHE_SIZE:
+            _VERSIONS.popitem(last=False)
+    return version
+
+
+_VERSIONS: OrderedDict[str, TemplateVersion] = OrderedDict()
+_VERSIONS_LOCK = threading.Lock()
+
+
+def _content_key(content: Content) -> str:
+    h = hashlib.sha256()
+    for part in (
+        content.subject,
+        content.html if content.html is not None else "\x00none",
+        content.text if content.text is not None else "\x00none",
+        repr(sorted(content.headers.items())),
+        repr(sorted((content.defaults or {}).items())),
+        content.sender_name,
+        content.reply_to,
+        content.template_id or "",
+    ):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _build(content: Content, now: dt.datetime) -> TemplateVersion:
     source = content.html if content.html is not None else text_as_html(content.text or "")
     version, _links = build_version(
         content.template_id or "inline",

@@ -20,6 +20,7 @@ the message asks for it (and never for a contact who objected to it).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 import uuid
@@ -39,7 +40,8 @@ from courriel.content.mime import Attachment
 from courriel.content.models import TemplateVersion
 from courriel.content.render import RenderError
 from courriel.content.service import TemplateService
-from courriel.core.addresses import address_hasher, normalize_address
+from courriel.core.addresses import address_hasher
+from courriel.core.addresses import normalize_address as _normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import (
@@ -71,6 +73,15 @@ MAX_SUBJECT = 255
 MAX_CUSTOM_ID = 255
 MAX_EVENT_PAYLOAD = 10_000
 MAX_VARIABLES = 200
+
+
+@functools.lru_cache(maxsize=16_384)
+def normalize_address(address: str, field: str = "email") -> str:
+    """`core.addresses.normalize_address`, remembered: a batch names its addresses
+    several times (checks, headers, records), and the full check costs a millisecond."""
+    return _normalize_address(address, field)
+
+
 _CONTACT_FIELDS = ("email", "first_name", "last_name", "language", "timezone")
 # Suppressions that do not stop transactional mail: a marketing unsubscribe.
 _MARKETING_ONLY = {SuppressionReason.UNSUBSCRIBE}
@@ -240,10 +251,24 @@ class TransactionalService:
         principal.require(Capability.CAMPAIGNS_SEND)
         now = self._clock.now()
         senders: dict[str, MessageRefusedError | None] = {}
-        outcomes: list[_Prepared | MessageRefusedError] = []
+        checked: list[_Prepared | MessageRefusedError] = []
         for message in messages:
             try:
-                outcomes.append(self._prepare(principal, message, now, senders))
+                checked.append(self._check(principal, message, now, senders))
+            except MessageRefusedError as exc:
+                checked.append(exc)
+        passed = [o for o in checked if isinstance(o, _Prepared)]
+        if passed:
+            with self._storage.tenant(principal.tenant_id)() as session:
+                self._holds(session, principal.tenant_id, passed)
+        outcomes: list[_Prepared | MessageRefusedError] = []
+        for item in checked:
+            try:
+                outcomes.append(
+                    item
+                    if isinstance(item, MessageRefusedError)
+                    else self._compose_all(principal, item, now)
+                )
             except MessageRefusedError as exc:
                 outcomes.append(exc)
         prepared = [o for o in outcomes if isinstance(o, _Prepared)]
@@ -259,31 +284,35 @@ class TransactionalService:
             for o in outcomes
         ]
 
-    def _prepare(
+    def _check(
         self,
         principal: Principal,
         message: OutgoingMessage,
         now: dt.datetime,
         senders: dict[str, MessageRefusedError | None],
     ) -> _Prepared:
-        """Every check and the composition of one message, nothing stored yet."""
+        """The checks of one message that need no recipient data, and its content."""
         problems = self._validate(message)
         if problems:
             raise MessageRefusedError(problems)
         self._check_sender(principal, message, senders)
         version = self._content(principal, message, now)
-        copies = self._copies(message)
-        with self._storage.tenant(principal.tenant_id)() as session:
-            self._holds(session, principal.tenant_id, message, copies)
+        return _Prepared(message, version, self._copies(message))
+
+    def _compose_all(
+        self, principal: Principal, prepared: _Prepared, now: dt.datetime
+    ) -> _Prepared:
+        """Compose and sign the copies that may go."""
+        message, version = prepared.message, prepared.version
         composer = self._composer(principal, message, version)
         visible = _visible(message)
-        for copy in copies:
+        for copy in prepared.copies:
             if copy.status is not MessageStatus.QUEUED:
                 continue
             copy.body = self._compose(
                 composer, message, copy, version=version, visible=visible, now=now
             )
-        return _Prepared(message, version, copies)
+        return prepared
 
     def _validate(self, message: OutgoingMessage) -> list[Problem]:
         problems: list[Problem] = []
@@ -407,46 +436,55 @@ class TransactionalService:
                 copies.append(_Copy(party, kind, address, new_id("msg"), str(uuid.uuid4())))
         return copies
 
-    def _holds(
-        self, session: Session, tenant_id: str, message: OutgoingMessage, copies: list[_Copy]
-    ) -> None:
-        """Mark the copies that must not go, with the reason (suppressed, restricted, repeat)."""
+    def _holds(self, session: Session, tenant_id: str, prepared: list[_Prepared]) -> None:
+        """Mark the copies that must not go, with the reason (suppressed, restricted, repeat).
+
+        Two queries for a whole batch: suppressions by address hash, contacts by address.
+        """
         digest = address_hasher(self._key, tenant_id)
-        hashes = {digest(c.address): c for c in copies}
+        copies = [c for p in prepared for c in p.copies]
+        by_hash: dict[str, list[_Copy]] = {}
+        for copy in copies:
+            by_hash.setdefault(digest(copy.address), []).append(copy)
         for address_hash, reason in session.execute(
             select(Suppression.address_hash, Suppression.reason).where(
-                Suppression.address_hash.in_(list(hashes))
+                Suppression.address_hash.in_(list(by_hash))
             )
         ):
-            if reason not in _MARKETING_ONLY:
-                copy = hashes[address_hash]
+            if reason in _MARKETING_ONLY:
+                continue
+            for copy in by_hash[address_hash]:
                 copy.status = MessageStatus.BLOCKED
                 copy.reason = f"suppressed ({reason.value})"
+        addresses = list({c.address for c in copies})
         contacts = {
-            c.email: c
-            for c in session.scalars(
-                select(Contact).where(Contact.email.in_([c.address for c in copies]))
-            )
+            c.email: c for c in session.scalars(select(Contact).where(Contact.email.in_(addresses)))
         }
         for copy in copies:
             copy.contact = contacts.get(copy.address)
             if copy.status is MessageStatus.QUEUED and copy.contact and copy.contact.restricted:
                 copy.status = MessageStatus.BLOCKED
                 copy.reason = "processing of this contact is restricted (GDPR Art. 18)"
-        if message.deduplicate and message.campaign:
-            already = set(
-                session.scalars(
-                    select(TransactionalMessage.recipient).where(
-                        TransactionalMessage.campaign == message.campaign,
-                        TransactionalMessage.recipient.in_([c.address for c in copies]),
-                        TransactionalMessage.status == MessageStatus.QUEUED,
-                    )
+        for item in prepared:
+            if item.message.deduplicate and item.message.campaign:
+                self._hold_repeats(session, item)
+
+    def _hold_repeats(self, session: Session, prepared: _Prepared) -> None:
+        # DeduplicateCampaign: once per recipient and campaign.
+        message = prepared.message
+        already = set(
+            session.scalars(
+                select(TransactionalMessage.recipient).where(
+                    TransactionalMessage.campaign == message.campaign,
+                    TransactionalMessage.recipient.in_([c.address for c in prepared.copies]),
+                    TransactionalMessage.status == MessageStatus.QUEUED,
                 )
             )
-            for copy in copies:
-                if copy.status is MessageStatus.QUEUED and copy.address in already:
-                    copy.status = MessageStatus.DEDUPLICATED
-                    copy.reason = f"already sent in campaign {message.campaign!r}"
+        )
+        for copy in prepared.copies:
+            if copy.status is MessageStatus.QUEUED and copy.address in already:
+                copy.status = MessageStatus.DEDUPLICATED
+                copy.reason = f"already sent in campaign {message.campaign!r}"
 
     def _composer(
         self, principal: Principal, message: OutgoingMessage, version: TemplateVersion
