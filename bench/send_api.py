@@ -16,7 +16,12 @@ Figures:
   default) is being delivered by the same worker, the time from the API's
   answer to the sandbox's receipt of the message (the priority lane);
 - campaign_delivered_during_probes: how many campaign messages were
-  delivered meanwhile (the campaign was really being sent).
+  delivered meanwhile (the campaign was really being sent);
+- api_cpu_ms_per_message, worker_cpu_ms_per_message,
+  sandbox_cpu_ms_per_message: CPU per message of each process during the
+  throughput phase, and bound_messages_per_s = cores / (api + worker): what
+  the cores could do running only our stages (the machine is shared and
+  noisy; this figure does not depend on its load).
 
 Run: MALLOC_ARENA_MAX=2 .venv/bin/python bench/send_api.py [--messages 20000]
      [--campaign-recipients 100000] [--probes 200]
@@ -28,6 +33,7 @@ import argparse
 import asyncio
 import datetime as dt
 import multiprocessing
+import os
 import signal
 import socket
 import statistics
@@ -103,6 +109,13 @@ def run_worker(data_dir: Path, port: int) -> None:
         await services.worker().run(stop)
 
     asyncio.run(main())
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks: int = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _free_port() -> int:
@@ -286,7 +299,16 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         store = MailStore(store_path(data_dir))
+        pids = {"api": http.pid, "worker": worker.pid, "sandbox": sandbox.pid}
+        before = {name: process_cpu_s(pid) for name, pid in pids.items() if pid}
         figures: dict[str, Any] = throughput(base, auth, args.messages, store)
+        for name, pid in pids.items():
+            if pid:
+                used = process_cpu_s(pid) - before[name]
+                figures[f"{name}_cpu_ms_per_message"] = round(used / args.messages * 1000, 3)
+        stages = figures["api_cpu_ms_per_message"] + figures["worker_cpu_ms_per_message"]
+        cores = len(os.sched_getaffinity(0))
+        figures["bound_messages_per_s"] = round(cores / stages * 1000, 1)
         print(f"throughput: {figures}", flush=True)
         spool_campaign(services, tenant.id, args.campaign_recipients)
         # The worker is busy with the campaign before the first probe.

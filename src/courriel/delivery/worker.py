@@ -81,6 +81,14 @@ class DeliveryWorker:
             dt.timedelta(seconds=settings.worker_lease_seconds),
             POOL_IDLE_SECONDS,
         )
+        # The priority lane's own sessions: they hold its reserved slots, which
+        # campaign batches must not take from a shared pool.
+        self._priority_pool = SessionPool(
+            self.throttles,
+            owner,
+            dt.timedelta(seconds=settings.worker_lease_seconds),
+            POOL_IDLE_SECONDS,
+        )
         self._pooling = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -113,6 +121,7 @@ class DeliveryWorker:
                 await priority
             self._pooling = False
             await self._pool.close_all()
+            await self._priority_pool.close_all()
             # Deferrals noted since the last batch are reported before we go.
             await asyncio.to_thread(self._reporter.report_finished)
             released = await asyncio.to_thread(self._spool.release, self._owner)
@@ -141,6 +150,7 @@ class DeliveryWorker:
                 await self.deliver(claimed, priority=True)
                 await asyncio.to_thread(self._reporter.report_finished)
                 continue
+            await self._priority_pool.expire(self._clock.now())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), PRIORITY_POLL_SECONDS)
 
@@ -179,7 +189,7 @@ class DeliveryWorker:
             settler=self._settler,
             reporter=self._reporter,
             stop=self._stop,
-            pool=self._pool if self._pooling and not priority else None,
+            pool=(self._priority_pool if priority else self._pool) if self._pooling else None,
             connector=self._connector,
             reserved_slots=1 if priority else 0,
         )
