@@ -48,6 +48,9 @@ from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.messages.events import MessageEventStyles
+from courriel.messages.idempotency import IdempotencyKeys
+from courriel.messages.service import TransactionalService
 from courriel.operations.backup.service import BackupService
 from courriel.operations.offboarding import Offboarding
 from courriel.policy.checks import ContentChecks
@@ -106,6 +109,8 @@ class Services:
     offboarding: Offboarding
     view_online: ViewOnline
     mailto_unsubscribes: MailtoUnsubscribes
+    messages: TransactionalService
+    idempotency: IdempotencyKeys
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -137,6 +142,15 @@ class Services:
         privacy_rights = DataSubjectRights(storage, clock, key, spool)
         backups = BackupService(storage, settings, clock)
         tracker = Tracker(storage, settings, clock, key)
+        templates = TemplateService(
+            storage,
+            clock,
+            settings=settings,
+            mailer=mailer,
+            secret_key=key,
+            dkim_keys=dkim_keys,
+            contacts=AudienceDirectory(storage),
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -158,15 +172,7 @@ class Services:
                 retention=RetentionService(storage, clock),
             ),
             signups=SignupService(storage, clock, key, settings, mailer),
-            templates=TemplateService(
-                storage,
-                clock,
-                settings=settings,
-                mailer=mailer,
-                secret_key=key,
-                dkim_keys=dkim_keys,
-                contacts=AudienceDirectory(storage),
-            ),
+            templates=templates,
             dkim_keys=dkim_keys,
             campaigns=campaigns,
             campaign_control=campaign_control,
@@ -203,6 +209,18 @@ class Services:
             offboarding=Offboarding(storage, settings, clock, backups),
             view_online=ViewOnline(storage, settings, key),
             mailto_unsubscribes=MailtoUnsubscribes(tracker, settings.return_path_domain),
+            messages=TransactionalService(
+                storage,
+                settings,
+                clock,
+                key,
+                spool=spool,
+                templates=templates,
+                dkim_keys=dkim_keys,
+                sender_domains=sender_domains,
+                policy=policy,
+            ),
+            idempotency=IdempotencyKeys(storage, clock),
         )
 
     def scheduler(self) -> Scheduler:
@@ -234,6 +252,7 @@ class Services:
             self.settings,
             self.clock,
             allowed=parse_networks(self.settings.webhook_allowed_networks),
+            styles=MessageEventStyles(self.storage),
         )
 
     def close(self) -> None:

@@ -50,6 +50,9 @@ def test_tenant_create_then_migrate_is_idempotent(tmp_path: Path) -> None:
     created = runner.invoke(app, ["tenant", "create", "Acme", "--data-dir", str(tmp_path)])
     assert created.exit_code == 0, created.output
     assert "ck_" in created.output
+    # The key's id too: the user name of HTTP Basic (Mailjet's clients) and SMTP AUTH.
+    assert "API key id" in created.output
+    assert "key_" in created.output
     assert len(list((tmp_path / "tenants").glob("ten_*.db"))) == 1
     for _ in range(2):
         migrated = runner.invoke(app, ["migrate", "--data-dir", str(tmp_path)])

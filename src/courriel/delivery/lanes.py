@@ -62,6 +62,10 @@ class LaneContext:
     stop: asyncio.Event
     connector: Connector
     pool: SessionPool | None = None
+    # Connection slots above the lane's limit that this run may use: the
+    # priority lane has one of its own on every lane, so a password reset
+    # does not wait for a campaign holding all the others.
+    reserved_slots: int = 0
 
 
 class _Pacer:
@@ -150,7 +154,7 @@ class LaneRun:
             slot = await asyncio.to_thread(
                 ctx.throttles.acquire_connection,
                 self.lane,
-                self.profile.max_connections,
+                self.profile.max_connections + ctx.reserved_slots,
                 ctx.owner,
                 now,
                 lease,

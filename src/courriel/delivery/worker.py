@@ -15,7 +15,8 @@ import contextlib
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from courriel.config import Settings
 from courriel.core.clock import Clock
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # How long an idle SMTP session waits for its lane's next batch (`pool`).
 POOL_IDLE_SECONDS = 2.0
+# How often the priority lane looks for transactional messages while the
+# main loop is busy with a batch (a password reset must not wait for it).
+PRIORITY_POLL_SECONDS = 0.05
 
 
 def throttles_for(spool: Spool, settings: Settings) -> LaneThrottles:
@@ -78,6 +82,14 @@ class DeliveryWorker:
             dt.timedelta(seconds=settings.worker_lease_seconds),
             POOL_IDLE_SECONDS,
         )
+        # The priority lane's own sessions: they hold its reserved slots, which
+        # campaign batches must not take from a shared pool.
+        self._priority_pool = SessionPool(
+            self.throttles,
+            owner,
+            dt.timedelta(seconds=settings.worker_lease_seconds),
+            POOL_IDLE_SECONDS,
+        )
         self._pooling = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -91,6 +103,7 @@ class DeliveryWorker:
         # Sessions outlive a batch only inside this loop, which closes them
         # at the end; a lone `run_once` closes its own (no pooled leftovers).
         self._pooling = True
+        priority = asyncio.create_task(self._priority_lane(stop))
         try:
             while not stop.is_set():
                 handled = await self.run_once()
@@ -102,14 +115,45 @@ class DeliveryWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self._settings.worker_poll_seconds)
         finally:
+            # Stopping, it finishes what is on the wire; on an error, it is cut short.
+            if not stop.is_set():
+                priority.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await priority
             self._pooling = False
             await self._pool.close_all()
+            await self._priority_pool.close_all()
             # Deferrals noted since the last batch are reported before we go.
             await asyncio.to_thread(self._reporter.report_finished)
             released = await asyncio.to_thread(self._spool.release, self._owner)
             await asyncio.to_thread(self.throttles.release_all, self._owner)
             if released:
                 log.info("released %d messages on shutdown", released)
+
+    async def _priority_lane(self, stop: asyncio.Event) -> None:
+        """Deliver transactional messages as they arrive, beside the main loop's batch.
+
+        The main loop claims the priority lane first too; this loop is for
+        what is queued while it is busy with a long batch of campaign mail.
+        Lane limits (connections, rate) are shared, so policy and throttles
+        still apply: only the wait for the batch is skipped.
+        """
+        while not stop.is_set():
+            claimed = await asyncio.to_thread(
+                self._spool.claim,
+                self._owner,
+                self._settings.worker_batch_size,
+                self._clock.now(),
+                dt.timedelta(seconds=self._settings.worker_lease_seconds),
+                priority_only=True,
+            )
+            if claimed:
+                await self._beating(self.deliver(claimed, priority=True))
+                await asyncio.to_thread(self._reporter.report_finished)
+                continue
+            await self._priority_pool.expire(self._clock.now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PRIORITY_POLL_SECONDS)
 
     async def run_once(self) -> int:
         """Claim one batch, deliver it, report outcomes; return how many were claimed."""
@@ -121,16 +165,20 @@ class DeliveryWorker:
             dt.timedelta(seconds=self._settings.worker_lease_seconds),
         )
         if claimed:
-            heartbeat = asyncio.create_task(self._heartbeat())
-            try:
-                await self.deliver(claimed)
-            finally:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+            await self._beating(self.deliver(claimed))
         await self._pool.expire(self._clock.now())
         await asyncio.to_thread(self._reporter.report_finished)
         return len(claimed)
+
+    async def _beating(self, delivering: Coroutine[Any, Any, None]) -> None:
+        """Run `delivering` while the heartbeat renews this worker's leases."""
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await delivering
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
 
     async def _heartbeat(self) -> None:
         """Renew the leases of this worker's messages and lane slots while it delivers.
@@ -152,8 +200,8 @@ class DeliveryWorker:
             except Exception:  # keep beating; the next one may pass
                 log.warning("lease heartbeat failed; retrying at the next beat", exc_info=True)
 
-    async def deliver(self, claimed: Sequence[ClaimedMessage]) -> None:
-        """Deliver claimed messages, every lane at once."""
+    async def deliver(self, claimed: Sequence[ClaimedMessage], *, priority: bool = False) -> None:
+        """Deliver claimed messages, every lane at once (`priority`: on its reserved slot)."""
         by_domain: dict[str, list[ClaimedMessage]] = defaultdict(list)
         for message in claimed:
             by_domain[message.domain].append(message)
@@ -172,8 +220,9 @@ class DeliveryWorker:
             settler=self._settler,
             reporter=self._reporter,
             stop=self._stop,
-            pool=self._pool if self._pooling else None,
+            pool=(self._priority_pool if priority else self._pool) if self._pooling else None,
             connector=self._connector,
+            reserved_slots=1 if priority else 0,
         )
         await asyncio.gather(*(LaneRun(ctx, mx, messages).run() for mx, messages in lanes.values()))
 

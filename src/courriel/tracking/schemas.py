@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,11 @@ class WebhookIn(Input):
     url: str = Field(min_length=1, max_length=2048)
     event_types: list[str] = Field(min_length=1, max_length=50)
     description: str = Field(default="", max_length=200)
+    format: Literal["courriel", "mailjet"] = Field(
+        default="courriel",
+        description="The body's fields: Courriel's, or Mailjet's event API (sent, open, click, "
+        "bounce, blocked, spam, unsub) for an existing Mailjet consumer",
+    )
 
 
 class WebhookPatch(Input):
@@ -57,6 +62,7 @@ class WebhookOut(BaseModel):
     failing_since: dt.datetime | None
     disabled_reason: str
     created_at: dt.datetime
+    format: str = "courriel"
 
 
 class CreatedWebhookOut(WebhookOut):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -41,21 +42,45 @@ def client_ip(request: Request) -> str | None:
 
 
 def principal(request: Request) -> Principal:
-    """The principal of the API key in ``Authorization: Bearer …``; every call has one."""
+    """The principal of the API key in ``Authorization: Bearer …``; every call has one.
+
+    HTTP Basic with the key's id as user name and its secret as password
+    (RFC 7617; how Mailjet's clients send their key pair) works as well. Both
+    go through the same limits: per source address before any key is looked
+    at, wrong keys counted per address, then per key.
+    """
     found = services(request)
     limits = limits_of(request.app.state, found.settings, found.clock)
     address = client_ip(request) or "unknown"
     limits.before_authentication(address)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("send an API key as 'Authorization: Bearer <key>'")
+    basic = scheme.lower() == "basic"
+    if not (basic or scheme.lower() == "bearer") or not token.strip():
+        raise AuthenticationError(
+            "send an API key as 'Authorization: Bearer <key>', or its id and secret with Basic"
+        )
     try:
-        acting = found.api_keys.authenticate(token.strip())
+        if basic:
+            key_id, secret = _basic(token.strip())
+            acting = found.api_keys.authenticate_pair(key_id, secret)
+        else:
+            acting = found.api_keys.authenticate(token.strip())
     except AuthenticationError as exc:
         raise limits.wrong_key(address, exc) from None
     limits.after_authentication(acting)
     return acting
+
+
+def _basic(token: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise AuthenticationError("malformed Basic credentials") from None
+    key_id, colon, secret = decoded.partition(":")
+    if not colon or not key_id or not secret:
+        raise AuthenticationError("Basic credentials are 'key id:secret'")
+    return key_id, secret
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -35,6 +36,7 @@ from courriel.events.webhooks.models import (
     WebhookEndpoint,
     WebhookTenant,
 )
+from courriel.events.webhooks.ports import PayloadStyles
 from courriel.events.webhooks.signer import SIGNATURE_HEADER, sign
 from courriel.events.webhooks.ssrf import Network, Resolve, Target, check_url, system_resolve
 
@@ -68,6 +70,7 @@ class _Claimed:
     url: str
     secret: str
     payload: str
+    style: str = "courriel"
 
 
 def post_signed(
@@ -115,7 +118,9 @@ class WebhookDeliverer:
         allowed: Sequence[Network] = (),
         resolve: Resolve = system_resolve,
         draw: Callable[[], float] = random.random,
+        styles: PayloadStyles | None = None,
     ) -> None:
+        self._styles = styles
         self._storage = storage
         self._settings = settings
         self._clock = clock
@@ -136,6 +141,12 @@ class WebhookDeliverer:
     def run_tenant(self, tenant_id: str, limit: int = 100) -> int:
         """Attempt the due deliveries of one tenant."""
         claimed = self._claim(tenant_id, limit)
+        if claimed and self._styles is not None:
+            bodies = self._styles.render(tenant_id, [(c.style, c.payload) for c in claimed])
+            claimed = [
+                dataclasses.replace(c, payload=body)
+                for c, body in zip(claimed, bodies, strict=True)
+            ]
         for item in claimed:
             attempt = self._attempt(item)
             self._settle(tenant_id, item, attempt)
@@ -169,6 +180,7 @@ class WebhookDeliverer:
                         endpoint.url,
                         endpoint.secret,
                         delivery.payload,
+                        endpoint.format,
                     )
                 )
             return claimed

@@ -23,7 +23,13 @@ from courriel.events.webhooks.models import (
     WebhookEndpoint,
     WebhookTenant,
 )
-from courriel.events.webhooks.outbox import ALL_TYPES, event_payload, new_delivery, subscribes
+from courriel.events.webhooks.outbox import (
+    ALL_TYPES,
+    FORMATS,
+    event_payload,
+    new_delivery,
+    subscribes,
+)
 from courriel.events.webhooks.signer import new_secret
 from courriel.events.webhooks.ssrf import Network, Resolve, check_url, system_resolve
 
@@ -65,9 +71,21 @@ class WebhookService:
         self._resolve = resolve
 
     def create(
-        self, principal: Principal, url: str, event_types: Sequence[str], description: str = ""
+        self,
+        principal: Principal,
+        url: str,
+        event_types: Sequence[str],
+        description: str = "",
+        *,
+        style: str = "courriel",
     ) -> CreatedEndpoint:
-        """Save an endpoint after the SSRF guard accepted its URL."""
+        """Save an endpoint after the SSRF guard accepted its URL.
+
+        `style` is the body's format: "courriel", or "mailjet" (Mailjet's
+        event fields, see `outbox.MAILJET_EVENTS`).
+        """
+        if style not in FORMATS:
+            raise InvalidInputError("format", f"one of {', '.join(sorted(FORMATS))}")
         principal.require(Capability.WEBHOOKS_MANAGE)
         types = _check_types(event_types)
         check_url(url, self._resolve, self._allowed)
@@ -85,6 +103,7 @@ class WebhookService:
                 secret=secret,
                 status=EndpointStatus.ACTIVE,
                 created_at=now,
+                format=style,
             )
             session.add(endpoint)
         self._register_tenant(principal.tenant_id, now)

@@ -25,6 +25,21 @@ from courriel.events.webhooks.models import (
 )
 
 ALL_TYPES = "*"
+FORMATS = frozenset({"courriel", "mailjet"})
+# Mailjet's event names for ours; an endpoint in Mailjet's format is sent
+# these only (Mailjet has no queued, deferred or policy events). A message
+# held before sending (suppressed) is Mailjet's "blocked" too.
+MAILJET_EVENTS = {
+    EventType.DELIVERED: "sent",
+    EventType.OPENED: "open",
+    EventType.CLICKED: "click",
+    EventType.BOUNCED: "bounce",
+    EventType.EXPIRED: "bounce",
+    EventType.BLOCKED: "blocked",
+    EventType.SKIPPED: "blocked",
+    EventType.COMPLAINED: "spam",
+    EventType.UNSUBSCRIBED: "unsub",
+}
 
 
 class EventLike(Protocol):
@@ -64,7 +79,9 @@ def event_payload(event: EventLike) -> str:
 
 
 def subscribes(endpoint: WebhookEndpoint, event_type: str) -> bool:
-    """Whether an endpoint wants events of this type."""
+    """Whether an endpoint wants events of this type (and its format can say it)."""
+    if endpoint.format == "mailjet" and EventType(event_type) not in MAILJET_EVENTS:
+        return False
     return ALL_TYPES in endpoint.event_types or event_type in endpoint.event_types
 
 

@@ -85,7 +85,9 @@ def create_webhook(
     body: WebhookIn, services: ServicesDep, principal: PrincipalDep
 ) -> CreatedWebhookOut:
     """Add an endpoint; the URL must reach a public address (or an allowed network)."""
-    created = services.webhooks.create(principal, body.url, body.event_types, body.description)
+    created = services.webhooks.create(
+        principal, body.url, body.event_types, body.description, style=body.format
+    )
     out = WebhookOut.model_validate(created.endpoint, from_attributes=True)
     return CreatedWebhookOut(**out.model_dump(), secret=created.secret)
 
