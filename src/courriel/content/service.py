@@ -14,9 +14,8 @@ from courriel.content import headers as h
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.htmlprep import prepare_html
-from courriel.content.links import TEST_MESSAGE_PREFIX
 from courriel.content.linktracking import rewrite_links
-from courriel.content.mailer import Mailer, SystemMail
+from courriel.content.mailer import Mailer
 from courriel.content.models import SourceFormat, Template, TemplateLink, TemplateVersion
 from courriel.content.ports import ContactDirectory
 from courriel.content.render import HTML_ENV, CompiledTemplate, RenderError, parse_part
@@ -306,56 +305,3 @@ class TemplateService:
             undefined=sorted(content.undefined),
             missing_defaults=undefined_without_default(found),
         )
-
-    def test_send(
-        self,
-        principal: Principal,
-        template_id: str,
-        *,
-        to: str,
-        from_email: str,
-        from_name: str = "",
-        version: int | None = None,
-        contact_id: str | None = None,
-        sample: dict[str, Any] | None = None,
-    ) -> str:
-        """Compose one message to `to` and put it in the spool; returns its message id."""
-        principal.require(Capability.CAMPAIGNS_SEND)
-        if self._mailer is None:
-            raise InvalidInputError("to", "test sends are not available in this process")
-        address = normalize_address(to, "to")
-        sender = normalize_address(from_email, "from_email")
-        h.check_one_line("from_name", from_name, 200)
-        _template, found = self.get(principal, template_id, version)
-        # A test send belongs to no campaign and no list: it advertises no
-        # List-Unsubscribe (nothing to leave), and the links its body prints
-        # lead to a page saying it was a test (`TEST_MESSAGE_PREFIX`).
-        message_id = new_id(TEST_MESSAGE_PREFIX)
-        recipient = self._recipient(
-            principal,
-            version=found,
-            message_id=message_id,
-            contact_id=contact_id,
-            sample=sample,
-            to=address,
-        )
-        composer = self._composer(principal, found, sender, from_name, marketing=False)
-        now = self._clock.now()
-        try:
-            body = composer.compose(recipient, now)
-        except RenderError as exc:
-            raise InvalidInputError("template", str(exc)) from None
-        self._mailer.send(
-            [
-                SystemMail(
-                    tenant_id=principal.tenant_id,
-                    message_id=message_id,
-                    to=address,
-                    body=body,
-                    contact_id=contact_id,
-                    transfer_ready=True,
-                )
-            ],
-            now,
-        )
-        return message_id

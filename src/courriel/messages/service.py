@@ -36,6 +36,7 @@ from courriel.config import Settings
 from courriel.content import headers as h
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
 from courriel.content.dkimkeys import DkimKeyService
+from courriel.content.links import TEST_MESSAGE_PREFIX
 from courriel.content.mime import Attachment
 from courriel.content.models import TemplateVersion
 from courriel.content.render import RenderError
@@ -124,6 +125,8 @@ class OutgoingMessage:
     # A test send's stand-in contact (its fields and properties), instead of
     # the contact found by address.
     sample: Mapping[str, Any] | None = None
+    # A template's test send: its links lead to a page saying so (TEST_MESSAGE_PREFIX).
+    test: bool = False
 
 
 @dataclass(frozen=True)
@@ -433,7 +436,8 @@ class TransactionalService:
                 if address in seen:
                     continue
                 seen.add(address)
-                copies.append(_Copy(party, kind, address, new_id("msg"), str(uuid.uuid4())))
+                prefix = TEST_MESSAGE_PREFIX if message.test else "msg"
+                copies.append(_Copy(party, kind, address, new_id(prefix), str(uuid.uuid4())))
         return copies
 
     def _holds(self, session: Session, tenant_id: str, prepared: list[_Prepared]) -> None:
@@ -633,6 +637,7 @@ class TransactionalService:
             template_id=template_id,
             template_version=version,
             sample=sample or {},
+            test=True,
         )
         try:
             submitted = self.submit(principal, message)
@@ -667,7 +672,7 @@ class TransactionalService:
             query = select(TransactionalMessage)
             if reference.isdigit() and len(reference) <= 18:
                 query = query.where(TransactionalMessage.number == int(reference))
-            elif reference.startswith("msg_"):
+            elif reference.startswith(("msg_", f"{TEST_MESSAGE_PREFIX}_")):
                 query = query.where(TransactionalMessage.id == reference)
             else:
                 query = query.where(TransactionalMessage.uuid == reference)
