@@ -45,6 +45,7 @@ from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.messages.relayed import RelayedMail
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -213,6 +214,18 @@ class Services:
             self.settings,
             self.clock,
             allowed=parse_networks(self.settings.webhook_allowed_networks),
+        )
+
+    def relayed_mail(self) -> RelayedMail:
+        """Relayed (SMTP-submitted) mail, for a relay of this process."""
+        return RelayedMail(
+            settings=self.settings,
+            clock=self.clock,
+            secret_key=self.secret_key,
+            api_keys=self.api_keys,
+            sender_domains=self.sender_domains,
+            dkim_keys=self.dkim_keys,
+            spool=self.spool,
         )
 
     def close(self) -> None:

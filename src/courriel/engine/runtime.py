@@ -22,8 +22,11 @@ import uvicorn
 import uvloop
 
 from courriel.config import Settings
+from courriel.core.attempts import FailureThrottle
 from courriel.events.webhooks.deliverer import run_webhooks
 from courriel.relay.inbound import ReturnPathServer
+from courriel.relay.submission import RelayServer
+from courriel.relay.tls import relay_tls_context
 from courriel.services import Services
 from courriel.web.app import create_app
 from courriel.web.pages.tracking import TrackingFastPath
@@ -88,6 +91,7 @@ async def run_engine(services: Services, stop: asyncio.Event) -> None:
         run_inbound(services, stop),
         run_policy(services, stop),
         run_retention(services, stop),
+        run_relay(services, stop, enabled=services.settings.relay_enabled),
     )
 
 
@@ -134,6 +138,27 @@ async def run_inbound(services: Services, stop: asyncio.Event) -> None:
     server = ReturnPathServer(processor, settings.inbound_smtp_host, settings.inbound_smtp_port)
     host, port = await server.start()
     log.info("return-path SMTP server on %s:%d", host, port)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+async def run_relay(services: Services, stop: asyncio.Event, *, enabled: bool = True) -> None:
+    """The SMTP relay (customer submission on 587 and 465) until `stop`."""
+    settings = services.settings
+    if not enabled or not (settings.relay_port or settings.relay_tls_port):
+        return
+    server = RelayServer(
+        services.relayed_mail(),
+        FailureThrottle(services.clock),
+        settings,
+        relay_tls_context(settings),
+    )
+    await server.start()
+    for name, address in (("STARTTLS", server.starttls_address), ("TLS", server.tls_address)):
+        if address is not None:
+            log.info("SMTP relay (%s) on %s:%d", name, *address)
     try:
         await stop.wait()
     finally:

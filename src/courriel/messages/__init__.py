@@ -1,0 +1,1 @@
+"""Transactional messages: what applications send one at a time (API and SMTP relay)."""
