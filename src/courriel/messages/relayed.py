@@ -64,8 +64,9 @@ MAILJET_HEADERS = frozenset(
 # Mailjet's own limits on these values.
 CUSTOM_ID_MAX = 255
 EVENT_PAYLOAD_MAX = 1000
-# Signers are loaded (decrypted) once per tenant and domain for this long: a
-# rotated key takes effect within it.
+# Signers are loaded (decrypted) and a From domain's verification is looked
+# up once per tenant and domain for this long: a rotated key, or a domain
+# removed, takes effect within it.
 SIGNER_CACHE_SECONDS = 60.0
 
 
@@ -144,6 +145,7 @@ class RelayedMail:
         self._dkim_keys = dkim_keys
         self._spool = spool
         self._signers: dict[tuple[str, str], tuple[float, list[dkim.DkimSigner]]] = {}
+        self._senders_ok: dict[tuple[str, str], float] = {}
 
     def authenticate(self, key_id: str, secret: str) -> Principal:
         """The principal of an API key given as (id, secret); any mismatch is the same error."""
@@ -212,11 +214,19 @@ class RelayedMail:
         )
 
     def _check_sender(self, principal: Principal, from_email: str) -> None:
+        domain = from_email.rpartition("@")[2].lower()
+        now = time.monotonic()
+        checked = self._senders_ok.get((principal.tenant_id, domain))
+        if checked is not None and now - checked < SIGNER_CACHE_SECONDS:
+            return
         try:
             self._sender_domains.check_sender(principal, _SenderCheck(from_email))
         except CourrielError as exc:
             detail = getattr(exc, "reason", exc.detail)
             raise RelayRefusedError(RefusalKind.SENDER, f"From {from_email}: {detail}") from None
+        # Only a domain that passed is remembered: one that failed is asked
+        # again, so a customer who just verified it need not wait.
+        self._senders_ok[principal.tenant_id, domain] = now
 
     def _signers_for(self, tenant_id: str, domain: str) -> list[dkim.DkimSigner]:
         now = time.monotonic()

@@ -36,6 +36,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult
 from courriel.core.errors import AuthenticationError
 from courriel.messages.relayed import PreparedMessage, RefusalKind, RelayedMail, RelayRefusedError
 from courriel.relay.commit import GroupCommit
+from courriel.relay.protocol import RelaySMTP
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import Envelope, Session
@@ -243,7 +244,7 @@ class RelayServer:
 
     def _smtp(self, *, implicit_tls: bool) -> SMTP:
         settings = self._settings
-        return SMTP(
+        return RelaySMTP(
             self._handler,
             hostname=settings.helo_name,
             ident="Courriel relay",
