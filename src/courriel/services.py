@@ -46,6 +46,7 @@ from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
 from courriel.messages.relayed import RelayedMail
+from courriel.messages.service import TransactionalService
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -97,6 +98,7 @@ class Services:
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
+    messages: TransactionalService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -126,6 +128,15 @@ class Services:
         )
         campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
         privacy_rights = DataSubjectRights(storage, clock, key, spool)
+        templates = TemplateService(
+            storage,
+            clock,
+            settings=settings,
+            mailer=mailer,
+            secret_key=key,
+            dkim_keys=dkim_keys,
+            contacts=AudienceDirectory(storage),
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -147,15 +158,7 @@ class Services:
                 retention=RetentionService(storage, clock),
             ),
             signups=SignupService(storage, clock, key, settings, mailer),
-            templates=TemplateService(
-                storage,
-                clock,
-                settings=settings,
-                mailer=mailer,
-                secret_key=key,
-                dkim_keys=dkim_keys,
-                contacts=AudienceDirectory(storage),
-            ),
+            templates=templates,
             dkim_keys=dkim_keys,
             campaigns=campaigns,
             campaign_control=campaign_control,
@@ -183,6 +186,17 @@ class Services:
             ),
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
+            messages=TransactionalService(
+                storage,
+                settings,
+                clock,
+                key,
+                spool=spool,
+                templates=templates,
+                dkim_keys=dkim_keys,
+                sender_domains=sender_domains,
+                policy=policy,
+            ),
         )
 
     def scheduler(self) -> Scheduler:

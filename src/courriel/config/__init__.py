@@ -381,6 +381,21 @@ class Settings(BaseSettings):
         le=100_000,
         description="At most this many contacts per list are asked again in one retention run.",
     )
+    transactional_max_attachment_bytes: int = Field(
+        default=15_000_000,
+        ge=0,
+        le=50_000_000,
+        description=(
+            "Total size of one transactional message's attachments and inline files, "
+            "decoded (the Send API's limit, 15 MB, like Mailjet's)."
+        ),
+    )
+    test_send_limit_per_minute: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Test sends one tenant may make in a minute (more answer 429).",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any, overload
@@ -34,7 +34,7 @@ from courriel.content.encoded import EncodedPart
 from courriel.content.formatting import locale_for
 from courriel.content.jinja_env import DEFAULT_LIMITS, RenderLimits
 from courriel.content.linktracking import add_slots, rewrite_links
-from courriel.content.mime import MimeSkeleton
+from courriel.content.mime import Attachment, MimeSkeleton
 from courriel.content.models import TemplateVersion
 from courriel.content.render import (
     HTML_ENV,
@@ -74,6 +74,12 @@ class Recipient:
     language: str | None = None
     timezone: str | None = None
     tracking: bool = True
+    # A transactional message's variables: ``var.name`` and ``name`` in the template.
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    # What the To and Cc fields show, when a message has several visible
+    # recipients (each envelope recipient still gets a copy of their own).
+    to_header: str | None = None
+    cc_header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,9 @@ class SendContext:
     marketing: bool = True
     # Off for the whole send (the campaign or one of its lists said so).
     tracking: bool = True
+    # Each kind on its own (a transactional message asks for one or both).
+    track_opens: bool = True
+    track_clicks: bool = True
 
 
 def contact_context(
@@ -141,6 +150,8 @@ class Composer:
         send: SendContext,
         signers: Sequence[DkimSigner] = (),
         limits: RenderLimits = DEFAULT_LIMITS,
+        *,
+        attachments: Sequence[Attachment] = (),
     ) -> None:
         self._version = version
         self._sender = sender
@@ -162,7 +173,7 @@ class Composer:
         self._html = EncodedPart(self._compiled.html_template, self._links)
         text = self._compiled.text_template
         self._text = EncodedPart(text) if text is not None else None
-        self._mime = MimeSkeleton()
+        self._mime = MimeSkeleton(attachments)
         self._from_domain = sender.email.rpartition("@")[2]
         self._static_head = self._static_headers()
         # Fields every message has alike, canonicalized for DKIM once:
@@ -198,6 +209,12 @@ class Composer:
         send = self._send
         key, tenant, message = send.secret_key, send.tenant_id, recipient.message_id
         context: dict[str, Any] = dict(self._top_defaults)
+        if recipient.variables:
+            # Names only: a key such as "courriel:links" must not reach the
+            # renderer's own slots.
+            named = {k: v for k, v in recipient.variables.items() if k.isidentifier()}
+            context.update(named)
+            context["var"] = Namespace("var", named)
         context.update(
             contact=recipient.contact,
             campaign=send.campaign,
@@ -210,9 +227,11 @@ class Composer:
             timezone=recipient.timezone,
         )
         if send.tracking and recipient.tracking:
-            tokens = links.click_tokens(key, tenant, message, len(self.link_urls))
-            context[LINKS_KEY] = ClickHrefs(self._click_base, tokens)
-            context[PIXEL_KEY] = links.open_pixel_url(self._base, key, tenant, message)
+            if send.track_clicks:
+                tokens = links.click_tokens(key, tenant, message, len(self.link_urls))
+                context[LINKS_KEY] = ClickHrefs(self._click_base, tokens)
+            if send.track_opens:
+                context[PIXEL_KEY] = links.open_pixel_url(self._base, key, tenant, message)
         return context
 
     def render(self, recipient: Recipient) -> tuple[RenderedContent, dict[str, Any]]:
@@ -283,11 +302,13 @@ class Composer:
         # Stable per (campaign, contact): the recipient's message id is unique
         # and the right-hand side is the sender's domain (RFC 5322 §3.6.4).
         fields = [
-            ("To", h.address(recipient.name, recipient.email)),
+            ("To", recipient.to_header or h.address(recipient.name, recipient.email)),
             ("Subject", h.unstructured(subject)),
             ("Date", _date(now)),
             ("Message-ID", f"<{recipient.message_id}@{self._from_domain}>"),
         ]
+        if recipient.cc_header:
+            fields.append(("Cc", recipient.cc_header))
         if self._send.marketing:
             # The token of the unsubscribe URL, made for the context already.
             token = context["unsubscribe_url"].rpartition("/")[2]

@@ -50,3 +50,13 @@ class AuthenticationError(CourrielError):
     """No valid credentials were given."""
 
     title = "Unauthorized"
+
+
+class RateLimitedError(CourrielError):
+    """Too many requests of one kind in a short time; try again after `retry_after` seconds."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

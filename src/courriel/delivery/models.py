@@ -54,6 +54,8 @@ class SpoolMessage(SpoolBase):
         Index("ix_spool_messages_due", "state", "next_attempt_at"),
         # Withdrawing a cancelled campaign's messages (Spool.withdraw).
         Index("ix_spool_messages_campaign", "tenant_id", "campaign_id"),
+        # The priority lane's claim (`Spool.claim`): due transactional messages first.
+        Index("ix_spool_messages_priority", "priority", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -80,6 +82,9 @@ class SpoolMessage(SpoolBase):
     # by body_format (`delivery.transfer.BodyFormat`).
     body: Mapped[bytes] = mapped_column(LargeBinary)
     body_format: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    # 0: campaign and system mail; above 0: the priority lane (transactional
+    # messages), claimed before everything else that is due.
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default="0", default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

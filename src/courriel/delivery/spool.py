@@ -13,9 +13,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from courriel.core.db import UTCDateTime, insert_for, transaction
@@ -41,6 +51,8 @@ class NewMessage:
     rcpt_to: str
     body: bytes
     transfer_ready: bool = False
+    # Above 0: the priority lane (transactional mail), claimed first.
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,21 +142,26 @@ _FINISHED_COLUMNS = (
 )
 
 
-def _claim_statement() -> Update:
+def _claim_statement(*, priority_only: bool = False) -> Update:
     # One statement claims and returns the batch: no ORM object per message.
     # On PostgreSQL the inner SELECT skips rows another worker is claiming
     # (FOR UPDATE SKIP LOCKED); SQLite renders no FOR UPDATE, its write lock
     # (BEGIN IMMEDIATE) already serializes claims.
     now = bindparam("now", type_=UTCDateTime())
+    due_rows = or_(
+        (_TABLE.c.state == SpoolState.QUEUED.value) & (_TABLE.c.next_attempt_at <= now),
+        (_TABLE.c.state == SpoolState.LEASED.value) & (_TABLE.c.lease_until < now),
+    )
+    order: list[ColumnElement[Any]] = [_TABLE.c.next_attempt_at, _TABLE.c.id]
+    if priority_only:
+        # The priority lane: a few rows found through their own index, so a
+        # password reset is claimed at once however long the campaign queue is.
+        due_rows = (_TABLE.c.priority > 0) & due_rows
+        order.insert(0, _TABLE.c.priority.desc())
     due = (
         select(_TABLE.c.id)
-        .where(
-            or_(
-                (_TABLE.c.state == SpoolState.QUEUED.value) & (_TABLE.c.next_attempt_at <= now),
-                (_TABLE.c.state == SpoolState.LEASED.value) & (_TABLE.c.lease_until < now),
-            )
-        )
-        .order_by(_TABLE.c.next_attempt_at, _TABLE.c.id)
+        .where(due_rows)
+        .order_by(*order)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
         .scalar_subquery()
@@ -184,6 +201,7 @@ def _settle_statement() -> Update:
 # Built once: SQLAlchemy then finds their compiled form in its cache without
 # walking a new statement tree on every call.
 _CLAIM = _claim_statement()
+_CLAIM_PRIORITY = _claim_statement(priority_only=True)
 _SETTLE = _settle_statement()
 _FINISHED = (
     select(*_FINISHED_COLUMNS)
@@ -242,6 +260,7 @@ class Spool:
                 "last_reply": "",
                 "body": pack(m.body, transfer_ready=m.transfer_ready),
                 "body_format": BodyFormat.ZSTD_TRANSFER.value,
+                "priority": m.priority,
                 "created_at": now,
             }
             for m in messages
@@ -254,17 +273,29 @@ class Spool:
             session.execute(statement, rows)
 
     def claim(
-        self, owner: str, limit: int, now: dt.datetime, lease: dt.timedelta
+        self,
+        owner: str,
+        limit: int,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        *,
+        priority_only: bool = False,
     ) -> list[ClaimedMessage]:
-        """Lease up to `limit` due messages to `owner`, oldest due first."""
+        """Lease up to `limit` due messages to `owner`: the priority lane first, then
+        the oldest due; with `priority_only`, the priority lane's messages alone."""
+        params = {"now": now, "limit": limit, "owner": owner, "until": now + lease}
         with transaction(self._sessions) as session:
-            rows = session.connection().execute(
-                _CLAIM, {"now": now, "limit": limit, "owner": owner, "until": now + lease}
-            )
-            claimed = [ClaimedMessage(*row) for row in rows]
-        # RETURNING gives no order; deliver in the order they fell due.
-        claimed.sort(key=lambda m: m.id)
-        return claimed
+            connection = session.connection()
+            first = [ClaimedMessage(*row) for row in connection.execute(_CLAIM_PRIORITY, params)]
+            rest: list[ClaimedMessage] = []
+            if not priority_only and len(first) < limit:
+                params["limit"] = limit - len(first)
+                rest = [ClaimedMessage(*row) for row in connection.execute(_CLAIM, params)]
+        # RETURNING gives no order; deliver in the order they fell due, the
+        # priority lane's messages ahead of the rest on every connection.
+        first.sort(key=lambda m: m.id)
+        rest.sort(key=lambda m: m.id)
+        return first + rest
 
     def settle(self, owner: str, settlements: Sequence[Settlement]) -> None:
         """Store many attempts' results in one transaction (group commit).

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 # How long an idle SMTP session waits for its lane's next batch (`pool`).
 POOL_IDLE_SECONDS = 2.0
+# How often the priority lane looks for transactional messages while the
+# main loop is busy with a batch (a password reset must not wait for it).
+PRIORITY_POLL_SECONDS = 0.05
 
 
 def throttles_for(spool: Spool, settings: Settings) -> LaneThrottles:
@@ -91,6 +94,7 @@ class DeliveryWorker:
         # Sessions outlive a batch only inside this loop, which closes them
         # at the end; a lone `run_once` closes its own (no pooled leftovers).
         self._pooling = True
+        priority = asyncio.create_task(self._priority_lane(stop))
         try:
             while not stop.is_set():
                 handled = await self.run_once()
@@ -102,6 +106,11 @@ class DeliveryWorker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self._settings.worker_poll_seconds)
         finally:
+            # Stopping, it finishes what is on the wire; on an error, it is cut short.
+            if not stop.is_set():
+                priority.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await priority
             self._pooling = False
             await self._pool.close_all()
             # Deferrals noted since the last batch are reported before we go.
@@ -110,6 +119,30 @@ class DeliveryWorker:
             await asyncio.to_thread(self.throttles.release_all, self._owner)
             if released:
                 log.info("released %d messages on shutdown", released)
+
+    async def _priority_lane(self, stop: asyncio.Event) -> None:
+        """Deliver transactional messages as they arrive, beside the main loop's batch.
+
+        The main loop claims the priority lane first too; this loop is for
+        what is queued while it is busy with a long batch of campaign mail.
+        Lane limits (connections, rate) are shared, so policy and throttles
+        still apply: only the wait for the batch is skipped.
+        """
+        while not stop.is_set():
+            claimed = await asyncio.to_thread(
+                self._spool.claim,
+                self._owner,
+                self._settings.worker_batch_size,
+                self._clock.now(),
+                dt.timedelta(seconds=self._settings.worker_lease_seconds),
+                priority_only=True,
+            )
+            if claimed:
+                await self.deliver(claimed)
+                await asyncio.to_thread(self._reporter.report_finished)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PRIORITY_POLL_SECONDS)
 
     async def run_once(self) -> int:
         """Claim one batch, deliver it, report outcomes; return how many were claimed."""

@@ -1,1 +1,1 @@
-"""Transactional messages: what applications send one at a time (API and SMTP relay)."""
+"""Transactional sending: one message at a time, from an application (Send API, native API)."""

@@ -20,6 +20,7 @@ from courriel.core.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    RateLimitedError,
 )
 
 PROBLEM = "application/problem+json"
@@ -30,6 +31,7 @@ _STATUS: dict[type[CourrielError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     InvalidInputError: 422,
+    RateLimitedError: 429,
 }
 
 
@@ -60,6 +62,10 @@ def install(app: FastAPI) -> None:
             return problem(
                 status, exc.title, exc.detail, errors=[{"field": exc.field, "detail": exc.reason}]
             )
+        if isinstance(exc, RateLimitedError):
+            limited = problem(status, exc.title, exc.detail)
+            limited.headers["Retry-After"] = str(exc.retry_after)
+            return limited
         return problem(status, exc.title, exc.detail)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:

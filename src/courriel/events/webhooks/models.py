@@ -44,6 +44,9 @@ class WebhookEndpoint(TenantBase):
     failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     disabled_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # "courriel" (our JSON) or "mailjet" (Mailjet's event fields, for an
+    # existing Mailjet consumer).
+    format: Mapped[str] = mapped_column(String(20), default="courriel", server_default="courriel")
 
 
 class WebhookDelivery(TenantBase):
