@@ -233,6 +233,7 @@ class Services:
     def relayed_mail(self) -> RelayedMail:
         """Relayed (SMTP-submitted) mail, for a relay of this process."""
         return RelayedMail(
+            storage=self.storage,
             settings=self.settings,
             clock=self.clock,
             secret_key=self.secret_key,
@@ -240,6 +241,7 @@ class Services:
             sender_domains=self.sender_domains,
             dkim_keys=self.dkim_keys,
             spool=self.spool,
+            transactional=self.messages,
         )
 
     def close(self) -> None:

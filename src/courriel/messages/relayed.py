@@ -11,10 +11,17 @@ endings only; the edge refused anything else). `RelayedMail` then:
    `X-MJ-Vars`: honoured as options, never sent on), checks that From is one
    address of a sender domain of the tenant, adds Date and Message-ID when
    missing (RFC 6409 §8.1, §8.3), signs with the tenant's DKIM keys for the
-   From domain, and makes one spool message per recipient, each with its
-   own VERP return path;
-3. `commit` — puts many prepared messages in the spool in one transaction:
-   the relay answers 250 only after it returns (durable).
+   From domain. The sending policy applies as to any transactional message
+   (a suspended tenant sends nothing, a limited one stays in its hourly cap).
+   With `X-MJ-TemplateID` the stored template is sent instead of the body,
+   with `X-MJ-Vars`, through `TransactionalService.submit`;
+3. `commit` — many prepared messages at once: per tenant one transaction
+   holds back suppressed or restricted recipients (a marketing unsubscribe
+   does not stop transactional mail) and records one `TransactionalMessage`
+   per recipient with its first event (CustomID, EventPayload, campaign),
+   then one spool transaction puts the others in the priority lane, each
+   with its own VERP return path. The relay answers 250 only after it
+   returns (durable).
 
 A refusal is a `RelayRefusedError` whose `kind` the edge turns into an SMTP reply.
 """
@@ -25,22 +32,40 @@ import datetime as dt
 import enum
 import json
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
+from sqlalchemy import func, select
+
 from courriel.accounts.service import ApiKeyService
+from courriel.audience.models import Contact, Suppression, SuppressionReason
 from courriel.config import Settings
 from courriel.content import dkim
 from courriel.content.dkimkeys import DkimKeyService
+from courriel.core.addresses import address_hasher, normalize_address
 from courriel.core.clock import Clock
+from courriel.core.db import transaction
 from courriel.core.errors import AuthenticationError, CourrielError, ForbiddenError
 from courriel.core.ids import new_id
 from courriel.core.principal import Capability, Principal
+from courriel.core.storage import Storage
 from courriel.delivery.spool import NewMessage, Spool
 from courriel.delivery.verp import encode_return_path
+from courriel.events.models import EventType
+from courriel.events.recorder import NewEvent, record_events
+from courriel.messages.models import MessageStatus, TransactionalMessage
+from courriel.messages.service import (
+    MessageRefusedError,
+    OutgoingMessage,
+    Party,
+    TransactionalService,
+)
 from courriel.policy.domains import SenderDomainService
+from courriel.policy.enforcement import PolicyAllowance
 
 # Lower-case names of the Mailjet SMTP headers (Mailjet's SMTP relay guide).
 MJ_CUSTOM_ID = "x-mj-customid"
@@ -61,6 +86,8 @@ MAILJET_HEADERS = frozenset(
         MJ_VARS,
     }
 )
+# Mailjet's default priority (0 to 3); the spool's priority lane is 1 + it.
+RELAY_PRIORITY = 2
 # Mailjet's own limits on these values.
 CUSTOM_ID_MAX = 255
 EVENT_PAYLOAD_MAX = 1000
@@ -75,8 +102,10 @@ class RefusalKind(enum.StrEnum):
 
     # From is missing, several, or not a sender domain of this account.
     SENDER = "sender"
-    # The key may not send.
+    # The key may not send, or the sending policy suspended the account.
     PERMISSION = "permission"
+    # For now only: the account is limited and its hourly cap is reached.
+    LATER = "later"
     # The message itself is unusable (no header section, a bad Mailjet header).
     CONTENT = "content"
 
@@ -98,23 +127,39 @@ class MailjetOptions:
     campaign: str | None = None
     track_opens: bool = False
     track_clicks: bool = False
-    template_id: int | None = None
+    template_id: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
+class Copy:
+    """One recipient's copy: its ids and address."""
+
+    message_id: str
+    uuid: str
+    recipient: str
+
+
+@dataclass(frozen=True)
 class PreparedMessage:
-    """A relayed message ready for the spool: one spool row per recipient."""
+    """A relayed message ready to commit: one signed body, one copy per recipient.
+
+    `committed` is set when the message went through `TransactionalService`
+    already (a template message): `commit` then has nothing left to do.
+    """
 
     tenant_id: str
-    from_domain: str
+    from_email: str
+    subject: str
     options: MailjetOptions
-    rows: tuple[NewMessage, ...]
+    body: bytes
+    copies: tuple[Copy, ...]
+    committed: bool = False
 
     @property
     def message_ids(self) -> list[str]:
         """One id per recipient, in envelope order."""
-        return [row.message_id for row in self.rows]
+        return [copy.message_id for copy in self.copies]
 
 
 @dataclass(frozen=True)
@@ -124,11 +169,12 @@ class _SenderCheck:
 
 
 class RelayedMail:
-    """Turns raw submitted messages into signed spool messages of one tenant."""
+    """Turns raw submitted messages into signed, recorded, spooled messages of one tenant."""
 
     def __init__(
         self,
         *,
+        storage: Storage,
         settings: Settings,
         clock: Clock,
         secret_key: bytes,
@@ -136,7 +182,9 @@ class RelayedMail:
         sender_domains: SenderDomainService,
         dkim_keys: DkimKeyService,
         spool: Spool,
+        transactional: TransactionalService,
     ) -> None:
+        self._storage = storage
         self._settings = settings
         self._clock = clock
         self._key = secret_key
@@ -144,6 +192,8 @@ class RelayedMail:
         self._sender_domains = sender_domains
         self._dkim_keys = dkim_keys
         self._spool = spool
+        self._transactional = transactional
+        self._allowance = PolicyAllowance(storage.control)
         self._signers: dict[tuple[str, str], tuple[float, list[dkim.DkimSigner]]] = {}
         self._senders_ok: dict[tuple[str, str], float] = {}
 
@@ -171,6 +221,9 @@ class RelayedMail:
         fields, _ = dkim.split_message(head + b"\r\n\r\n")
         options, kept = _take_mailjet_headers(fields)
         from_email = _single_from(kept)
+        addresses = _recipients(recipients)
+        if options.template_id is not None:
+            return self._submit_template(principal, from_email, kept, addresses, options)
         domain = from_email.rpartition("@")[2].lower()
         self._check_sender(principal, from_email)
         signers = self._signers_for(principal.tenant_id, domain)
@@ -179,38 +232,132 @@ class RelayedMail:
                 RefusalKind.SENDER,
                 f"{domain} has no DKIM key of this account: add it as a sender domain",
             )
+        self._check_policy(principal, len(addresses))
         now = self._clock.now()
         kept = _stamp(kept, now, domain)
         message = b"".join(name + b":" + value + b"\r\n" for name, value in kept) + b"\r\n" + body
-        signed = dkim.sign(message, signers, int(now.timestamp()))
-        domain_of_bounces = self._settings.return_path_domain
-        rows = []
-        for rcpt in recipients:
-            message_id = new_id("msg")
-            rows.append(
-                NewMessage(
-                    tenant_id=principal.tenant_id,
-                    message_id=message_id,
-                    campaign_id=None,
-                    contact_id=None,
-                    mail_from=encode_return_path(
-                        self._key, principal.tenant_id, message_id, domain_of_bounces
-                    ),
-                    rcpt_to=rcpt,
-                    body=signed,
-                )
-            )
         return PreparedMessage(
-            tenant_id=principal.tenant_id, from_domain=domain, options=options, rows=tuple(rows)
+            tenant_id=principal.tenant_id,
+            from_email=from_email,
+            subject=_subject(kept),
+            options=options,
+            body=dkim.sign(message, signers, int(now.timestamp())),
+            copies=tuple(Copy(new_id("msg"), str(uuid.uuid4()), rcpt) for rcpt in addresses),
         )
 
     def commit(self, prepared: Sequence[PreparedMessage]) -> None:
-        """Spool every prepared message in one transaction; durable when this returns."""
-        rows = [row for message in prepared for row in message.rows]
+        """Record and spool prepared messages together; durable when this returns.
+
+        Per tenant, one transaction holds back suppressed or restricted
+        recipients and records every copy with its first event; then one
+        spool transaction queues the copies that may go, in the priority lane.
+        """
+        now = self._clock.now()
+        by_tenant: dict[str, list[PreparedMessage]] = {}
+        for message in prepared:
+            if not message.committed:
+                by_tenant.setdefault(message.tenant_id, []).append(message)
+        rows: list[NewMessage] = []
+        for tenant_id, messages in by_tenant.items():
+            rows.extend(self._record(tenant_id, messages, now))
         self._spool.enqueue(
-            rows,
-            now=self._clock.now(),
-            lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours),
+            rows, now=now, lifetime=dt.timedelta(hours=self._settings.queue_lifetime_hours)
+        )
+
+    def _record(
+        self, tenant_id: str, messages: list[PreparedMessage], now: dt.datetime
+    ) -> list[NewMessage]:
+        addresses = {copy.recipient for m in messages for copy in m.copies}
+        digest = address_hasher(self._key, tenant_id)
+        return_domain = self._settings.return_path_domain
+        rows: list[NewMessage] = []
+        with transaction(self._storage.tenant(tenant_id)) as session:
+            hashes = {digest(a): a for a in addresses}
+            held: dict[str, str] = {}
+            for address_hash, suppression in session.execute(
+                select(Suppression.address_hash, Suppression.reason).where(
+                    Suppression.address_hash.in_(list(hashes))
+                )
+            ):
+                # An order confirmation is not marketing: an unsubscribe does not stop it.
+                if suppression is not SuppressionReason.UNSUBSCRIBE:
+                    held[hashes[address_hash]] = f"suppressed ({suppression.value})"
+            contacts = {
+                c.email: c
+                for c in session.scalars(select(Contact).where(Contact.email.in_(list(addresses))))
+            }
+            for address, found in contacts.items():
+                if found.restricted and address not in held:
+                    held[address] = "processing of this contact is restricted (GDPR Art. 18)"
+            records, events = [], []
+            for message in messages:
+                for copy in message.copies:
+                    contact = contacts.get(copy.recipient)
+                    reason = held.get(copy.recipient, "")
+                    records.append(_record(message, copy, reason, now))
+                    events.append(_first_event(message, copy, contact, reason, now))
+                    if reason:
+                        continue
+                    rows.append(
+                        NewMessage(
+                            tenant_id=tenant_id,
+                            message_id=copy.message_id,
+                            campaign_id=None,
+                            contact_id=contact.id if contact else None,
+                            mail_from=encode_return_path(
+                                self._key, tenant_id, copy.message_id, return_domain
+                            ),
+                            rcpt_to=copy.recipient,
+                            body=message.body,
+                            priority=1 + RELAY_PRIORITY,
+                        )
+                    )
+            session.add_all(records)
+            session.flush()
+            record_events(session, events)
+        return rows
+
+    def _submit_template(
+        self,
+        principal: Principal,
+        from_email: str,
+        fields: list[tuple[bytes, bytes]],
+        addresses: list[str],
+        options: MailjetOptions,
+    ) -> PreparedMessage:
+        # Mailjet's relay sends the template instead of the body when
+        # X-MJ-TemplateID is given; the Send API's own path does exactly that.
+        subject = _subject(fields)
+        outgoing = OutgoingMessage(
+            sender=Party(from_email, _from_name(fields)),
+            to=[Party(address) for address in addresses],
+            subject=subject or None,
+            template_id=options.template_id,
+            variables=options.variables,
+            custom_id=options.custom_id or "",
+            event_payload=options.event_payload or "",
+            campaign=options.campaign or "",
+            track_opens=options.track_opens,
+            track_clicks=options.track_clicks,
+        )
+        try:
+            submitted = self._transactional.submit(principal, outgoing)
+        except MessageRefusedError as exc:
+            kind = (
+                RefusalKind.SENDER if exc.problems[0].code == "send-0008" else RefusalKind.CONTENT
+            )
+            if exc.problems[0].code == "mj-0001":
+                status = exc.problems[0].status
+                kind = RefusalKind.LATER if status == 429 else RefusalKind.PERMISSION
+            raise RelayRefusedError(kind, str(exc)) from None
+        return PreparedMessage(
+            tenant_id=principal.tenant_id,
+            from_email=from_email,
+            subject=subject,
+            options=options,
+            body=b"",
+            copies=tuple(Copy(r.message_id, r.uuid, r.email) for r in submitted.recipients),
+            committed=True,
         )
 
     def _check_sender(self, principal: Principal, from_email: str) -> None:
@@ -228,6 +375,29 @@ class RelayedMail:
         # again, so a customer who just verified it need not wait.
         self._senders_ok[principal.tenant_id, domain] = now
 
+    def _check_policy(self, principal: Principal, count: int) -> None:
+        """A suspended tenant sends nothing; a limited one at most its hourly cap."""
+        now = self._clock.now()
+        allowance = self._allowance.allowance(principal.tenant_id, now)
+        if allowance.suspended:
+            raise RelayRefusedError(
+                RefusalKind.PERMISSION,
+                "sending is suspended by the sending policy; an operator must lift it",
+            )
+        if allowance.hourly_cap is None:
+            return
+        with self._storage.tenant(principal.tenant_id)() as session:
+            sent = session.scalar(
+                select(func.count())
+                .select_from(TransactionalMessage)
+                .where(TransactionalMessage.created_at > now - dt.timedelta(hours=1))
+            )
+        if (sent or 0) + count > allowance.hourly_cap:
+            raise RelayRefusedError(
+                RefusalKind.LATER,
+                f"sending is limited to {allowance.hourly_cap} messages an hour; try again later",
+            )
+
     def _signers_for(self, tenant_id: str, domain: str) -> list[dkim.DkimSigner]:
         now = time.monotonic()
         cached = self._signers.get((tenant_id, domain))
@@ -238,6 +408,75 @@ class RelayedMail:
         signers = self._dkim_keys.signers(tenant_id, domain)
         self._signers[tenant_id, domain] = (now, signers)
         return signers
+
+
+def _record(
+    message: PreparedMessage, copy: Copy, reason: str, now: dt.datetime
+) -> TransactionalMessage:
+    options = message.options
+    return TransactionalMessage(
+        id=copy.message_id,
+        uuid=copy.uuid,
+        status=MessageStatus.BLOCKED if reason else MessageStatus.QUEUED,
+        reason=reason,
+        from_email=message.from_email,
+        recipient=copy.recipient,
+        # The envelope does not say To, Cc or Bcc.
+        kind="to",
+        subject=message.subject[:998],
+        custom_id=options.custom_id or "",
+        event_payload=options.event_payload or "",
+        campaign=options.campaign or "",
+        template_id=None,
+        created_at=now,
+    )
+
+
+def _first_event(
+    message: PreparedMessage, copy: Copy, contact: Contact | None, reason: str, now: dt.datetime
+) -> NewEvent:
+    detail: dict[str, Any] = {"transactional": True, "relay": True}
+    if message.options.custom_id:
+        detail["custom_id"] = message.options.custom_id
+    if reason:
+        detail["reason"] = reason
+    return NewEvent(
+        type=EventType.SKIPPED if reason else EventType.QUEUED,
+        occurred_at=now,
+        message_id=copy.message_id,
+        contact_id=contact.id if contact else None,
+        detail=detail,
+        dedupe_key=f"{copy.message_id}:submitted",
+    )
+
+
+def _recipients(recipients: Sequence[str]) -> list[str]:
+    # One copy per address, as the Send API counts a repeated recipient once.
+    try:
+        return list(dict.fromkeys(normalize_address(r, "RCPT") for r in recipients))
+    except CourrielError as exc:
+        raise RelayRefusedError(RefusalKind.CONTENT, exc.detail) from None
+
+
+def _header_text(fields: list[tuple[bytes, bytes]], wanted: bytes) -> str:
+    for name, value in fields:
+        if name.strip().lower() == wanted:
+            raw = value.replace(b"\r\n", b"").decode("utf-8", "replace").strip()
+            try:
+                return str(make_header(decode_header(raw)))
+            except (LookupError, ValueError):
+                return raw
+    return ""
+
+
+def _subject(fields: list[tuple[bytes, bytes]]) -> str:
+    return _header_text(fields, b"subject")
+
+
+def _from_name(fields: list[tuple[bytes, bytes]]) -> str:
+    text = _header_text(fields, b"from")
+    names = [name for name, _address in getaddresses([text]) if name]
+    return names[0] if names else ""
 
 
 def _take_mailjet_headers(
@@ -268,14 +507,7 @@ def _options(found: dict[str, str]) -> MailjetOptions:
         raise RelayRefusedError(
             RefusalKind.CONTENT, f"X-MJ-EventPayload is longer than {EVENT_PAYLOAD_MAX} characters"
         )
-    template_id: int | None = None
-    if MJ_TEMPLATE_ID in found:
-        try:
-            template_id = int(found[MJ_TEMPLATE_ID])
-        except ValueError:
-            raise RelayRefusedError(
-                RefusalKind.CONTENT, "X-MJ-TemplateID must be a template number"
-            ) from None
+    template_id = found.get(MJ_TEMPLATE_ID) or None
     variables: dict[str, Any] = {}
     if MJ_VARS in found:
         try:

@@ -61,6 +61,7 @@ REPLY_BARE_LINE_ENDING = (
 REPLY_SENDER_REFUSED = "550 5.7.1 {detail}"
 REPLY_PERMISSION = "550 5.7.1 {detail}"
 REPLY_CONTENT_REFUSED = "554 5.6.0 {detail}"
+REPLY_LATER = "451 4.7.1 {detail}"
 REPLY_LOCAL_ERROR = "451 4.3.0 Local error in processing, try again later"
 
 
@@ -209,6 +210,8 @@ def _refusal_reply(refusal: RelayRefusedError) -> str:
         return REPLY_SENDER_REFUSED.format(detail=detail)
     if refusal.kind is RefusalKind.PERMISSION:
         return REPLY_PERMISSION.format(detail=detail)
+    if refusal.kind is RefusalKind.LATER:
+        return REPLY_LATER.format(detail=detail)
     return REPLY_CONTENT_REFUSED.format(detail=detail)
 
 
