@@ -45,6 +45,7 @@ from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.messages.idempotency import IdempotencyKeys
 from courriel.messages.relayed import RelayedMail
 from courriel.messages.service import TransactionalService
 from courriel.policy.checks import ContentChecks
@@ -99,6 +100,7 @@ class Services:
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
     messages: TransactionalService
+    idempotency: IdempotencyKeys
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -197,6 +199,7 @@ class Services:
                 sender_domains=sender_domains,
                 policy=policy,
             ),
+            idempotency=IdempotencyKeys(storage, clock),
         )
 
     def scheduler(self) -> Scheduler:

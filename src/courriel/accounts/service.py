@@ -109,6 +109,19 @@ class ApiKeyService:
             actor=f"key:{key.id}",
         )
 
+    def authenticate_pair(self, key_id: str, secret: str) -> Principal:
+        """The principal of a key given as its id and secret (HTTP Basic, SMTP AUTH).
+
+        Mailjet's clients send ``(api_key, api_secret)``: here the key's id
+        and its secret. Both must belong to the same key; any problem is the
+        same AuthenticationError, so a caller learns nothing about which half
+        was wrong.
+        """
+        principal = self.authenticate(secret)
+        if principal.actor != f"key:{key_id}":
+            raise AuthenticationError("invalid API key")
+        return principal
+
     def list(self, principal: Principal) -> list[ApiKey]:
         """Keys of the principal's tenant (hashes are never exposed by the edges)."""
         principal.require(Capability.KEYS_MANAGE)

@@ -49,6 +49,8 @@ class DemoSeed:
     template_id: str
     campaign_id: str
     recipients: tuple[str, ...]
+    # The key's id: the user name of HTTP Basic (Mailjet clients) and SMTP AUTH.
+    api_key_id: str = ""
 
 
 def seed_demo(services: Services) -> DemoSeed:
@@ -90,6 +92,7 @@ def seed_demo(services: Services) -> DemoSeed:
         template_id=template.id,
         campaign_id=campaign.id,
         recipients=tuple(email for _f, _l, email in DEMO_CONTACTS),
+        api_key_id=key.id,
     )
 
 

@@ -99,6 +99,8 @@ def tenant_create(name: str, data_dir: DataDir = None) -> None:
         services.close()
     console.print(f"tenant [bold]{tenant.id}[/bold] created")
     console.print(f"API key (shown once): [bold]{key.secret}[/bold]")
+    # Mailjet clients and SMTP AUTH take the pair: the id as user, the key as password.
+    console.print(f"API key id (user name for Basic auth and SMTP): [bold]{key.id}[/bold]")
 
 
 @tenant_app.command("list")
@@ -283,6 +285,7 @@ def _announce_demo(settings: Settings, seed: DemoSeed) -> None:
     lines = [
         "Demo tenant seeded; its campaign is being sent through the sandbox internet.",
         f"  API key (shown once, also in {key_file}): {seed.api_key}",
+        f"  API key id (with the key: Basic auth for /v3.1/send, SMTP AUTH): {seed.api_key_id}",
         f"  statistics:  curl {auth} {base}/v1/campaigns/{seed.campaign_id}/stats",
         f"  a mailbox:   curl {auth} '{base}/v1/sandbox/messages?to={seed.recipients[0]}'",
         (

@@ -209,12 +209,11 @@ class Composer:
         send = self._send
         key, tenant, message = send.secret_key, send.tenant_id, recipient.message_id
         context: dict[str, Any] = dict(self._top_defaults)
-        if recipient.variables:
-            # Names only: a key such as "courriel:links" must not reach the
-            # renderer's own slots.
-            named = {k: v for k, v in recipient.variables.items() if k.isidentifier()}
-            context.update(named)
-            context["var"] = Namespace("var", named)
+        # Names only: a key such as "courriel:links" must not reach the
+        # renderer's own slots.
+        named = {k: v for k, v in recipient.variables.items() if k.isidentifier()}
+        context.update(named)
+        context["var"] = Namespace("var", named)
         context.update(
             contact=recipient.contact,
             campaign=send.campaign,

@@ -50,7 +50,7 @@ from courriel.content.dkimkeys import DkimKeyService
 from courriel.core.addresses import address_hasher, normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
-from courriel.core.errors import AuthenticationError, CourrielError, ForbiddenError
+from courriel.core.errors import CourrielError, ForbiddenError
 from courriel.core.ids import new_id
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
@@ -202,13 +202,8 @@ class RelayedMail:
         self._allowances: dict[str, tuple[float, Allowance]] = {}
 
     def authenticate(self, key_id: str, secret: str) -> Principal:
-        """The principal of an API key given as (id, secret); any mismatch is the same error."""
-        principal = self._api_keys.authenticate(secret)
-        # The secret alone names the key; the id must name the same one, so a
-        # client configured with a wrong pair fails as it would at Mailjet.
-        if principal.actor != f"key:{key_id}":
-            raise AuthenticationError("invalid API key")
-        return principal
+        """The principal of an API key given as (id, secret): `authenticate_pair`."""
+        return self._api_keys.authenticate_pair(key_id, secret)
 
     def prepare(
         self, principal: Principal, recipients: Sequence[str], data: bytes

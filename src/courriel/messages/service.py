@@ -223,13 +223,54 @@ class TransactionalService:
         With `sandbox`, everything is checked and composed, nothing is stored
         or sent, and the results carry no ids (as Mailjet's SandboxMode).
         """
+        (outcome,) = self.submit_many(principal, [message], sandbox=sandbox)
+        if isinstance(outcome, MessageRefusedError):
+            raise outcome
+        return outcome
+
+    def submit_many(
+        self, principal: Principal, messages: Sequence[OutgoingMessage], *, sandbox: bool = False
+    ) -> list[Submitted | MessageRefusedError]:
+        """`submit` for each message, in order; one refused does not stop the others.
+
+        The accepted ones are committed together (one transaction in the
+        tenant database, one in the spool), which is what makes a batch of
+        fifty cheap.
+        """
         principal.require(Capability.CAMPAIGNS_SEND)
+        now = self._clock.now()
+        senders: dict[str, MessageRefusedError | None] = {}
+        outcomes: list[_Prepared | MessageRefusedError] = []
+        for message in messages:
+            try:
+                outcomes.append(self._prepare(principal, message, now, senders))
+            except MessageRefusedError as exc:
+                outcomes.append(exc)
+        prepared = [o for o in outcomes if isinstance(o, _Prepared)]
+        try:
+            self._check_policy(principal, sum(len(p.copies) for p in prepared))
+        except MessageRefusedError as exc:
+            return [exc for _ in messages]
+        numbers: dict[str, int] = {}
+        if not sandbox and prepared:
+            numbers = self._commit(principal.tenant_id, prepared, now)
+        return [
+            o if isinstance(o, MessageRefusedError) else _submitted(o, numbers, sandbox=sandbox)
+            for o in outcomes
+        ]
+
+    def _prepare(
+        self,
+        principal: Principal,
+        message: OutgoingMessage,
+        now: dt.datetime,
+        senders: dict[str, MessageRefusedError | None],
+    ) -> _Prepared:
+        """Every check and the composition of one message, nothing stored yet."""
         problems = self._validate(message)
         if problems:
             raise MessageRefusedError(problems)
-        self._check_sender(principal, message)
-        self._check_policy(principal, len(message.to) + len(message.cc) + len(message.bcc))
-        now = self._clock.now()
+        self._check_sender(principal, message, senders)
         version = self._content(principal, message, now)
         copies = self._copies(message)
         with self._storage.tenant(principal.tenant_id)() as session:
@@ -242,27 +283,7 @@ class TransactionalService:
             copy.body = self._compose(
                 composer, message, copy, version=version, visible=visible, now=now
             )
-        if sandbox:
-            return Submitted(
-                message.custom_id,
-                [RecipientResult(c.address, c.kind, "", "", 0, c.status, c.reason) for c in copies],
-            )
-        numbers = self._commit(principal.tenant_id, message, version, copies, now)
-        return Submitted(
-            message.custom_id,
-            [
-                RecipientResult(
-                    c.address,
-                    c.kind,
-                    c.message_id,
-                    c.uuid,
-                    numbers[c.message_id],
-                    c.status,
-                    c.reason,
-                )
-                for c in copies
-            ],
-        )
+        return _Prepared(message, version, copies)
 
     def _validate(self, message: OutgoingMessage) -> list[Problem]:
         problems: list[Problem] = []
@@ -283,16 +304,26 @@ class TransactionalService:
             )
         return problems
 
-    def _check_sender(self, principal: Principal, message: OutgoingMessage) -> None:
+    def _check_sender(
+        self,
+        principal: Principal,
+        message: OutgoingMessage,
+        seen: dict[str, MessageRefusedError | None],
+    ) -> None:
         """Never free webmail; the domain must be a verified sender domain of the tenant."""
-        try:
-            self._sender_domains.check_sender(
-                principal, _SenderOnly(normalize_address(message.sender.email))
-            )
-        except InvalidInputError as exc:
-            raise MessageRefusedError(
-                [Problem("send-0008", 403, f"From: {exc.reason}", ("From",))]
-            ) from None
+        address = normalize_address(message.sender.email)
+        domain = address.rpartition("@")[2]
+        if domain not in seen:
+            try:
+                self._sender_domains.check_sender(principal, _SenderOnly(address))
+                seen[domain] = None
+            except InvalidInputError as exc:
+                seen[domain] = MessageRefusedError(
+                    [Problem("send-0008", 403, f"From: {exc.reason}", ("From",))]
+                )
+        refused = seen[domain]
+        if refused is not None:
+            raise MessageRefusedError(refused.problems)
 
     def _check_policy(self, principal: Principal, count: int) -> None:
         """A suspended tenant sends nothing; a limited one at most its hourly cap."""
@@ -499,46 +530,11 @@ class TransactionalService:
             ) from None
 
     def _commit(
-        self,
-        tenant_id: str,
-        message: OutgoingMessage,
-        version: TemplateVersion,
-        copies: list[_Copy],
-        now: dt.datetime,
+        self, tenant_id: str, prepared: list[_Prepared], now: dt.datetime
     ) -> dict[str, int]:
         """Records and first events in the tenant database, then the priority lane."""
-        records = [
-            TransactionalMessage(
-                id=c.message_id,
-                uuid=c.uuid,
-                status=c.status,
-                reason=c.reason,
-                from_email=normalize_address(message.sender.email),
-                recipient=c.address,
-                kind=c.kind,
-                subject=version.subject[:998],
-                custom_id=message.custom_id,
-                event_payload=message.event_payload,
-                campaign=message.campaign,
-                template_id=message.template_id,
-                created_at=now,
-            )
-            for c in copies
-        ]
-        tags = {"transactional": True}
-        if message.custom_id:
-            tags["custom_id"] = message.custom_id  # type: ignore[assignment]
-        events = [
-            NewEvent(
-                type=EventType.QUEUED if c.status is MessageStatus.QUEUED else EventType.SKIPPED,
-                occurred_at=now,
-                message_id=c.message_id,
-                contact_id=c.contact.id if c.contact else None,
-                detail={**tags, **({"reason": c.reason} if c.reason else {})},
-                dedupe_key=f"{c.message_id}:submitted",
-            )
-            for c in copies
-        ]
+        records = [_record(p.message, p.version, c, now) for p in prepared for c in p.copies]
+        events = [_first_event(p.message, c, now) for p in prepared for c in p.copies]
         with transaction(self._storage.tenant(tenant_id)) as session:
             session.add_all(records)
             session.flush()
@@ -557,9 +553,10 @@ class TransactionalService:
                     rcpt_to=c.address,
                     body=c.body,
                     transfer_ready=True,
-                    priority=1 + message.priority,
+                    priority=1 + p.message.priority,
                 )
-                for c in copies
+                for p in prepared
+                for c in p.copies
                 if c.status is MessageStatus.QUEUED
             ],
             now=now,
@@ -680,6 +677,69 @@ class _WindowLimit:
             self._counts[key] = (start, count + 1)
             if len(self._counts) > 10_000:
                 self._counts = {k: v for k, v in self._counts.items() if now - v[0] < self._window}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    # A message that passed its checks, composed for each recipient.
+    message: OutgoingMessage
+    version: TemplateVersion
+    copies: list[_Copy]
+
+
+def _submitted(prepared: _Prepared, numbers: dict[str, int], *, sandbox: bool) -> Submitted:
+    return Submitted(
+        prepared.message.custom_id,
+        [
+            RecipientResult(
+                c.address,
+                c.kind,
+                "" if sandbox else c.message_id,
+                "" if sandbox else c.uuid,
+                0 if sandbox else numbers[c.message_id],
+                c.status,
+                c.reason,
+            )
+            for c in prepared.copies
+        ],
+    )
+
+
+def _record(
+    message: OutgoingMessage, version: TemplateVersion, copy: _Copy, now: dt.datetime
+) -> TransactionalMessage:
+    return TransactionalMessage(
+        id=copy.message_id,
+        uuid=copy.uuid,
+        status=copy.status,
+        reason=copy.reason,
+        from_email=normalize_address(message.sender.email),
+        recipient=copy.address,
+        kind=copy.kind,
+        subject=version.subject[:998],
+        custom_id=message.custom_id,
+        event_payload=message.event_payload,
+        campaign=message.campaign,
+        template_id=message.template_id,
+        created_at=now,
+    )
+
+
+def _first_event(message: OutgoingMessage, copy: _Copy, now: dt.datetime) -> NewEvent:
+    # Queued, or skipped with its reason: the start of the message's history.
+    detail: dict[str, Any] = {"transactional": True}
+    if message.custom_id:
+        detail["custom_id"] = message.custom_id
+    if copy.reason:
+        detail["reason"] = copy.reason
+    return NewEvent(
+        type=EventType.QUEUED if copy.status is MessageStatus.QUEUED else EventType.SKIPPED,
+        occurred_at=now,
+        message_id=copy.message_id,
+        contact_id=copy.contact.id if copy.contact else None,
+        detail=detail,
+        dedupe_key=f"{copy.message_id}:submitted",
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from courriel.web.api.campaign_control import router as campaign_control_router
 from courriel.web.api.campaigns import router as campaigns_router
 from courriel.web.api.governance import router as governance_router
 from courriel.web.api.keys import router as accounts_router
+from courriel.web.api.messages import router as messages_router
 from courriel.web.api.policy import router as policy_router
 from courriel.web.api.privacy import router as privacy_rights_router
 from courriel.web.api.sandbox import router as sandbox_router
@@ -66,6 +67,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(audit_router, prefix="/v1")
     app.include_router(governance_router, prefix="/v1")
     app.include_router(privacy_rights_router, prefix="/v1")
+    # /v3.1/send (Mailjet's path) and /v1/messages.
+    app.include_router(messages_router)
     tracking_public.install(app, services.tracker)
     if services.settings.resolver == "sandbox":
         app.include_router(sandbox_router, prefix="/v1")

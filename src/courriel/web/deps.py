@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -38,12 +39,32 @@ def client_ip(request: Request) -> str | None:
 
 
 def principal(request: Request) -> Principal:
-    """The principal of the API key in ``Authorization: Bearer …``; every call has one."""
+    """The principal of the API key in ``Authorization: Bearer …``; every call has one.
+
+    HTTP Basic with the key's id as user name and its secret as password
+    (RFC 7617; how Mailjet's clients send their key pair) works as well.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if scheme.lower() == "basic" and token.strip():
+        key_id, secret = _basic(token.strip())
+        return services(request).api_keys.authenticate_pair(key_id, secret)
     if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("send an API key as 'Authorization: Bearer <key>'")
+        raise AuthenticationError(
+            "send an API key as 'Authorization: Bearer <key>', or its id and secret with Basic"
+        )
     return services(request).api_keys.authenticate(token.strip())
+
+
+def _basic(token: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise AuthenticationError("malformed Basic credentials") from None
+    key_id, colon, secret = decoded.partition(":")
+    if not colon or not key_id or not secret:
+        raise AuthenticationError("Basic credentials are 'key id:secret'")
+    return key_id, secret
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -147,8 +147,8 @@ def preview_template(
 def test_send(
     template_id: str, body: TestSendIn, services: ServicesDep, principal: PrincipalDep
 ) -> TestSendOut:
-    """Send one rendered message (untracked) through the spool like any other."""
-    message_id = services.templates.test_send(
+    """Send one rendered message (untracked) through the checks and the spool like any other."""
+    message_id = services.messages.test_send(
         principal,
         template_id,
         to=body.to,
