@@ -200,9 +200,19 @@ def relay(
         int | None,
         typer.Option(help="Implicit-TLS submission port, 0 = off (COURRIEL_RELAY_TLS_PORT)"),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Processes sharing the ports (COURRIEL_RELAY_PROCESSES)"),
+    ] = None,
 ) -> None:
     """Run the SMTP relay alone: customers submit mail with their API key id and secret."""
-    settings = _settings(data_dir, relay_host=host, relay_port=port, relay_tls_port=tls_port)
+    settings = _settings(
+        data_dir,
+        relay_host=host,
+        relay_port=port,
+        relay_tls_port=tls_port,
+        relay_processes=processes,
+    )
     configure_logging(settings.log_level)
     services = _services(settings)
 

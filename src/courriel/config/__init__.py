@@ -219,6 +219,15 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest message the relay accepts (announced as SIZE, RFC 1870).",
     )
+    relay_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Relay processes sharing the submission ports (SO_REUSEPORT), so the relay's "
+            "TLS and DKIM signing can use several cores; failed-login counts are per process."
+        ),
+    )
     relay_max_recipients: int = Field(
         default=50,
         ge=1,

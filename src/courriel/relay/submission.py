@@ -271,7 +271,11 @@ class RelayServer:
         implicit = settings.relay_tls_port if tls_port is None else tls_port
         if starttls or port == 0:
             server = await loop.create_server(
-                lambda: self._protocol(implicit_tls=False), settings.relay_host, starttls
+                lambda: self._protocol(implicit_tls=False),
+                settings.relay_host,
+                starttls,
+                # Several relay processes may share the port (`relay_processes`).
+                reuse_port=True,
             )
             self._servers.append(server)
             self.starttls_address = _bound(server)
@@ -281,6 +285,7 @@ class RelayServer:
                 settings.relay_host,
                 implicit,
                 ssl=self._tls,
+                reuse_port=True,
             )
             self._servers.append(server)
             self.tls_address = _bound(server)
