@@ -50,6 +50,7 @@ from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
 from courriel.messages.events import MessageEventStyles
 from courriel.messages.idempotency import IdempotencyKeys
+from courriel.messages.relayed import RelayedMail
 from courriel.messages.service import TransactionalService
 from courriel.operations.backup.service import BackupService
 from courriel.operations.offboarding import Offboarding
@@ -253,6 +254,20 @@ class Services:
             self.clock,
             allowed=parse_networks(self.settings.webhook_allowed_networks),
             styles=MessageEventStyles(self.storage),
+        )
+
+    def relayed_mail(self) -> RelayedMail:
+        """Relayed (SMTP-submitted) mail, for a relay of this process."""
+        return RelayedMail(
+            storage=self.storage,
+            settings=self.settings,
+            clock=self.clock,
+            secret_key=self.secret_key,
+            api_keys=self.api_keys,
+            sender_domains=self.sender_domains,
+            dkim_keys=self.dkim_keys,
+            spool=self.spool,
+            transactional=self.messages,
         )
 
     def close(self) -> None:

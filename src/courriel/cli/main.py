@@ -28,6 +28,7 @@ from courriel.engine.runtime import (
     run_engine,
     run_http,
     run_loop,
+    run_relay,
 )
 from courriel.sandbox.server import Sandbox, run_sandbox
 from courriel.sandbox.store import MailStore, store_path
@@ -245,6 +246,48 @@ def worker(data_dir: DataDir = None) -> None:
 
     try:
         asyncio.run(main())
+    finally:
+        services.close()
+
+
+@app.command()
+def relay(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (COURRIEL_RELAY_HOST)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="STARTTLS submission port, 0 = off (COURRIEL_RELAY_PORT)")
+    ] = None,
+    tls_port: Annotated[
+        int | None,
+        typer.Option(help="Implicit-TLS submission port, 0 = off (COURRIEL_RELAY_TLS_PORT)"),
+    ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Processes sharing the ports (COURRIEL_RELAY_PROCESSES)"),
+    ] = None,
+) -> None:
+    """Run the SMTP relay alone: customers submit mail with their API key id and secret."""
+    settings = _settings(
+        data_dir,
+        relay_host=host,
+        relay_port=port,
+        relay_tls_port=tls_port,
+        relay_processes=processes,
+    )
+    configure_logging(settings.log_level)
+    services = _services(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signals(stop)
+        typer.echo(
+            f"SMTP relay on {settings.relay_host}: STARTTLS port {settings.relay_port or 'off'}, "
+            f"TLS port {settings.relay_tls_port or 'off'}"
+        )
+        await run_relay(services, stop)
+
+    try:
+        run_loop(main())
     finally:
         services.close()
 

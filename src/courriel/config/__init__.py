@@ -212,6 +212,58 @@ class Settings(BaseSettings):
             "by `serve` and `worker`; 0 = off."
         ),
     )
+    relay_enabled: bool = Field(
+        default=False,
+        description=(
+            "Run the SMTP relay (customer submission) inside `serve` and `worker`; "
+            "`courriel relay` runs it alone whatever this says."
+        ),
+    )
+    relay_host: str = Field(
+        default="127.0.0.1", description="Address the SMTP relay (submission) binds to."
+    )
+    relay_port: int = Field(
+        default=587,
+        ge=0,
+        le=65535,
+        description="Submission port with STARTTLS (RFC 6409, RFC 3207); 0 = off.",
+    )
+    relay_tls_port: int = Field(
+        default=465,
+        ge=0,
+        le=65535,
+        description="Submission port with implicit TLS (RFC 8314 §3.3); 0 = off.",
+    )
+    relay_certificate_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM certificate (chain) of the relay. Unset: a self-signed certificate is made "
+            "under <data_dir>/relay/ (for the sandbox and tests; clients must not verify it)."
+        ),
+    )
+    relay_key_file: Path | None = Field(
+        default=None, description="PEM private key of `relay_certificate_file`."
+    )
+    relay_max_message_bytes: int = Field(
+        default=15 * 1024 * 1024,
+        ge=1024,
+        description="Largest message the relay accepts (announced as SIZE, RFC 1870).",
+    )
+    relay_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Relay processes sharing the submission ports (SO_REUSEPORT), so the relay's "
+            "TLS and DKIM signing can use several cores; failed-login counts are per process."
+        ),
+    )
+    relay_max_recipients: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Most recipients of one relayed message (more get 452, RFC 5321 §4.5.3.1.8).",
+    )
     fanout_batch_size: int = Field(
         default=500,
         ge=1,

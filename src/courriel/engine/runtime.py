@@ -24,9 +24,12 @@ import uvicorn
 import uvloop
 
 from courriel.config import Settings
+from courriel.core.attempts import FailureThrottle
 from courriel.engine.metrics import expose_metrics
 from courriel.events.webhooks.deliverer import run_webhooks
 from courriel.relay.inbound import ReturnPathServer
+from courriel.relay.submission import RelayServer
+from courriel.relay.tls import relay_tls_context
 from courriel.services import Services
 from courriel.web.app import create_app
 from courriel.web.pages.tracking import TrackingFastPath
@@ -123,6 +126,7 @@ async def _run_engine(services: Services, stop: asyncio.Event) -> None:
         run_policy(services, stop),
         run_retention(services, stop),
         run_offboarding(services, stop),
+        run_relay(services, stop, enabled=services.settings.relay_enabled),
     )
 
 
@@ -190,6 +194,63 @@ async def run_inbound(services: Services, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await server.stop()
+
+
+async def run_relay(
+    services: Services, stop: asyncio.Event, *, enabled: bool = True, helper: bool = False
+) -> None:
+    """The SMTP relay (customer submission on 587 and 465) until `stop`.
+
+    With `relay_processes` > 1, helper processes listen on the same ports
+    (SO_REUSEPORT) and the kernel spreads the connections over them.
+    """
+    settings = services.settings
+    if not enabled or not (settings.relay_port or settings.relay_tls_port):
+        return
+    # Made (or loaded) before helpers start, so all of them serve one certificate.
+    tls = relay_tls_context(settings)
+    helpers: list[multiprocessing.process.BaseProcess] = []
+    if not helper and settings.relay_processes > 1:
+        spawn = multiprocessing.get_context("spawn")
+        helpers = [
+            spawn.Process(target=_relay_helper, args=(settings,), daemon=True)
+            for _ in range(settings.relay_processes - 1)
+        ]
+        for process in helpers:
+            process.start()
+    server = RelayServer(
+        services.relayed_mail(),
+        FailureThrottle(services.clock),
+        settings,
+        tls,
+    )
+    await server.start()
+    for name, address in (("STARTTLS", server.starttls_address), ("TLS", server.tls_address)):
+        if address is not None:
+            log.info("SMTP relay (%s) on %s:%d", name, *address)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        for process in helpers:
+            process.terminate()  # SIGTERM: it stops listening and closes its sessions
+        for process in helpers:
+            await asyncio.to_thread(process.join, 30)
+
+
+def _relay_helper(settings: Settings) -> None:
+    # A helper process runs the relay only. Stopped by SIGTERM or SIGINT.
+    services = Services.build(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signals(stop)
+        await run_relay(services, stop, helper=True)
+
+    try:
+        run_loop(main())
+    finally:
+        services.close()
 
 
 async def run_http(
