@@ -284,7 +284,9 @@ class SenderDomainService:
             # unproven domains; either way the domain is listed and its mail
             # signed, and never for a tenant other than the one that signs for it.
             with transaction(self._storage.control) as session:
-                if _held_by_another(session, principal.tenant_id, domain):
+                if _held_by_another(session, principal.tenant_id, domain) or _claimed_by_another(
+                    session, principal.tenant_id, domain
+                ):
                     raise InvalidInputError(
                         "from_email", f"{domain}: is already used by another account"
                     )
@@ -361,6 +363,26 @@ def _held_by_another(session: Session, tenant_id: str, domain: str) -> bool:
         )
         for r in rows
     )
+
+
+def _claimed_by_another(session: Session, tenant_id: str, domain: str) -> bool:
+    """Whether another tenant added the domain before this one, or signs for it.
+
+    A sandbox `.test` domain cannot be proven through DNS: the first tenant to
+    add it (or send from it) is its owner, and a domain another tenant holds
+    DKIM keys for is never signed for this one.
+    """
+    rows = session.scalars(select(SenderDomain).where(SenderDomain.domain == domain)).all()
+    mine = next((r for r in rows if r.tenant_id == tenant_id), None)
+    earlier = any(
+        r.tenant_id != tenant_id
+        and (mine is None or (r.created_at, r.id) < (mine.created_at, mine.id))
+        for r in rows
+    )
+    keyed = session.scalar(
+        select(DkimKey.id).where(DkimKey.domain == domain, DkimKey.tenant_id != tenant_id).limit(1)
+    )
+    return earlier or keyed is not None
 
 
 def sending_problem(row: SenderDomain | None) -> str | None:

@@ -29,6 +29,14 @@ _EXACT = frozenset(
         "mail.ru",
         "protonmail.com",
         "proton.me",
+        # The sandbox internet's free webmail (sandbox/providers.py): refused
+        # there as the real ones are here.
+        "gmail.test",
+        "googlemail.test",
+        "yahoo.test",
+        "ymail.test",
+        "outlook.test",
+        "hotmail.test",
     }
 )
 # A brand under any country or generic suffix: yahoo.fr, hotmail.co.uk, gmx.net, …
