@@ -76,6 +76,8 @@ class User(ControlBase):
     # The TOTP secret, sealed (AES-GCM) under the installation key.
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The last TOTP time step accepted: a code is good once (RFC 6238 §5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -106,3 +108,77 @@ class AuthPolicy(ControlBase):
     require_composition: Mapped[bool] = mapped_column(Boolean, default=False)
     require_second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SessionStage(enum.StrEnum):
+    """How far a signed-in session has come; only `full` acts as its user."""
+
+    # The password was right; a second factor is still owed.
+    SECOND_FACTOR = "second_factor"
+    # The team requires a second factor and the user has none yet: enrol first.
+    ENROL = "enrol"
+    # A one-time or expired password: choose a new one first.
+    PASSWORD_CHANGE = "password_change"  # noqa: S105 (a stage, not a password)
+    FULL = "full"
+
+
+class UserSession(ControlBase):
+    """A server-side sign-in session. The cookie holds a random token; only its
+    SHA-256 is stored, so a copy of the table signs nobody in."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[SessionStage] = mapped_column(str_enum(SessionStage))
+    # The factors passed so far, e.g. "password+totp".
+    factors: Mapped[str] = mapped_column(String(60))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # A WebAuthn challenge awaiting its answer (base64url), if any.
+    challenge: Mapped[str | None] = mapped_column(String(200), default=None)
+    source_ip: Mapped[str | None] = mapped_column(String(45), default=None)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The absolute timeout, fixed at sign-in; rotation keeps it.
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class RecoveryCode(ControlBase):
+    """A single-use recovery code, stored as a keyed hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Passkey(ControlBase):
+    """A WebAuthn credential registered as a second factor."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # base64url of the credential id the authenticator chose.
+    credential_id: Mapped[str] = mapped_column(String(700), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100), default="passkey")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Invitation(ControlBase):
+    """One invitation link; `used_at` makes it single-use."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)

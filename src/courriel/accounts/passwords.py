@@ -25,6 +25,7 @@ MIN_LENGTH_FLOOR = 8
 MAX_LENGTH = 128
 DEFAULT_MIN_LENGTH = 12
 DEFAULT_HISTORY = 5
+_LOCAL_MIN = 4
 
 # OWASP: m=19456 KiB, t=2, p=1.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -105,7 +106,8 @@ def policy_problems(
         problems.append(f"must be at most {MAX_LENGTH} characters long")
     folded = password.casefold()
     local = email.partition("@")[0].casefold()
-    if email and (email.casefold() in folded or (len(local) >= 3 and local in folded)):
+    # The local part alone counts when it is long enough to be more than chance.
+    if email and (email.casefold() in folded or (len(local) >= _LOCAL_MIN and local in folded)):
         problems.append("must not contain your email address")
     if is_common(password):
         problems.append("is one of the most common passwords; choose another")

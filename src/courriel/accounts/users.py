@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from courriel.accounts.models import User, UserStatus
 from courriel.accounts.passwords import hash_password
+from courriel.accounts.sessions import end_sessions
 from courriel.core.addresses import normalize_address
 from courriel.core.audit import AuditTrail
 from courriel.core.clock import Clock
@@ -237,6 +238,9 @@ class UserService:
                 raise ConflictError("the owner cannot be disabled; transfer ownership first")
             USER_TRANSITIONS.check(user.status, target)
             user.status = target
+            if target is UserStatus.DISABLED:
+                # A disabled user is signed out everywhere at once.
+                end_sessions(session, user.id)
             user.updated_at = self._clock.now()
         self._audit.record(
             principal.tenant_id, principal, f"user.{target.value}", f"user:{user_id}", {}

@@ -50,3 +50,13 @@ class AuthenticationError(CourrielError):
     """No valid credentials were given."""
 
     title = "Unauthorized"
+
+
+class TooManyAttemptsError(CourrielError):
+    """Too many failed attempts: try again after `retry_after` seconds."""
+
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -6,6 +6,7 @@ as a dotted path (``consent.source``) in ``errors[].field``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,6 +21,7 @@ from courriel.core.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    TooManyAttemptsError,
 )
 
 PROBLEM = "application/problem+json"
@@ -30,6 +32,7 @@ _STATUS: dict[type[CourrielError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     InvalidInputError: 422,
+    TooManyAttemptsError: 429,
 }
 
 
@@ -60,6 +63,10 @@ def install(app: FastAPI) -> None:
             return problem(
                 status, exc.title, exc.detail, errors=[{"field": exc.field, "detail": exc.reason}]
             )
+        if isinstance(exc, TooManyAttemptsError):
+            response = problem(status, exc.title, exc.detail)
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            return response
         return problem(status, exc.title, exc.detail)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
