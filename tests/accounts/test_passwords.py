@@ -44,6 +44,8 @@ def test_length_common_and_address_rules() -> None:
     ]
     assert problems("Violet staircase hums at 5!", composition=True) == []
     assert problems("ten chars!", min_length=8) == []
+    # Long passphrases are welcome, up to 128 characters.
+    assert problems("river stones " * 9) == []
 
 
 def test_the_last_five_passwords_cannot_be_chosen_again(

@@ -23,6 +23,9 @@ def test_sign_in_with_a_password_opens_the_app(
     browser: TestClient, services: Services, tenant_a: TenantAccess
 ) -> None:
     make_user(services, tenant_a)
+    form = browser.get("/app/sign-in").text
+    assert 'type="password"' in form
+    assert 'autocomplete="current-password"' in form
     answer = sign_in(browser, "ANA@example.test", PASSWORD, **{"user-agent": "Firefox/140"})
     assert answer.status_code == 303
     assert answer.headers["location"] == "/app"

@@ -140,3 +140,27 @@ def test_cli_adds_lists_disables_and_enables(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["users", "disable", "nobody@example.test", *t, *data])
     assert missing.exit_code == 2
     assert "no user" in missing.output
+
+
+def test_cli_sets_the_policy_max_age_and_signs_a_user_out(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    made = runner.invoke(app, ["tenant", "create", "Acme", *data])
+    tenant = re.search(r"tenant (ten_\w+)", made.output)
+    assert tenant is not None
+    t = ["--tenant", tenant.group(1)]
+    runner.invoke(app, ["users", "add", "ana@example.test", *t, *data])
+    shown = runner.invoke(
+        app, ["users", "policy", "--require-2fa", "--min-length", "14", *t, *data]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "require_second_factor: True" in shown.output
+    assert "min_password_length: 14" in shown.output
+    bad = runner.invoke(app, ["users", "policy", "--min-length", "4", *t, *data])
+    assert bad.exit_code == 2
+    assert "min_password_length" in bad.output
+    aged = runner.invoke(app, ["users", "max-age", "ana@example.test", "--days", "90", *t, *data])
+    assert "expires after 90 days" in aged.output
+    out = runner.invoke(app, ["users", "sign-out", "ana@example.test", *t, *data])
+    assert out.exit_code == 0, out.output
+    assert "0 sessions" in out.output

@@ -146,13 +146,15 @@ class UserSession(ControlBase):
 
 
 class RecoveryCode(ControlBase):
-    """A single-use recovery code, stored as a keyed hash."""
+    """A single-use recovery code: a locator that finds the row, and the secret
+    part's argon2id hash (salted), as for passwords."""
 
     __tablename__ = "recovery_codes"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64))
+    locator: Mapped[str] = mapped_column(String(8))
+    code_hash: Mapped[str] = mapped_column(String(200))
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 

@@ -95,3 +95,80 @@ def users_reset_2fa(user: UserArg, tenant: TenantOpt, data_dir: DataDir = None) 
 def users_make_owner(user: UserArg, tenant: TenantOpt, data_dir: DataDir = None) -> None:
     """Transfer ownership to this user; the former owner becomes an admin."""
     _act("make-owner", user, tenant, data_dir)
+
+
+@users_app.command("sign-out")
+def users_sign_out(user: UserArg, tenant: TenantOpt, data_dir: DataDir = None) -> None:
+    """End every session of a user (they sign in again)."""
+    services = open_services(data_dir)
+    try:
+        found = services.users.find(Principal.operator(tenant), user)
+        ended = services.sessions.end_all(found.id)
+        services.audit.record(
+            tenant, "operator", "user.signed_out", f"user:{found.id}", {"ended": ended}
+        )
+    except CourrielError as exc:
+        raise fail(exc) from None
+    finally:
+        services.close()
+    console.print(f"{ended} sessions of {found.email} ended")
+
+
+@users_app.command("max-age")
+def users_max_age(
+    user: UserArg,
+    tenant: TenantOpt,
+    days: Annotated[int, typer.Option(help="Days a password lasts; 0 turns expiry off")] = 0,
+    data_dir: DataDir = None,
+) -> None:
+    """Set how long a user's password lasts (off by default)."""
+    services = open_services(data_dir)
+    operator = Principal.operator(tenant)
+    try:
+        found = services.users.find(operator, user)
+        services.credentials.set_max_age(operator, found.id, days or None)
+    except CourrielError as exc:
+        raise fail(exc) from None
+    finally:
+        services.close()
+    console.print(
+        f"password of {found.email}: " + (f"expires after {days} days" if days else "never expires")
+    )
+
+
+@users_app.command("policy")
+def users_policy(  # noqa: PLR0917 (typer options, each named)
+    tenant: TenantOpt,
+    min_length: Annotated[int | None, typer.Option(help="Minimum password length (8-128)")] = None,
+    history: Annotated[int | None, typer.Option(help="Refuse the last N passwords (0-24)")] = None,
+    require_2fa: Annotated[
+        bool | None, typer.Option("--require-2fa/--no-require-2fa", help="Whole team needs 2FA")
+    ] = None,
+    composition: Annotated[
+        bool | None, typer.Option("--composition/--no-composition", help="Mixed characters")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Show or change the team's sign-in policy."""
+    services = open_services(data_dir)
+    changes = {
+        name: value
+        for name, value in {
+            "min_password_length": min_length,
+            "password_history": history,
+            "require_second_factor": require_2fa,
+            "require_composition": composition,
+        }.items()
+        if value is not None
+    }
+    try:
+        if changes:
+            policy = services.credentials.update_policy(Principal.operator(tenant), **changes)
+        else:
+            policy = services.credentials.policy(tenant)
+    except CourrielError as exc:
+        raise fail(exc) from None
+    finally:
+        services.close()
+    for name, value in policy.__dict__.items():
+        console.print(f"{name}: {value}")
