@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from courriel.core.clock import FrozenClock
 from courriel.services import Services
+from courriel.web.app import create_app
 from tests.support.people import PASSWORD, csrf_of, make_user, post_form, sign_in
 from tests.support.tenants import TenantAccess
 
@@ -150,3 +151,19 @@ def test_an_operator_reset_removes_the_second_factor(
     assert services.totp.remaining_codes(user.id) == 0
     post_form(browser, "/app", "/app/sign-out")
     assert sign_in(browser, "ana@example.test", PASSWORD).headers["location"] == "/app"
+
+
+def test_adding_a_factor_ends_the_other_sessions(
+    services: Services, tenant_a: TenantAccess, clock: FrozenClock
+) -> None:
+    make_user(services, tenant_a)
+    app = create_app(services)
+    with (
+        TestClient(app, base_url="https://testserver") as laptop,
+        TestClient(app, base_url="https://testserver") as phone,
+    ):
+        sign_in(laptop, "ana@example.test", PASSWORD)
+        sign_in(phone, "ana@example.test", PASSWORD)
+        enrol_totp(laptop, clock)
+        assert laptop.get("/app").status_code == 200
+        assert phone.get("/app", follow_redirects=False).headers["location"] == "/app/sign-in"

@@ -106,6 +106,10 @@ def test_state_changing_forms_refuse_a_missing_or_wrong_csrf_token(
     browser: TestClient, services: Services, tenant_a: TenantAccess
 ) -> None:
     signed_in(browser, services, tenant_a)
+    # Every page of a session offers to sign out.
+    for page in ("/app", "/app/security", "/app/password", "/app/sessions"):
+        assert 'action="/app/sign-out"' in browser.get(page).text, page
+    assert 'action="/app/sign-out"' not in browser.get("/app/sign-in").text
     for action in ("/app/sign-out", "/app/sessions/end-all", "/app/security/totp"):
         for data in ({}, {"csrf": "guessed"}):
             answer = browser.post(action, data=data, follow_redirects=False)

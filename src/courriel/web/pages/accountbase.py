@@ -39,9 +39,15 @@ NEXT_PAGE = {
 
 def account_templates(templates: Mapping[str, str]) -> Environment:
     """An autoescaping environment with the account pages' style."""
+    # Every page of a session offers to sign out (ASVS 5.0 V7.4.4).
     layout = (
         '{% extends "base" %}{% block width %}40rem{% endblock %}'
         "{% block style %}" + FORM_STYLE + "{% endblock %}"
+        "{% block body %}{% block page %}{% endblock %}"
+        '{% if csrf and not before_sign_in %}<form method="post" action="/app/sign-out">'
+        '<input type="hidden" name="csrf" value="{{ csrf }}">'
+        '<button type="submit" class="danger">Sign out</button></form>{% endif %}'
+        "{% endblock %}"
     )
     return page_templates({"account": layout, **templates})
 

@@ -16,7 +16,7 @@ from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.web.deps import ServicesDep
 from courriel.web.pages.accountbase import account_templates, html
 
-_ACCEPT = """{% extends "account" %}{% block body %}
+_ACCEPT = """{% extends "account" %}{% block page %}
 <h1>Join your team</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 <p>Choose the password for <strong>{{ email }}</strong>.</p>
@@ -26,7 +26,7 @@ _ACCEPT = """{% extends "account" %}{% block body %}
  maxlength="128" autocomplete="new-password">
 <button type="submit">Join</button></form>{% endblock %}"""
 
-_DONE = """{% extends "account" %}{% block body %}
+_DONE = """{% extends "account" %}{% block page %}
 <h1>{{ title }}</h1><p>{{ message }}</p>
 {% if sign_in %}<p><a href="/app/sign-in">Sign in</a></p>{% endif %}{% endblock %}"""
 

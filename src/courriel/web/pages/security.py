@@ -21,7 +21,7 @@ from courriel.web.pages.accountbase import NEXT_PAGE, account_templates, go, htm
 from courriel.web.pages.passkeyscript import SCRIPT
 from courriel.web.sessioncookie import CSRF_HEADER, check_csrf, client_of, set_session_cookie
 
-_CHANGE_FORM = """{% extends "account" %}{% block body %}
+_CHANGE_FORM = """{% extends "account" %}{% block page %}
 <h1>Change your password</h1>
 {% if forced %}<p class="muted">Choose a new password before you go on.</p>{% endif %}
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
@@ -34,7 +34,7 @@ _CHANGE_FORM = """{% extends "account" %}{% block body %}
  maxlength="128" autocomplete="new-password">
 <button type="submit">Change password</button></form>{% endblock %}"""
 
-_SECURITY = """{% extends "account" %}{% block body %}
+_SECURITY = """{% extends "account" %}{% block page %}
 <h1>Two-factor authentication</h1>
 {% if required %}<p class="muted">Your team requires a second factor: set one up to go on.</p>
 {% endif %}
@@ -62,7 +62,7 @@ Add a passkey</button></p><p id="passkey-error" class="error" hidden></p>
 <script src="/app/passkeys.js"></script>
 {% if full %}<p><a href="/app">Back</a></p>{% endif %}{% endblock %}"""
 
-_SESSIONS = """{% extends "account" %}{% block body %}
+_SESSIONS = """{% extends "account" %}{% block page %}
 <h1>Your sessions</h1>
 <table><tr><th>Signed in</th><th>Last seen</th><th>From</th><th>Browser</th><th></th></tr>
 {% for s in sessions %}<tr><td>{{ s.created_at.strftime("%Y-%m-%d %H:%M") }}</td>
@@ -263,6 +263,8 @@ def _after_enrolment(
         )
     else:
         new = services.sessions.rotate(token, signed_in.stage, signed_in.session.factors)
+    # A new factor ends every other session: whoever held one loses it (V7.4.3).
+    services.sessions.end_all(signed_in.user.id, keep_token=new)
     resolved = services.sessions.resolve(new)
     assert resolved is not None
     response = Response()

@@ -38,7 +38,7 @@ from courriel.web.sessioncookie import (
     set_session_cookie,
 )
 
-_SIGN_IN = """{% extends "account" %}{% block body %}
+_SIGN_IN = """{% extends "account" %}{% block page %}
 <h1>Sign in</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 <form method="post" action="/app/sign-in">
@@ -52,7 +52,7 @@ _SIGN_IN = """{% extends "account" %}{% block body %}
 <button type="submit">Sign in</button>
 </form>{% endblock %}"""
 
-_SECOND = """{% extends "account" %}{% block body %}
+_SECOND = """{% extends "account" %}{% block page %}
 <h1>Second factor</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 {% if totp %}<form method="post" action="/app/sign-in/second-factor">
@@ -72,13 +72,12 @@ Use a passkey</button></p><p id="passkey-error" class="error" hidden></p>
 <button type="submit">Continue</button></form>{% endif %}
 {% endblock %}"""
 
-_HOME = """{% extends "account" %}{% block body %}
+_HOME = """{% extends "account" %}{% block page %}
 <h1>Courriel</h1>
 <p>Signed in as <strong>{{ user.email }}</strong> ({{ user.role }}).</p>
 <nav><a href="/app/security">Two-factor authentication</a>
 <a href="/app/password">Change password</a> <a href="/app/sessions">Sessions</a></nav>
-<form method="post" action="/app/sign-out"><input type="hidden" name="csrf" value="{{ csrf }}">
-<button type="submit">Sign out</button></form>{% endblock %}"""
+{% endblock %}"""
 
 _PAGES = account_templates({"sign_in": _SIGN_IN, "second": _SECOND, "home": _HOME})
 TOTP_OR_RECOVERY = "that code is not right"
@@ -93,7 +92,10 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
     ) -> HTMLResponse:
         nonce = pre_session_nonce(request, services.settings)
         body = _PAGES.get_template("sign_in").render(
-            csrf=pre_session_token(services.secret_key, nonce), error=error, email=email
+            csrf=pre_session_token(services.secret_key, nonce),
+            error=error,
+            email=email,
+            before_sign_in=True,
         )
         response = html(body, status)
         set_pre_session(response, services.settings, nonce)
