@@ -40,7 +40,7 @@ from courriel.core.attempts import FailureThrottle
 from courriel.core.audit import AuditTrail
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
-from courriel.core.errors import AuthenticationError, TooManyAttemptsError
+from courriel.core.errors import AuthenticationError, RateLimitedError
 from courriel.core.models import Tenant, TenantStatus
 from courriel.core.storage import Storage
 
@@ -101,12 +101,10 @@ class SignIn:
         self._throttle = throttle
 
     def check_throttle(self, keys: list[str]) -> None:
-        """TooManyAttemptsError while any of `keys` waits out a delay or a lock."""
+        """RateLimitedError while any of `keys` waits out a delay or a lock."""
         wait = max(self._throttle.wait(k) for k in keys)
         if wait > 0:
-            raise TooManyAttemptsError(
-                "too many failed attempts; try again later", retry_after=wait
-            )
+            raise RateLimitedError("too many failed attempts; try again later", retry_after=wait)
 
     def failed(self, keys: list[str]) -> None:
         """Count one failure for each key."""

@@ -52,10 +52,10 @@ class AuthenticationError(CourrielError):
     title = "Unauthorized"
 
 
-class TooManyAttemptsError(CourrielError):
-    """Too many failed attempts: try again after `retry_after` seconds."""
+class RateLimitedError(CourrielError):
+    """Too many requests: the caller must wait `retry_after` seconds."""
 
-    title = "Too many attempts"
+    title = "Too many requests"
 
     def __init__(self, detail: str, retry_after: float) -> None:
         super().__init__(detail)

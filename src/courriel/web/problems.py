@@ -21,7 +21,7 @@ from courriel.core.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
-    TooManyAttemptsError,
+    RateLimitedError,
 )
 
 PROBLEM = "application/problem+json"
@@ -32,7 +32,7 @@ _STATUS: dict[type[CourrielError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     InvalidInputError: 422,
-    TooManyAttemptsError: 429,
+    RateLimitedError: 429,
 }
 
 
@@ -63,7 +63,8 @@ def install(app: FastAPI) -> None:
             return problem(
                 status, exc.title, exc.detail, errors=[{"field": exc.field, "detail": exc.reason}]
             )
-        if isinstance(exc, TooManyAttemptsError):
+        if isinstance(exc, RateLimitedError):
+            # RFC 9110 §10.2.3: whole seconds, rounded up so a client never comes back early.
             response = problem(status, exc.title, exc.detail)
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
             return response

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from courriel.accounts.models import SessionStage
 from courriel.accounts.sessions import SignedIn
 from courriel.accounts.signin import WRONG
-from courriel.core.errors import AuthenticationError, TooManyAttemptsError
+from courriel.core.errors import AuthenticationError, RateLimitedError
 from courriel.web.deps import ServicesDep
 from courriel.web.pages.accountbase import (
     NEXT_PAGE,
@@ -117,7 +117,7 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         client = client_of(request, services.settings)
         try:
             started = services.sign_in.password(email, password, client)
-        except TooManyAttemptsError as exc:
+        except RateLimitedError as exc:
             response = sign_in_page(request, services, WRONG, email, 429)
             response.headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
             return response
@@ -161,7 +161,7 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         keys = [f"second:{user.id}", f"ip:{client.ip}"]
         try:
             services.sign_in.check_throttle(keys)
-        except TooManyAttemptsError as exc:
+        except RateLimitedError as exc:
             response = _second_page(services, signed_in, "too many attempts; wait a moment", 429)
             response.headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
             return response
