@@ -8,12 +8,21 @@ builds them itself. There are no globals or service locators; the edges
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from courriel.accounts.credentials import Credentials
+from courriel.accounts.invitations import InvitationService
+from courriel.accounts.passkeys import PasskeyService, forget_passkeys
+from courriel.accounts.roles import capabilities_for
 from courriel.accounts.service import ApiKeyService
+from courriel.accounts.sessions import SessionService
+from courriel.accounts.signin import SignIn
+from courriel.accounts.totp import TotpService, forget_recovery_codes
+from courriel.accounts.users import UserService
 from courriel.audience.export import ExportService
 from courriel.audience.importer import ImportService
 from courriel.audience.personalization import AudienceDirectory
@@ -34,6 +43,7 @@ from courriel.config.profiles import profile_for_lane
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.mailer import Mailer
 from courriel.content.service import TemplateService
+from courriel.core.attempts import FailureThrottle
 from courriel.core.audit import AuditTrail
 from courriel.core.clock import Clock, SystemClock
 from courriel.core.files import private_directory
@@ -112,6 +122,13 @@ class Services:
     mailto_unsubscribes: MailtoUnsubscribes
     messages: TransactionalService
     idempotency: IdempotencyKeys
+    users: UserService
+    sessions: SessionService
+    sign_in: SignIn
+    credentials: Credentials
+    totp: TotpService
+    passkeys: PasskeyService
+    invitations: InvitationService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -152,6 +169,17 @@ class Services:
             dkim_keys=dkim_keys,
             contacts=AudienceDirectory(storage),
         )
+        users = UserService(storage, clock, audit)
+        users.on_second_factor_reset(forget_recovery_codes)
+        users.on_second_factor_reset(forget_passkeys)
+        sessions = SessionService(
+            storage,
+            clock,
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            absolute=dt.timedelta(hours=settings.session_absolute_hours),
+            capabilities=capabilities_for,
+        )
+        credentials = Credentials(storage, clock, audit)
         return cls(
             settings=settings,
             clock=clock,
@@ -222,6 +250,22 @@ class Services:
                 policy=policy,
             ),
             idempotency=IdempotencyKeys(storage, clock),
+            users=users,
+            sessions=sessions,
+            sign_in=SignIn(storage, clock, audit, sessions, FailureThrottle(clock)),
+            credentials=credentials,
+            totp=TotpService(storage, clock, key, audit),
+            passkeys=PasskeyService(storage, clock, settings.public_url, audit),
+            invitations=InvitationService(
+                storage,
+                clock,
+                settings,
+                key,
+                users=users,
+                credentials=credentials,
+                mailer=mailer,
+                audit=audit,
+            ),
         )
 
     def scheduler(self) -> Scheduler:

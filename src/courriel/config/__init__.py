@@ -510,6 +510,22 @@ class Settings(BaseSettings):
         description="Test sends one tenant may make in a minute (more answer 429).",
     )
 
+    session_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A signed-in session ends after this many minutes without a request.",
+    )
+    session_absolute_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="A signed-in session ends this many hours after sign-in, however active.",
+    )
+    invitation_hours: int = Field(
+        default=72, ge=1, le=24 * 30, description="How long an invitation link stays valid."
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, values: list[str]) -> list[str]:

@@ -33,6 +33,8 @@ class Capability(enum.StrEnum):
     AUDIT_READ = "audit:read"
     # Record and answer data-subject requests (GDPR Arts. 15–21), erasure included.
     PRIVACY_REQUESTS = "privacy:requests"
+    # Invite, create, disable and enable the team's users; reset their second factor.
+    USERS_MANAGE = "users:manage"
 
 
 ALL_CAPABILITIES = frozenset(Capability)

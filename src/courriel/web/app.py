@@ -21,7 +21,7 @@ from courriel.web.api.policy import router as policy_router
 from courriel.web.api.privacy import router as privacy_rights_router
 from courriel.web.api.sandbox import router as sandbox_router
 from courriel.web.api.templates import router as content_router
-from courriel.web.pages import apidocs
+from courriel.web.pages import accountbase, apidocs, invitation, security, signin
 from courriel.web.pages import tracking as tracking_public
 from courriel.web.pages.base import PageHeaders
 from courriel.web.pages.center import center_router
@@ -78,6 +78,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(reconfirm_pages_router())
     app.include_router(center_router())
     apidocs.install(app)
+    accountbase.install(app)
+    app.include_router(signin.router())
+    app.include_router(security.router())
+    app.include_router(invitation.router())
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

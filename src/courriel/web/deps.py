@@ -14,6 +14,7 @@ from courriel.core.schemas import INT32_MAX
 from courriel.services import Services
 from courriel.web.apilimits import limits_of
 from courriel.web.client import client_address, parse_proxies
+from courriel.web.sessioncookie import CSRF_HEADER, SAFE_METHODS, check_csrf, session_token
 
 # Routes and pages name the services through this module, never the root itself.
 __all__ = [
@@ -42,18 +43,31 @@ def client_ip(request: Request) -> str | None:
 
 
 def principal(request: Request) -> Principal:
-    """The principal of the API key in ``Authorization: Bearer …``; every call has one.
+    """The principal of the API key in ``Authorization: Bearer …``, or of the
+    signed-in session cookie; every call has one.
 
     HTTP Basic with the key's id as user name and its secret as password
-    (RFC 7617; how Mailjet's clients send their key pair) works as well. Both
-    go through the same limits: per source address before any key is looked
-    at, wrong keys counted per address, then per key.
+    (RFC 7617; how Mailjet's clients send their key pair) works as well. All
+    go through the same limits: per source address before any credential is
+    looked at, wrong keys counted per address, then per principal. A request
+    authenticated by the cookie is a browser's: unless it is a GET, it must
+    carry the session's CSRF token in `X-CSRF-Token`, so another site cannot
+    make the browser act (ASVS 5.0 V3.5.1).
     """
     found = services(request)
     limits = limits_of(request.app.state, found.settings, found.clock)
     address = client_ip(request) or "unknown"
     limits.before_authentication(address)
     header = request.headers.get("authorization", "")
+    if not header:
+        cookie = session_token(request, found.settings)
+        signed_in = found.sessions.resolve(cookie) if cookie else None
+        acting = found.sessions.principal(signed_in) if signed_in else None
+        if signed_in is not None and acting is not None:
+            if request.method not in SAFE_METHODS:
+                check_csrf(signed_in, request.headers.get(CSRF_HEADER))
+            limits.after_authentication(acting)
+            return acting
     scheme, _, token = header.partition(" ")
     basic = scheme.lower() == "basic"
     if not (basic or scheme.lower() == "bearer") or not token.strip():

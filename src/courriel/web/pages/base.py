@@ -61,15 +61,24 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
 }
 EMBEDDABLE_HEADERS = {**_COMMON, "content-security-policy": _CSP}
+# The team's pages (/app/…) run one script of our own (passkeys) that calls back home.
+APP_HEADERS = {
+    **SECURITY_HEADERS,
+    "content-security-policy": (
+        f"{_CSP}; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+    ),
+}
 
 # The sign-up form itself (GET and POST), not its confirmation page.
 _EMBEDDABLE = re.compile(r"/f/(?!confirm$)[^/]+/[^/]+")
 # Public page prefixes: their redirects and downloads get the headers too.
-_PAGE_PREFIXES = ("/f/", "/p/", "/r/", "/u/")
+_PAGE_PREFIXES = ("/f/", "/p/", "/r/", "/u/", "/app")
 
 
 def headers_for(path: str) -> dict[str, str]:
     """The security headers of a page at `path`."""
+    if path == "/app" or path.startswith("/app/"):
+        return APP_HEADERS
     return EMBEDDABLE_HEADERS if _EMBEDDABLE.fullmatch(path) else SECURITY_HEADERS
 
 
