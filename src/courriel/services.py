@@ -104,6 +104,8 @@ class Services:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         storage = Storage(settings)
         key = load_secret_key(settings)
+        # The audit chain is keyed by the installation secret (core.audit).
+        storage.audit_key = key
         spool = Spool(storage.spool)
         mailer = Mailer(settings, spool, key)
         audit = AuditTrail(storage, clock)
@@ -130,7 +132,7 @@ class Services:
             clock=clock,
             storage=storage,
             secret_key=key,
-            tenants=TenantService(storage, clock),
+            tenants=TenantService(storage, clock, on_created=audit.anchor),
             audit=audit,
             api_keys=ApiKeyService(storage, clock, key, audit),
             mailer=mailer,

@@ -329,6 +329,14 @@ class Settings(BaseSettings):
         le=100_000,
         description="At most this many contacts per list are asked again in one retention run.",
     )
+    audit_anchor_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How often the engine copies each tenant's audit chain head to the control "
+            "database, so a rewritten tenant database fails `courriel audit verify`."
+        ),
+    )
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:
