@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from courriel.accounts.service import ApiKeyService
+from courriel.accounts.users import UserService
 from courriel.audience.export import ExportService
 from courriel.audience.importer import ImportService
 from courriel.audience.personalization import AudienceDirectory
@@ -96,6 +97,7 @@ class Services:
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
+    users: UserService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -184,6 +186,7 @@ class Services:
             ),
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
+            users=UserService(storage, clock, audit),
         )
 
     def scheduler(self) -> Scheduler:

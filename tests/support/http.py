@@ -30,7 +30,13 @@ def free_port() -> int:
 def serve_app(services: Services, port: int) -> Iterator[str]:
     """Courriel's HTTP application under uvicorn on 127.0.0.1:`port`; yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="error")
+        uvicorn.Config(
+            create_app(services),
+            host="127.0.0.1",
+            port=port,
+            log_level="error",
+            proxy_headers=False,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,17 +1,28 @@
-"""Control-database tables of accounts: API keys, custom roles, users' rights.
+"""Control-database tables of accounts: API keys, users and their sign-in policy,
+custom roles and users' rights.
 
-Roles and rights live next to the keys (and the users) in the control
+Roles and rights live next to the keys and the users in the control
 database, so authenticating a request resolves its whole principal there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from courriel.core.db import ControlBase, UTCDateTime
+from courriel.core.db import ControlBase, UTCDateTime, str_enum
 
 
 class ApiKey(ControlBase):
@@ -41,6 +52,76 @@ class ApiKey(ControlBase):
     field_rights: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
 
 
+class UserStatus(enum.StrEnum):
+    """Whether a user may sign in."""
+
+    # Invited by email; becomes active when the invitation is accepted.
+    INVITED = "invited"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class User(ControlBase):
+    """A member of a tenant's team who signs in with an email and a password.
+
+    Identities live in the control database, so a sign-in by email finds the
+    user before any tenant database is opened. `role` names a role (built-in
+    such as ``owner`` or ``marketer``, or a tenant's custom role) as plain text.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "email_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    # The address case-folded: what uniqueness and sign-in compare.
+    email_key: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(60))
+    status: Mapped[UserStatus] = mapped_column(str_enum(UserStatus), default=UserStatus.ACTIVE)
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Set for a one-time password (operator-created users) and when the
+    # password's maximum age has passed: the next sign-in must change it.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by an admin per user; NULL means passwords never expire (the default).
+    password_max_age_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The TOTP secret, sealed (AES-GCM) under the installation key.
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PasswordHistory(ControlBase):
+    """A user's former password hashes, so the last N cannot be chosen again."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AuthPolicy(ControlBase):
+    """A tenant's sign-in policy; a tenant without a row has the defaults."""
+
+    __tablename__ = "auth_policies"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    min_password_length: Mapped[int] = mapped_column(Integer, default=12)
+    password_history: Mapped[int] = mapped_column(Integer, default=5)
+    # Off by default (NIST SP 800-63B §5.1.1.2): composition rules only when an admin asks.
+    require_composition: Mapped[bool] = mapped_column(Boolean, default=False)
+    require_second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class CustomRole(ControlBase):
     """A tenant's own role: a named set of capabilities and personal-field rights."""
 
@@ -61,7 +142,9 @@ class UserRights(ControlBase):
 
     __tablename__ = "user_rights"
 
-    user_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     # The lists assigned to the user (None: every list).
     lists: Mapped[list[str] | None] = mapped_column(JSON, default=None)

@@ -7,10 +7,11 @@ the file is stale. Environment variables use the prefix ``COURRIEL_``.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from courriel.config.profiles import ThrottleProfile, default_profiles
@@ -213,6 +214,14 @@ class Settings(BaseSettings):
             "public addresses."
         ),
     )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description=(
+            "Networks (CIDR) of the reverse proxies in front of Courriel. X-Forwarded-For is "
+            "believed only from these; from anyone else the connecting address is the client. "
+            "Empty: X-Forwarded-For is ignored."
+        ),
+    )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, le=60, description="How long a webhook receiver has to answer."
     )
@@ -337,6 +346,17 @@ class Settings(BaseSettings):
             "database, so a rewritten tenant database fails `courriel audit verify`."
         ),
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        # A typo here would silently let clients forge their address.
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a network (CIDR) or address") from None
+        return [v.strip() for v in values]
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

@@ -190,6 +190,9 @@ async def run_http(
         # No line per request: click and pixel URLs carry tokens that name a
         # person's message, and logs never hold personal data.
         access_log=False,
+        # uvicorn would believe X-Forwarded-For from loopback; only the proxies
+        # of the `trusted_proxies` setting may name the client (web/client.py).
+        proxy_headers=False,
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))

@@ -10,6 +10,7 @@ from courriel.core.errors import AuthenticationError
 from courriel.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from courriel.core.principal import Principal
 from courriel.services import Services
+from courriel.web.client import client_address, parse_proxies
 
 # Routes and pages name the services through this module, never the root itself.
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "PrincipalDep",
     "Services",
     "ServicesDep",
+    "client_ip",
     "principal",
     "services",
 ]
@@ -28,6 +30,11 @@ def services(request: Request) -> Services:
     """The services this app was built with."""
     found: Services = request.app.state.services
     return found
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address: the peer, or what a trusted proxy says (setting `trusted_proxies`)."""
+    return client_address(request, parse_proxies(services(request).settings.trusted_proxies))
 
 
 def principal(request: Request) -> Principal:

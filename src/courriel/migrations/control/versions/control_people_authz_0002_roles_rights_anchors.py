@@ -1,7 +1,7 @@
 """custom roles, users' rights, API keys owned by users, audit anchors
 
 Revision ID: control_people_authz_0002
-Revises: control_0001
+Revises: control_people_auth_0001
 Create Date: 2026-12-03 14:20:00
 
 Existing keys keep `user_id` NULL: they act as the tenant's owner, as before.
@@ -15,7 +15,7 @@ from alembic import op
 import courriel.core.db
 
 revision: str = "control_people_authz_0002"
-down_revision: str | None = "control_0001"
+down_revision: str | None = "control_people_auth_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -58,6 +58,12 @@ def upgrade() -> None:
             ["tenant_id"],
             ["tenants.id"],
             name=op.f("fk_user_rights_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_user_rights_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_user_rights")),
