@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from courriel.accounts.roles import RoleService
 from courriel.accounts.service import ApiKeyService
 from courriel.accounts.users import UserService
 from courriel.audience.export import ExportService
@@ -98,6 +99,7 @@ class Services:
     privacy_rights: DataSubjectRights
     privacy_center: PrivacyCenter
     users: UserService
+    roles: RoleService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -111,6 +113,7 @@ class Services:
         spool = Spool(storage.spool)
         mailer = Mailer(settings, spool, key)
         audit = AuditTrail(storage, clock)
+        roles = RoleService(storage, clock, audit)
         dkim_keys = DkimKeyService(storage, clock, key)
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
@@ -136,7 +139,7 @@ class Services:
             secret_key=key,
             tenants=TenantService(storage, clock, on_created=audit.anchor),
             audit=audit,
-            api_keys=ApiKeyService(storage, clock, key, audit),
+            api_keys=ApiKeyService(storage, clock, key, audit, roles),
             mailer=mailer,
             audience=AudienceService(
                 storage,
@@ -157,7 +160,7 @@ class Services:
                 mailer=mailer,
                 secret_key=key,
                 dkim_keys=dkim_keys,
-                contacts=AudienceDirectory(storage),
+                contacts=AudienceDirectory(storage, clock),
             ),
             dkim_keys=dkim_keys,
             campaigns=campaigns,
@@ -169,7 +172,7 @@ class Services:
             reporter=OutcomeReporter(spool, TenantOutcomes(storage, clock, key)),
             returns=ReturnProcessor(storage, clock, key),
             tracker=Tracker(storage, settings, clock, key),
-            events=EventService(storage),
+            events=EventService(storage, clock),
             webhooks=WebhookService(
                 storage, clock, parse_networks(settings.webhook_allowed_networks)
             ),
@@ -187,6 +190,7 @@ class Services:
             privacy_rights=privacy_rights,
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
             users=UserService(storage, clock, audit),
+            roles=roles,
         )
 
     def scheduler(self) -> Scheduler:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -120,6 +120,7 @@ class ImportService:
     def start(self, principal: Principal, request: ImportRequest, path: Path) -> ContactImport:
         """Check the declaration and the file; return the import (an earlier one if identical)."""
         principal.require(Capability.CONTACTS_WRITE)
+        principal.require_list(request.list_id)
         if request.legal_basis not in LEGAL_BASES:
             raise InvalidInputError(
                 "legal_basis", f"must be one of {', '.join(sorted(LEGAL_BASES))}"
@@ -276,7 +277,10 @@ class ImportService:
         """One import and its progress."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return get_or_not_found(session, ContactImport, import_id, "import")
+            found = get_or_not_found(session, ContactImport, import_id, "import")
+        if not principal.sees_list(found.list_id):
+            raise NotFoundError(f"no import {import_id!r}")
+        return found
 
     def rejections(
         self, principal: Principal, import_id: str, cursor: str | None, limit: int
@@ -291,9 +295,16 @@ class ImportService:
             return paginate(session, statement, ImportRejection.id, cursor, limit)
 
     def all_rejections(self, principal: Principal, import_id: str) -> Iterable[ImportRejection]:
-        """Every rejection of an import, for the downloadable report."""
+        """Every rejection of an import, for the downloadable report.
+
+        The import is looked up before this returns (not when the first row
+        is read), so an unknown one is a 404 and not a broken download.
+        """
         self.get(principal, import_id)
-        with self._storage.tenant(principal.tenant_id)() as session:
+        return self._rejections(principal.tenant_id, import_id)
+
+    def _rejections(self, tenant_id: str, import_id: str) -> Iterator[ImportRejection]:
+        with self._storage.tenant(tenant_id)() as session:
             yield from session.scalars(
                 select(ImportRejection)
                 .where(ImportRejection.import_id == import_id)

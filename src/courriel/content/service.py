@@ -218,10 +218,11 @@ class TemplateService:
         contact_id: str | None,
         sample: dict[str, Any] | None,
         to: str | None = None,
+        purpose: str = "preview",
     ) -> Recipient:
         if contact_id is not None:
             fields = (
-                self._contacts.fields(principal.tenant_id, contact_id) if self._contacts else None
+                self._contacts.fields(principal, contact_id, purpose) if self._contacts else None
             )
             if fields is None:
                 raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
@@ -328,6 +329,7 @@ class TemplateService:
             contact_id=contact_id,
             sample=sample,
             to=address,
+            purpose="test-send",
         )
         composer = self._composer(principal, found, sender, from_name)
         now = self._clock.now()

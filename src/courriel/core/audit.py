@@ -356,6 +356,9 @@ def record_entry(  # noqa: PLR0917 (as `AuditTrail.record`)
     appends after the entry the previous one wrote and the chain never forks.
     """
     source_ip = source_ip or request_source_ip.get()
+    if isinstance(actor, Principal) and actor.user_id and actor.actor != f"user:{actor.user_id}":
+        # A key acting for a user: the trail names the person too.
+        detail = {**detail, "user": f"user:{actor.user_id}"}
     seq, prev_hash = _lock_head(session)
     entry = AuditEntry(
         seq=seq + 1,

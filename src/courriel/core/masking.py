@@ -9,6 +9,8 @@ never depends on the length of the original.
 
 from __future__ import annotations
 
+import re
+
 MASK = "***"
 
 
@@ -35,3 +37,22 @@ def mask_value(name: str, value: object) -> object:
     if isinstance(value, bool) or value is None:
         return value
     return MASK
+
+
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def mask_addresses(text: str) -> str:
+    """`text` with every email address in it masked (SMTP replies, free text)."""
+    return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text)
+
+
+def mask_addresses_in(value: object) -> object:
+    """`value` (text, or a JSON-like structure of it) with every address masked."""
+    if isinstance(value, str):
+        return mask_addresses(value)
+    if isinstance(value, dict):
+        return {k: mask_addresses_in(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_addresses_in(v) for v in value]
+    return value
