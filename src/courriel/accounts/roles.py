@@ -67,6 +67,7 @@ BUILTIN: dict[str, Role] = {
                 C.LISTS_READ, C.LISTS_WRITE, C.CONTACTS_READ, C.CONTACTS_WRITE,
                 C.TEMPLATES_READ, C.TEMPLATES_WRITE, C.CAMPAIGNS_READ, C.CAMPAIGNS_WRITE,
                 C.CAMPAIGNS_SEND, C.STATS_READ, C.EVENTS_READ, C.SANDBOX_READ,
+                C.KEYS_MANAGE,
             }),
             FieldRights(V),
             builtin=True,

@@ -164,14 +164,11 @@ class ApiKeyService:
     def list(self, principal: Principal) -> list[ApiKey]:
         """Keys of the principal's tenant (hashes are never exposed by the edges)."""
         principal.require(Capability.KEYS_MANAGE)
+        statement = select(ApiKey).where(ApiKey.tenant_id == principal.tenant_id)
+        if _own_keys_only(principal):
+            statement = statement.where(ApiKey.user_id == principal.user_id)
         with self._storage.control() as session:
-            return list(
-                session.scalars(
-                    select(ApiKey)
-                    .where(ApiKey.tenant_id == principal.tenant_id)
-                    .order_by(ApiKey.created_at)
-                )
-            )
+            return list(session.scalars(statement.order_by(ApiKey.created_at)))
 
     def revoke(self, principal: Principal, key_id: str) -> None:
         """Revoke a key of the principal's tenant; it stops working at once."""
@@ -180,10 +177,17 @@ class ApiKeyService:
             key = session.get(ApiKey, key_id)
             if key is None or key.tenant_id != principal.tenant_id:
                 raise NotFoundError(f"no API key {key_id!r}")
+            if _own_keys_only(principal) and key.user_id != principal.user_id:
+                raise NotFoundError(f"no API key {key_id!r}")
             if key.revoked_at is not None:
                 return
             key.revoked_at = self._clock.now()
         self._audit.record(principal.tenant_id, principal, "api_key.revoked", f"key:{key_id}", {})
+
+
+def _own_keys_only(principal: Principal) -> bool:
+    """A user who does not manage the team manages only their own keys."""
+    return principal.user_id is not None and Capability.USERS_MANAGE not in principal.capabilities
 
 
 def key_principal(key: ApiKey, owner: Principal) -> Principal:

@@ -67,6 +67,7 @@ class ExportService:
         principal.require(Capability.CONTACTS_EXPORT)
         factory = self._storage.tenant(principal.tenant_id)
         principal.require_list(list_id)
+        principal.require_personal_read()
         with transaction(factory) as session:
             get_or_not_found(session, MailingList, list_id, "list")
             record_entry(

@@ -21,6 +21,7 @@ class AudienceDirectory:
 
     def fields(self, principal: Principal, contact_id: str, purpose: str) -> ContactFields | None:
         """See `ContactDirectory.fields`."""
+        principal.require_personal_read()
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             try:
                 found = contact_in_reach(session, principal, contact_id)

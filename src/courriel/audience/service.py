@@ -352,12 +352,14 @@ class AudienceService:
     def get_contact(self, principal: Principal, contact_id: str) -> Contact:
         """One contact of the principal's tenant."""
         principal.require(Capability.CONTACTS_READ)
+        principal.require_personal_read()
         with self._storage.tenant(principal.tenant_id)() as session:
             return shown_contact(principal, contact_in_reach(session, principal, contact_id))
 
     def list_contacts(self, principal: Principal, cursor: str | None, limit: int) -> Page[Contact]:
         """The tenant's contacts, a page at a time."""
         principal.require(Capability.CONTACTS_READ)
+        principal.require_personal_read()
         everyone: Select[tuple[Contact]] = select(Contact)
         statement = reachable(everyone, principal, Contact.id)
         with self._storage.tenant(principal.tenant_id)() as session:

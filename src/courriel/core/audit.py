@@ -359,6 +359,9 @@ def record_entry(  # noqa: PLR0917 (as `AuditTrail.record`)
     if isinstance(actor, Principal) and actor.user_id and actor.actor != f"user:{actor.user_id}":
         # A key acting for a user: the trail names the person too.
         detail = {**detail, "user": f"user:{actor.user_id}"}
+    if isinstance(actor, Principal) and actor.reason:
+        # Staff reading personal data: the tenant sees why.
+        detail = {**detail, "reason": actor.reason}
     seq, prev_hash = _lock_head(session)
     entry = AuditEntry(
         seq=seq + 1,

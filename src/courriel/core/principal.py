@@ -123,6 +123,10 @@ class Principal:
     # The user acting, or on whose behalf a key acts (None: the operator or
     # a key that belongs to no user and so acts as the tenant's owner).
     user_id: str | None = None
+    # Installation staff acting from the CLI on a tenant: reading its personal
+    # data needs a stated reason, which lands in the tenant's audit trail.
+    staff: bool = False
+    reason: str | None = None
 
     def require(self, capability: Capability) -> None:
         """Raise ForbiddenError unless this principal holds `capability`."""
@@ -163,6 +167,26 @@ class Principal:
     def masks(self) -> bool:
         """True when some personal field is hidden from this principal."""
         return not self.fields.unrestricted
+
+    def require_personal_read(self) -> None:
+        """Raise ForbiddenError when installation staff read personal data without a reason."""
+        if self.staff and not (self.reason and self.reason.strip()):
+            raise ForbiddenError(
+                "reading a tenant's personal data as installation staff needs a reason "
+                "(--reason), recorded in the tenant's audit trail"
+            )
+
+    @classmethod
+    def staff_of(cls, tenant_id: str, reason: str | None) -> Principal:
+        """Installation staff at the CLI, with the reason they gave (if any)."""
+        clean = reason.strip()[:500] if reason else None
+        return cls(
+            tenant_id=tenant_id,
+            capabilities=ALL_CAPABILITIES,
+            actor="operator",
+            staff=True,
+            reason=clean or None,
+        )
 
     @classmethod
     def operator(cls, tenant_id: str) -> Principal:

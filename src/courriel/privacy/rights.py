@@ -226,6 +226,8 @@ class DataSubjectRights:
         """The person's data for an access or portability request, in `fmt`."""
         if fmt not in ("json", "html", "csv"):
             raise InvalidInputError("format", "must be json, html or csv")
+        if actor.principal is not None:
+            actor.principal.require_personal_read()
         with transaction(self._storage.tenant(actor.tenant_id)) as session:
             request = self._request(session, request_id)
             _require_reach(session, actor, request, request_id)
@@ -396,7 +398,7 @@ class DataSubjectRights:
         record_entry(
             session,
             self._clock.now(),
-            actor.name,
+            actor.principal or actor.name,
             action,
             request.contact_id,
             {"request": request.id, "type": request.type.value, **detail},
