@@ -377,3 +377,17 @@ def _role(row: CustomRole) -> Role:
         ),
         builtin=False,
     )
+
+
+# The built-in roles' capabilities by name, for callers that need only those
+# (sign-in pages); a user's whole principal comes from `RoleService.principal_of`.
+BUILTIN_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    name: role.capabilities for name, role in BUILTIN.items()
+}
+
+
+def capabilities_for(tenant_id: str, role: str) -> frozenset[Capability]:
+    """The capabilities of built-in `role` (an unknown role may do nothing); a
+    tenant's custom roles need `RoleService.role`."""
+    del tenant_id
+    return BUILTIN_CAPABILITIES.get(role, frozenset())

@@ -362,8 +362,17 @@ class AudienceService:
         principal.require_personal_read()
         everyone: Select[tuple[Contact]] = select(Contact)
         statement = reachable(everyone, principal, Contact.id)
-        with self._storage.tenant(principal.tenant_id)() as session:
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
             page = paginate(session, statement, Contact.id, cursor, limit)
+            # A page of contacts is a read of their personal data.
+            record_entry(
+                session,
+                self._clock.now(),
+                principal,
+                "contacts.listed",
+                None,
+                {"count": len(page.items), "masked": principal.masks},
+            )
         return Page(
             items=[shown_contact(principal, c) for c in page.items], next_cursor=page.next_cursor
         )
