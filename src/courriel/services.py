@@ -17,7 +17,7 @@ from pathlib import Path
 from courriel.accounts.credentials import Credentials
 from courriel.accounts.invitations import InvitationService
 from courriel.accounts.passkeys import PasskeyService, forget_passkeys
-from courriel.accounts.roles import capabilities_for
+from courriel.accounts.roles import RoleService, capabilities_for
 from courriel.accounts.service import ApiKeyService
 from courriel.accounts.sessions import SessionService
 from courriel.accounts.signin import SignIn
@@ -129,6 +129,7 @@ class Services:
     totp: TotpService
     passkeys: PasskeyService
     invitations: InvitationService
+    roles: RoleService
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -137,9 +138,12 @@ class Services:
         private_directory(Path(settings.data_dir))
         storage = Storage(settings)
         key = load_secret_key(settings)
+        # The audit chain is keyed by the installation secret (core.audit).
+        storage.audit_key = key
         spool = Spool(storage.spool)
         mailer = Mailer(settings, spool, key)
         audit = AuditTrail(storage, clock)
+        roles = RoleService(storage, clock, audit)
         dkim_keys = DkimKeyService(storage, clock, key)
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
@@ -167,7 +171,7 @@ class Services:
             mailer=mailer,
             secret_key=key,
             dkim_keys=dkim_keys,
-            contacts=AudienceDirectory(storage),
+            contacts=AudienceDirectory(storage, clock),
         )
         users = UserService(storage, clock, audit)
         users.on_second_factor_reset(forget_recovery_codes)
@@ -178,6 +182,7 @@ class Services:
             idle=dt.timedelta(minutes=settings.session_idle_minutes),
             absolute=dt.timedelta(hours=settings.session_absolute_hours),
             capabilities=capabilities_for,
+            principal_of=roles.principal_of,
         )
         credentials = Credentials(storage, clock, audit)
         return cls(
@@ -185,9 +190,9 @@ class Services:
             clock=clock,
             storage=storage,
             secret_key=key,
-            tenants=TenantService(storage, clock),
+            tenants=TenantService(storage, clock, on_created=audit.anchor),
             audit=audit,
-            api_keys=ApiKeyService(storage, clock, key, audit),
+            api_keys=ApiKeyService(storage, clock, key, audit, roles),
             mailer=mailer,
             audience=AudienceService(
                 storage,
@@ -217,7 +222,7 @@ class Services:
             ),
             returns=ReturnProcessor(storage, clock, key),
             tracker=tracker,
-            events=EventService(storage),
+            events=EventService(storage, clock),
             webhooks=WebhookService(
                 storage, clock, parse_networks(settings.webhook_allowed_networks)
             ),
@@ -266,6 +271,7 @@ class Services:
                 mailer=mailer,
                 audit=audit,
             ),
+            roles=roles,
         )
 
     def scheduler(self) -> Scheduler:

@@ -35,7 +35,13 @@ def test_import_export_and_count_from_the_command_line(
     )
     assert refused.exit_code == 2
     assert "purchased or rented" in " ".join(refused.output.split())
-    exported = runner.invoke(app, ["contacts", "export", "--list", lst.id, *base])
+    # Installation staff read personal data only with a reason, which is audited.
+    refused = runner.invoke(app, ["contacts", "export", "--list", lst.id, *base])
+    assert refused.exit_code == 2
+    assert "--reason" in " ".join(refused.output.split())
+    exported = runner.invoke(
+        app, ["contacts", "export", "--list", lst.id, "--reason", "ticket 4711", *base]
+    )
     assert exported.exit_code == 0
     assert "a@example.com,'=cmd" in exported.output
     counted = runner.invoke(app, ["segments", "count", 'email.domain = "example.com"', *base])

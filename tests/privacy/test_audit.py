@@ -198,14 +198,20 @@ def test_verification_detects_an_edit_whose_hash_was_recomputed(
 ) -> None:
     for n in range(4):
         services.audit.record(tenant_a.tenant.id, "operator", "test.step", None, {"n": n})
-    # A careful forger fixes the edited entry's own hash: its successor still points
-    # at the old one.
+    # A careful forger fixes the edited entry's own hash. Without the
+    # installation secret the forged hash is not the entry's HMAC; with it
+    # (an insider), its successor still points at the old one.
     _sql(services, tenant_a, "UPDATE audit_entries SET actor = 'someone-else' WHERE seq = 2")
     with services.storage.tenant(tenant_a.tenant.id)() as session:
         edited = session.get(AuditEntry, 2)
         assert edited is not None
         forged = entry_hash(edited)
+        keyed = entry_hash(edited, session.info["audit_key"])
     _sql(services, tenant_a, "UPDATE audit_entries SET hash = :h WHERE seq = 2", h=forged)
+    found = services.audit.verify(tenant_a.operator)
+    assert (found.ok, found.first_broken_seq) == (False, 2)
+    assert found.problem == "entry 2 was altered"
+    _sql(services, tenant_a, "UPDATE audit_entries SET hash = :h WHERE seq = 2", h=keyed)
     found = services.audit.verify(tenant_a.operator)
     assert (found.ok, found.first_broken_seq) == (False, 3)
     assert found.problem == "entry 3 does not follow entry 2"

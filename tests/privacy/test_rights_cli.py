@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from courriel.audience.models import ConsentSource
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.cli.main import app
 from courriel.config import Settings
+from courriel.core.models import AuditEntry
 from courriel.services import Services
 from tests.support.tenants import make_tenant
 
@@ -42,7 +44,24 @@ def test_requests_from_the_command_line(
     exported = runner.invoke(
         app, ["privacy", "export", access["id"], "--format", "html", "--output", str(report), *base]
     )
+    assert exported.exit_code == 2
+    assert "--reason" in " ".join(exported.output.split())
+    assert not report.exists()
+    exported = runner.invoke(
+        app,
+        [
+            *("privacy", "export", access["id"], "--format", "html", "--output", str(report)),
+            *("--reason", "the person asked by phone, ticket 4711", *base),
+        ],
+    )
     assert exported.exit_code == 0, exported.output
+    with services.storage.tenant(who.tenant.id)() as session:
+        exports = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "privacy.data.exported")
+        ).all()
+    assert [json.loads(e.detail)["reason"] for e in exports] == [
+        "the person asked by phone, ticket 4711"
+    ]
     assert "ada@gmail.test" in report.read_text()
     listed = runner.invoke(app, ["privacy", "list", "--json", *base])
     assert [json.loads(line)["id"] for line in listed.output.splitlines()] == [access["id"]]

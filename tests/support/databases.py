@@ -192,7 +192,9 @@ def build_services(
     the templates, with tenants provisioned the same way: no migration runs."""
     templates.lay_down(settings)
     services = Services.build(settings, clock)
-    services.tenants = TenantService(services.storage, services.clock, templates.provision)
+    services.tenants = TenantService(
+        services.storage, services.clock, templates.provision, on_created=services.audit.anchor
+    )
     return services
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from courriel.accounts.models import SessionStage, User, UserSession, UserStatus
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
+from courriel.core.errors import AuthenticationError
 from courriel.core.models import Tenant, TenantStatus
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
@@ -72,12 +73,15 @@ class SessionService:
         idle: dt.timedelta,
         absolute: dt.timedelta,
         capabilities: RoleCapabilities,
+        principal_of: Callable[[str, str, str], Principal] | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
         self.idle = idle
         self.absolute = absolute
         self._capabilities = capabilities
+        # The user's whole rights (role, lists, fields), from the roles service.
+        self._principal_of = principal_of
 
     def start(
         self, session: Session, user: User, stage: SessionStage, factors: str, client: Client
@@ -204,6 +208,12 @@ class SessionService:
         if signed_in.stage is not SessionStage.FULL:
             return None
         user = signed_in.user
+        if self._principal_of is not None:
+            # Lists and field rights apply to a signed-in user as to their keys.
+            try:
+                return self._principal_of(user.tenant_id, user.id, f"user:{user.id}")
+            except AuthenticationError:
+                return None
         return Principal(
             tenant_id=user.tenant_id,
             capabilities=self._capabilities(user.tenant_id, user.role),

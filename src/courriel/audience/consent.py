@@ -14,8 +14,8 @@ from typing import Any
 from jinja2 import Environment
 from sqlalchemy import select
 
-from courriel.audience.models import ConsentRecord, Contact, MailingList, Subscription
-from courriel.core.db import get_or_not_found
+from courriel.audience.access import contact_in_reach, shown_contact
+from courriel.audience.models import ConsentRecord, MailingList, Subscription
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -73,7 +73,7 @@ class ConsentProofs:
         """The proof as JSON-ready data: contact, subscriptions and the whole ledger."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            contact = get_or_not_found(session, Contact, contact_id, "contact")
+            contact = shown_contact(principal, contact_in_reach(session, principal, contact_id))
             subscriptions = session.execute(
                 select(Subscription, MailingList.name)
                 .join(MailingList, MailingList.id == Subscription.list_id)
@@ -96,8 +96,13 @@ class ConsentProofs:
                         "updated_at": sub.updated_at.isoformat(),
                     }
                     for sub, name in subscriptions
+                    if principal.sees_list(sub.list_id)
                 ],
-                "ledger": [record_dict(r) for r in ledger],
+                "ledger": [
+                    record_dict(r)
+                    for r in ledger
+                    if r.list_id is None or principal.sees_list(r.list_id)
+                ],
             }
 
     def proof_html(self, principal: Principal, contact_id: str, now: dt.datetime) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, func, select
 
+from courriel.audience.access import shown_contact
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
@@ -65,6 +66,8 @@ class ExportService:
         """The list's contacts with their latest consent, as CSV or JSON Lines chunks."""
         principal.require(Capability.CONTACTS_EXPORT)
         factory = self._storage.tenant(principal.tenant_id)
+        principal.require_list(list_id)
+        principal.require_personal_read()
         with transaction(factory) as session:
             get_or_not_found(session, MailingList, list_id, "list")
             record_entry(
@@ -77,11 +80,11 @@ class ExportService:
                 source_ip,
             )
             names = sorted(load_definitions(session))
-        return self._rows(principal.tenant_id, list_id, fmt, segment, names)
+        return self._rows(principal, list_id, fmt, segment, names)
 
     def _rows(
         self,
-        tenant_id: str,
+        principal: Principal,
         list_id: str,
         fmt: Format,
         segment: ColumnElement[bool] | None,
@@ -114,9 +117,9 @@ class ExportService:
             .order_by(Contact.id)
             .execution_options(yield_per=PAGE)
         )
-        with self._storage.tenant(tenant_id)() as session:
+        with self._storage.tenant(principal.tenant_id)() as session:
             for contact, status, record in session.execute(statement):
-                values = _values(contact, status.value, record, names)
+                values = _values(shown_contact(principal, contact), status.value, record, names)
                 if fmt == "json":
                     buffer.write(json.dumps(dict(zip(header, values, strict=True))) + "\n")
                 else:

@@ -120,6 +120,7 @@ class ImportService:
     def start(self, principal: Principal, request: ImportRequest, path: Path) -> ContactImport:
         """Check the declaration and the file; return the import (an earlier one if identical)."""
         principal.require(Capability.CONTACTS_WRITE)
+        principal.require_list(request.list_id)
         if request.legal_basis not in LEGAL_BASES:
             raise InvalidInputError(
                 "legal_basis", f"must be one of {', '.join(sorted(LEGAL_BASES))}"
@@ -276,7 +277,10 @@ class ImportService:
         """One import and its progress."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return get_or_not_found(session, ContactImport, import_id, "import")
+            found = get_or_not_found(session, ContactImport, import_id, "import")
+        if not principal.sees_list(found.list_id):
+            raise NotFoundError(f"no import {import_id!r}")
+        return found
 
     def rejections(
         self, principal: Principal, import_id: str, cursor: str | None, limit: int

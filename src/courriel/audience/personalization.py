@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
-from courriel.audience.models import Contact
+from courriel.audience.access import contact_in_reach, shown_contact
 from courriel.content.ports import ContactFields
+from courriel.core.audit import record_entry
+from courriel.core.clock import Clock
+from courriel.core.db import transaction
+from courriel.core.errors import NotFoundError
+from courriel.core.principal import Principal
 from courriel.core.storage import Storage
 
 
 class AudienceDirectory:
     """See `courriel.content.ports.ContactDirectory`."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, clock: Clock) -> None:
         self._storage = storage
+        self._clock = clock
 
-    def fields(self, tenant_id: str, contact_id: str) -> ContactFields | None:
+    def fields(self, principal: Principal, contact_id: str, purpose: str) -> ContactFields | None:
         """See `ContactDirectory.fields`."""
-        with self._storage.tenant(tenant_id)() as session:
-            contact = session.get(Contact, contact_id)
-        if contact is None:
-            return None
+        principal.require_personal_read()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            try:
+                found = contact_in_reach(session, principal, contact_id)
+            except NotFoundError:
+                return None
+            contact = shown_contact(principal, found)
+            # Rendering a message for a person is a read of their personal data.
+            record_entry(
+                session,
+                self._clock.now(),
+                principal,
+                "contact.rendered",
+                f"contact:{contact_id}",
+                {"for": purpose, "masked": principal.masks},
+            )
         return ContactFields(
             email=contact.email,
             first_name=contact.first_name,

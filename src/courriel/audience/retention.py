@@ -34,6 +34,7 @@ class RetentionService:
         what stops the address from being subscribed again.
         """
         principal.require(Capability.LISTS_WRITE)
+        principal.require_list(list_id)
         now = self._clock.now()
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             found = get_or_not_found(session, MailingList, list_id, "list")

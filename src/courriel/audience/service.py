@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from courriel.audience.access import contact_in_reach, reachable, shown_contact
 from courriel.audience.export import ExportService
 from courriel.audience.importer import ImportService
 from courriel.audience.models import (
@@ -37,10 +38,10 @@ from courriel.core.addresses import domain_of, normalize_address, tenant_address
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
-from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
+from courriel.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
-from courriel.core.principal import Capability, Principal
+from courriel.core.principal import Capability, FieldAccess, Principal
 from courriel.core.storage import Storage
 
 LEGAL_BASES = frozenset({"consent", "contract", "legitimate-interest", "legal-obligation"})
@@ -92,6 +93,20 @@ def _clean_text(value: str | None, name: str, limit: int = MAX_NAME) -> str | No
     return value.strip() or None
 
 
+def _require_rights(principal: Principal, contact: ContactInput, list_ids: Sequence[str]) -> None:
+    """Refuse a subscription to a list the principal does not see, or a change
+    of a personal field it may not edit."""
+    for index, list_id in enumerate(list_ids):
+        if not principal.sees_list(list_id):
+            raise InvalidInputError(f"lists.{index}", f"no list {list_id!r}")
+    principal.require_edit("email")
+    for name in ("first_name", "last_name"):
+        if getattr(contact, name) is not None:
+            principal.require_edit(name)
+    for name in contact.properties:
+        principal.require_edit(f"properties.{name}")
+
+
 class AudienceService:
     """Lists, contacts and consent of one tenant per call (the principal's)."""
 
@@ -131,6 +146,9 @@ class AudienceService:
     ) -> MailingList:
         """Create a list; its purpose text is what people are shown when they subscribe."""
         principal.require(Capability.LISTS_WRITE)
+        if principal.lists is not None:
+            # Its new list would be outside the user's own lists at once.
+            raise ForbiddenError("a user limited to some lists cannot create lists")
         clean = _clean_text(name, "name")
         if not clean:
             raise InvalidInputError("name", "must not be empty")
@@ -154,6 +172,7 @@ class AudienceService:
         principal.require(Capability.LISTS_WRITE)
         if not purpose.strip():
             raise InvalidInputError("purpose", "must not be empty")
+        principal.require_list(list_id)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             found = get_or_not_found(session, MailingList, list_id, "list")
             if found.purpose != purpose:
@@ -164,14 +183,18 @@ class AudienceService:
     def get_list(self, principal: Principal, list_id: str) -> MailingList:
         """One list of the principal's tenant."""
         principal.require(Capability.LISTS_READ)
+        principal.require_list(list_id)
         with self._storage.tenant(principal.tenant_id)() as session:
             return get_or_not_found(session, MailingList, list_id, "list")
 
     def list_lists(self, principal: Principal, cursor: str | None, limit: int) -> Page[MailingList]:
         """The tenant's lists, a page at a time."""
         principal.require(Capability.LISTS_READ)
+        statement: Select[tuple[MailingList]] = select(MailingList)
+        if principal.lists is not None:
+            statement = statement.where(MailingList.id.in_(sorted(principal.lists)))
         with self._storage.tenant(principal.tenant_id)() as session:
-            return paginate(session, select(MailingList), MailingList.id, cursor, limit)
+            return paginate(session, statement, MailingList.id, cursor, limit)
 
     # Contacts ---------------------------------------------------------------
 
@@ -190,6 +213,7 @@ class AudienceService:
         into a subscriber here.
         """
         principal.require(Capability.CONTACTS_WRITE)
+        _require_rights(principal, contact, list_ids)
         email = normalize_address(contact.email)
         first = _clean_text(contact.first_name, "first_name")
         last = _clean_text(contact.last_name, "last_name")
@@ -261,7 +285,7 @@ class AudienceService:
                     "confirmed": consent.confirmed,
                 },
             )
-        return SubscribeResult(contact=row, statuses=statuses)
+        return SubscribeResult(contact=shown_contact(principal, row), statuses=statuses)
 
     def _load_lists(self, session: Session, list_ids: Sequence[str]) -> list[MailingList]:
         lists = []
@@ -329,8 +353,9 @@ class AudienceService:
     def get_contact(self, principal: Principal, contact_id: str) -> Contact:
         """One contact of the principal's tenant."""
         principal.require(Capability.CONTACTS_READ)
+        principal.require_personal_read()
         with self._storage.tenant(principal.tenant_id)() as session:
-            return get_or_not_found(session, Contact, contact_id, "contact")
+            return shown_contact(principal, contact_in_reach(session, principal, contact_id))
 
     def list_contacts(
         self,
@@ -341,30 +366,49 @@ class AudienceService:
     ) -> Page[Contact]:
         """The tenant's contacts (those matching `search`, if given), a page at a time."""
         principal.require(Capability.CONTACTS_READ)
-        with self._storage.tenant(principal.tenant_id)() as session:
-            query: Select[tuple[Contact]] = select(Contact)
+        principal.require_personal_read()
+        if search is not None:
+            _refuse_search_on_hidden(principal, search)
+        everyone: Select[tuple[Contact]] = select(Contact)
+        statement = reachable(everyone, principal, Contact.id)
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
             if search is not None:
-                query = query.where(*search_conditions(session, search))
-            return paginate(session, query, Contact.id, cursor, limit)
+                statement = statement.where(*search_conditions(session, search))
+            page = paginate(session, statement, Contact.id, cursor, limit)
+            # A page of contacts is a read of their personal data.
+            record_entry(
+                session,
+                self._clock.now(),
+                principal,
+                "contacts.searched" if search is not None else "contacts.listed",
+                None,
+                {"count": len(page.items), "masked": principal.masks},
+            )
+        return Page(
+            items=[shown_contact(principal, c) for c in page.items], next_cursor=page.next_cursor
+        )
 
     def consent_history(self, principal: Principal, contact_id: str) -> list[ConsentRecord]:
         """The consent ledger of one contact, oldest first."""
         principal.require(Capability.CONTACTS_READ)
         self.get_contact(principal, contact_id)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return list(
-                session.scalars(
+            return [
+                record
+                for record in session.scalars(
                     select(ConsentRecord)
                     .where(ConsentRecord.contact_id == contact_id)
                     .order_by(ConsentRecord.id)
                 )
-            )
+                if record.list_id is None or principal.sees_list(record.list_id)
+            ]
 
     def unsubscribe(
         self, principal: Principal, contact_id: str, list_id: str, source: ConsentSource
     ) -> S:
         """Take a contact off a list, recording the withdrawal in the ledger."""
         principal.require(Capability.CONTACTS_WRITE)
+        principal.require_list(list_id)
         now = self._clock.now()
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             sub = session.scalar(
@@ -413,4 +457,18 @@ class AudienceService:
                     Subscription.contact_id == contact_id
                 )
             )
-            return dict(rows.all())
+            return {k: v for k, v in rows.all() if principal.sees_list(k)}
+
+
+def _refuse_search_on_hidden(principal: Principal, search: ContactSearch) -> None:
+    """A search on a field the principal sees masked would reveal it, one guess at a time."""
+    wanted = []
+    if search.email is not None or search.email_prefix is not None:
+        wanted.append("email")
+    if search.name is not None:
+        wanted += ["first_name", "last_name"]
+    if search.property_value is not None:
+        wanted.append(f"properties.{search.property_value[0]}")
+    for name in wanted:
+        if principal.access(name) == FieldAccess.HIDDEN:
+            raise ForbiddenError(f"you may not search by {name}: it is hidden from you")

@@ -119,7 +119,10 @@ class SignupService:
         """One form of the principal's tenant."""
         principal.require(Capability.LISTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return get_or_not_found(session, SignupForm, form_id, "form")
+            found = get_or_not_found(session, SignupForm, form_id, "form")
+        if not principal.sees_list(found.list_id):
+            raise NotFoundError(f"no form {form_id!r}")
+        return found
 
     def hosted_url(self, tenant_id: str, form_id: str) -> str:
         """Where the hosted page of a form is."""
@@ -136,6 +139,7 @@ class SignupService:
     def resend(self, principal: Principal, list_id: str, contact_id: str) -> None:
         """Send a pending contact the confirmation email again (through the list's form)."""
         principal.require(Capability.CONTACTS_WRITE)
+        principal.require_list(list_id)
         with self._storage.tenant(principal.tenant_id)() as session:
             row = session.execute(
                 select(Subscription.status, Contact.email)

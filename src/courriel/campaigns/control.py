@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from courriel.audience.models import Segment
+from courriel.campaigns.access import require_campaign
 from courriel.campaigns.fanout import Fanout
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import (
@@ -115,7 +116,7 @@ class CampaignControl:
         if rate_per_hour is not None and not 1 <= rate_per_hour <= 10_000_000:
             raise InvalidInputError("rate_per_hour", "must be between 1 and 10000000")
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            campaign = _editable(session, campaign_id)
+            campaign = _editable(session, principal, campaign_id)
             if segment_id is not None and session.get(Segment, segment_id) is None:
                 raise InvalidInputError("segment_id", f"no segment {segment_id!r}")
             plan = plan_of(session, campaign.id)
@@ -129,7 +130,7 @@ class CampaignControl:
         """A campaign's plan (segment, schedule, rate cap)."""
         principal.require(Capability.CAMPAIGNS_READ)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            _campaign(session, campaign_id)
+            _campaign(session, principal, campaign_id)
             plan = plan_of(session, campaign_id)
             session.expunge(plan)
         return plan
@@ -153,7 +154,7 @@ class CampaignControl:
         ):
             raise InvalidInputError("from_name", "must be one line of at most 200 characters")
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            campaign = _editable(session, campaign_id, lock=True)
+            campaign = _editable(session, principal, campaign_id, lock=True)
             if name is not None:
                 campaign.name = name.strip()
             if sender is not None:
@@ -187,7 +188,7 @@ class CampaignControl:
         self._campaigns.check_before_send(principal, campaign)
         arm_job(self._storage, principal.tenant_id, campaign_id, run_after)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            row = _campaign(session, campaign_id, lock=True)
+            row = _campaign(session, principal, campaign_id, lock=True)
             if row.status is not CampaignStatus.SCHEDULED:
                 check_transition(row.status, CampaignStatus.SCHEDULED)
                 row.status = CampaignStatus.SCHEDULED
@@ -252,7 +253,7 @@ class CampaignControl:
         """Where the send stands: read from counters, a few rows whatever the size."""
         principal.require(Capability.CAMPAIGNS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            campaign = _campaign(session, campaign_id)
+            campaign = _campaign(session, principal, campaign_id)
             counts = {
                 t.value: int(c)
                 for t, c in session.execute(
@@ -285,7 +286,7 @@ class CampaignControl:
 
     def _transition(self, principal: Principal, campaign_id: str, target: CampaignStatus) -> None:
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            row = _campaign(session, campaign_id, lock=True)
+            row = _campaign(session, principal, campaign_id, lock=True)
             check_transition(row.status, target)
             row.status = target
             if target is CampaignStatus.CANCELLED:
@@ -300,15 +301,20 @@ class CampaignControl:
             )
 
 
-def _campaign(session: Session, campaign_id: str, *, lock: bool = False) -> Campaign:
+def _campaign(
+    session: Session, principal: Principal, campaign_id: str, *, lock: bool = False
+) -> Campaign:
     campaign = session.get(Campaign, campaign_id, with_for_update=lock)
     if campaign is None:
         raise NotFoundError(f"no campaign {campaign_id!r}")
+    require_campaign(session, principal, campaign_id)
     return campaign
 
 
-def _editable(session: Session, campaign_id: str, *, lock: bool = False) -> Campaign:
-    campaign = _campaign(session, campaign_id, lock=lock)
+def _editable(
+    session: Session, principal: Principal, campaign_id: str, *, lock: bool = False
+) -> Campaign:
+    campaign = _campaign(session, principal, campaign_id, lock=lock)
     if campaign.status not in _EDITABLE:
         raise ConflictError(
             f"a {campaign.status.value} campaign cannot be edited: it sends the snapshot "

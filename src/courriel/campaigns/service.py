@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from courriel.audience.models import MailingList
+from courriel.campaigns.access import reachable_campaigns, require_campaign
 from courriel.campaigns.lifecycle import check_transition
 from courriel.campaigns.models import Campaign, CampaignList, CampaignStatus, FanoutJob, MailClass
 from courriel.content.models import Template, TemplateVersion
@@ -68,7 +69,7 @@ class CampaignService:
             )
             assert version_id is not None
             for index, list_id in enumerate(dict.fromkeys(list_ids)):
-                if session.get(MailingList, list_id) is None:
+                if session.get(MailingList, list_id) is None or not principal.sees_list(list_id):
                     raise InvalidInputError(f"lists.{index}", f"no list {list_id!r}")
             campaign = Campaign(
                 id=new_id("cmp"),
@@ -92,12 +93,21 @@ class CampaignService:
         """One campaign of the principal's tenant."""
         principal.require(Capability.CAMPAIGNS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return get_or_not_found(session, Campaign, campaign_id, "campaign")
+            found = get_or_not_found(session, Campaign, campaign_id, "campaign")
+            require_campaign(session, principal, campaign_id)
+            return found
+
+    def reach(self, principal: Principal, campaign_id: str) -> None:
+        """NotFoundError unless the campaign exists and is within the principal's lists."""
+        with self._storage.tenant(principal.tenant_id)() as session:
+            get_or_not_found(session, Campaign, campaign_id, "campaign")
+            require_campaign(session, principal, campaign_id)
 
     def list_ids_of(self, principal: Principal, campaign_id: str) -> list[str]:
         """The lists a campaign goes to."""
         principal.require(Capability.CAMPAIGNS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
+            require_campaign(session, principal, campaign_id)
             return list(
                 session.scalars(
                     select(CampaignList.list_id).where(CampaignList.campaign_id == campaign_id)
@@ -107,8 +117,10 @@ class CampaignService:
     def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Campaign]:
         """The tenant's campaigns, a page at a time."""
         principal.require(Capability.CAMPAIGNS_READ)
+        statement: Select[tuple[Campaign]] = select(Campaign)
+        statement = reachable_campaigns(statement, principal, Campaign.id)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return paginate(session, select(Campaign), Campaign.id, cursor, limit)
+            return paginate(session, statement, Campaign.id, cursor, limit)
 
     def send(self, principal: Principal, campaign_id: str) -> Campaign:
         """Start sending now: the campaign becomes `sending` and a fan-out job is queued.

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from courriel.audience.importer import ImportRequest
 from courriel.audience.search import ContactSearch, parse_property
 from courriel.audience.segments.service import segment_condition
-from courriel.cli.common import DataDir, TenantOpt, console, err, fail, open_services
+from courriel.cli.common import DataDir, ReasonOpt, TenantOpt, console, err, fail, open_services
 from courriel.core.errors import CourrielError
 from courriel.core.principal import Principal
 
@@ -68,19 +68,20 @@ def import_contacts(
 
 
 @contacts_app.command("export")
-def export_contacts(
+def export_contacts(  # noqa: PLR0917 (typer options)
     list_id: Annotated[str, typer.Option("--list", help="List to export")],
     tenant: TenantOpt,
     fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
     segment: Annotated[str | None, typer.Option(help="Segment expression")] = None,
+    reason: ReasonOpt = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Write a list's contacts with consent data to standard output."""
+    """Write a list's contacts with consent data to standard output (needs --reason)."""
     if fmt not in ("csv", "json"):
         err.print("[red]error:[/red] --format: csv or json")
         raise typer.Exit(code=2)
     services = open_services(data_dir)
-    principal = Principal.operator(tenant)
+    principal = Principal.staff_of(tenant, reason)
     try:
         condition = None
         if segment:

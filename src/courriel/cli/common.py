@@ -32,3 +32,11 @@ def fail(exc: CourrielError) -> typer.Exit:
     """Print the refusal (it names the problem) and exit 2, as for a usage error."""
     err.print(f"[red]error:[/red] {exc.detail}")
     return typer.Exit(code=2)
+
+
+# Installation staff reading a tenant's personal data say why; the tenant's
+# audit trail records it (core.principal.Principal.staff_of).
+ReasonOpt = Annotated[
+    str | None,
+    typer.Option("--reason", help="Why you read this tenant's personal data (audited)"),
+]

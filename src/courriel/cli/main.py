@@ -19,6 +19,7 @@ from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.governance import audit_app
 from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
+from courriel.cli.roles import roles_app
 from courriel.cli.users import users_app
 from courriel.config import Settings, masked, settings_markdown
 from courriel.core.errors import CourrielError
@@ -49,6 +50,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(register_app, name="register")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(backup_app, name="backup")
+app.add_typer(roles_app, name="roles")
 app.add_typer(users_app, name="users")
 
 console = Console()

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from courriel.cli.common import DataDir, TenantOpt, console, fail, open_services
+from courriel.cli.common import DataDir, ReasonOpt, TenantOpt, console, fail, open_services
 from courriel.core.errors import CourrielError, InvalidInputError
 from courriel.core.principal import Principal
 from courriel.privacy.models import DataSubjectRequest, RequestStatus
@@ -25,8 +25,8 @@ privacy_app = typer.Typer(
 FORMATS: dict[str, Format] = {"json": "json", "html": "html", "csv": "csv"}
 
 
-def _actor(tenant: str) -> Actor:
-    return Actor.of(Principal.operator(tenant), channel="cli")
+def _actor(tenant: str, reason: str | None = None) -> Actor:
+    return Actor.of(Principal.staff_of(tenant, reason), channel="cli")
 
 
 def _as_dict(row: DataSubjectRequest) -> dict[str, Any]:
@@ -161,19 +161,20 @@ def reject(
 
 
 @privacy_app.command("export")
-def export(
+def export(  # noqa: PLR0917 (typer options)
     request_id: str,
     tenant: TenantOpt,
     fmt: Annotated[str, typer.Option("--format", help="json, html or csv")] = "json",
     output: Annotated[Path | None, typer.Option(help="Write to this file")] = None,
+    reason: ReasonOpt = None,
     data_dir: DataDir = None,
 ) -> None:
-    """The person's data for an access or portability request."""
+    """The person's data for an access or portability request (needs --reason)."""
     services = open_services(data_dir)
     try:
         if fmt not in FORMATS:
             raise InvalidInputError("format", "must be json, html or csv")
-        body = services.privacy_rights.export(_actor(tenant), request_id, FORMATS[fmt])
+        body = services.privacy_rights.export(_actor(tenant, reason), request_id, FORMATS[fmt])
     except CourrielError as exc:
         raise fail(exc) from None
     finally:

@@ -525,6 +525,14 @@ class Settings(BaseSettings):
     invitation_hours: int = Field(
         default=72, ge=1, le=24 * 30, description="How long an invitation link stays valid."
     )
+    audit_anchor_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How often the engine copies each tenant's audit chain head to the control "
+            "database, so a rewritten tenant database fails `courriel audit verify`."
+        ),
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from courriel.core.principal import Principal
+
 
 @dataclass(frozen=True)
 class ContactFields:
@@ -37,10 +39,13 @@ class ContactFields:
 class ContactDirectory(Protocol):
     """Finds the personalization fields of a tenant's contact."""
 
-    def fields(self, tenant_id: str, contact_id: str) -> ContactFields | None:
-        """The fields of contact `contact_id` of the tenant, or None when it has no such contact.
+    def fields(self, principal: Principal, contact_id: str, purpose: str) -> ContactFields | None:
+        """The fields of contact `contact_id` as `principal` may see them, or None
+        when the principal's tenant has no such contact within its lists.
 
         Only the tenant's own database is read, so another tenant's contact
-        id finds nothing.
+        id finds nothing; personal fields the principal may not see come
+        back masked; the read (for `purpose`: "preview", "test-send") is
+        recorded in the tenant's audit trail.
         """
         ...

@@ -17,7 +17,7 @@ from courriel.content.htmlprep import prepare_html
 from courriel.content.linktracking import rewrite_links
 from courriel.content.mailer import Mailer
 from courriel.content.models import SourceFormat, Template, TemplateLink, TemplateVersion
-from courriel.content.ports import ContactDirectory
+from courriel.content.ports import ContactDirectory, ContactFields
 from courriel.content.render import HTML_ENV, CompiledTemplate, RenderError, parse_part
 from courriel.content.variables import undefined_without_default
 from courriel.core.addresses import normalize_address
@@ -209,6 +209,13 @@ class TemplateService:
         with self._storage.tenant(principal.tenant_id)() as session:
             return paginate(session, select(Template), Template.id, cursor, limit)
 
+    def contact_fields(self, principal: Principal, contact_id: str, purpose: str) -> ContactFields:
+        """One contact's fields for rendering, as `principal` may see them; the read is logged."""
+        found = self._contacts.fields(principal, contact_id, purpose) if self._contacts else None
+        if found is None:
+            raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
+        return found
+
     def _recipient(
         self,
         principal: Principal,
@@ -218,10 +225,11 @@ class TemplateService:
         contact_id: str | None,
         sample: dict[str, Any] | None,
         to: str | None = None,
+        purpose: str = "preview",
     ) -> Recipient:
         if contact_id is not None:
             fields = (
-                self._contacts.fields(principal.tenant_id, contact_id) if self._contacts else None
+                self._contacts.fields(principal, contact_id, purpose) if self._contacts else None
             )
             if fields is None:
                 raise InvalidInputError("contact_id", f"no contact {contact_id!r}")

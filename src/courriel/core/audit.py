@@ -1,10 +1,18 @@
 """The tenant's audit trail: who did what, when, from where, as a hash chain.
 
-Entries are appended, never changed. Each stores the SHA-256 of its canonical
+Entries are appended, never changed. Each stores a hash of its canonical
 content plus the previous entry's hash and a gap-free sequence number, so
 `AuditTrail.verify` finds an edited entry (its hash no longer matches), a
 deleted one (a gap, or a successor pointing at a hash that is gone) and a
 deleted tail (the chain head names an entry that is gone).
+
+The hash is an HMAC-SHA256 under a per-tenant key derived from the
+installation secret (core.secrets), which the tenant database never holds:
+someone who can write to that database cannot recompute a valid chain.
+`AuditTrail.anchor` copies the chain head to the control database (at tenant
+creation and periodically), with the entry from which the chain is keyed;
+entries written before an installation keyed its chains stay plain SHA-256
+and keep verifying, and the anchor says where the switch happened.
 
 Nothing secret enters the trail: detail keys that name a secret are
 redacted, and so is any value shaped like an API key, whoever the caller is.
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -26,10 +35,10 @@ from sqlalchemy.orm import Session
 from courriel.core.clock import Clock
 from courriel.core.db import insert_for, transaction
 from courriel.core.errors import InvalidInputError
-from courriel.core.models import AuditChainHead, AuditEntry
+from courriel.core.models import AuditAnchor, AuditChainHead, AuditEntry
 from courriel.core.pagination import Page, check_limit
 from courriel.core.principal import Capability, Principal
-from courriel.core.storage import Storage
+from courriel.core.storage import Storage, tenant_audit_key
 
 GENESIS = "0" * 64
 # Where the current request comes from, set by the HTTP application for each
@@ -111,8 +120,9 @@ def canonical_detail(detail: Mapping[str, object]) -> str:
     return json.dumps(scrub(detail), sort_keys=True, separators=(",", ":"), default=str)
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    """SHA-256 over the entry's canonical content, its predecessor's hash included."""
+def entry_hash(entry: AuditEntry, key: bytes | None = None) -> str:
+    """HMAC-SHA256 under `key` (plain SHA-256 without one) over the entry's
+    canonical content, its predecessor's hash included."""
     content = json.dumps(
         [
             entry.seq,
@@ -127,7 +137,15 @@ def entry_hash(entry: AuditEntry) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     )
+    if key is not None:
+        return hmac.new(key, content.encode("utf-8"), hashlib.sha256).hexdigest()
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def anchor_mac(key: bytes, tenant_id: str, keyed_from: int, seq: int, hash_: str) -> str:
+    """The HMAC that makes an anchor row unforgeable too."""
+    content = f"{tenant_id}:{keyed_from}:{seq}:{hash_}".encode()
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
 
 
 def _actor_name(actor: Principal | str) -> str:
@@ -194,31 +212,45 @@ class AuditTrail:
 
     def verify_tenant(self, tenant_id: str) -> Verification:
         """See `verify`; for the operator's CLI, which acts on any tenant."""
-        expected, prev = 1, GENESIS
+        key = tenant_audit_key(self._storage.audit_key, tenant_id)
+        with self._storage.control() as control:
+            anchor = control.get(AuditAnchor, tenant_id)
+        if anchor is not None and key is not None:
+            expected_mac = anchor_mac(key, tenant_id, anchor.keyed_from, anchor.seq, anchor.hash)
+            if not hmac.compare_digest(expected_mac, anchor.mac):
+                return Verification(
+                    ok=False, entries=0, first_broken_seq=1, problem="the anchor was altered"
+                )
+        keyed_from = anchor.keyed_from if anchor is not None else None
+        walk = _Walk(key, keyed_from, anchor)
         with self._storage.tenant(tenant_id)() as session:
             while True:
                 batch = list(
                     session.scalars(
                         select(AuditEntry)
-                        .where(AuditEntry.seq >= expected)
+                        .where(AuditEntry.seq >= walk.expected)
                         .order_by(AuditEntry.seq)
                         .limit(VERIFY_BATCH)
                     )
                 )
                 for entry in batch:
-                    broken = _check(entry, expected, prev)
+                    broken = walk.step(entry)
                     if broken is not None:
                         return Verification(
                             ok=False,
-                            entries=expected - 1,
+                            entries=walk.expected - 1,
                             first_broken_seq=broken[0],
                             problem=broken[1],
                         )
-                    expected, prev = entry.seq + 1, entry.hash
                 if len(batch) < VERIFY_BATCH:
                     break
             head = session.get(AuditChainHead, HEAD_ID)
-        count = expected - 1
+        count, prev = walk.expected - 1, walk.prev
+        if anchor is not None and count < anchor.seq:
+            problem = f"entries {count + 1} to {anchor.seq} are missing (anchored)"
+            return Verification(
+                ok=False, entries=count, first_broken_seq=count + 1, problem=problem
+            )
         if head is not None and (head.seq, head.hash) != (count, prev):
             if head.seq > count:
                 problem = f"entries {count + 1} to {head.seq} are missing"
@@ -232,6 +264,80 @@ class AuditTrail:
                 problem="the chain head was altered",
             )
         return Verification(ok=True, entries=count)
+
+    def anchor(self, tenant_id: str) -> AuditAnchor | None:
+        """Copy the tenant's chain head to the control database (None: no key configured).
+
+        The first anchor of a tenant also fixes `keyed_from`: the first entry
+        whose hash is an HMAC under the tenant's key (the head's successor
+        when no entry is keyed yet), so the switch point can never move later.
+        """
+        key = tenant_audit_key(self._storage.audit_key, tenant_id)
+        if key is None:
+            return None
+        with self._storage.tenant(tenant_id)() as session:
+            head = session.get(AuditChainHead, HEAD_ID)
+            seq, hash_ = (head.seq, head.hash) if head is not None else (0, GENESIS)
+            with self._storage.control() as control:
+                existing = control.get(AuditAnchor, tenant_id)
+            keyed_from = (
+                existing.keyed_from if existing is not None else _first_keyed(session, key, seq)
+            )
+        with transaction(self._storage.control) as control:
+            row = control.get(AuditAnchor, tenant_id)
+            if row is None:
+                row = AuditAnchor(tenant_id=tenant_id, keyed_from=keyed_from)
+                control.add(row)
+            row.seq, row.hash, row.anchored_at = seq, hash_, self._clock.now()
+            row.mac = anchor_mac(key, tenant_id, row.keyed_from, seq, hash_)
+        return row
+
+    def anchor_all(self, tenant_ids: list[str]) -> int:
+        """`anchor` each tenant; how many were anchored."""
+        return sum(self.anchor(tenant_id) is not None for tenant_id in tenant_ids)
+
+
+class _Walk:
+    """The state of a verification walk: which entry comes next and what it must be."""
+
+    def __init__(
+        self, key: bytes | None, keyed_from: int | None, anchor: AuditAnchor | None
+    ) -> None:
+        self.key = key
+        self.keyed_from = keyed_from
+        self.anchor = anchor
+        self.expected = 1
+        self.prev = GENESIS
+
+    def step(self, entry: AuditEntry) -> tuple[int, str] | None:
+        broken = _check(entry, self.expected, self.prev, self._key_for(entry))
+        if broken is not None:
+            return broken
+        anchored = self.anchor is not None and entry.seq == self.anchor.seq
+        if anchored and not hmac.compare_digest(entry.hash, self.anchor.hash):  # type: ignore[union-attr]
+            return entry.seq, f"entry {entry.seq} differs from its anchored copy"
+        self.expected, self.prev = entry.seq + 1, entry.hash
+        return None
+
+    def _key_for(self, entry: AuditEntry) -> bytes | None:
+        if self.key is None:
+            return None
+        if self.keyed_from is None:
+            # Never anchored: an entry is accepted in either form, and once a
+            # keyed one is seen every later one must be keyed too.
+            if entry_hash(entry, self.key) == entry.hash:
+                self.keyed_from = entry.seq
+                return self.key
+            return None
+        return self.key if entry.seq >= self.keyed_from else None
+
+
+def _first_keyed(session: Session, key: bytes, head_seq: int) -> int:
+    """The first entry whose hash is keyed, or the head's successor when none is."""
+    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+        if entry_hash(entry, key) == entry.hash:
+            return entry.seq
+    return head_seq + 1
 
 
 def record_entry(  # noqa: PLR0917 (as `AuditTrail.record`)
@@ -250,6 +356,12 @@ def record_entry(  # noqa: PLR0917 (as `AuditTrail.record`)
     appends after the entry the previous one wrote and the chain never forks.
     """
     source_ip = source_ip or request_source_ip.get()
+    if isinstance(actor, Principal) and actor.user_id and actor.actor != f"user:{actor.user_id}":
+        # A key acting for a user: the trail names the person too.
+        detail = {**detail, "user": f"user:{actor.user_id}"}
+    if isinstance(actor, Principal) and actor.reason:
+        # Staff reading personal data: the tenant sees why.
+        detail = {**detail, "reason": actor.reason}
     seq, prev_hash = _lock_head(session)
     entry = AuditEntry(
         seq=seq + 1,
@@ -261,7 +373,8 @@ def record_entry(  # noqa: PLR0917 (as `AuditTrail.record`)
         source_ip=source_ip[:45] if source_ip else None,
         prev_hash=prev_hash,
     )
-    entry.hash = entry_hash(entry)
+    key = session.info.get("audit_key")
+    entry.hash = entry_hash(entry, key if isinstance(key, bytes) else None)
     # Prepared Core statements on the tables, not the unit of work: every
     # audited action pays for this append, and building ORM statements per
     # call cost several times the two writes.
@@ -299,12 +412,14 @@ def _lock_head(session: Session) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def _check(entry: AuditEntry, expected: int, prev: str) -> tuple[int, str] | None:
+def _check(
+    entry: AuditEntry, expected: int, prev: str, key: bytes | None
+) -> tuple[int, str] | None:
     if entry.seq != expected:
         return expected, f"entry {expected} is missing"
     if entry.prev_hash != prev:
         return entry.seq, f"entry {entry.seq} does not follow entry {entry.seq - 1}"
-    if entry_hash(entry) != entry.hash:
+    if not hmac.compare_digest(entry_hash(entry, key), entry.hash):
         return entry.seq, f"entry {entry.seq} was altered"
     return None
 

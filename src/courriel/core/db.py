@@ -129,9 +129,11 @@ def create_db_engine(url: str | URL) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(
+    engine: Engine, info: dict[str, Any] | None = None
+) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit (`info` on each session)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def get_or_not_found(session: Session, model: type[M], key: str, noun: str) -> M:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import ControlBase, TenantBase, UTCDateTime, str_enum
@@ -76,3 +76,27 @@ class AuditChainHead(TenantBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAnchor(ControlBase):
+    """Where a tenant's audit chain stood when last anchored, outside its database.
+
+    The tenant database holds the chain; whoever can write to it could rewrite
+    entries and recompute every hash. Entries are HMACs under a key the tenant
+    database never holds, and this row (in the control database) pins the
+    chain's head at an anchored moment and the entry from which the chain is
+    keyed (older entries, written before the chain was keyed, stay SHA-256).
+    """
+
+    __tablename__ = "audit_anchors"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The first entry whose hash is an HMAC (1 for a tenant created keyed).
+    keyed_from: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    # HMAC of (tenant, keyed_from, seq, hash), so this row cannot be forged either.
+    mac: Mapped[str] = mapped_column(String(64))
+    anchored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

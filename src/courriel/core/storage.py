@@ -9,6 +9,8 @@ of clusters.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import threading
 from pathlib import Path
@@ -25,6 +27,13 @@ from courriel.core.models import Tenant
 
 # What a database name we create or copy may look like (lower-case, digits, "_").
 DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+
+def tenant_audit_key(secret: bytes | None, tenant_id: str) -> bytes | None:
+    """The key of one tenant's audit chain, derived from the installation secret."""
+    if secret is None:
+        return None
+    return hmac.new(secret, f"audit-chain:{tenant_id}".encode(), hashlib.sha256).digest()
 
 
 class Storage:
@@ -45,6 +54,9 @@ class Storage:
         self._tenant_engines: dict[str, Engine] = {}
         self._tenant_sessions: dict[str, sessionmaker[Session]] = {}
         self._lock = threading.Lock()
+        # The installation secret the audit chain is keyed with (core.audit);
+        # set by the composition root before any tenant session is opened.
+        self.audit_key: bytes | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -129,7 +141,10 @@ class Storage:
                 target = url or f"sqlite:///{self.tenant_sqlite_path(tenant_id)}"
                 engine = create_db_engine(target)
                 self._tenant_engines[tenant_id] = engine
-                self._tenant_sessions[tenant_id] = make_session_factory(engine)
+                # Each session knows its tenant's audit key, so every writer of
+                # the trail (core.audit.record_entry) keys the chain alike.
+                info = {"audit_key": tenant_audit_key(self.audit_key, tenant_id)}
+                self._tenant_sessions[tenant_id] = make_session_factory(engine, info)
             return engine
 
     def tenant(self, tenant_id: str) -> sessionmaker[Session]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,11 +51,17 @@ class TenantService:
     """Creates tenants and keeps every database at the newest schema."""
 
     def __init__(
-        self, storage: Storage, clock: Clock, provision: TenantProvisioner | None = None
+        self,
+        storage: Storage,
+        clock: Clock,
+        provision: TenantProvisioner | None = None,
+        on_created: Callable[[str], object] | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._provision = provision or migrated_database
+        # Told each new tenant's id (the composition root anchors its audit chain).
+        self._on_created = on_created
 
     def migrate_shared(self) -> None:
         """Upgrade the control and spool databases."""
@@ -93,6 +100,8 @@ class TenantService:
             )
             raise
         log.info("tenant provisioned", extra={"tenant_id": tenant_id})
+        if self._on_created is not None:
+            self._on_created(tenant_id)
         return tenant
 
     def get(self, tenant_id: str) -> Tenant:

@@ -630,7 +630,10 @@ class TransactionalService:
         principal.require(Capability.CAMPAIGNS_SEND)
         self._test_sends.take(principal.tenant_id)
         if contact_id is not None:
-            sample = self._contact_sample(principal.tenant_id, contact_id)
+            # Masked as the principal's rights say, and recorded as a read.
+            fields = self._templates.contact_fields(principal, contact_id, "test-send")
+            sample = {**fields.properties, **fields.values()}
+            sample.pop("email", None)
         message = OutgoingMessage(
             sender=Party(from_email, from_name),
             to=[Party(to)],
@@ -654,14 +657,6 @@ class TransactionalService:
         if result.status is not MessageStatus.QUEUED:
             raise InvalidInputError("to", f"{result.email} receives no mail: {result.reason}")
         return result.message_id
-
-    def _contact_sample(self, tenant_id: str, contact_id: str) -> dict[str, Any]:
-        with self._storage.tenant(tenant_id)() as session:
-            contact = session.get(Contact, contact_id)
-            if contact is None:
-                raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
-            values = {k: getattr(contact, k) for k in _CONTACT_FIELDS if k != "email"}
-            return {**dict(contact.properties), **values}
 
     # -- reading ----------------------------------------------------------
 

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from courriel.campaigns.access import require_campaign
 from courriel.campaigns.models import Campaign, MailClass
 from courriel.content.models import TemplateVersion
 from courriel.content.variables import has_unsubscribe_link
@@ -253,6 +254,7 @@ class ContentChecks:
         principal.require(Capability.CAMPAIGNS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
             campaign = get_or_not_found(session, Campaign, campaign_id, "campaign")
+            require_campaign(session, principal, campaign_id)
             version = session.get(TemplateVersion, campaign.template_version_id)
         assert version is not None
         return check_content(version, campaign)

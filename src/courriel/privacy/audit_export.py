@@ -63,6 +63,8 @@ def export_trail(
 ) -> Iterator[str]:
     """Chunks of the filtered trail, oldest first; the export is recorded before any row."""
     principal.require(Capability.AUDIT_READ)
+    # Reading the trail in bulk is its own right (audit:read browses it).
+    principal.require(Capability.AUDIT_EXPORT)
     where = (where or AuditFilter()).checked()
     statement = filtered_entries(where)
     factory = storage.tenant(principal.tenant_id)

@@ -19,6 +19,7 @@ from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from courriel.audience.access import shown_fields
 from courriel.audience.consent import record_dict
 from courriel.audience.export import neutralize
 from courriel.audience.models import (
@@ -30,6 +31,7 @@ from courriel.audience.models import (
 )
 from courriel.campaigns.models import Campaign, CampaignRecipient
 from courriel.core.addresses import tenant_address_hash
+from courriel.core.principal import Principal
 from courriel.events.models import Event
 from courriel.privacy.models import DataSubjectRequest
 
@@ -134,6 +136,16 @@ def gather(
             }
             for r in requests
         ],
+    }
+
+
+def masked(dossier: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """The dossier as a principal with hidden personal fields may see it."""
+    return {
+        **dossier,
+        "contact": shown_fields(principal, dossier["contact"]),
+        "consent": [shown_fields(principal, r) for r in dossier["consent"]],
+        "events": [shown_fields(principal, e) for e in dossier["events"]],
     }
 
 

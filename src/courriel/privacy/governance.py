@@ -137,6 +137,7 @@ class Governance:
     def get(self, principal: Principal, list_id: str) -> ListGovernance:
         """A list's governance (defaults when never set); unknown list: NotFoundError."""
         principal.require(Capability.LISTS_READ)
+        principal.require_list(list_id)
         with self._storage.tenant(principal.tenant_id)() as session:
             get_or_not_found(session, MailingList, list_id, "list")
             found = session.get(ListGovernance, list_id)
@@ -145,6 +146,7 @@ class Governance:
     def set(self, principal: Principal, list_id: str, given: GovernanceInput) -> ListGovernance:
         """Replace a list's governance; checked before anything is written, and audited."""
         principal.require(Capability.LISTS_WRITE)
+        principal.require_list(list_id)
         checked = check_input(given)
         now = self._clock.now()
         with transaction(self._storage.tenant(principal.tenant_id)) as session:

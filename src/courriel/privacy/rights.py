@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from courriel.audience.access import contact_in_reach, reachable
 from courriel.audience.models import Contact
 from courriel.core.addresses import normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
@@ -65,12 +66,14 @@ class Actor:
     name: str
     channel: str = "api"
     source_ip: str | None = None
+    # Its lists and field rights decide what an export shows (None: everything).
+    principal: Principal | None = None
 
     @classmethod
     def of(cls, principal: Principal, channel: str = "api", ip: str | None = None) -> Actor:
         """The actor of an authenticated principal."""
         principal.require(Capability.PRIVACY_REQUESTS)
-        return cls(principal.tenant_id, principal.actor, channel, ip)
+        return cls(principal.tenant_id, principal.actor, channel, ip, principal)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,19 @@ class NewRequest:
     received_at: dt.datetime | None = None
     changes: Mapping[str, Any] | None = None
     lift: bool = False
+
+
+def _require_reach(
+    session: Session, actor: Actor, request: DataSubjectRequest, request_id: str
+) -> None:
+    """NotFoundError when the request's person is on none of the actor's lists."""
+    principal = actor.principal
+    if principal is None or principal.lists is None or request.contact_id is None:
+        return
+    try:
+        contact_in_reach(session, principal, request.contact_id)
+    except NotFoundError:
+        raise NotFoundError(f"no data-subject request {request_id!r}") from None
 
 
 class DataSubjectRights:
@@ -172,7 +188,11 @@ class DataSubjectRights:
     def get(self, actor: Actor, request_id: str) -> DataSubjectRequest:
         """One request of the actor's tenant."""
         with self._storage.tenant(actor.tenant_id)() as session:
-            return get_or_not_found(session, DataSubjectRequest, request_id, "data-subject request")
+            found = get_or_not_found(
+                session, DataSubjectRequest, request_id, "data-subject request"
+            )
+            _require_reach(session, actor, found, request_id)
+            return found
 
     def list_requests(
         self,
@@ -188,6 +208,8 @@ class DataSubjectRights:
             query = query.where(DataSubjectRequest.status == status)
         if contact_id is not None:
             query = query.where(DataSubjectRequest.contact_id == contact_id)
+        if actor.principal is not None:
+            query = reachable(query, actor.principal, DataSubjectRequest.contact_id)
         with self._storage.tenant(actor.tenant_id)() as session:
             return paginate(session, query, DataSubjectRequest.id, cursor, limit)
 
@@ -204,8 +226,11 @@ class DataSubjectRights:
         """The person's data for an access or portability request, in `fmt`."""
         if fmt not in ("json", "html", "csv"):
             raise InvalidInputError("format", "must be json, html or csv")
+        if actor.principal is not None:
+            actor.principal.require_personal_read()
         with transaction(self._storage.tenant(actor.tenant_id)) as session:
             request = self._request(session, request_id)
+            _require_reach(session, actor, request, request_id)
             if request.type not in _EXPORTABLE:
                 raise ConflictError(f"a {request.type.value} request has no data export")
             if request.status is RequestStatus.REJECTED:
@@ -213,6 +238,8 @@ class DataSubjectRights:
             contact = self._contact_of(session, request)
             held = dossier.gather(session, self._key, actor.tenant_id, contact, self._clock.now())
             self._audit(session, actor, "privacy.data.exported", request, {"format": fmt})
+        if actor.principal is not None and actor.principal.masks:
+            held = dossier.masked(held, actor.principal)
         if fmt == "html":
             return dossier.as_html(held)
         return dossier.as_csv(held) if fmt == "csv" else dossier.as_json(held)
@@ -378,7 +405,7 @@ class DataSubjectRights:
         record_entry(
             session,
             self._clock.now(),
-            actor.name,
+            actor.principal or actor.name,
             action,
             request.contact_id,
             {"request": request.id, "type": request.type.value, **detail},

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from courriel.campaigns.access import require_campaign
 from courriel.campaigns.models import Campaign, CampaignRecipient, RecipientState
 from courriel.content.models import TemplateLink
 from courriel.core.db import get_or_not_found
-from courriel.core.errors import InvalidInputError
+from courriel.core.errors import ForbiddenError, InvalidInputError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.events.metrics import FIGURES, TENANT_WIDE, rates
@@ -64,7 +65,7 @@ class StatsService:
         """Statistics of one campaign of the principal's tenant."""
         principal.require(Capability.STATS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            campaign = _campaign(session, campaign_id)
+            campaign = _campaign(session, principal, campaign_id)
             rows = session.execute(
                 select(CampaignCounter.type, CampaignCounter.count).where(
                     CampaignCounter.campaign_id == campaign_id
@@ -102,7 +103,7 @@ class StatsService:
         if dimension not in ("link", "provider", "day"):
             raise InvalidInputError("dimension", "must be link, provider or day")
         with self._storage.tenant(principal.tenant_id)() as session:
-            campaign = _campaign(session, campaign_id)
+            campaign = _campaign(session, principal, campaign_id)
             slices = self._slice(session, campaign_id, dimension)
             urls = _link_urls(session, campaign.template_version_id) if dimension == "link" else {}
         keys = sorted(slices, key=lambda k: (len(k), k) if dimension == "link" else (0, k))
@@ -117,6 +118,9 @@ class StatsService:
     def tenant_days(self, principal: Principal, start: dt.date, end: dt.date) -> list[Figures]:
         """The tenant's figures per day (UTC) from `start` to `end` included."""
         principal.require(Capability.STATS_READ)
+        if principal.lists is not None:
+            # Every campaign together: figures about lists the principal does not reach.
+            raise ForbiddenError("tenant-wide figures need access to every list")
         if end < start:
             raise InvalidInputError("end", "must not be before start")
         if (end - start).days >= MAX_DAYS:
@@ -162,5 +166,7 @@ def _link_urls(session: Session, version_id: str) -> dict[str, str]:
     return {str(position): url for position, url in rows}
 
 
-def _campaign(session: Session, campaign_id: str) -> Campaign:
-    return get_or_not_found(session, Campaign, campaign_id, "campaign")
+def _campaign(session: Session, principal: Principal, campaign_id: str) -> Campaign:
+    found = get_or_not_found(session, Campaign, campaign_id, "campaign")
+    require_campaign(session, principal, campaign_id)
+    return found

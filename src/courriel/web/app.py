@@ -19,6 +19,7 @@ from courriel.web.api.keys import router as accounts_router
 from courriel.web.api.messages import router as messages_router
 from courriel.web.api.policy import router as policy_router
 from courriel.web.api.privacy import router as privacy_rights_router
+from courriel.web.api.roles import router as roles_router
 from courriel.web.api.sandbox import router as sandbox_router
 from courriel.web.api.templates import router as content_router
 from courriel.web.pages import accountbase, apidocs, invitation, security, signin
@@ -71,6 +72,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(privacy_rights_router, prefix="/v1")
     # /v3.1/send (Mailjet's path) and /v1/messages.
     app.include_router(messages_router)
+    app.include_router(roles_router, prefix="/v1")
     tracking_public.install(app, services.tracker)
     if services.settings.resolver == "sandbox":
         app.include_router(sandbox_router, prefix="/v1")

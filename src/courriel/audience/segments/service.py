@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, false, func, select
 from sqlalchemy.orm import Session
 
+from courriel.audience.access import reachable
 from courriel.audience.models import Contact, Segment
 from courriel.audience.properties import clean_text, load_definitions
 from courriel.audience.segments.compiler import Compiler
@@ -48,18 +49,20 @@ class SegmentService:
         """How many contacts match an expression now."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return self._count(session, expression)
+            return self._count(session, expression, principal)
 
-    def _count(self, session: Session, expression: str) -> int:
+    def _count(self, session: Session, expression: str, principal: Principal) -> int:
+        # A principal limited to some lists counts only the contacts on them.
         condition = segment_condition(session, expression, self._clock)
-        return int(session.scalar(select(func.count()).select_from(Contact).where(condition)) or 0)
+        statement = reachable(select(func.count()).select_from(Contact), principal, Contact.id)
+        return int(session.scalar(statement.where(condition)) or 0)
 
     def create(self, principal: Principal, name: str, expression: str) -> CountedSegment:
         """Save a segment; the expression is checked (and counted) first."""
         principal.require(Capability.LISTS_WRITE)
         clean = clean_text(name, "name", 200)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
-            count = self._count(session, expression)
+            count = self._count(session, expression, principal)
             segment = Segment(
                 id=new_id("seg"), name=clean, expression=expression, created_at=self._clock.now()
             )
@@ -71,14 +74,16 @@ class SegmentService:
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
             segment = get_or_not_found(session, Segment, segment_id, "segment")
-            return CountedSegment(segment, self._count(session, segment.expression))
+            return CountedSegment(segment, self._count(session, segment.expression, principal))
 
     def list(self, principal: Principal) -> list[CountedSegment]:
         """The tenant's segments with live counts."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
             segments = list(session.scalars(select(Segment).order_by(Segment.created_at)))
-            return [CountedSegment(s, self._count(session, s.expression)) for s in segments]
+            return [
+                CountedSegment(s, self._count(session, s.expression, principal)) for s in segments
+            ]
 
     def condition(
         self, principal: Principal, segment_id: str, session: Session

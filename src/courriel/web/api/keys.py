@@ -18,6 +18,15 @@ class ApiKeyIn(Input):
     capabilities: list[str] | None = Field(
         default=None, description="Subset of the caller's capabilities; all of them when omitted"
     )
+    lists: list[str] | None = Field(
+        default=None, max_length=1000, description="Only these lists (the caller's when omitted)"
+    )
+    field_default: str | None = Field(
+        default=None, max_length=10, description="hidden, visible or editable (the caller's)"
+    )
+    fields: dict[str, str] | None = Field(
+        default=None, description="Access per personal field (email, first_name, properties.x)"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -27,6 +36,8 @@ class ApiKeyOut(BaseModel):
     capabilities: list[str]
     created_at: dt.datetime
     revoked_at: dt.datetime | None
+    user_id: str | None = None
+    lists: list[str] | None = None
 
 
 class CreatedKeyOut(BaseModel):
@@ -39,7 +50,9 @@ class CreatedKeyOut(BaseModel):
 @router.post("/api-keys", status_code=201)
 def create_key(body: ApiKeyIn, services: ServicesDep, principal: PrincipalDep) -> CreatedKeyOut:
     """Create an API key for this tenant."""
-    created = services.api_keys.create(principal, body.name, body.capabilities)
+    created = services.api_keys.create(
+        principal, body.name, body.capabilities, body.lists, body.field_default, body.fields
+    )
     return CreatedKeyOut(
         id=created.id, name=created.name, capabilities=created.capabilities, key=created.secret
     )

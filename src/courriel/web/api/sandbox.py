@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from courriel.core.errors import ForbiddenError
 from courriel.core.principal import Capability
 from courriel.delivery.verp import decode_return_path
 from courriel.sandbox.store import MailStore, store_path
@@ -40,6 +41,9 @@ def inbox(
 ) -> list[SandboxMessageOut]:
     """Messages the sandbox mailbox of `to` received from this tenant, newest first."""
     principal.require(Capability.SANDBOX_READ)
+    if principal.masks:
+        # Whole received messages: personalized text cannot be masked field by field.
+        raise ForbiddenError("the sandbox inbox needs a credential that sees personal data")
     path = store_path(Path(services.settings.data_dir))
     if not path.exists():
         return []
