@@ -367,6 +367,8 @@ class AudienceService:
         """The tenant's contacts (those matching `search`, if given), a page at a time."""
         principal.require(Capability.CONTACTS_READ)
         principal.require_personal_read()
+        if search == ContactSearch():
+            search = None  # every criterion empty: a plain listing
         if search is not None:
             _refuse_search_on_hidden(principal, search)
         everyone: Select[tuple[Contact]] = select(Contact)
