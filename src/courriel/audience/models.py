@@ -51,6 +51,9 @@ class SuppressionReason(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     ERASURE = "erasure"
     MANUAL = "manual"
+    # The person objected to direct marketing (GDPR Art. 21(3)): no marketing
+    # from any list, while the mail they ask for (receipts) still reaches them.
+    OBJECTION = "objection"
 
 
 class Contact(TenantBase):

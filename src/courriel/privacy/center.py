@@ -33,25 +33,28 @@ from courriel.audience.models import (
     Contact,
     MailingList,
     Subscription,
+    Suppression,
+    SuppressionReason,
 )
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.subscriptions import can_move
 from courriel.campaigns.models import CampaignRecipient
 from courriel.content.links import verify_preferences_token
+from courriel.core.addresses import tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
 from courriel.core.tokens import sign, verify
-from courriel.privacy.models import DataSubjectRequest, RequestType
+from courriel.privacy.models import DataSubjectRequest, ObjectionGround, RequestType
 from courriel.privacy.rights import Actor, DataSubjectRights, NewRequest
 
 # A preferences link stops working this long after its message was made.
 LINK_LIFETIME = dt.timedelta(days=365)
 # Action and CSRF tokens: long enough to read the page, short enough to be useless later.
 FORM_LIFETIME = dt.timedelta(hours=1)
-ACTIONS = ("subscriptions", "download", "restrict", "tracking", "delete")
+ACTIONS = ("subscriptions", "download", "restrict", "tracking", "delete", "marketing")
 CSRF = "privacy-center-csrf"
 CENTER_FORM = "privacy-center"
 
@@ -91,6 +94,8 @@ class CenterView:
     no_tracking: bool
     restricted: bool
     lists: tuple[ListChoice, ...]
+    # The person objected to direct marketing (Art. 21(3)): no marketing at all.
+    no_marketing: bool = False
 
 
 class PrivacyCenter:
@@ -130,6 +135,13 @@ class PrivacyCenter:
                 .where(Subscription.contact_id == contact.id)
                 .order_by(MailingList.name)
             ).all()
+            digest = tenant_address_hash(self._key, ref.tenant_id, contact.email)
+            objected = session.scalar(
+                select(Suppression.id).where(
+                    Suppression.address_hash == digest,
+                    Suppression.reason == SuppressionReason.OBJECTION,
+                )
+            )
         return CenterView(
             tenant_id=ref.tenant_id,
             message_id=ref.message_id,
@@ -139,6 +151,7 @@ class PrivacyCenter:
             no_tracking=contact.no_tracking,
             restricted=contact.restricted,
             lists=tuple(ListChoice(m.id, m.name, m.purpose, s.value) for m, s in lists),
+            no_marketing=objected is not None,
         )
 
     # Tokens of the forms ---------------------------------------------------
@@ -213,10 +226,17 @@ class PrivacyCenter:
         self._rights.fulfil(actor, request.id)
         return self._rights.export(actor, request.id, "json")
 
-    def act(self, view: CenterView, kind: RequestType, visitor: Visitor) -> DataSubjectRequest:
-        """Restrict, stop tracking or erase at once: recorded and fulfilled as a request."""
+    def act(
+        self,
+        view: CenterView,
+        kind: RequestType,
+        visitor: Visitor,
+        ground: ObjectionGround | None = None,
+    ) -> DataSubjectRequest:
+        """Restrict, object or erase at once: recorded and fulfilled as a request."""
         actor = self._actor(view, visitor)
-        request = self._rights.create(actor, NewRequest(kind, view.contact_id))
+        new = NewRequest(kind, view.contact_id, ground=ground.value if ground else None)
+        request = self._rights.create(actor, new)
         return self._rights.fulfil(actor, request.id)
 
 

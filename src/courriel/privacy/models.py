@@ -21,7 +21,16 @@ class RequestType(enum.StrEnum):
     ERASURE = "erasure"  # Art. 17
     RESTRICTION = "restriction"  # Art. 18
     PORTABILITY = "portability"  # Art. 20
-    OBJECTION = "objection"  # Art. 21: to profiling, i.e. no tracking
+    OBJECTION = "objection"  # Art. 21: to direct marketing or to profiling (its ground)
+
+
+class ObjectionGround(enum.StrEnum):
+    """What an objection (Art. 21) is to; the request says which."""
+
+    # Art. 21(2)-(3): no more marketing at all, from any list of the tenant.
+    DIRECT_MARKETING = "direct-marketing"
+    # Profiling (Art. 21(1)-(2)): opens and clicks are no longer recorded.
+    PROFILING = "profiling"
 
 
 class RequestStatus(enum.StrEnum):

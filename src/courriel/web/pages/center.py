@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from courriel.privacy.center import ACTIONS, CenterView, PrivacyCenter, Visitor
-from courriel.privacy.models import RequestType
+from courriel.privacy.models import ObjectionGround, RequestType
 from courriel.web.deps import ServicesDep
 from courriel.web.pages.base import page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter
@@ -30,6 +30,7 @@ DONE = {
     "subscriptions": "Your lists are updated.",
     "restrict": "Processing of your data is restricted: you will receive nothing from us.",
     "tracking": "We no longer track whether you open or click our emails.",
+    "marketing": "You will receive no marketing from us, from any list.",
 }
 
 _CENTER = """{% extends "base" %}{% block width %}34rem{% endblock %}{% block style %}
@@ -64,6 +65,13 @@ button{margin-top:.6rem;padding:.55rem 1.1rem}
 <input type="hidden" name="token" value="{{ tokens.tracking }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <button type="submit">Stop tracking me</button></form>{% endif %}</section>
+<section><h2>Marketing</h2>
+{% if view.no_marketing %}<p>You receive no marketing from us.</p>{% else %}
+<p>Object to direct marketing: no newsletter or offer from any of our lists, ever.</p>
+<form method="post" action="{{ base }}/marketing">
+<input type="hidden" name="token" value="{{ tokens.marketing }}">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<button type="submit">Stop all marketing</button></form>{% endif %}</section>
 <section><h2>Restrict processing</h2>
 {% if view.restricted %}<p>Processing of your data is restricted.</p>{% else %}
 <p>Keep my data but use it for nothing: no emails, no segments, no profiling.</p>
@@ -165,8 +173,10 @@ def _perform(  # noqa: PLR0917 (the request, the opened center and the form)
         center.keep_lists(view, set(fields.keep), visitor)
     elif action == "restrict":
         center.act(view, RequestType.RESTRICTION, visitor)
+    elif action == "marketing":
+        center.act(view, RequestType.OBJECTION, visitor, ObjectionGround.DIRECT_MARKETING)
     else:
-        center.act(view, RequestType.OBJECTION, visitor)
+        center.act(view, RequestType.OBJECTION, visitor, ObjectionGround.PROFILING)
     # Back to this same center page (never a URL given by the request).
     return RedirectResponse(f"/p/{token}?done={action}", status_code=303)
 
