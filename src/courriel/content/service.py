@@ -17,13 +17,14 @@ from courriel.content.htmlprep import prepare_html
 from courriel.content.linktracking import rewrite_links
 from courriel.content.mailer import Mailer, SystemMail
 from courriel.content.models import SourceFormat, Template, TemplateLink, TemplateVersion
-from courriel.content.ports import ContactDirectory
+from courriel.content.ports import ContactDirectory, ContactFields
 from courriel.content.render import HTML_ENV, CompiledTemplate, RenderError, parse_part
 from courriel.content.variables import undefined_without_default
 from courriel.core.addresses import normalize_address
+from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.principal import Capability, Principal
@@ -217,14 +218,11 @@ class TemplateService:
         message_id: str,
         contact_id: str | None,
         sample: dict[str, Any] | None,
+        purpose: str,
         to: str | None = None,
     ) -> Recipient:
         if contact_id is not None:
-            fields = (
-                self._contacts.fields(principal.tenant_id, contact_id) if self._contacts else None
-            )
-            if fields is None:
-                raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
+            fields = self._read_contact(principal, contact_id, version, purpose)
             values: dict[str, Any] = fields.values()
             properties = fields.properties
         else:
@@ -246,6 +244,35 @@ class TemplateService:
             # Previews and test sends are never tracked.
             tracking=False,
         )
+
+    def _read_contact(
+        self, principal: Principal, contact_id: str, version: TemplateVersion, purpose: str
+    ) -> ContactFields:
+        # Rendering for a person shows their data to the caller: the right to
+        # read people is needed besides the template's, and the read is audited
+        # (ids only: never the address).
+        principal.require(Capability.CONTACTS_READ)
+        fields = self._contacts.fields(principal.tenant_id, contact_id) if self._contacts else None
+        if fields is None:
+            raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
+        if fields.restricted:
+            raise ConflictError(
+                f"contact_id: processing of contact {contact_id!r} is restricted (GDPR Art. 18)"
+            )
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            record_entry(
+                session,
+                self._clock.now(),
+                principal,
+                "contact.read",
+                f"contact:{contact_id}",
+                {
+                    "purpose": purpose,
+                    "template_id": version.template_id,
+                    "version": version.version,
+                },
+            )
+        return fields
 
     def _composer(
         self, principal: Principal, version: TemplateVersion, from_email: str, from_name: str
@@ -285,7 +312,12 @@ class TemplateService:
         _template, found = self.get(principal, template_id, version)
         composer = self._composer(principal, found, "preview@example.test", found.sender_name)
         recipient = self._recipient(
-            principal, version=found, message_id="msg_preview", contact_id=contact_id, sample=sample
+            principal,
+            version=found,
+            message_id="msg_preview",
+            contact_id=contact_id,
+            sample=sample,
+            purpose="template-preview",
         )
         try:
             content, _context = composer.render(recipient)
@@ -327,6 +359,7 @@ class TemplateService:
             message_id=message_id,
             contact_id=contact_id,
             sample=sample,
+            purpose="test-send",
             to=address,
         )
         composer = self._composer(principal, found, sender, from_name)
