@@ -32,7 +32,7 @@ from courriel.audience.retention import RetentionService
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.subscriptions import can_move, check_move
 from courriel.audience.suppressions import SuppressionService, erased_only
-from courriel.core.addresses import domain_of, normalize_address, tenant_address_hash
+from courriel.core.addresses import address_key, domain_of, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
@@ -219,7 +219,7 @@ class AudienceService:
             suppressed = session.scalar(
                 select(Suppression.id).where(Suppression.address_hash == suppressed_hash)
             )
-            row = session.scalar(select(Contact).where(Contact.email == email))
+            row = session.scalar(select(Contact).where(Contact.email_key == address_key(email)))
             if row is None:
                 row = Contact(
                     id=new_id("con"),

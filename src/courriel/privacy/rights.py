@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import Contact, Suppression, SuppressionReason
 from courriel.audience.reactions import suppress_contact
-from courriel.core.addresses import normalize_address, tenant_address_hash
+from courriel.core.addresses import address_key, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
@@ -152,7 +152,7 @@ class DataSubjectRights:
             raise InvalidInputError("contact_id", "give exactly one of contact_id or email")
         if new.email is not None:
             address = normalize_address(new.email, "email")
-            found = session.scalar(select(Contact).where(Contact.email == address))
+            found = session.scalar(select(Contact).where(Contact.email_key == address_key(address)))
             if found is None:
                 raise NotFoundError("email: no contact has this address")
             return found
