@@ -329,6 +329,29 @@ class Settings(BaseSettings):
         le=100_000,
         description="At most this many contacts per list are asked again in one retention run.",
     )
+    privacy_controller: str = Field(
+        default="",
+        max_length=500,
+        description=(
+            "The controller's identity and contact details (GDPR Arts. 13-15, 30), shown in "
+            "access exports, the processing register and the privacy center; empty: the "
+            "tenant's name only."
+        ),
+    )
+    privacy_dpo: str = Field(
+        default="",
+        max_length=500,
+        description="The data-protection officer's name and contact details; empty: none named.",
+    )
+    privacy_complaint: str = Field(
+        default=(
+            "You may lodge a complaint with a supervisory authority, in particular in the "
+            "EU member state of your habitual residence, place of work or of the alleged "
+            "infringement (GDPR Art. 77)."
+        ),
+        max_length=1000,
+        description="Where a person may complain (Art. 77), as recipients read it.",
+    )
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from courriel.audience.export import neutralize
 from courriel.audience.importer import LEGAL_BASES
-from courriel.audience.models import MailingList
+from courriel.audience.models import MailingList, PropertyDefinition
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
@@ -49,6 +49,30 @@ class GovernanceInput:
     data_categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     recipients: list[str] = field(default_factory=list)
     notes: str = ""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Who answers for the data and where to complain (Art. 15(1)(f), Art. 30(1)(a))."""
+
+    controller: str = ""
+    dpo: str = ""
+    complaint: str = "You may lodge a complaint with a supervisory authority (GDPR Art. 77)."
+
+
+# Art. 30(1)(c), (e), (g): the same for every list Courriel runs.
+DATA_SUBJECTS = ["subscribers and prospects of the lists", "recipients of transactional mail"]
+TRANSFERS = (
+    "none by Courriel itself; mail goes to the recipient's own mailbox provider, wherever it is"
+)
+SECURITY_MEASURES = [
+    "tenants' data in separate databases",
+    "API keys and sessions with least-privilege capabilities",
+    "tamper-evident audit trail",
+    "TLS to mailbox providers when offered, DKIM signing",
+    "erasure that overwrites deleted data (secure delete, checkpoint, vacuum)",
+    "addresses of erased people kept only as keyed hashes",
+]
 
 
 @dataclass(frozen=True)
@@ -187,6 +211,11 @@ class Governance:
                 .outerjoin(ListGovernance, ListGovernance.list_id == MailingList.id)
                 .order_by(MailingList.name, MailingList.id)
             ).all()
+            properties = list(
+                session.scalars(select(PropertyDefinition.name).order_by(PropertyDefinition.name))
+            )
+        # Custom properties are data every list's contacts may carry.
+        custom = [f"custom property: {p}" for p in properties]
         entries = []
         for mailing_list, row in rows:
             entries.append(
@@ -195,7 +224,10 @@ class Governance:
                     list_name=mailing_list.name,
                     purpose=mailing_list.purpose,
                     legal_basis=row.legal_basis if row else "consent",
-                    data_categories=list(row.data_categories) if row else DEFAULT_CATEGORIES,
+                    data_categories=[
+                        *(list(row.data_categories) if row else DEFAULT_CATEGORIES),
+                        *custom,
+                    ],
                     recipients=list(row.recipients) if row else [],
                     retention=retention_text(row, mailing_list.retention_days),
                     notes=row.notes if row else "",
@@ -244,10 +276,18 @@ def _row(entry: RegisterEntry) -> dict[str, object]:
     }
 
 
-def register_json(tenant_name: str, entries: list[RegisterEntry], now: dt.datetime) -> str:
+def register_json(
+    tenant_name: str, entries: list[RegisterEntry], now: dt.datetime, notice: Notice | None = None
+) -> str:
     """The register as one JSON document."""
+    notice = notice or Notice()
     document = {
         "controller": tenant_name,
+        "controller_contact": notice.controller,
+        "dpo": notice.dpo,
+        "data_subject_categories": DATA_SUBJECTS,
+        "transfers": TRANSFERS,
+        "security_measures": SECURITY_MEASURES,
         "generated_at": now.isoformat(),
         "activities": [_row(e) for e in entries],
     }
@@ -270,9 +310,20 @@ def register_csv(entries: list[RegisterEntry]) -> str:
     return buffer.getvalue()
 
 
-def register_html(tenant_name: str, entries: list[RegisterEntry], now: dt.datetime) -> str:
+def register_html(
+    tenant_name: str, entries: list[RegisterEntry], now: dt.datetime, notice: Notice | None = None
+) -> str:
     """The register as a self-contained HTML page; every value escaped."""
     esc = html.escape
+    notice = notice or Notice()
+    about = (
+        f"<p>Controller contact: {esc(notice.controller or tenant_name)}. "
+        f"Data-protection officer: {esc(notice.dpo or 'none named')}.</p>"
+        f"<p>Categories of data subjects: {esc('; '.join(DATA_SUBJECTS))}. "
+        f"Transfers to third countries: {esc(TRANSFERS)}.</p>"
+        f"<h2>Security measures</h2><ul>{''.join(f'<li>{esc(m)}</li>' for m in SECURITY_MEASURES)}"
+        "</ul>"
+    )
     heads = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in REGISTER_COLUMNS[1:])
     body = []
     for entry in entries:
@@ -288,7 +339,7 @@ def register_html(tenant_name: str, entries: list[RegisterEntry], now: dt.dateti
         "<style>body{font:14px system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}"
         "th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}</style>"
         f"</head><body><h1>Record of processing activities (GDPR Art. 30)</h1>"
-        f"<p>Controller: {esc(tenant_name)}. Generated {esc(now.isoformat())}.</p>"
+        f"<p>Controller: {esc(tenant_name)}. Generated {esc(now.isoformat())}.</p>{about}"
         f"<table><thead><tr>{heads}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         "</body></html>\n"
     )

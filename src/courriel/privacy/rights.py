@@ -39,6 +39,7 @@ from courriel.privacy.erasure import (
     forget_in_storage,
     withdraw_for_erasure,
 )
+from courriel.privacy.governance import Notice
 from courriel.privacy.models import (
     DataSubjectRequest,
     ObjectionGround,
@@ -96,7 +97,15 @@ class NewRequest:
 class DataSubjectRights:
     """Record, answer, list and export data-subject requests of one tenant per call."""
 
-    def __init__(self, storage: Storage, clock: Clock, secret_key: bytes, spool: Spool) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        secret_key: bytes,
+        spool: Spool,
+        notice: Notice | None = None,
+    ) -> None:
+        self._notice = notice or Notice()
         self._storage = storage
         self._clock = clock
         self._key = secret_key
@@ -222,7 +231,9 @@ class DataSubjectRights:
             if request.status is RequestStatus.REJECTED:
                 raise ConflictError("this request was rejected")
             contact = self._contact_of(session, request)
-            held = dossier.gather(session, self._key, actor.tenant_id, contact, self._clock.now())
+            held = dossier.gather(
+                session, self._key, actor.tenant_id, contact, self._clock.now(), self._notice
+            )
             self._audit(session, actor, "privacy.data.exported", request, {"format": fmt})
         if fmt == "html":
             return dossier.as_html(held)

@@ -12,6 +12,7 @@ from courriel.core.schemas import Input
 from courriel.privacy.governance import (
     DEFAULT_CATEGORIES,
     GovernanceInput,
+    Notice,
     register_csv,
     register_html,
     register_json,
@@ -148,12 +149,14 @@ def processing_register(
     entries = services.governance.register(principal)
     name = services.tenants.get(principal.tenant_id).name
     now = services.clock.now()
+    settings = services.settings
+    notice = Notice(settings.privacy_controller, settings.privacy_dpo, settings.privacy_complaint)
     if fmt == "csv":
         body, media = register_csv(entries), "text/csv; charset=utf-8"
     elif fmt == "html":
-        body, media = register_html(name, entries, now), "text/html; charset=utf-8"
+        body, media = register_html(name, entries, now, notice), "text/html; charset=utf-8"
     else:
-        body, media = register_json(name, entries, now), "application/json"
+        body, media = register_json(name, entries, now, notice), "application/json"
     headers = {"Content-Disposition": f'attachment; filename="register.{fmt}"'}
     if fmt == "html":
         headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
