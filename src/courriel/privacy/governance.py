@@ -27,10 +27,12 @@ from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.models import InactiveOutcome, ListGovernance
+from courriel.privacy.models import InactiveOutcome, ListGovernance, RetentionDefaults
 
 MAX_MONTHS = 120  # ten years: any longer is no retention limit at all
 MAX_CONFIRM_DAYS = 365
+MAX_PENDING_DAYS = 3650
+MAX_ENDED_MONTHS = 240
 MAX_ITEMS = 50
 MAX_ITEM = 200
 # What a list's contacts hold, when the tenant has not said otherwise.
@@ -49,6 +51,8 @@ class GovernanceInput:
     data_categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     recipients: list[str] = field(default_factory=list)
     notes: str = ""
+    pending_days: int | None = None
+    ended_months: int | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,12 @@ def _items(values: list[str], name: str) -> list[str]:
     return cleaned
 
 
+def _limit(value: int | None, name: str, most: int) -> int | None:
+    if value is not None and not 1 <= value <= most:
+        raise InvalidInputError(name, f"must be between 1 and {most}, or null")
+    return value
+
+
 def check_input(given: GovernanceInput) -> GovernanceInput:
     """The input, or InvalidInputError naming the first wrong field."""
     if isinstance(given.confirm_days, bool) or not 1 <= given.confirm_days <= MAX_CONFIRM_DAYS:
@@ -129,6 +139,8 @@ def check_input(given: GovernanceInput) -> GovernanceInput:
         legal_basis=given.legal_basis,
         data_categories=_items(given.data_categories, "data_categories"),
         recipients=_items(given.recipients, "recipients"),
+        pending_days=_limit(given.pending_days, "pending_days", MAX_PENDING_DAYS),
+        ended_months=_limit(given.ended_months, "ended_months", MAX_ENDED_MONTHS),
         notes=given.notes.strip(),
     )
 
@@ -146,8 +158,14 @@ def retention_text(row: ListGovernance | None, pending_days: int | None) -> str:
             f"consent older than {row.consent_months} months: asked again, then suppressed "
             f"for marketing after {row.confirm_days} days"
         )
-    if pending_days:
-        parts.append(f"unconfirmed sign-ups kept {pending_days} days")
+    pending = (row.pending_days if row is not None else None) or pending_days
+    if pending:
+        parts.append(f"unconfirmed sign-ups kept {pending} days")
+    if row is not None and row.ended_months:
+        parts.append(
+            f"people who left: reduced to the suppression hash and consent records after "
+            f"{row.ended_months} months"
+        )
     return "; ".join(parts) or "until the person unsubscribes or asks for erasure"
 
 
@@ -185,6 +203,8 @@ class Governance:
             row.data_categories = checked.data_categories
             row.recipients = checked.recipients
             row.notes = checked.notes
+            row.pending_days = checked.pending_days
+            row.ended_months = checked.ended_months
             row.updated_at = now
             record_entry(
                 session,
@@ -201,6 +221,37 @@ class Governance:
                 },
             )
         return row
+
+    def defaults(self, principal: Principal) -> tuple[int | None, int | None]:
+        """The tenant's storage limits (pending days, ended months) for lists without their own."""
+        principal.require(Capability.LISTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            row = session.get(RetentionDefaults, 1)
+        return (row.pending_days, row.ended_months) if row else (None, None)
+
+    def set_defaults(
+        self, principal: Principal, pending_days: int | None, ended_months: int | None
+    ) -> tuple[int | None, int | None]:
+        """Replace the tenant's storage limits; checked first, and audited."""
+        principal.require(Capability.LISTS_WRITE)
+        pending = _limit(pending_days, "pending_days", MAX_PENDING_DAYS)
+        ended = _limit(ended_months, "ended_months", MAX_ENDED_MONTHS)
+        now = self._clock.now()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            row = session.get(RetentionDefaults, 1)
+            if row is None:
+                row = RetentionDefaults(id=1)
+                session.add(row)
+            row.pending_days, row.ended_months, row.updated_at = pending, ended, now
+            record_entry(
+                session,
+                now,
+                principal,
+                "retention.defaults_changed",
+                None,
+                {"pending_days": pending, "ended_months": ended},
+            )
+        return pending, ended
 
     def register(self, principal: Principal) -> list[RegisterEntry]:
         """The tenant's processing register: one entry per list, by name."""
