@@ -111,6 +111,11 @@ class DataSubjectRights:
         self._key = secret_key
         self._spool = spool
 
+    @property
+    def notice(self) -> Notice:
+        """Who answers for the data and where to complain, as shown to people."""
+        return self._notice
+
     # Recording -------------------------------------------------------------
 
     def create(self, actor: Actor, new: NewRequest) -> DataSubjectRequest:
