@@ -70,7 +70,7 @@ from courriel.policy.enforcement import PolicyAllowance
 from courriel.policy.gate import send_checks
 from courriel.policy.service import PolicyService
 from courriel.privacy.center import PrivacyCenter
-from courriel.privacy.governance import Governance
+from courriel.privacy.governance import Governance, Notice
 from courriel.privacy.repermission import Repermissions
 from courriel.privacy.repermission_mail import RepermissionMailer
 from courriel.privacy.rights import DataSubjectRights
@@ -161,7 +161,13 @@ class Services:
             allowance=PolicyAllowance(storage.control),
         )
         campaign_control = CampaignControl(storage, clock, campaigns, fanout, spool)
-        privacy_rights = DataSubjectRights(storage, clock, key, spool)
+        privacy_rights = DataSubjectRights(
+            storage,
+            clock,
+            key,
+            spool,
+            Notice(settings.privacy_controller, settings.privacy_dpo, settings.privacy_complaint),
+        )
         backups = BackupService(storage, settings, clock)
         tracker = Tracker(storage, settings, clock, key)
         templates = TemplateService(

@@ -3,6 +3,8 @@ nowhere but as its keyed hash, and campaign statistics are unchanged."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy import Engine, inspect, select, text
 from courriel.campaigns.models import CampaignRecipient, RecipientState
 from courriel.content.links import click_token
 from courriel.core.addresses import tenant_address_hash
-from courriel.core.db import transaction
+from courriel.core.db import _sqlite_pragmas, transaction
 from courriel.delivery.models import SpoolMessage
 from courriel.events.models import Event, EventType
 from courriel.events.recorder import NewEvent, record_events
@@ -32,6 +34,7 @@ from tests.support.seeds.rights import (
 from tests.support.tenants import TenantAccess
 
 ADA = "ada.lovelace@gmail.test"
+VARIANT = "Ada.LOVELACE@gmail.test"
 GRACE = "grace@yahoo.test"
 
 
@@ -54,6 +57,18 @@ def _tenant_bytes(services: Services, who: TenantAccess) -> bytes:
     return "\n".join(dump).encode()
 
 
+def _spool_bytes(services: Services) -> bytes:
+    """Every byte the spool database keeps (shared by every tenant)."""
+    engine = services.storage.spool_engine
+    if not services.storage.is_postgres:
+        return b"".join(
+            f.read_bytes() for f in sqlite_files(Path(str(engine.url.database))) if f.exists()
+        )
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT CAST(t AS text) FROM spool_messages AS t"))
+        return "\n".join(str(r[0]) for r in rows).encode()
+
+
 def _stats(client: TestClient, who: TenantAccess, campaign_id: str) -> dict[str, Any]:
     response = client.get(f"/v1/campaigns/{campaign_id}/stats", headers=who.headers)
     assert response.status_code == 200, response.text
@@ -68,6 +83,14 @@ def test_erasure_leaves_only_the_keyed_hash_and_keeps_statistics(
     news = make_list(client, tenant_a)
     ada = add_person(client, tenant_a, news, ADA, "Ada", last_name="Lovelace")
     add_person(client, tenant_a, news, GRACE, "Grace")
+    # An import spells her address otherwise: still Ada, not a second person.
+    imported = client.post(
+        f"/v1/lists/{news}/imports",
+        files={"file": ("people.csv", f"email\n{VARIANT}\n".encode(), "text/csv")},
+        data={"legal_basis": "consent", "source": "customers"},
+        headers=tenant_a.headers,
+    )
+    assert imported.status_code == 202, imported.text
     first = make_campaign(client, tenant_a, news)
     send(client, tenant_a, first)
     deliver_all(services)
@@ -99,6 +122,7 @@ def test_erasure_leaves_only_the_keyed_hash_and_keeps_statistics(
     assert before["counts"]["clicked"] == 1
     assert before["delivered"] == 2
     assert ADA.encode() in _tenant_bytes(services, tenant_a)
+    assert ADA.encode() in _spool_bytes(services)
 
     request = new_request(client, tenant_a, "erasure", ada)
     done = fulfil(client, tenant_a, request["id"])
@@ -117,6 +141,10 @@ def test_erasure_leaves_only_the_keyed_hash_and_keeps_statistics(
     if not services.storage.is_postgres:
         assert certificate["storage"]["checkpointed"] is True
         assert certificate["storage"]["address_found_after"] is False
+        assert certificate["storage"]["spool"]["address_found_after"] is False
+    else:
+        assert "contacts" in certificate["storage"]["tenant"]["vacuumed"]
+        assert certificate["storage"]["spool"]["vacuumed"] == ["spool_messages"]
     # Statistics: the same figures, without the person.
     assert _stats(client, tenant_a, first) == before
     # The waiting message is gone from the spool; Grace's is still there.
@@ -141,9 +169,12 @@ def test_erasure_leaves_only_the_keyed_hash_and_keeps_statistics(
         finally:
             raw.close()
     held = _tenant_bytes(services, tenant_a)
-    assert ADA.encode() not in held
-    assert ADA.upper().encode() not in held
-    assert b"Lovelace" not in held
+    spool = _spool_bytes(services)
+    for stored in (held, spool):
+        # In any case: the import's spelling too.
+        assert ADA.encode() not in stored.lower()
+        assert b"Lovelace" not in stored
+    assert GRACE.encode() in spool
     assert tenant_address_hash(services.secret_key, tid, ADA).encode() in held
     assert GRACE.encode() in held
 
@@ -232,3 +263,24 @@ def test_an_old_copy_left_in_free_space_is_vacuumed_away(
     storage = done["certificate"]["storage"]
     assert (storage["vacuumed"], storage["address_found_after"]) == (True, False)
     assert ADA.encode() not in _tenant_bytes(services, tenant_a)
+
+
+def test_secure_delete_is_set_on_every_database_whatever_the_build(
+    services: Services, tenant_a: TenantAccess
+) -> None:
+    if services.storage.is_postgres:
+        pytest.skip("a SQLite pragma")
+    # A build whose default is off: the connection is opened with it off first.
+    raw = sqlite3.connect(":memory:")
+    raw.execute("PRAGMA secure_delete=OFF")
+    _sqlite_pragmas(raw, None)
+    assert raw.execute("PRAGMA secure_delete").fetchone() == (1,)
+    raw.close()
+    engines = [
+        services.storage.control_engine,
+        services.storage.spool_engine,
+        _engine(services, tenant_a),
+    ]
+    for engine in engines:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1

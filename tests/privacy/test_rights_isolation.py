@@ -25,7 +25,9 @@ def test_another_tenant_cannot_touch_a_request_or_its_person(
     ada = add_person(client, tenant_a, make_list(client, tenant_a), ADA, "Ada")
     # Tenant B has its own Ada, who must not be confused with tenant A's.
     b_ada = add_person(client, tenant_b, make_list(client, tenant_b), ADA, "Ada of B")
-    extra = {"changes": {"first_name": "Eve"}} if kind == "rectification" else {}
+    extra: dict[str, object] = {"changes": {"first_name": "Eve"}} if kind == "rectification" else {}
+    if kind == "objection":
+        extra = {"ground": "direct-marketing"}
     request = new_request(client, tenant_a, kind, ada, **extra)
     url = f"/v1/privacy/requests/{request['id']}"
     b = tenant_b.headers

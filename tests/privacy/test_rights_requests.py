@@ -195,7 +195,7 @@ def test_open_requests_past_their_deadline_are_overdue(
 ) -> None:
     ada = _person(client, tenant_a)
     old = new_request(client, tenant_a, "access", ada, received_at="2026-01-02T00:00:00Z")
-    new_request(client, tenant_a, "objection", ada)
+    new_request(client, tenant_a, "objection", ada, ground="profiling")
     listed = client.get(
         "/v1/privacy/requests", params={"status": "open"}, headers=tenant_a.headers
     ).json()["data"]

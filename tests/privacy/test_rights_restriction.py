@@ -103,7 +103,9 @@ def test_objection_stops_tracking_of_the_person_only(
     campaign = make_campaign(client, tenant_a, news)
     send(client, tenant_a, campaign)
 
-    done = fulfil(client, tenant_a, new_request(client, tenant_a, "objection", ada)["id"])
+    done = fulfil(
+        client, tenant_a, new_request(client, tenant_a, "objection", ada, ground="profiling")["id"]
+    )
     assert done["detail"]["no_tracking"] is True
 
     for contact in (ada, grace):

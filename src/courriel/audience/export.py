@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -40,10 +41,24 @@ CONSENT = ["consent_action", "consent_at", "consent_source", "consent_ip", "cons
 PAGE = 1000
 
 
+# After a leading + or -, a spreadsheet computes a number and nothing else
+# when only these follow: no cell reference, function or command can be
+# written without a letter or a quote. Phone numbers (+33 6 12…) stay intact.
+_PLAIN_NUMBER = re.compile(r"[+-][0-9 .,()/+-]*")
+
+
 def neutralize(value: object) -> str:
-    """A cell as text that no spreadsheet evaluates."""
+    """A cell as text that no spreadsheet evaluates as a formula (OWASP CSV injection).
+
+    `=`, `@`, tab and CR always get a leading quote; `+` and `-` only when
+    something other than a plain number follows.
+    """
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if not text.startswith(FORMULA_STARTS):
+        return text
+    if text[0] in "+-" and _PLAIN_NUMBER.fullmatch(text):
+        return text
+    return "'" + text
 
 
 class ExportService:

@@ -56,6 +56,7 @@ from courriel.audience.models import (
     Suppression,
 )
 from courriel.audience.models import SubscriptionStatus as S
+from courriel.core.addresses import address_key
 from courriel.core.clock import Clock
 from courriel.core.db import TenantBase, transaction
 
@@ -255,10 +256,12 @@ class BatchWriter:
         rejected = list(checked.rejected)
         first: dict[str, CheckedRow] = {}
         for row in checked.rows:
-            if row[1] in first:
+            # `Zoe@x` and `zoe@x` in one file are one person: the first line wins.
+            key = address_key(row[1])
+            if key in first:
                 rejected.append((row[0], DUPLICATE))
             else:
-                first[row[1]] = row
+                first[key] = row
         rows = list(first.values())
         outcome = Sorted(new_contacts=[], joining=[], unchanged=0, rejected=rejected)
         if not rows:
@@ -269,7 +272,7 @@ class BatchWriter:
             if digest in known.suppressed:
                 rejected.append((line, f"email: suppressed ({known.suppressed[digest]})"))
                 continue
-            contact_id = known.contacts.get(email)
+            contact_id = known.contacts.get(address_key(email))
             if contact_id is None:
                 outcome.new_contacts.append(row)
                 continue
@@ -298,8 +301,8 @@ class BatchWriter:
             },
             contacts=dict(
                 session.execute(
-                    select(Contact.email, Contact.id).where(
-                        _among(_col(Contact.email), [r[1] for r in rows], dialect)
+                    select(Contact.email_key, Contact.id).where(
+                        _among(_col(Contact.email_key), [address_key(r[1]) for r in rows], dialect)
                     )
                 ).all()
             ),
@@ -336,6 +339,7 @@ class BatchWriter:
                     (
                         "id",
                         "email",
+                        "email_key",
                         "email_domain",
                         "first_name",
                         "last_name",
@@ -358,13 +362,16 @@ class BatchWriter:
         people = inserts["contacts"]
         now = self._clock.now()
         stamp = people.value("created_at", now)
-        # In address order with ascending ids, so the two unique indexes of
-        # contacts are each filled front to back within the batch.
+        # In address order with ascending ids, so the unique indexes of
+        # contacts (id, address, its key) are each filled front to back within the batch.
         fresh = sorted(outcome.new_contacts, key=operator.itemgetter(1))
         ids = ordered_contact_ids(len(fresh))
         people.run(
             session,
-            [(cid, *row[1:8], stamp, stamp) for cid, row in zip(ids, fresh, strict=True)],
+            [
+                (cid, row[1], address_key(row[1]), *row[2:8], stamp, stamp)
+                for cid, row in zip(ids, fresh, strict=True)
+            ],
         )
         inserts["rejections"].run(
             session, [(ctx.job_id, line, reason) for line, reason in outcome.rejected]

@@ -23,7 +23,7 @@ from courriel.audience.values import (
     check_value,
     clean_text,
 )
-from courriel.core.addresses import normalize_address
+from courriel.core.addresses import address_key, normalize_address
 from courriel.core.errors import InvalidInputError
 
 # Contact fields an import may fill, with their length limits.
@@ -165,7 +165,7 @@ class RowChecker:
                 values[name] = value
             elif value is not None:
                 properties[name] = value
-        digest = self._hash(email.encode("utf-8"))
+        digest = self._hash(address_key(email).encode("utf-8"))
         return (
             line,
             email,

@@ -7,9 +7,10 @@ import enum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from courriel.audience import values
+from courriel.core.addresses import address_key
 from courriel.core.db import TenantBase, UTCDateTime, str_enum
 
 
@@ -51,6 +52,14 @@ class SuppressionReason(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     ERASURE = "erasure"
     MANUAL = "manual"
+    # The person objected to direct marketing (GDPR Art. 21(3)): no marketing
+    # from any list, while the mail they ask for (receipts) still reaches them.
+    OBJECTION = "objection"
+
+
+def _email_key(context: Any) -> str:
+    # Rows inserted without the ORM (bulk inserts) get their key from their address.
+    return address_key(context.get_current_parameters()["email"])
 
 
 class Contact(TenantBase):
@@ -59,7 +68,10 @@ class Contact(TenantBase):
     __tablename__ = "contacts"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The address as first given, used for sending.
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # Its identity (`core.addresses.address_key`): one contact per case-folded address.
+    email_key: Mapped[str] = mapped_column(String(320), unique=True, default=_email_key)
     email_domain: Mapped[str] = mapped_column(String(255), index=True)
     first_name: Mapped[str | None] = mapped_column(String(200), default=None)
     last_name: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -73,6 +85,12 @@ class Contact(TenantBase):
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    @validates("email")
+    def _keyed(self, _name: str, value: str) -> str:
+        # Whoever changes the address (rectification, anonymization) changes its key.
+        self.email_key = address_key(value)
+        return value
 
 
 class MailingList(TenantBase):

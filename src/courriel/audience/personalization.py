@@ -44,4 +44,5 @@ class AudienceDirectory:
             language=contact.language,
             timezone=contact.timezone,
             properties=dict(contact.properties),
+            restricted=contact.restricted,
         )

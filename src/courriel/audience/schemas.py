@@ -18,6 +18,11 @@ class ListIn(Input):
     retention_days: Int64 | None = Field(
         default=None, description="Days pending/unsubscribed data is kept (none: no limit)"
     )
+    tracking: bool = Field(default=True, description="Track opens and clicks of this list's mail")
+
+
+class ListTrackingIn(Input):
+    tracking: bool = Field(description="Track opens and clicks of this list's mail")
 
 
 class ListPurposeIn(Input):
@@ -32,6 +37,7 @@ class ListOut(BaseModel):
     double_opt_in: bool
     retention_days: int | None
     created_at: dt.datetime
+    tracking: bool = True
 
 
 class PropertyIn(Input):

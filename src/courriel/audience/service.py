@@ -34,7 +34,7 @@ from courriel.audience.search import ContactSearch, search_conditions
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.subscriptions import can_move, check_move
 from courriel.audience.suppressions import SuppressionService, erased_only
-from courriel.core.addresses import domain_of, normalize_address, tenant_address_hash
+from courriel.core.addresses import address_key, domain_of, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
@@ -143,6 +143,8 @@ class AudienceService:
         purpose: str = "",
         double_opt_in: bool = True,
         retention_days: int | None = None,
+        *,
+        tracking: bool = True,
     ) -> MailingList:
         """Create a list; its purpose text is what people are shown when they subscribe."""
         principal.require(Capability.LISTS_WRITE)
@@ -161,11 +163,29 @@ class AudienceService:
             purpose_version=1,
             double_opt_in=double_opt_in,
             retention_days=retention_days,
+            tracking=tracking,
             created_at=self._clock.now(),
         )
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             session.add(mailing_list)
         return mailing_list
+
+    def set_list_tracking(self, principal: Principal, list_id: str, tracking: bool) -> MailingList:
+        """Switch tracking of opens and clicks on or off for a list's mail (audited)."""
+        principal.require(Capability.LISTS_WRITE)
+        now = self._clock.now()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            found = get_or_not_found(session, MailingList, list_id, "list")
+            found.tracking = tracking
+            record_entry(
+                session,
+                now,
+                principal,
+                "list.tracking_changed",
+                f"list:{list_id}",
+                {"tracking": tracking},
+            )
+        return found
 
     def change_purpose(self, principal: Principal, list_id: str, purpose: str) -> MailingList:
         """Change the purpose text; a new version, so the ledger tells the wordings apart."""
@@ -244,7 +264,7 @@ class AudienceService:
             suppressed = session.scalar(
                 select(Suppression.id).where(Suppression.address_hash == suppressed_hash)
             )
-            row = session.scalar(select(Contact).where(Contact.email == email))
+            row = session.scalar(select(Contact).where(Contact.email_key == address_key(email)))
             if row is None:
                 row = Contact(
                     id=new_id("con"),

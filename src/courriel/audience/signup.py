@@ -37,7 +37,7 @@ from courriel.audience.subscriptions import can_move
 from courriel.audience.suppressions import erased_only, lift_erasure, suppressed_hashes
 from courriel.config import Settings
 from courriel.content.mailer import Mailer, SystemMail
-from courriel.core.addresses import domain_of, tenant_address_hash
+from courriel.core.addresses import address_key, domain_of, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
@@ -325,7 +325,7 @@ class SignupService:
 
     @staticmethod
     def _contact(session: Session, email: str, now: dt.datetime) -> Contact:
-        contact = session.scalar(select(Contact).where(Contact.email == email))
+        contact = session.scalar(select(Contact).where(Contact.email_key == address_key(email)))
         if contact is None:
             contact = Contact(
                 id=new_id("con"),

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import Contact, Suppression, SuppressionReason
 from courriel.audience.reactions import suppress_contact
-from courriel.core.addresses import normalize_address, tenant_address_hash
+from courriel.core.addresses import address_key, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
@@ -104,7 +104,9 @@ class SuppressionService:
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             if suppressed_hashes(session, [digest]):
                 raise ConflictError("this address is already suppressed")
-            contact_id = session.scalar(select(Contact.id).where(Contact.email == email))
+            contact_id = session.scalar(
+                select(Contact.id).where(Contact.email_key == address_key(email))
+            )
             if contact_id is not None:
                 suppress_contact(
                     session,

@@ -143,6 +143,7 @@ class CampaignControl:
         name: str | None = None,
         from_email: str | None = None,
         from_name: str | None = None,
+        tracking: bool | None = None,
     ) -> Campaign:
         """Edit a draft or scheduled campaign; once sending it sends its snapshot (409)."""
         principal.require(Capability.CAMPAIGNS_WRITE)
@@ -161,6 +162,8 @@ class CampaignControl:
                 campaign.from_email = sender
             if from_name is not None:
                 campaign.from_name = from_name.strip()
+            if tracking is not None:
+                campaign.tracking = tracking
         return self._campaigns.get(principal, campaign_id)
 
     def schedule(

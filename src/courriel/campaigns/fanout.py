@@ -234,7 +234,12 @@ class Fanout:
             # An unsubscribe ends marketing only: the receipt or password reset
             # a person asked for still reaches them. Hard bounces, complaints
             # and an operator's suppression stop every class of mail.
-            query = query.where(Suppression.reason != SuppressionReason.UNSUBSCRIBE)
+            # An objection to direct marketing (GDPR Art. 21(3)) is the same.
+            query = query.where(
+                Suppression.reason.not_in(
+                    (SuppressionReason.UNSUBSCRIBE, SuppressionReason.OBJECTION)
+                )
+            )
         with self._storage.tenant(tenant_id)() as session:
             return {hashes[h] for h in session.scalars(query)}
 

@@ -18,6 +18,7 @@ class CampaignIn(Input):
     from_email: str = Field(max_length=320)
     from_name: str = Field(default="", max_length=200)
     mail_class: MailClass = MailClass.MARKETING
+    tracking: bool = Field(default=True, description="Track opens and clicks of this campaign")
 
 
 class CampaignOut(BaseModel):
@@ -31,6 +32,7 @@ class CampaignOut(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    tracking: bool = True
 
 
 class CampaignStatsOut(BaseModel):
@@ -57,6 +59,7 @@ class CampaignEditIn(Input):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     from_email: str | None = Field(default=None, max_length=320)
     from_name: str | None = Field(default=None, max_length=200)
+    tracking: bool | None = Field(default=None, description="Track opens and clicks")
 
 
 class PlanIn(Input):

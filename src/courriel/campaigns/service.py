@@ -47,6 +47,7 @@ class CampaignService:
         from_email: str,
         from_name: str = "",
         mail_class: MailClass = MailClass.MARKETING,
+        tracking: bool = True,
     ) -> Campaign:
         """Create a draft campaign that will send the template's current version."""
         principal.require(Capability.CAMPAIGNS_WRITE)
@@ -79,6 +80,7 @@ class CampaignService:
                 template_version_id=version_id,
                 from_email=sender,
                 from_name=from_name.strip(),
+                tracking=tracking,
                 created_at=self._clock.now(),
             )
             session.add(campaign)

@@ -94,6 +94,29 @@ def cancel(campaign_id: str, tenant: TenantOpt, data_dir: DataDir = None) -> Non
     _lifecycle(lambda s, p, c: s.campaign_control.cancel(p, c))(campaign_id, tenant, data_dir)
 
 
+@campaigns_app.command("tracking")
+def tracking(
+    *,
+    tenant: TenantOpt,
+    on: Annotated[bool, typer.Option("--on/--off", help="Track opens and clicks, or not")],
+    campaign: Annotated[str | None, typer.Option(help="A draft or scheduled campaign")] = None,
+    list_id: Annotated[str | None, typer.Option("--list", help="A list (all its mail)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Switch tracking of opens and clicks for a campaign or a list."""
+    if (campaign is None) == (list_id is None):
+        raise typer.BadParameter("give exactly one of --campaign or --list")
+    with _services(data_dir) as services:
+        operator = Principal.operator(tenant)
+        if campaign is not None:
+            changed = services.campaign_control.update(operator, campaign, tracking=on)
+            _print({**_campaign(changed), "tracking": changed.tracking})
+        else:
+            assert list_id is not None
+            found = services.audience.set_list_tracking(operator, list_id, on)
+            _print({"id": found.id, "name": found.name, "tracking": found.tracking})
+
+
 @campaigns_app.command("schedule")
 def schedule(
     campaign_id: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
 from courriel.cli.roles import roles_app
 from courriel.cli.users import users_app
-from courriel.config import Settings, masked, settings_markdown
+from courriel.config import Settings, masked, record_public_url, settings_markdown
 from courriel.core.errors import CourrielError
 from courriel.core.principal import Principal
 from courriel.engine.runtime import (
@@ -325,6 +326,9 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
         resolver="sandbox" if sandbox else None,
     )
     configure_logging(settings.log_level, settings.log_format)
+    unreachable = record_public_url(settings)
+    if unreachable:
+        logging.getLogger("courriel").warning(unreachable)
     services = _services(settings)
 
     async def main() -> None:

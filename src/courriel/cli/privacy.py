@@ -73,6 +73,10 @@ def create(
         list[str] | None, typer.Option(help="Rectification: FIELD=VALUE (repeatable)")
     ] = None,
     lift: Annotated[bool, typer.Option(help="Lift a restriction or objection")] = False,
+    ground: Annotated[
+        str | None,
+        typer.Option(help="Objection: direct-marketing (no marketing) or profiling (no tracking)"),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Record a data-subject request (open, deadline 30 days after receipt)."""
@@ -81,7 +85,7 @@ def create(
         received = dt.datetime.fromisoformat(received_at) if received_at else None
         created = services.privacy_rights.create(
             _actor(tenant),
-            NewRequest(kind, contact, email, received, _changes(change or []), lift),
+            NewRequest(kind, contact, email, received, _changes(change or []), lift, ground),
         )
     except ValueError:
         raise fail(InvalidInputError("received-at", "not an ISO 8601 time")) from None

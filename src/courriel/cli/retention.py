@@ -119,7 +119,7 @@ def retention_run(
         services.close()
     console.print(
         f"{done.sent} asked again, {done.suppressed} suppressed, {done.removed} removed, "
-        f"{done.anonymized} anonymized"
+        f"{done.anonymized} anonymized, {done.forgotten} forgotten, {done.reduced} reduced"
     )
 
 

@@ -11,7 +11,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from courriel.config.profiles import ThrottleProfile, default_profiles
@@ -551,11 +551,43 @@ class Settings(BaseSettings):
             raise ValueError("tls_cert_file and tls_key_file go together: give both or neither")
         return self
 
+    privacy_controller: str = Field(
+        default="",
+        max_length=500,
+        description=(
+            "The controller's identity and contact details (GDPR Arts. 13-15, 30), shown in "
+            "access exports, the processing register and the privacy center; empty: the "
+            "tenant's name only."
+        ),
+    )
+    privacy_dpo: str = Field(
+        default="",
+        max_length=500,
+        description="The data-protection officer's name and contact details; empty: none named.",
+    )
+    privacy_complaint: str = Field(
+        default=(
+            "You may lodge a complaint with a supervisory authority, in particular in the "
+            "EU member state of your habitual residence, place of work or of the alleged "
+            "infringement (GDPR Art. 77)."
+        ),
+        max_length=1000,
+        description="Where a person may complain (Art. 77), as recipients read it.",
+    )
+
+    _public_url_given: bool = PrivateAttr(default=False)
+
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:
-        # Links must work out of the box on the embedded default.
+        # One source for every process of an installation: the setting; else
+        # the address the running server recorded (`record_public_url`), so a
+        # CLI command builds the links the server answers; else the default
+        # HTTP address, for links to work out of the box on the embedded default.
+        self._public_url_given = bool(self.public_url)
         if not self.public_url:
-            self.public_url = f"http://{self.http_host}:{self.http_port}"
+            self.public_url = served_public_url(self.data_dir) or (
+                f"http://{self.http_host}:{self.http_port}"
+            )
         self.public_url = self.public_url.rstrip("/")
         return self
 
@@ -569,6 +601,44 @@ class Settings(BaseSettings):
                 "worker_heartbeat_seconds must be at most half of worker_lease_seconds"
             )
         return self
+
+    @property
+    def public_url_configured(self) -> bool:
+        """Whether the public URL was set (COURRIEL_PUBLIC_URL), not derived."""
+        return self._public_url_given
+
+
+PUBLIC_URL_FILE = "public-url"
+
+
+def served_public_url(data_dir: Path | str) -> str | None:
+    """The public URL the installation's server recorded when it started (None: none yet)."""
+    try:
+        recorded = (Path(data_dir) / PUBLIC_URL_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return recorded or None
+
+
+def record_public_url(settings: Settings) -> str | None:
+    """At server start: fix the public URL every process of this data directory uses.
+
+    Without COURRIEL_PUBLIC_URL the server's own HTTP address is the public URL;
+    it is written down so that CLI commands (which do not know the port the
+    server was started on) build the same links. Returns a warning to log when
+    the URL is not configured outside the sandbox: recipients cannot follow
+    links to a local address.
+    """
+    if not settings.public_url_configured:
+        settings.public_url = f"http://{settings.http_host}:{settings.http_port}"
+    Path(settings.data_dir, PUBLIC_URL_FILE).write_text(settings.public_url + "\n", "utf-8")
+    if settings.public_url_configured or settings.resolver == "sandbox":
+        return None
+    return (
+        f"COURRIEL_PUBLIC_URL is not set: links in mail (unsubscribe, privacy center, "
+        f"tracking, re-permission) point at {settings.public_url}, which recipients "
+        "cannot reach; set it to the address this installation is served at"
+    )
 
 
 SECRET_FIELDS = frozenset({"secret_key", "database_url", "smart_host_password", "backup_key"})

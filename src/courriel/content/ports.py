@@ -24,6 +24,8 @@ class ContactFields:
     language: str | None
     timezone: str | None
     properties: dict[str, Any]
+    # Processing is restricted (GDPR Art. 18): the fields may be stored, not used.
+    restricted: bool = False
 
     def values(self) -> dict[str, Any]:
         """The standard fields by name, as templates see them."""

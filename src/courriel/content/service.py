@@ -23,7 +23,7 @@ from courriel.content.variables import undefined_without_default
 from courriel.core.addresses import normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
 from courriel.core.principal import Capability, Principal
@@ -210,10 +210,20 @@ class TemplateService:
             return paginate(session, select(Template), Template.id, cursor, limit)
 
     def contact_fields(self, principal: Principal, contact_id: str, purpose: str) -> ContactFields:
-        """One contact's fields for rendering, as `principal` may see them; the read is logged."""
+        """One contact's fields for rendering, as `principal` may see them; the read is logged.
+
+        Rendering for a person shows their data: the right to read people is
+        needed besides the template's.
+        """
+        principal.require(Capability.CONTACTS_READ)
         found = self._contacts.fields(principal, contact_id, purpose) if self._contacts else None
         if found is None:
             raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
+        if found.restricted:
+            # Art. 18: a restricted person's data is stored, not processed.
+            raise ConflictError(
+                f"contact_id: processing of contact {contact_id!r} is restricted (GDPR Art. 18)"
+            )
         return found
 
     def _recipient(
@@ -224,15 +234,11 @@ class TemplateService:
         message_id: str,
         contact_id: str | None,
         sample: dict[str, Any] | None,
-        to: str | None = None,
         purpose: str = "preview",
+        to: str | None = None,
     ) -> Recipient:
         if contact_id is not None:
-            fields = (
-                self._contacts.fields(principal, contact_id, purpose) if self._contacts else None
-            )
-            if fields is None:
-                raise InvalidInputError("contact_id", f"no contact {contact_id!r}")
+            fields = self.contact_fields(principal, contact_id, purpose)
             values: dict[str, Any] = fields.values()
             properties = fields.properties
         else:
@@ -299,7 +305,12 @@ class TemplateService:
         _template, found = self.get(principal, template_id, version)
         composer = self._composer(principal, found, "preview@example.test", found.sender_name)
         recipient = self._recipient(
-            principal, version=found, message_id="msg_preview", contact_id=contact_id, sample=sample
+            principal,
+            version=found,
+            message_id="msg_preview",
+            contact_id=contact_id,
+            sample=sample,
+            purpose="template-preview",
         )
         try:
             content, _context = composer.render(recipient)

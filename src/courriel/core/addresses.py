@@ -1,9 +1,11 @@
 """Normalizing and hashing email addresses.
 
-One contact per normalized address per tenant: the domain is compared
-case-insensitively and stored in its ASCII (punycode) form, the local part is
-kept as typed, because RFC 5321 §2.4 lets the receiving host treat it as
-case-sensitive.
+One contact per address per tenant, compared case-insensitively: the domain
+is stored lower-case in its ASCII (punycode) form; the local part is kept as
+first typed, because RFC 5321 §2.4 lets the receiving host treat it as
+case-sensitive, but RFC 5321 also advises against relying on that, and no
+mailbox provider does: `ZOE@x` and `zoe@x` are one person. Identity and
+suppression hashes therefore use `address_key`, the case-folded address.
 """
 
 from __future__ import annotations
@@ -95,13 +97,18 @@ def normalize_address(address: str, field: str = "email") -> str:
     return plain if plain is not None else validated_address(address, field)
 
 
+def address_key(address: str) -> str:
+    """The identity of a normalized address: case-folded, so one person has one key."""
+    return address.casefold()
+
+
 def domain_of(address: str) -> str:
     """The domain of a normalized address."""
     return address.rpartition("@")[2]
 
 
 def tenant_address_hash(secret_key: bytes, tenant_id: str, address: str) -> str:
-    """Keyed hash of a normalized address, with a key of this tenant's own.
+    """Keyed hash of a normalized address (its `address_key`), with a key of this tenant's own.
 
     The tenant key is derived from the installation key, so two tenants'
     hashes of one address differ and cannot be joined.
@@ -114,7 +121,8 @@ def address_hasher(secret_key: bytes, tenant_id: str) -> Callable[[str], str]:
     tenant_key = tenant_hash_key(secret_key, tenant_id)
 
     def digest(address: str) -> str:
-        return hmac.new(tenant_key, address.encode("utf-8"), hashlib.sha256).hexdigest()
+        folded = address_key(address).encode("utf-8")
+        return hmac.new(tenant_key, folded, hashlib.sha256).hexdigest()
 
     return digest
 

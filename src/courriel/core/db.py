@@ -92,6 +92,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Erasure relies on it: a deleted row's bytes are overwritten with zeros
+    # rather than left in free pages. Set here rather than trusting the SQLite
+    # build's default (SQLITE_SECURE_DELETE), on every database: control,
+    # spool (message bodies) and each tenant.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -160,6 +160,12 @@ async def run_retention(services: Services, stop: asyncio.Event) -> None:
                     done.removed,
                     done.anonymized,
                 )
+            if done.forgotten or done.reduced:
+                log.info(
+                    "storage limits: %d unconfirmed sign-ups forgotten, %d people reduced",
+                    done.forgotten,
+                    done.reduced,
+                )
         except Exception:
             log.exception("retention run failed; retrying")
         with contextlib.suppress(TimeoutError):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -33,25 +33,37 @@ from courriel.audience.models import (
     Contact,
     MailingList,
     Subscription,
+    Suppression,
+    SuppressionReason,
 )
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.subscriptions import can_move
 from courriel.campaigns.models import CampaignRecipient
 from courriel.content.links import verify_preferences_token
+from courriel.core.addresses import tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
 from courriel.core.storage import Storage
 from courriel.core.tokens import sign, verify
-from courriel.privacy.models import DataSubjectRequest, RequestType
+from courriel.privacy.governance import Notice
+from courriel.privacy.models import DataSubjectRequest, ObjectionGround, RequestType
 from courriel.privacy.rights import Actor, DataSubjectRights, NewRequest
 
 # A preferences link stops working this long after its message was made.
 LINK_LIFETIME = dt.timedelta(days=365)
 # Action and CSRF tokens: long enough to read the page, short enough to be useless later.
 FORM_LIFETIME = dt.timedelta(hours=1)
-ACTIONS = ("subscriptions", "download", "restrict", "tracking", "delete")
+ACTIONS = (
+    "subscriptions",
+    "download",
+    "restrict",
+    "tracking",
+    "delete",
+    "marketing",
+    "correct",
+)
 CSRF = "privacy-center-csrf"
 CENTER_FORM = "privacy-center"
 
@@ -91,6 +103,13 @@ class CenterView:
     no_tracking: bool
     restricted: bool
     lists: tuple[ListChoice, ...]
+    # The person objected to direct marketing (Art. 21(3)): no marketing at all.
+    no_marketing: bool = False
+    # What is held about them, shown to them (Art. 15), and who answers for it.
+    last_name: str | None = None
+    language: str | None = None
+    properties: tuple[tuple[str, str], ...] = ()
+    notice: Notice = field(default_factory=Notice)
 
 
 class PrivacyCenter:
@@ -130,6 +149,13 @@ class PrivacyCenter:
                 .where(Subscription.contact_id == contact.id)
                 .order_by(MailingList.name)
             ).all()
+            digest = tenant_address_hash(self._key, ref.tenant_id, contact.email)
+            objected = session.scalar(
+                select(Suppression.id).where(
+                    Suppression.address_hash == digest,
+                    Suppression.reason == SuppressionReason.OBJECTION,
+                )
+            )
         return CenterView(
             tenant_id=ref.tenant_id,
             message_id=ref.message_id,
@@ -139,6 +165,11 @@ class PrivacyCenter:
             no_tracking=contact.no_tracking,
             restricted=contact.restricted,
             lists=tuple(ListChoice(m.id, m.name, m.purpose, s.value) for m, s in lists),
+            no_marketing=objected is not None,
+            last_name=contact.last_name,
+            language=contact.language,
+            properties=tuple(sorted((k, str(v)) for k, v in (contact.properties or {}).items())),
+            notice=self._rights.notice,
         )
 
     # Tokens of the forms ---------------------------------------------------
@@ -213,10 +244,36 @@ class PrivacyCenter:
         self._rights.fulfil(actor, request.id)
         return self._rights.export(actor, request.id, "json")
 
-    def act(self, view: CenterView, kind: RequestType, visitor: Visitor) -> DataSubjectRequest:
-        """Restrict, stop tracking or erase at once: recorded and fulfilled as a request."""
+    def correct(
+        self, view: CenterView, changes: dict[str, str | None], visitor: Visitor
+    ) -> DataSubjectRequest | None:
+        """Rectify one's address or name (Art. 16): a rectification request, fulfilled now.
+
+        Only what differs from what is held is changed; nothing changed, no request.
+        """
+        held = {"email": view.email, "first_name": view.first_name, "last_name": view.last_name}
+        wanted = {k: v for k, v in changes.items() if k in held and v != held[k]}
+        if not wanted:
+            return None
         actor = self._actor(view, visitor)
-        request = self._rights.create(actor, NewRequest(kind, view.contact_id))
+        request = self._rights.create(
+            actor, NewRequest(RequestType.RECTIFICATION, view.contact_id, changes=wanted)
+        )
+        return self._rights.fulfil(actor, request.id)
+
+    def act(
+        self,
+        view: CenterView,
+        kind: RequestType,
+        visitor: Visitor,
+        ground: ObjectionGround | None = None,
+        *,
+        lift: bool = False,
+    ) -> DataSubjectRequest:
+        """Restrict, object (or lift an objection) or erase at once: a request, fulfilled."""
+        actor = self._actor(view, visitor)
+        new = NewRequest(kind, view.contact_id, ground=ground.value if ground else None, lift=lift)
+        request = self._rights.create(actor, new)
         return self._rights.fulfil(actor, request.id)
 
 

@@ -26,24 +26,57 @@ from courriel.audience.models import (
     ConsentRecord,
     Contact,
     MailingList,
+    PropertyDefinition,
     Subscription,
     Suppression,
 )
 from courriel.campaigns.models import Campaign, CampaignRecipient
 from courriel.core.addresses import tenant_address_hash
 from courriel.core.principal import Principal
-from courriel.events.models import Event
-from courriel.privacy.models import DataSubjectRequest
+from courriel.events.models import Event, EventType
+from courriel.privacy.governance import DEFAULT_CATEGORIES, Notice, retention_text
+from courriel.privacy.models import DataSubjectRequest, ListGovernance
 
 PROFILE = ["email", "first_name", "last_name", "language", "timezone"]
+
+
+# What the person may ask (Arts. 15-22), in the words the export shows.
+RIGHTS = [
+    ("access", "Art. 15", "a copy of this data"),
+    ("rectification", "Art. 16", "correct what is wrong"),
+    ("erasure", "Art. 17", "have it all erased"),
+    ("restriction", "Art. 18", "keep it but have it used for nothing"),
+    ("portability", "Art. 20", "receive it in a machine-readable form"),
+    ("objection", "Art. 21", "object to direct marketing or to the tracking of opens and clicks"),
+    ("withdraw consent", "Art. 7(3)", "at any time, as easily as it was given"),
+]
+# Events that say where a message stands, the latest one wins.
+_OUTCOMES = frozenset(
+    {
+        EventType.QUEUED,
+        EventType.SENT,
+        EventType.SKIPPED,
+        EventType.DELIVERED,
+        EventType.DEFERRED,
+        EventType.BOUNCED,
+        EventType.BLOCKED,
+        EventType.EXPIRED,
+        EventType.FAILED,
+    }
+)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def gather(
-    session: Session, secret_key: bytes, tenant_id: str, contact: Contact, now: dt.datetime
+def gather(  # noqa: PLR0917 (the person, where they live, and the notice)
+    session: Session,
+    secret_key: bytes,
+    tenant_id: str,
+    contact: Contact,
+    now: dt.datetime,
+    notice: Notice | None = None,
 ) -> dict[str, Any]:
     """The whole dossier of `contact`, as plain JSON-ready data."""
     subscriptions = session.execute(
@@ -52,10 +85,12 @@ def gather(
         .where(Subscription.contact_id == contact.id)
         .order_by(MailingList.name)
     ).all()
-    ledger = session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.contact_id == contact.id)
-        .order_by(ConsentRecord.id)
+    ledger = list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.contact_id == contact.id)
+            .order_by(ConsentRecord.id)
+        )
     )
     messages = session.execute(
         select(CampaignRecipient, Campaign.name)
@@ -63,9 +98,12 @@ def gather(
         .where(CampaignRecipient.contact_id == contact.id)
         .order_by(CampaignRecipient.created_at)
     ).all()
-    events = session.scalars(
-        select(Event).where(Event.contact_id == contact.id).order_by(Event.seq)
+    events = list(
+        session.scalars(select(Event).where(Event.contact_id == contact.id).order_by(Event.seq))
     )
+    # A message's state is what last happened to it ("delivered"), not the
+    # fan-out's bookkeeping ("queued").
+    outcome = {e.message_id: e.type.value for e in events if e.type in _OUTCOMES}
     digest = tenant_address_hash(secret_key, tenant_id, contact.email)
     suppression = session.scalars(
         select(Suppression).where(Suppression.address_hash == digest)
@@ -77,6 +115,7 @@ def gather(
     )
     return {
         "generated_at": now.isoformat(),
+        "information": _information(session, contact, subscriptions, ledger, notice or Notice()),
         "contact": {
             "id": contact.id,
             "email": contact.email,
@@ -106,7 +145,7 @@ def gather(
                 "message_id": r.id,
                 "campaign_id": r.campaign_id,
                 "campaign": name,
-                "state": r.state.value,
+                "state": outcome.get(r.id, r.state.value),
                 "created_at": _iso(r.created_at),
             }
             for r, name in messages
@@ -149,6 +188,50 @@ def masked(dossier: dict[str, Any], principal: Principal) -> dict[str, Any]:
     }
 
 
+def _information(
+    session: Session,
+    contact: Contact,
+    subscriptions: Any,
+    ledger: list[ConsentRecord],
+    notice: Notice,
+) -> dict[str, Any]:
+    # Art. 15(1)(a)-(h): purposes, categories, recipients, retention, rights,
+    # complaint, source; no automated decision-making happens here.
+    lists = [lst for _sub, lst in subscriptions]
+    rules = {
+        row.list_id: row
+        for row in session.scalars(
+            select(ListGovernance).where(ListGovernance.list_id.in_([m.id for m in lists]))
+        )
+    }
+    categories = {c for m in lists for c in (rules[m.id].data_categories if m.id in rules else [])}
+    properties = sorted(contact.properties or {})
+    defined = set(session.scalars(select(PropertyDefinition.name)))
+    return {
+        "controller": notice.controller,
+        "dpo": notice.dpo,
+        "purposes": [
+            {
+                "list": m.name,
+                "purpose": m.purpose,
+                "legal_basis": rules[m.id].legal_basis if m.id in rules else "consent",
+            }
+            for m in lists
+        ],
+        "categories": sorted(categories or set(DEFAULT_CATEGORIES))
+        + [f"custom property: {p}" for p in properties if p in defined],
+        "recipients": sorted({r for m in lists if m.id in rules for r in rules[m.id].recipients}),
+        "retention": [
+            {"list": m.name, "retention": retention_text(rules.get(m.id), m.retention_days)}
+            for m in lists
+        ],
+        "source": sorted({r.source.value for r in ledger}),
+        "automated_decisions": "none",
+        "rights": [{"right": r, "article": a, "what": w} for r, a, w in RIGHTS],
+        "complaint": notice.complaint,
+    }
+
+
 def as_json(dossier: dict[str, Any]) -> str:
     """The dossier as indented JSON (machine-readable, Art. 20)."""
     return json.dumps(dossier, indent=2, ensure_ascii=False, sort_keys=False, default=str)
@@ -181,6 +264,18 @@ td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:t
 th{background:#f4f4f4}code{font-size:.85em;word-break:break-all}</style></head>
 <body><h1>Your personal data</h1>
 <p>Everything held about {{ c.email }} ({{ c.id }}), generated {{ d.generated_at }}.</p>
+<h2>About this data</h2><table>
+<tr><th>Controller</th><td>{{ i.controller or "the sender of the messages you received" }}</td></tr>
+<tr><th>Data-protection officer</th><td>{{ i.dpo or "none named" }}</td></tr>
+{% for p in i.purposes %}<tr><th>Purpose: {{ p.list }}</th><td>{{ p.purpose }}
+({{ p.legal_basis }})</td></tr>{% endfor %}
+<tr><th>Categories</th><td>{{ i.categories|join(", ") }}</td></tr>
+<tr><th>Recipients</th><td>{{ i.recipients|join(", ") or "none besides the sender" }}</td></tr>
+{% for r in i.retention %}<tr><th>Kept: {{ r.list }}</th><td>{{ r.retention }}</td></tr>
+{% endfor %}<tr><th>Source</th><td>{{ i.source|join(", ") }}</td></tr>
+<tr><th>Automated decisions</th><td>{{ i.automated_decisions }}</td></tr>
+{% for r in i.rights %}<tr><th>Right: {{ r.right }} ({{ r.article }})</th><td>{{ r.what }}</td>
+</tr>{% endfor %}<tr><th>Right to complain</th><td>{{ i.complaint }}</td></tr></table>
 <h2>Profile</h2><table>
 {% for k in ["email", "first_name", "last_name", "language", "timezone", "created_at",
  "updated_at"] %}<tr><th>{{ k }}</th><td>{{ c[k] or "" }}</td></tr>{% endfor %}
@@ -217,4 +312,4 @@ th{background:#f4f4f4}code{font-size:.85em;word-break:break-all}</style></head>
 
 def as_html(dossier: dict[str, Any]) -> str:
     """The dossier as a readable page; every value escaped."""
-    return _REPORT.render(d=dossier, c=dossier["contact"])
+    return _REPORT.render(d=dossier, c=dossier["contact"], i=dossier["information"])

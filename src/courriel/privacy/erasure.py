@@ -17,9 +17,11 @@ What happens, in one tenant transaction (so it is all or nothing):
 
 Then storage is made to forget: on SQLite the deletes run with
 `secure_delete` (freed bytes zeroed), the WAL is checkpointed and truncated,
-and the files are searched for the address; if an old copy survives in free
-space, the database is vacuumed. The certificate lists what was deleted and
-when, never the address.
+and the files are searched for the address in any case; if an old copy
+survives in free space, the database is vacuumed. The spool gets the same
+(unless another message to the address is still waiting there). On
+PostgreSQL the tables an erasure touched are vacuumed at once, tenant and
+spool. The certificate lists what was deleted and when, never the address.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from courriel.audience.models import (
 from courriel.campaigns.models import CampaignRecipient
 from courriel.core.addresses import tenant_address_hash
 from courriel.core.storage import Storage
+from courriel.delivery.models import SpoolMessage
 from courriel.events.models import Event
 from courriel.events.webhooks.models import WebhookDelivery
 from courriel.privacy.models import DataSubjectRequest
@@ -236,11 +239,13 @@ def withdraw_for_erasure(
 
 
 def forget_in_storage(storage: Storage, tenant_id: str, address: str) -> dict[str, Any]:
-    """Make the database files forget the address; what was done, for the certificate."""
+    """Make the database files forget the address; what was done, for the certificate.
+
+    The tenant's database and the spool (which held the person's waiting
+    messages, bodies included) are both covered.
+    """
     if storage.is_postgres:
-        # Deleted tuples are invisible to every query at once and reclaimed by
-        # (auto)vacuum; no table row holds the address after the commit.
-        return {"backend": "postgresql", "checkpointed": False, "vacuumed": False}
+        return _vacuum_postgres(storage, tenant_id)
     path = storage.tenant_sqlite_path(tenant_id)
     engine = storage.tenant(tenant_id).kw["bind"]
     _checkpoint(engine)
@@ -248,19 +253,87 @@ def forget_in_storage(storage: Storage, tenant_id: str, address: str) -> dict[st
     if holds_bytes(path, address):
         # An old copy in free space, written before secure_delete was on:
         # rebuilding the file is the only way to drop it.
-        raw = engine.raw_connection()
-        try:
-            raw.driver_connection.execute("VACUUM")
-        finally:
-            raw.close()
-        _checkpoint(engine)
+        _vacuum_sqlite(engine)
         vacuumed = True
     return {
         "backend": "sqlite",
         "checkpointed": True,
         "vacuumed": vacuumed,
         "address_found_after": holds_bytes(path, address),
+        "spool": _forget_in_spool(storage, address),
     }
+
+
+def _forget_in_spool(storage: Storage, address: str) -> dict[str, Any]:
+    # The spool is shared by every tenant: another tenant's message to the
+    # same address rightly holds its bytes, so the file is rebuilt only when
+    # no live message names the address and its bytes are still found.
+    engine = storage.spool_engine
+    path = Path(str(engine.url.database))
+    _checkpoint(engine)
+    vacuumed = False
+    if holds_bytes(path, address) and not _spool_mails_to(storage, address):
+        _vacuum_sqlite(engine)
+        vacuumed = True
+    found = holds_bytes(path, address)
+    return {
+        "checkpointed": True,
+        "vacuumed": vacuumed,
+        "address_found_after": found and not _spool_mails_to(storage, address),
+    }
+
+
+def _spool_mails_to(storage: Storage, address: str) -> bool:
+    with storage.spool() as session:
+        found = session.scalar(
+            select(SpoolMessage.id)
+            .where(func.lower(SpoolMessage.rcpt_to) == address.lower())
+            .limit(1)
+        )
+    return found is not None
+
+
+def _vacuum_sqlite(engine: Any) -> None:
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("VACUUM")
+    finally:
+        raw.close()
+    _checkpoint(engine)
+
+
+# The tables an erasure deletes from or rewrites, by database.
+_ERASED_TABLES = (
+    Contact.__tablename__,
+    Subscription.__tablename__,
+    ConsentRecord.__tablename__,
+    Event.__tablename__,
+    CampaignRecipient.__tablename__,
+    DataSubjectRequest.__tablename__,
+    ImportRejection.__tablename__,
+    WebhookDelivery.__tablename__,
+)
+
+
+def _vacuum_postgres(storage: Storage, tenant_id: str) -> dict[str, Any]:
+    # A deleted row is invisible to every query at once, but its old version
+    # stays in the table's pages until VACUUM removes it (from heap and
+    # indexes) so that the space is reused; nothing waits for autovacuum.
+    # VACUUM cannot run inside a transaction, hence autocommit. The pages'
+    # free space and old WAL segments are reused and recycled later; a
+    # `VACUUM FULL` (exclusive lock) rewrites the files at once, an
+    # operator's decision (docs/operations.md).
+    done: dict[str, Any] = {"backend": "postgresql"}
+    for name, engine, tables in (
+        ("tenant", storage.tenant(tenant_id).kw["bind"], _ERASED_TABLES),
+        ("spool", storage.spool_engine, (SpoolMessage.__tablename__,)),
+    ):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            for table in tables:
+                conn.exec_driver_sql(f"VACUUM {quote(table)}")
+        done[name] = {"vacuumed": list(tables)}
+    return done
 
 
 def _checkpoint(engine: Any) -> None:
@@ -283,7 +356,8 @@ def sqlite_files(path: Path) -> list[Path]:
 
 def holds_bytes(path: Path, address: str) -> bool:
     """Whether any file of the database holds the address's bytes."""
-    needles = {address.encode("utf-8"), address.lower().encode("utf-8")}
+    # Any case: `ADA@x` and `ada@x` are the same person's address.
+    needles = {address.lower().encode("utf-8"), address.casefold().encode("utf-8")}
     longest = max(len(n) for n in needles)
     for file in sqlite_files(path):
         if not file.exists():
@@ -291,7 +365,7 @@ def holds_bytes(path: Path, address: str) -> bool:
         with file.open("rb") as handle:
             tail = b""
             while chunk := handle.read(1 << 20):
-                window = tail + chunk
+                window = (tail + chunk).lower()
                 if any(n in window for n in needles):
                     return True
                 tail = window[-longest:]

@@ -20,17 +20,19 @@ from sqlalchemy import select
 
 from courriel.audience.export import neutralize
 from courriel.audience.importer import LEGAL_BASES
-from courriel.audience.models import MailingList
+from courriel.audience.models import MailingList, PropertyDefinition
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
 from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
-from courriel.privacy.models import InactiveOutcome, ListGovernance
+from courriel.privacy.models import InactiveOutcome, ListGovernance, RetentionDefaults
 
 MAX_MONTHS = 120  # ten years: any longer is no retention limit at all
 MAX_CONFIRM_DAYS = 365
+MAX_PENDING_DAYS = 3650
+MAX_ENDED_MONTHS = 240
 MAX_ITEMS = 50
 MAX_ITEM = 200
 # What a list's contacts hold, when the tenant has not said otherwise.
@@ -49,6 +51,32 @@ class GovernanceInput:
     data_categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES))
     recipients: list[str] = field(default_factory=list)
     notes: str = ""
+    pending_days: int | None = None
+    ended_months: int | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Who answers for the data and where to complain (Art. 15(1)(f), Art. 30(1)(a))."""
+
+    controller: str = ""
+    dpo: str = ""
+    complaint: str = "You may lodge a complaint with a supervisory authority (GDPR Art. 77)."
+
+
+# Art. 30(1)(c), (e), (g): the same for every list Courriel runs.
+DATA_SUBJECTS = ["subscribers and prospects of the lists", "recipients of transactional mail"]
+TRANSFERS = (
+    "none by Courriel itself; mail goes to the recipient's own mailbox provider, wherever it is"
+)
+SECURITY_MEASURES = [
+    "tenants' data in separate databases",
+    "API keys and sessions with least-privilege capabilities",
+    "tamper-evident audit trail",
+    "TLS to mailbox providers when offered, DKIM signing",
+    "erasure that overwrites deleted data (secure delete, checkpoint, vacuum)",
+    "addresses of erased people kept only as keyed hashes",
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,12 @@ def _items(values: list[str], name: str) -> list[str]:
     return cleaned
 
 
+def _limit(value: int | None, name: str, most: int) -> int | None:
+    if value is not None and not 1 <= value <= most:
+        raise InvalidInputError(name, f"must be between 1 and {most}, or null")
+    return value
+
+
 def check_input(given: GovernanceInput) -> GovernanceInput:
     """The input, or InvalidInputError naming the first wrong field."""
     if isinstance(given.confirm_days, bool) or not 1 <= given.confirm_days <= MAX_CONFIRM_DAYS:
@@ -105,6 +139,8 @@ def check_input(given: GovernanceInput) -> GovernanceInput:
         legal_basis=given.legal_basis,
         data_categories=_items(given.data_categories, "data_categories"),
         recipients=_items(given.recipients, "recipients"),
+        pending_days=_limit(given.pending_days, "pending_days", MAX_PENDING_DAYS),
+        ended_months=_limit(given.ended_months, "ended_months", MAX_ENDED_MONTHS),
         notes=given.notes.strip(),
     )
 
@@ -122,8 +158,14 @@ def retention_text(row: ListGovernance | None, pending_days: int | None) -> str:
             f"consent older than {row.consent_months} months: asked again, then suppressed "
             f"for marketing after {row.confirm_days} days"
         )
-    if pending_days:
-        parts.append(f"unconfirmed sign-ups kept {pending_days} days")
+    pending = (row.pending_days if row is not None else None) or pending_days
+    if pending:
+        parts.append(f"unconfirmed sign-ups kept {pending} days")
+    if row is not None and row.ended_months:
+        parts.append(
+            f"people who left: reduced to the suppression hash and consent records after "
+            f"{row.ended_months} months"
+        )
     return "; ".join(parts) or "until the person unsubscribes or asks for erasure"
 
 
@@ -163,6 +205,8 @@ class Governance:
             row.data_categories = checked.data_categories
             row.recipients = checked.recipients
             row.notes = checked.notes
+            row.pending_days = checked.pending_days
+            row.ended_months = checked.ended_months
             row.updated_at = now
             record_entry(
                 session,
@@ -180,6 +224,37 @@ class Governance:
             )
         return row
 
+    def defaults(self, principal: Principal) -> tuple[int | None, int | None]:
+        """The tenant's storage limits (pending days, ended months) for lists without their own."""
+        principal.require(Capability.LISTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            row = session.get(RetentionDefaults, 1)
+        return (row.pending_days, row.ended_months) if row else (None, None)
+
+    def set_defaults(
+        self, principal: Principal, pending_days: int | None, ended_months: int | None
+    ) -> tuple[int | None, int | None]:
+        """Replace the tenant's storage limits; checked first, and audited."""
+        principal.require(Capability.LISTS_WRITE)
+        pending = _limit(pending_days, "pending_days", MAX_PENDING_DAYS)
+        ended = _limit(ended_months, "ended_months", MAX_ENDED_MONTHS)
+        now = self._clock.now()
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            row = session.get(RetentionDefaults, 1)
+            if row is None:
+                row = RetentionDefaults(id=1)
+                session.add(row)
+            row.pending_days, row.ended_months, row.updated_at = pending, ended, now
+            record_entry(
+                session,
+                now,
+                principal,
+                "retention.defaults_changed",
+                None,
+                {"pending_days": pending, "ended_months": ended},
+            )
+        return pending, ended
+
     def register(self, principal: Principal) -> list[RegisterEntry]:
         """The tenant's processing register: one entry per list, by name."""
         principal.require(Capability.LISTS_READ)
@@ -189,6 +264,11 @@ class Governance:
                 .outerjoin(ListGovernance, ListGovernance.list_id == MailingList.id)
                 .order_by(MailingList.name, MailingList.id)
             ).all()
+            properties = list(
+                session.scalars(select(PropertyDefinition.name).order_by(PropertyDefinition.name))
+            )
+        # Custom properties are data every list's contacts may carry.
+        custom = [f"custom property: {p}" for p in properties]
         entries = []
         for mailing_list, row in rows:
             entries.append(
@@ -197,7 +277,10 @@ class Governance:
                     list_name=mailing_list.name,
                     purpose=mailing_list.purpose,
                     legal_basis=row.legal_basis if row else "consent",
-                    data_categories=list(row.data_categories) if row else DEFAULT_CATEGORIES,
+                    data_categories=[
+                        *(list(row.data_categories) if row else DEFAULT_CATEGORIES),
+                        *custom,
+                    ],
                     recipients=list(row.recipients) if row else [],
                     retention=retention_text(row, mailing_list.retention_days),
                     notes=row.notes if row else "",
@@ -246,10 +329,18 @@ def _row(entry: RegisterEntry) -> dict[str, object]:
     }
 
 
-def register_json(tenant_name: str, entries: list[RegisterEntry], now: dt.datetime) -> str:
+def register_json(
+    tenant_name: str, entries: list[RegisterEntry], now: dt.datetime, notice: Notice | None = None
+) -> str:
     """The register as one JSON document."""
+    notice = notice or Notice()
     document = {
         "controller": tenant_name,
+        "controller_contact": notice.controller,
+        "dpo": notice.dpo,
+        "data_subject_categories": DATA_SUBJECTS,
+        "transfers": TRANSFERS,
+        "security_measures": SECURITY_MEASURES,
         "generated_at": now.isoformat(),
         "activities": [_row(e) for e in entries],
     }
@@ -272,9 +363,20 @@ def register_csv(entries: list[RegisterEntry]) -> str:
     return buffer.getvalue()
 
 
-def register_html(tenant_name: str, entries: list[RegisterEntry], now: dt.datetime) -> str:
+def register_html(
+    tenant_name: str, entries: list[RegisterEntry], now: dt.datetime, notice: Notice | None = None
+) -> str:
     """The register as a self-contained HTML page; every value escaped."""
     esc = html.escape
+    notice = notice or Notice()
+    about = (
+        f"<p>Controller contact: {esc(notice.controller or tenant_name)}. "
+        f"Data-protection officer: {esc(notice.dpo or 'none named')}.</p>"
+        f"<p>Categories of data subjects: {esc('; '.join(DATA_SUBJECTS))}. "
+        f"Transfers to third countries: {esc(TRANSFERS)}.</p>"
+        f"<h2>Security measures</h2><ul>{''.join(f'<li>{esc(m)}</li>' for m in SECURITY_MEASURES)}"
+        "</ul>"
+    )
     heads = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in REGISTER_COLUMNS[1:])
     body = []
     for entry in entries:
@@ -290,7 +392,7 @@ def register_html(tenant_name: str, entries: list[RegisterEntry], now: dt.dateti
         "<style>body{font:14px system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}"
         "th,td{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}</style>"
         f"</head><body><h1>Record of processing activities (GDPR Art. 30)</h1>"
-        f"<p>Controller: {esc(tenant_name)}. Generated {esc(now.isoformat())}.</p>"
+        f"<p>Controller: {esc(tenant_name)}. Generated {esc(now.isoformat())}.</p>{about}"
         f"<table><thead><tr>{heads}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         "</body></html>\n"
     )

@@ -21,7 +21,16 @@ class RequestType(enum.StrEnum):
     ERASURE = "erasure"  # Art. 17
     RESTRICTION = "restriction"  # Art. 18
     PORTABILITY = "portability"  # Art. 20
-    OBJECTION = "objection"  # Art. 21: to profiling, i.e. no tracking
+    OBJECTION = "objection"  # Art. 21: to direct marketing or to profiling (its ground)
+
+
+class ObjectionGround(enum.StrEnum):
+    """What an objection (Art. 21) is to; the request says which."""
+
+    # Art. 21(2)-(3): no more marketing at all, from any list of the tenant.
+    DIRECT_MARKETING = "direct-marketing"
+    # Profiling (Art. 21(1)-(2)): opens and clicks are no longer recorded.
+    PROFILING = "profiling"
 
 
 class RequestStatus(enum.StrEnum):
@@ -98,6 +107,12 @@ class ListGovernance(TenantBase):
     data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Processors and other recipients of the data (Art. 30(1)(d)).
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Storage limitation (Art. 5(1)(e)); None: the tenant's default.
+    # Unconfirmed sign-ups are forgotten this many days after signing up.
+    pending_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Unsubscribed, bounced, complained or expired people are reduced, this
+    # many months after leaving, to the suppression hash and the consent ledger.
+    ended_months: Mapped[int | None] = mapped_column(Integer, default=None)
     notes: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
@@ -107,6 +122,9 @@ class RepermissionReason(enum.StrEnum):
 
     INACTIVE = "inactive"
     CONSENT_EXPIRED = "consent-expired"
+    # Storage limitation (not stored on requests; named in the dry run).
+    UNCONFIRMED = "unconfirmed"
+    ENDED = "ended"
 
 
 class RepermissionStatus(enum.StrEnum):
@@ -150,3 +168,14 @@ class Repermission(TenantBase):
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     deadline: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class RetentionDefaults(TenantBase):
+    """The tenant's storage-limitation defaults, for lists that set none (one row)."""
+
+    __tablename__ = "retention_defaults"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pending_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    ended_months: Mapped[int | None] = mapped_column(Integer, default=None)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -21,7 +21,7 @@ from courriel.audience.properties import (
     check_timezone,
     load_definitions,
 )
-from courriel.core.addresses import domain_of, normalize_address
+from courriel.core.addresses import address_key, domain_of, normalize_address
 from courriel.core.errors import ConflictError, InvalidInputError
 
 FIELDS = ("email", "first_name", "last_name", "language", "timezone", "properties")
@@ -86,7 +86,9 @@ def apply_changes(
     checked = check_changes(session, changes)
     if "email" in checked and checked["email"] != contact.email:
         taken = session.scalar(
-            select(Contact.id).where(Contact.email == checked["email"], Contact.id != contact.id)
+            select(Contact.id).where(
+                Contact.email_key == address_key(checked["email"]), Contact.id != contact.id
+            )
         )
         if taken is not None:
             raise ConflictError("changes.email: another contact already has this address")

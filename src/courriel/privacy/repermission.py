@@ -46,6 +46,7 @@ from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 from courriel.core.tokens import sign
 from courriel.events.models import Event, EventType
+from courriel.privacy import storage_limit
 from courriel.privacy.models import (
     ListGovernance,
     Repermission,
@@ -70,7 +71,8 @@ GIVEN = (ConsentAction.GIVEN, ConsentAction.CONFIRMED, ConsentAction.RECONFIRMED
 class Affected:
     """One contact a run touches (or, in a dry run, would touch)."""
 
-    list_id: str
+    # The list concerned; None when the whole person is (storage limitation).
+    list_id: str | None
     contact_id: str
     email: str
     reason: RepermissionReason
@@ -89,6 +91,9 @@ class RunSummary:
     suppressed: int = 0
     removed: int = 0
     anonymized: int = 0
+    # Storage limitation: unconfirmed sign-ups forgotten, people who left reduced.
+    forgotten: int = 0
+    reduced: int = 0
 
     def add(self, other: RunSummary) -> None:
         """Fold another run's counts into this one."""
@@ -96,6 +101,8 @@ class RunSummary:
         self.suppressed += other.suppressed
         self.removed += other.removed
         self.anonymized += other.anonymized
+        self.forgotten += other.forgotten
+        self.reduced += other.reduced
 
 
 class Repermissions:
@@ -141,6 +148,21 @@ class Repermissions:
                         now + dt.timedelta(days=rules.confirm_days),
                     )
                     for contact, reason, since in self._candidates(session, rules, now)
+                ]
+            if list_id is None:
+                affected += [
+                    Affected(
+                        d.list_id,
+                        d.contact_id,
+                        d.email,
+                        RepermissionReason.UNCONFIRMED
+                        if d.action == "forget"
+                        else RepermissionReason.ENDED,
+                        d.action,
+                        d.since,
+                        None,
+                    )
+                    for d in storage_limit.due(session, now)
                 ]
             # The report names people: looking at it is a view of personal data.
             record_entry(
@@ -206,7 +228,27 @@ class Repermissions:
                 for action, subject, detail in filter(None, done):
                     record_entry(session, now, ACTOR, action, subject, detail)
             self._ask(tenant_id, list_id, summary)
+        self._limit_storage(tenant_id, summary)
         return summary
+
+    def _limit_storage(self, tenant_id: str, summary: RunSummary) -> None:
+        now = self._clock.now()
+        with transaction(self._storage.tenant(tenant_id)) as session:
+            done: list[tuple[str, str, dict[str, object]]] = []
+            for item in storage_limit.due(session, now):
+                if item.action == "forget":
+                    storage_limit.forget(session, item)
+                    summary.forgotten += 1
+                else:
+                    storage_limit.reduce(
+                        session, secret_key=self._key, tenant_id=tenant_id, item=item, now=now
+                    )
+                    summary.reduced += 1
+                detail: dict[str, object] = {"list_id": item.list_id} if item.list_id else {}
+                done.append((f"retention.{item.action}", f"contact:{item.contact_id}", detail))
+            # Ids only in the trail; recorded last, as in `run_tenant`.
+            for action, subject, detail in done:
+                record_entry(session, now, ACTOR, action, subject, detail)
 
     def _ask(self, tenant_id: str, list_id: str, summary: RunSummary) -> None:
         now = self._clock.now()

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from courriel.audience.access import contact_in_reach, reachable
-from courriel.audience.models import Contact
-from courriel.core.addresses import normalize_address, tenant_address_hash
+from courriel.audience.models import Contact, Suppression, SuppressionReason
+from courriel.audience.reactions import suppress_contact
+from courriel.core.addresses import address_key, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
@@ -39,7 +40,13 @@ from courriel.privacy.erasure import (
     forget_in_storage,
     withdraw_for_erasure,
 )
-from courriel.privacy.models import DataSubjectRequest, RequestStatus, RequestType
+from courriel.privacy.governance import Notice
+from courriel.privacy.models import (
+    DataSubjectRequest,
+    ObjectionGround,
+    RequestStatus,
+    RequestType,
+)
 from courriel.privacy.rectify import apply_changes, check_changes
 from courriel.privacy.withhold import mark_withdrawn, queued_message_ids, take_from_spool
 
@@ -86,6 +93,8 @@ class NewRequest:
     received_at: dt.datetime | None = None
     changes: Mapping[str, Any] | None = None
     lift: bool = False
+    # An objection's ground (Art. 21): "direct-marketing" or "profiling".
+    ground: str | None = None
 
 
 def _require_reach(
@@ -104,11 +113,24 @@ def _require_reach(
 class DataSubjectRights:
     """Record, answer, list and export data-subject requests of one tenant per call."""
 
-    def __init__(self, storage: Storage, clock: Clock, secret_key: bytes, spool: Spool) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        secret_key: bytes,
+        spool: Spool,
+        notice: Notice | None = None,
+    ) -> None:
+        self._notice = notice or Notice()
         self._storage = storage
         self._clock = clock
         self._key = secret_key
         self._spool = spool
+
+    @property
+    def notice(self) -> Notice:
+        """Who answers for the data and where to complain, as shown to people."""
+        return self._notice
 
     # Recording -------------------------------------------------------------
 
@@ -121,9 +143,12 @@ class DataSubjectRights:
             raise InvalidInputError("lift", "only a restriction or an objection can be lifted")
         if new.changes is not None and kind is not RequestType.RECTIFICATION:
             raise InvalidInputError("changes", "only a rectification request carries changes")
+        ground = _ground(kind, new.ground)
         with transaction(self._storage.tenant(actor.tenant_id)) as session:
             contact = self._person(session, new)
             detail: dict[str, Any] = {"lift": True} if new.lift else {}
+            if ground is not None:
+                detail["ground"] = ground.value
             if kind is RequestType.RECTIFICATION:
                 if new.changes is None:
                     raise InvalidInputError("changes", "name at least one field to rectify")
@@ -157,7 +182,7 @@ class DataSubjectRights:
             raise InvalidInputError("contact_id", "give exactly one of contact_id or email")
         if new.email is not None:
             address = normalize_address(new.email, "email")
-            found = session.scalar(select(Contact).where(Contact.email == address))
+            found = session.scalar(select(Contact).where(Contact.email_key == address_key(address)))
             if found is None:
                 raise NotFoundError("email: no contact has this address")
             return found
@@ -236,7 +261,9 @@ class DataSubjectRights:
             if request.status is RequestStatus.REJECTED:
                 raise ConflictError("this request was rejected")
             contact = self._contact_of(session, request)
-            held = dossier.gather(session, self._key, actor.tenant_id, contact, self._clock.now())
+            held = dossier.gather(
+                session, self._key, actor.tenant_id, contact, self._clock.now(), self._notice
+            )
             self._audit(session, actor, "privacy.data.exported", request, {"format": fmt})
         if actor.principal is not None and actor.principal.masks:
             held = dossier.masked(held, actor.principal)
@@ -290,7 +317,7 @@ class DataSubjectRights:
             request = self._request(session, request_id)
             TRANSITIONS.check(request.status, RequestStatus.FULFILLED)
             contact = self._contact_of(session, request)
-            done = self._apply(session, request, contact)
+            done = self._apply(session, actor.tenant_id, request, contact)
             mark_withdrawn(session, withdrawn, "restricted")
             if withdrawn:
                 done["spool_messages_withdrawn"] = len(withdrawn)
@@ -298,7 +325,7 @@ class DataSubjectRights:
         return request
 
     def _apply(
-        self, session: Session, request: DataSubjectRequest, contact: Contact
+        self, session: Session, tenant_id: str, request: DataSubjectRequest, contact: Contact
     ) -> dict[str, Any]:
         now = self._clock.now()
         lift = bool(request.detail.get("lift"))
@@ -310,11 +337,45 @@ class DataSubjectRights:
             contact.updated_at = now
             return {"restricted": contact.restricted}
         if request.type is RequestType.OBJECTION:
-            contact.no_tracking = not lift
-            contact.updated_at = now
-            return {"no_tracking": contact.no_tracking}
+            return self._object(session, tenant_id, request, contact, lift)
         # Access and portability: answered by the export, which stays available.
         return {}
+
+    def _object(
+        self,
+        session: Session,
+        tenant_id: str,
+        request: DataSubjectRequest,
+        contact: Contact,
+        lift: bool,
+    ) -> dict[str, Any]:
+        now = self._clock.now()
+        contact.updated_at = now
+        if request.detail.get("ground") == ObjectionGround.DIRECT_MARKETING.value:
+            # Art. 21(3): "the personal data shall no longer be processed for
+            # such purposes" — every list of the tenant, not the one mailed.
+            # The suppression keeps it so even after the contact is erased.
+            if lift:
+                digest = tenant_address_hash(self._key, tenant_id, contact.email)
+                session.execute(
+                    delete(Suppression).where(
+                        Suppression.address_hash == digest,
+                        Suppression.reason == SuppressionReason.OBJECTION,
+                    )
+                )
+                return {"marketing_suppressed": False}
+            suppress_contact(
+                session,
+                secret_key=self._key,
+                tenant_id=tenant_id,
+                contact_id=contact.id,
+                reason=SuppressionReason.OBJECTION,
+                detail="objection to direct marketing",
+                now=now,
+            )
+            return {"marketing_suppressed": True}
+        contact.no_tracking = not lift
+        return {"no_tracking": contact.no_tracking}
 
     def _withhold(self, tenant_id: str, contact_id: str) -> list[str]:
         # The flag goes on first, so no new batch resolves the person while
@@ -411,6 +472,20 @@ class DataSubjectRights:
             {"request": request.id, "type": request.type.value, **detail},
             actor.source_ip,
         )
+
+
+def _ground(kind: RequestType, value: str | None) -> ObjectionGround | None:
+    names = " or ".join(g.value for g in ObjectionGround)
+    if kind is not RequestType.OBJECTION:
+        if value is not None:
+            raise InvalidInputError("ground", "only an objection has a ground")
+        return None
+    if value is None:
+        raise InvalidInputError("ground", f"an objection says what it is to: {names}")
+    try:
+        return ObjectionGround(value)
+    except ValueError:
+        raise InvalidInputError("ground", f"must be {names}") from None
 
 
 def _kind(value: str) -> RequestType:

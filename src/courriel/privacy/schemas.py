@@ -8,7 +8,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from courriel.core.schemas import Input
-from courriel.privacy.models import DataSubjectRequest, RequestStatus, RequestType
+from courriel.privacy.models import (
+    DataSubjectRequest,
+    ObjectionGround,
+    RequestStatus,
+    RequestType,
+)
 
 
 class RequestIn(Input):
@@ -22,6 +27,11 @@ class RequestIn(Input):
         default=None, description="Rectification only: email, first_name, …, properties"
     )
     lift: bool = Field(default=False, description="Restriction or objection: lift it instead")
+    ground: ObjectionGround | None = Field(
+        default=None,
+        description="Objection only (required): direct-marketing (no marketing at all) "
+        "or profiling (no tracking)",
+    )
 
 
 class RejectIn(Input):

@@ -17,6 +17,7 @@ from courriel.audience.schemas import (
     ListIn,
     ListOut,
     ListPurposeIn,
+    ListTrackingIn,
     PropertyIn,
     PropertyOut,
     SubscribeOut,
@@ -49,9 +50,23 @@ router.include_router(segments_router)
 def create_list(body: ListIn, services: ServicesDep, principal: PrincipalDep) -> ListOut:
     """Create a list."""
     created = services.audience.create_list(
-        principal, body.name, body.purpose, body.double_opt_in, body.retention_days
+        principal,
+        body.name,
+        body.purpose,
+        body.double_opt_in,
+        body.retention_days,
+        tracking=body.tracking,
     )
     return ListOut.model_validate(created, from_attributes=True)
+
+
+@router.put("/lists/{list_id}/tracking")
+def set_list_tracking(
+    list_id: str, body: ListTrackingIn, services: ServicesDep, principal: PrincipalDep
+) -> ListOut:
+    """Switch tracking of opens and clicks on or off for a list's mail."""
+    changed = services.audience.set_list_tracking(principal, list_id, body.tracking)
+    return ListOut.model_validate(changed, from_attributes=True)
 
 
 @router.get("/lists")

@@ -45,6 +45,7 @@ def edit_campaign(
             name=body.name,
             from_email=body.from_email,
             from_name=body.from_name,
+            tracking=body.tracking,
         )
     )
 

@@ -24,6 +24,7 @@ def create_campaign(
         from_email=body.from_email,
         from_name=body.from_name,
         mail_class=body.mail_class,
+        tracking=body.tracking,
     )
     return CampaignOut.model_validate(campaign, from_attributes=True)
 

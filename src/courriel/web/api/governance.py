@@ -12,6 +12,7 @@ from courriel.core.schemas import Input, Int64
 from courriel.privacy.governance import (
     DEFAULT_CATEGORIES,
     GovernanceInput,
+    Notice,
     register_csv,
     register_html,
     register_json,
@@ -39,6 +40,12 @@ class GovernanceIn(Input):
         default_factory=list, description="Processors and other recipients of the data"
     )
     notes: str = ""
+    pending_days: int | None = Field(
+        default=None, description="Forget unconfirmed sign-ups after this many days"
+    )
+    ended_months: int | None = Field(
+        default=None, description="Reduce people who left after this many months"
+    )
 
 
 class GovernanceOut(BaseModel):
@@ -52,14 +59,19 @@ class GovernanceOut(BaseModel):
     recipients: list[str]
     notes: str
     updated_at: dt.datetime
+    pending_days: int | None = None
+    ended_months: int | None = None
 
 
 class AffectedOut(BaseModel):
-    list_id: str
+    list_id: str | None
     contact_id: str
     email: str
     reason: str
-    action: str = Field(description="send-repermission, suppress, remove or anonymize")
+    action: str = Field(
+        description="send-repermission, suppress, remove, anonymize; forget (an unconfirmed "
+        "sign-up) or reduce (a person who left, to the suppression hash and the ledger)"
+    )
     since: dt.datetime | None
     deadline: dt.datetime | None
 
@@ -73,6 +85,24 @@ class RunOut(BaseModel):
     suppressed: int
     removed: int
     anonymized: int
+    forgotten: int = 0
+    reduced: int = 0
+
+
+class DefaultsIn(Input):
+    pending_days: int | None = Field(
+        default=None, description="Forget unconfirmed sign-ups after this many days"
+    )
+    ended_months: int | None = Field(
+        default=None,
+        description="Reduce people who left every list to the suppression hash and the "
+        "consent ledger after this many months",
+    )
+
+
+class DefaultsOut(BaseModel):
+    pending_days: int | None
+    ended_months: int | None
 
 
 def _out(row: ListGovernance) -> GovernanceOut:
@@ -87,6 +117,8 @@ def _out(row: ListGovernance) -> GovernanceOut:
         recipients=list(row.recipients),
         notes=row.notes,
         updated_at=row.updated_at,
+        pending_days=row.pending_days,
+        ended_months=row.ended_months,
     )
 
 
@@ -134,8 +166,31 @@ def retention_run(services: ServicesDep, principal: PrincipalDep) -> RunOut:
     """Run the retention rules of this tenant now (the engine also runs them periodically)."""
     done = services.repermissions.run(principal)
     return RunOut(
-        sent=done.sent, suppressed=done.suppressed, removed=done.removed, anonymized=done.anonymized
+        sent=done.sent,
+        suppressed=done.suppressed,
+        removed=done.removed,
+        anonymized=done.anonymized,
+        forgotten=done.forgotten,
+        reduced=done.reduced,
     )
+
+
+@router.get("/retention/defaults")
+def retention_defaults(services: ServicesDep, principal: PrincipalDep) -> DefaultsOut:
+    """The tenant's storage limits for lists that set none."""
+    pending, ended = services.governance.defaults(principal)
+    return DefaultsOut(pending_days=pending, ended_months=ended)
+
+
+@router.put("/retention/defaults")
+def set_retention_defaults(
+    body: DefaultsIn, services: ServicesDep, principal: PrincipalDep
+) -> DefaultsOut:
+    """Set the tenant's storage limits for lists that set none."""
+    pending, ended = services.governance.set_defaults(
+        principal, body.pending_days, body.ended_months
+    )
+    return DefaultsOut(pending_days=pending, ended_months=ended)
 
 
 @router.get("/register", response_model=None)
@@ -148,12 +203,14 @@ def processing_register(
     entries = services.governance.register(principal)
     name = services.tenants.get(principal.tenant_id).name
     now = services.clock.now()
+    settings = services.settings
+    notice = Notice(settings.privacy_controller, settings.privacy_dpo, settings.privacy_complaint)
     if fmt == "csv":
         body, media = register_csv(entries), "text/csv; charset=utf-8"
     elif fmt == "html":
-        body, media = register_html(name, entries, now), "text/html; charset=utf-8"
+        body, media = register_html(name, entries, now, notice), "text/html; charset=utf-8"
     else:
-        body, media = register_json(name, entries, now), "application/json"
+        body, media = register_json(name, entries, now, notice), "application/json"
     headers = {"Content-Disposition": f'attachment; filename="register.{fmt}"'}
     if fmt == "html":
         headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}

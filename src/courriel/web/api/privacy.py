@@ -42,6 +42,7 @@ def create_request(
             received_at=body.received_at,
             changes=body.changes,
             lift=body.lift,
+            ground=body.ground.value if body.ground else None,
         ),
     )
     return RequestOut.of(created, services.clock.now())

@@ -19,29 +19,146 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from courriel.config import Settings
+from courriel.core.errors import CourrielError
 from courriel.privacy.center import ACTIONS, CenterView, PrivacyCenter, Visitor
-from courriel.privacy.models import RequestType
+from courriel.privacy.models import ObjectionGround, RequestType
 from courriel.web.deps import ServicesDep
 from courriel.web.pages.base import page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter
 
 COOKIE = "courriel_privacy"
-DONE = {
-    "subscriptions": "Your lists are updated.",
-    "restrict": "Processing of your data is restricted: you will receive nothing from us.",
-    "tracking": "We no longer track whether you open or click our emails.",
+# The center speaks the contact's language (`contacts.language`), English otherwise.
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Your privacy",
+        "for": "For",
+        "lists": "Your lists",
+        "save_lists": "Save my lists",
+        "no_list": "You are on no list.",
+        "held": "What we hold about you",
+        "email": "Email address",
+        "first_name": "First name",
+        "last_name": "Last name",
+        "language": "Language",
+        "correct": "Correct my details",
+        "correct_hint": "Wrong or abandoned address, misspelt name: give the right ones.",
+        "data": "Your data",
+        "download_hint": "Download everything we hold about you (JSON).",
+        "download": "Download my data",
+        "tracking": "Tracking",
+        "tracking_off": "We do not track your opens and clicks.",
+        "tracking_on_button": "Track again",
+        "tracking_hint": "Stop recording when you open our emails or click their links.",
+        "tracking_button": "Stop tracking me",
+        "marketing": "Marketing",
+        "marketing_off": "You receive no marketing from us.",
+        "marketing_hint": (
+            "Object to direct marketing: no newsletter or offer from any of our lists, ever."
+        ),
+        "marketing_button": "Stop all marketing",
+        "restrict": "Restrict processing",
+        "restricted": "Processing of your data is restricted.",
+        "restrict_hint": (
+            "Keep my data but use it for nothing: no emails, no segments, no profiling."
+        ),
+        "restrict_button": "Restrict processing",
+        "delete": "Delete me",
+        "delete_hint": "Erase everything we hold about you. This cannot be undone.",
+        "delete_confirm": "I understand that all my data will be erased.",
+        "delete_button": "Delete my data",
+        "who": "Who is responsible",
+        "controller": "Controller",
+        "controller_unknown": "the sender of the emails you received",
+        "dpo": "Data-protection officer",
+        "dpo_none": "none named",
+        "complaint": "Right to complain",
+        "done_subscriptions": "Your lists are updated.",
+        "done_restrict": (
+            "Processing of your data is restricted: you will receive nothing from us."
+        ),
+        "done_tracking": "Your tracking choice is saved.",
+        "done_marketing": "You will receive no marketing from us, from any list.",
+        "done_correct": "Your details are corrected.",
+    },
+    "fr": {
+        "title": "Vos données personnelles",
+        "for": "Pour",
+        "lists": "Vos listes",
+        "save_lists": "Enregistrer mes listes",
+        "no_list": "Vous n'êtes inscrit à aucune liste.",
+        "held": "Ce que nous conservons sur vous",
+        "email": "Adresse e-mail",
+        "first_name": "Prénom",
+        "last_name": "Nom",
+        "language": "Langue",
+        "correct": "Corriger mes informations",
+        "correct_hint": "Adresse erronée ou abandonnée, nom mal orthographié : indiquez les bons.",
+        "data": "Vos données",
+        "download_hint": "Télécharger tout ce que nous conservons sur vous (JSON).",
+        "download": "Télécharger mes données",
+        "tracking": "Suivi",
+        "tracking_off": "Nous ne suivons pas vos ouvertures et vos clics.",
+        "tracking_on_button": "Réactiver le suivi",
+        "tracking_hint": (
+            "Ne plus enregistrer l'ouverture de nos e-mails ni les clics sur leurs liens."
+        ),
+        "tracking_button": "Ne plus me suivre",
+        "marketing": "Prospection",
+        "marketing_off": "Vous ne recevez plus aucune prospection de notre part.",
+        "marketing_hint": (
+            "Vous opposer à la prospection : plus aucune lettre ni offre, d'aucune liste."
+        ),
+        "marketing_button": "Arrêter toute prospection",
+        "restrict": "Limiter le traitement",
+        "restricted": "Le traitement de vos données est limité.",
+        "restrict_hint": (
+            "Conserver mes données sans les utiliser : ni e-mail, ni segment, ni profilage."
+        ),
+        "restrict_button": "Limiter le traitement",
+        "delete": "M'effacer",
+        "delete_hint": "Effacer tout ce que nous conservons sur vous. C'est définitif.",
+        "delete_confirm": "Je comprends que toutes mes données seront effacées.",
+        "delete_button": "Effacer mes données",
+        "who": "Qui est responsable",
+        "controller": "Responsable du traitement",
+        "controller_unknown": "l'expéditeur des e-mails que vous avez reçus",
+        "dpo": "Délégué à la protection des données",
+        "dpo_none": "aucun désigné",
+        "complaint": "Droit de réclamation",
+        "done_subscriptions": "Vos listes sont à jour.",
+        "done_restrict": "Le traitement de vos données est limité : vous ne recevrez plus rien.",
+        "done_tracking": "Votre choix de suivi est enregistré.",
+        "done_marketing": "Vous ne recevrez plus aucune prospection, d'aucune liste.",
+        "done_correct": "Vos informations sont corrigées.",
+    },
 }
+DONE = ("subscriptions", "restrict", "tracking", "marketing", "correct")
+# The complaint route in French when the installation left the English default.
+_COMPLAINT_FR = (
+    "Vous pouvez introduire une réclamation auprès d'une autorité de contrôle, notamment "
+    "dans l'État membre de votre résidence habituelle, de votre lieu de travail ou de "
+    "l'infraction alléguée (RGPD art. 77) ; en France, la CNIL."
+)
+
+
+def texts_for(language: str | None) -> dict[str, str]:
+    """The center's words in the contact's language (its primary subtag), else English."""
+    primary = (language or "").split("-")[0].lower()
+    return TEXTS.get(primary, TEXTS["en"])
+
 
 _CENTER = """{% extends "base" %}{% block width %}34rem{% endblock %}{% block style %}
 section{border-top:1px solid #e3e6ec;padding-top:.4rem}
 label{display:flex;gap:.6rem;align-items:flex-start;margin:.4rem 0}
 button{margin-top:.6rem;padding:.55rem 1.1rem}
+th{text-align:left;padding-right:1rem}
 {% endblock %}{% block body %}
-<h1>Your privacy</h1>
-<p class="muted">For {{ view.email }}</p>
+<h1>{{ t.title }}</h1>
+<p class="muted">{{ t.for }} {{ view.email }}</p>
 {% if done %}<p class="done" role="status">{{ done }}</p>{% endif %}
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-<section><h2>Your lists</h2>
+<section><h2>{{ t.lists }}</h2>
 {% if view.lists %}<form method="post" action="{{ base }}/subscriptions">
 <input type="hidden" name="token" value="{{ tokens.subscriptions }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
@@ -50,34 +167,63 @@ button{margin-top:.6rem;padding:.55rem 1.1rem}
 <span><strong>{{ item.name }}</strong>{% if item.purpose %} — {{ item.purpose }}{% endif %}
 {% if not item.receiving %}<br><span class="muted">({{ item.status }})</span>{% endif %}
 </span></label>{% endfor %}
-<button type="submit">Save my lists</button></form>
-{% else %}<p class="muted">You are on no list.</p>{% endif %}</section>
-<section><h2>Your data</h2><p>Download everything we hold about you (JSON).</p>
+<button type="submit">{{ t.save_lists }}</button></form>
+{% else %}<p class="muted">{{ t.no_list }}</p>{% endif %}</section>
+<section><h2>{{ t.held }}</h2><table>
+<tr><th>{{ t.email }}</th><td>{{ view.email }}</td></tr>
+<tr><th>{{ t.first_name }}</th><td>{{ view.first_name or "" }}</td></tr>
+<tr><th>{{ t.last_name }}</th><td>{{ view.last_name or "" }}</td></tr>
+<tr><th>{{ t.language }}</th><td>{{ view.language or "" }}</td></tr>
+{% for name, value in view.properties %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>
+{% endfor %}</table>
+<h3>{{ t.correct }}</h3><p class="muted">{{ t.correct_hint }}</p>
+<form method="post" action="{{ base }}/correct">
+<input type="hidden" name="token" value="{{ tokens.correct }}">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<label>{{ t.email }} <input type="email" name="email" value="{{ view.email }}"
+maxlength="320"></label>
+<label>{{ t.first_name }} <input name="first_name" value="{{ view.first_name or "" }}"
+maxlength="200"></label>
+<label>{{ t.last_name }} <input name="last_name" value="{{ view.last_name or "" }}"
+maxlength="200"></label>
+<button type="submit">{{ t.correct }}</button></form></section>
+<section><h2>{{ t.data }}</h2><p>{{ t.download_hint }}</p>
 <form method="post" action="{{ base }}/download">
 <input type="hidden" name="token" value="{{ tokens.download }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<button type="submit">Download my data</button></form></section>
-<section><h2>Tracking</h2>
-{% if view.no_tracking %}<p>We do not track your opens and clicks.</p>{% else %}
-<p>Stop recording when you open our emails or click their links.</p>
-<form method="post" action="{{ base }}/tracking">
+<button type="submit">{{ t.download }}</button></form></section>
+<section><h2>{{ t.tracking }}</h2>
+{% if view.no_tracking %}<p>{{ t.tracking_off }}</p>{% else %}<p>{{ t.tracking_hint }}</p>
+{% endif %}<form method="post" action="{{ base }}/tracking">
 <input type="hidden" name="token" value="{{ tokens.tracking }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<button type="submit">Stop tracking me</button></form>{% endif %}</section>
-<section><h2>Restrict processing</h2>
-{% if view.restricted %}<p>Processing of your data is restricted.</p>{% else %}
-<p>Keep my data but use it for nothing: no emails, no segments, no profiling.</p>
+<button type="submit">{{ t.tracking_on_button if view.no_tracking else t.tracking_button }}</button>
+</form></section>
+<section><h2>{{ t.marketing }}</h2>
+{% if view.no_marketing %}<p>{{ t.marketing_off }}</p>{% else %}
+<p>{{ t.marketing_hint }}</p>
+<form method="post" action="{{ base }}/marketing">
+<input type="hidden" name="token" value="{{ tokens.marketing }}">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<button type="submit">{{ t.marketing_button }}</button></form>{% endif %}</section>
+<section><h2>{{ t.restrict }}</h2>
+{% if view.restricted %}<p>{{ t.restricted }}</p>{% else %}
+<p>{{ t.restrict_hint }}</p>
 <form method="post" action="{{ base }}/restrict">
 <input type="hidden" name="token" value="{{ tokens.restrict }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<button type="submit">Restrict processing</button></form>{% endif %}</section>
-<section><h2>Delete me</h2><p>Erase everything we hold about you. This cannot be undone.</p>
+<button type="submit">{{ t.restrict_button }}</button></form>{% endif %}</section>
+<section><h2>{{ t.delete }}</h2><p>{{ t.delete_hint }}</p>
 <form method="post" action="{{ base }}/delete">
 <input type="hidden" name="token" value="{{ tokens.delete }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <label><input type="checkbox" name="confirm" value="yes" required>
-<span>I understand that all my data will be erased.</span></label>
-<button type="submit" class="danger">Delete my data</button></form></section>
+<span>{{ t.delete_confirm }}</span></label>
+<button type="submit" class="danger">{{ t.delete_button }}</button></form></section>
+<section><h2>{{ t.who }}</h2><table>
+<tr><th>{{ t.controller }}</th><td>{{ view.notice.controller or t.controller_unknown }}</td></tr>
+<tr><th>{{ t.dpo }}</th><td>{{ view.notice.dpo or t.dpo_none }}</td></tr>
+<tr><th>{{ t.complaint }}</th><td>{{ complaint }}</td></tr></table></section>
 {% endblock %}"""
 
 _PAGES = page_templates({"center": _CENTER})
@@ -110,8 +256,14 @@ def _show(
     status: int = 200,
 ) -> HTMLResponse:
     nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(18)
+    t = texts_for(view.language)
+    complaint = view.notice.complaint
+    if t is TEXTS["fr"] and complaint == Settings.model_fields["privacy_complaint"].default:
+        complaint = _COMPLAINT_FR
     body = _PAGES.get_template("center").render(
-        title="Your privacy",
+        title=t["title"],
+        t=t,
+        complaint=complaint,
         view=view,
         base=f"/p/{token}",
         tokens={a: center.action_token(view, a) for a in ACTIONS},
@@ -134,6 +286,9 @@ class ActionFields(BaseModel):
     csrf: str = Field(default="", max_length=2000)
     keep: list[str] = Field(default_factory=list, max_length=500)
     confirm: str = Field(default="", max_length=10)
+    email: str | None = Field(default=None, max_length=320)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
 
 
 def _perform(  # noqa: PLR0917 (the request, the opened center and the form)
@@ -165,8 +320,27 @@ def _perform(  # noqa: PLR0917 (the request, the opened center and the form)
         center.keep_lists(view, set(fields.keep), visitor)
     elif action == "restrict":
         center.act(view, RequestType.RESTRICTION, visitor)
+    elif action == "correct":
+        changes = {
+            "email": (fields.email or "").strip() or view.email,
+            "first_name": (fields.first_name or "").strip() or None,
+            "last_name": (fields.last_name or "").strip() or None,
+        }
+        try:
+            center.correct(view, changes, visitor)
+        except CourrielError as exc:
+            return _show(request, center, view, token, error=exc.detail, status=422)
+    elif action == "marketing":
+        center.act(view, RequestType.OBJECTION, visitor, ObjectionGround.DIRECT_MARKETING)
     else:
-        center.act(view, RequestType.OBJECTION, visitor)
+        # The same button stops tracking or, once stopped, turns it back on.
+        center.act(
+            view,
+            RequestType.OBJECTION,
+            visitor,
+            ObjectionGround.PROFILING,
+            lift=view.no_tracking,
+        )
     # Back to this same center page (never a URL given by the request).
     return RedirectResponse(f"/p/{token}?done={action}", status_code=303)
 
@@ -189,7 +363,8 @@ def center_router(limiter: RateLimiter | None = None) -> APIRouter:
         view = center.open(token)
         if view is None:
             return _missing()
-        return _show(request, center, view, token, done=DONE.get(done, ""))
+        shown = texts_for(view.language)[f"done_{done}"] if done in DONE else ""
+        return _show(request, center, view, token, done=shown)
 
     @router.post("/{token}/{action}", response_model=None)
     def center_action(
