@@ -54,7 +54,7 @@ def _setup(client: TestClient, who: TenantAccess) -> tuple[str, str]:
 
 def _audit(client: TestClient, who: TenantAccess) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = client.get(
-        "/v1/audit", params={"action": "contact.read"}, headers=who.headers
+        "/v1/audit", params={"action": "contact.rendered"}, headers=who.headers
     ).json()["data"]
     return entries
 

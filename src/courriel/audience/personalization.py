@@ -35,7 +35,7 @@ class AudienceDirectory:
                 principal,
                 "contact.rendered",
                 f"contact:{contact_id}",
-                {"for": purpose, "masked": principal.masks},
+                {"purpose": purpose, "masked": principal.masks},
             )
         return ContactFields(
             email=contact.email,

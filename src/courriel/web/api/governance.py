@@ -41,10 +41,10 @@ class GovernanceIn(Input):
     )
     notes: str = ""
     pending_days: int | None = Field(
-        default=None, description="Forget unconfirmed sign-ups after this many days"
+        default=None, ge=1, le=3650, description="Forget unconfirmed sign-ups after this many days"
     )
     ended_months: int | None = Field(
-        default=None, description="Reduce people who left after this many months"
+        default=None, ge=1, le=1200, description="Reduce people who left after this many months"
     )
 
 
@@ -91,10 +91,12 @@ class RunOut(BaseModel):
 
 class DefaultsIn(Input):
     pending_days: int | None = Field(
-        default=None, description="Forget unconfirmed sign-ups after this many days"
+        default=None, ge=1, le=3650, description="Forget unconfirmed sign-ups after this many days"
     )
     ended_months: int | None = Field(
         default=None,
+        ge=1,
+        le=1200,
         description="Reduce people who left every list to the suppression hash and the "
         "consent ledger after this many months",
     )
