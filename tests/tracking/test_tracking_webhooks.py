@@ -312,3 +312,37 @@ def test_another_tenants_endpoints_are_out_of_reach(
     page = client.get(f"/v1/webhooks/{endpoint}", headers=tenant_a.headers).json()
     assert "secret" not in page
     assert client.delete(f"/v1/webhooks/{endpoint}", headers=tenant_a.headers).status_code == 204
+
+
+def test_an_endpoint_set_up_by_a_masked_key_receives_masked_addresses(
+    services: Services, tenant_a: TenantAccess, receiver: Receiver, clock: FrozenClock
+) -> None:
+    webhooks, deliverer = _parts(services, clock)
+    masked_key = services.api_keys.create(tenant_a.operator, "analyst", field_default="hidden")
+    masked = services.api_keys.authenticate(masked_key.secret)
+    webhooks.create(masked, receiver.url, ["bounced"])
+    webhooks.create(tenant_a.operator, receiver.url, ["bounced"])
+    with transaction(services.storage.tenant(tenant_a.tenant.id)) as session:
+        record_events(
+            session,
+            [
+                NewEvent(
+                    type=EventType.BOUNCED,
+                    occurred_at=clock.now(),
+                    message_id="msg_x",
+                    lane="gmail.test",
+                    detail={
+                        "reply": "550 5.1.1 <ada.lovelace@gmail.test>: unknown user",
+                        "ip": "192.0.2.7",
+                    },
+                )
+            ],
+        )
+    assert deliverer.run_once() == 2
+    bodies = sorted(body.decode() for _, body in receiver.requests)
+    shown = [b for b in bodies if "ada.lovelace@gmail.test" not in b]
+    full = [b for b in bodies if "ada.lovelace@gmail.test" in b]
+    assert len(shown) == len(full) == 1, "the owner's endpoint keeps the data"
+    assert "a***@g***.test" in shown[0]
+    assert "192.0.2.7" not in shown[0]
+    assert "192.0.2.7" in full[0]

@@ -15,10 +15,12 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,6 +30,7 @@ from courriel.config import Settings
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.masking import mask_addresses, mask_addresses_in
 from courriel.core.storage import Storage
 from courriel.events.webhooks.models import (
     DeliveryStatus,
@@ -71,6 +74,36 @@ class _Claimed:
     secret: str
     payload: str
     style: str = "courriel"
+    # Set up by someone who sees personal data masked: it goes out masked too.
+    masked: bool = False
+
+
+# Keys whose values describe a person's device or network (never masked: left out).
+_DEVICE_KEYS = frozenset({"ip", "user_agent", "agent"})
+
+
+def masked_body(payload: str) -> str:
+    """A JSON body with every address masked (`a***@g***.com`) and device data left out.
+
+    For endpoints set up by a principal that sees personal data masked: what
+    it cannot read in the API it cannot receive by webhook either. The result
+    depends only on the body, so every retry sends the same bytes.
+    """
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return mask_addresses(payload)
+    return json.dumps(
+        _without_device(mask_addresses_in(body)), sort_keys=True, separators=(",", ":")
+    )
+
+
+def _without_device(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_device(v) for k, v in value.items() if k not in _DEVICE_KEYS}
+    if isinstance(value, list):
+        return [_without_device(v) for v in value]
+    return value
 
 
 def post_signed(
@@ -147,6 +180,10 @@ class WebhookDeliverer:
                 dataclasses.replace(c, payload=body)
                 for c, body in zip(claimed, bodies, strict=True)
             ]
+        claimed = [
+            dataclasses.replace(c, payload=masked_body(c.payload)) if c.masked else c
+            for c in claimed
+        ]
         for item in claimed:
             attempt = self._attempt(item)
             self._settle(tenant_id, item, attempt)
@@ -181,6 +218,7 @@ class WebhookDeliverer:
                         endpoint.secret,
                         delivery.payload,
                         endpoint.format,
+                        endpoint.masked,
                     )
                 )
             return claimed

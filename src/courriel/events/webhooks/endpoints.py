@@ -101,6 +101,7 @@ class WebhookService:
                 description=description,
                 event_types=types,
                 secret=secret,
+                masked=principal.masks,
                 status=EndpointStatus.ACTIVE,
                 created_at=now,
                 format=style,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import ControlBase, TenantBase, UTCDateTime, str_enum
@@ -47,6 +47,8 @@ class WebhookEndpoint(TenantBase):
     # "courriel" (our JSON) or "mailjet" (Mailjet's event fields, for an
     # existing Mailjet consumer).
     format: Mapped[str] = mapped_column(String(20), default="courriel", server_default="courriel")
+    # Set up by a principal that sees personal data masked: its bodies go out masked.
+    masked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class WebhookDelivery(TenantBase):
