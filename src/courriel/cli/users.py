@@ -36,6 +36,25 @@ def users_add(
     console.print(f"one-time password (shown once): [bold]{created.one_time_password}[/bold]")
 
 
+@users_app.command("invite")
+def users_invite(
+    email: str,
+    tenant: TenantOpt,
+    role: Annotated[str, typer.Option(help="owner, admin, marketer, analyst, …")] = "marketer",
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Invite someone by email: a signed, single-use link, valid COURRIEL_INVITATION_HOURS."""
+    services = open_services(data_dir)
+    try:
+        invited = services.invitations.invite(Principal.operator(tenant), email, role, name)
+    except CourrielError as exc:
+        raise fail(exc) from None
+    finally:
+        services.close()
+    console.print(f"invited {invited.user.email} as {invited.user.role} ({invited.user.id})")
+
+
 @users_app.command("list")
 def users_list(tenant: TenantOpt, data_dir: DataDir = None) -> None:
     """List the tenant's users."""

@@ -22,6 +22,7 @@ from courriel.web.api.privacy import router as privacy_rights_router
 from courriel.web.api.roles import router as roles_router
 from courriel.web.api.sandbox import router as sandbox_router
 from courriel.web.api.templates import router as content_router
+from courriel.web.api.users import router as users_router
 from courriel.web.pages import accountbase, apidocs, invitation, security, signin
 from courriel.web.pages import tracking as tracking_public
 from courriel.web.pages.base import PageHeaders
@@ -73,6 +74,7 @@ def create_app(services: Services) -> FastAPI:
     # /v3.1/send (Mailjet's path) and /v1/messages.
     app.include_router(messages_router)
     app.include_router(roles_router, prefix="/v1")
+    app.include_router(users_router, prefix="/v1")
     tracking_public.install(app, services.tracker)
     if services.settings.resolver == "sandbox":
         app.include_router(sandbox_router, prefix="/v1")
