@@ -228,7 +228,7 @@ def _receipts(store: MailStore, prefix: str) -> dict[str, dt.datetime]:
 
 def latency(
     base: str, auth: tuple[str, str], services: Services, store: MailStore, probes: int
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Single messages while the campaign is delivered: answer → receipt, per message."""
     answered: dict[str, dt.datetime] = {}
     campaign_before = _received(store, "c")
@@ -258,7 +258,8 @@ def latency(
         "probes_lost": lost,
         "p50_s": round(statistics.median(delays), 3),
         "p99_s": round(delays[min(len(delays) - 1, int(len(delays) * 0.99))], 3),
-        "max_s": round(delays[-1], 3),
+        # JSON has no infinity: a lost probe makes the maximum unknown (null).
+        "max_s": round(delays[-1], 3) if not lost else None,
         "campaign_delivered_during_probes": _received(store, "c") - campaign_before,
         "campaign_still_spooled_after_probes": int(waiting),
     }
