@@ -60,10 +60,15 @@ def _refused(html: str, *, limits: RenderLimits | None = None) -> str:
         ("{{ ('x' * 999999).replace('x', 'yy') }}", "longer than 1000000 characters"),
         ("{{ ('x' * 999999)|replace('x', 'yy') }}", "longer than 1000000 characters"),
         ("{{ 2 ** (10 ** 10) }}", "power above 64"),
-        ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recursed too deeply"),
+        # Deep recursion meets the depth guard, or on a loaded machine (every
+        # call checks the deadline) the time limit first: refused either way.
+        (
+            "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+            "recursed too deeply | took longer than 0.5 s",
+        ),
         (
             "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}",
-            "recursed too deeply",
+            "recursed too deeply | took longer than 0.5 s",
         ),
         (
             "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}",
@@ -94,7 +99,8 @@ def _refused(html: str, *, limits: RenderLimits | None = None) -> str:
     ],
 )
 def test_attacks_are_refused_with_a_clear_reason(attack: str, reason: str) -> None:
-    assert reason in _refused(attack)
+    refused = _refused(attack)
+    assert any(one in refused for one in reason.split(" | ")), refused
 
 
 def test_a_slow_template_is_stopped_by_the_time_limit() -> None:
