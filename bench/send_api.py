@@ -218,6 +218,11 @@ def spool_campaign(services: Services, tenant_id: str, count: int) -> None:
         services.spool.enqueue(batch, now, dt.timedelta(days=1))
 
 
+def _finite(seconds: float) -> float | None:
+    """Rounded seconds, or None (JSON null) for a probe never received."""
+    return None if seconds == float("inf") else round(seconds, 3)
+
+
 def _receipts(store: MailStore, prefix: str) -> dict[str, dt.datetime]:
     with store._lock:  # noqa: SLF001
         rows = store._db.execute(  # noqa: SLF001
@@ -257,7 +262,7 @@ def latency(
         "probes": probes,
         "probes_lost": lost,
         "p50_s": round(statistics.median(delays), 3),
-        "p99_s": round(delays[min(len(delays) - 1, int(len(delays) * 0.99))], 3),
+        "p99_s": _finite(delays[min(len(delays) - 1, int(len(delays) * 0.99))]),
         # JSON has no infinity: a lost probe makes the maximum unknown (null).
         "max_s": round(delays[-1], 3) if not lost else None,
         "campaign_delivered_during_probes": _received(store, "c") - campaign_before,
