@@ -20,7 +20,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP
 
 from courriel.core.wire import unstuff
-from courriel.sandbox.data import has_long_line, read_message_data
+from courriel.sandbox.data import data_allowed, has_long_line, read_message_data
 
 # A dot-atom path in angle brackets, and what follows it (the parameters).
 _PLAIN_PATH = re.compile(
@@ -56,7 +56,7 @@ class RelaySMTP(SMTP):
     async def smtp_DATA(self, arg: str) -> None:  # noqa: N802 (aiosmtpd's command name)
         """DATA: aiosmtpd's checks, a fast read, then the handler's DATA hook."""
         envelope = self.envelope
-        if envelope is None or not await self._data_allowed(arg):
+        if envelope is None or not await data_allowed(self, arg):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         limit = (self.data_size_limit or 0) or 2**31
@@ -83,15 +83,3 @@ class RelaySMTP(SMTP):
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push(status if isinstance(status, str) else "250 OK")
-
-    async def _data_allowed(self, arg: str) -> bool:
-        # aiosmtpd's own checks before DATA, replying when one fails.
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
-            return False
-        if self.envelope is None or not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return False
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return False
-        return True

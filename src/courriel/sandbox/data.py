@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["has_long_line", "read_message_data"]
+from aiosmtpd.smtp import SMTP
+
+__all__ = ["data_allowed", "has_long_line", "read_message_data"]
 
 _CR = b"\r"
 _MARKER = b"\n.\r\n"
@@ -80,3 +82,20 @@ def has_long_line(data: bytes, longest: int) -> bool:
         ):
             return False
     return max(map(len, data.split(b"\r\n"))) > longest
+
+
+async def data_allowed(server: SMTP, arg: str) -> bool:
+    """aiosmtpd's own checks before DATA, replying when one fails.
+
+    For servers that read DATA themselves (`read_message_data`) instead of
+    through aiosmtpd's line-by-line reader.
+    """
+    if await server.check_helo_needed() or await server.check_auth_needed("DATA"):
+        return False
+    if server.envelope is None or not server.envelope.rcpt_tos:
+        await server.push("503 Error: need RCPT command")
+        return False
+    if arg:
+        await server.push("501 Syntax: DATA")
+        return False
+    return True

@@ -29,7 +29,7 @@ from courriel.sandbox.behaviour import (
     REPLY_RELAY_DENIED,
     queued_reply,
 )
-from courriel.sandbox.data import has_long_line, read_message_data
+from courriel.sandbox.data import data_allowed, has_long_line, read_message_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -327,7 +327,7 @@ class ProviderSmtp(SMTP):
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             hang_up(self)
             return
-        if envelope is None or not await self._data_allowed(arg):
+        if envelope is None or not await data_allowed(self, arg):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
@@ -348,18 +348,6 @@ class ProviderSmtp(SMTP):
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push(status if isinstance(status, str) else "250 OK")
-
-    async def _data_allowed(self, arg: str) -> bool:
-        # aiosmtpd's own checks before DATA, replying when one fails.
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
-            return False
-        if self.envelope is None or not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return False
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return False
-        return True
 
     async def _read_data(self) -> bytes | None:
         """The message data, dots removed (RFC 5321 §4.5.2); None if a line is too long."""
