@@ -39,7 +39,7 @@ from courriel.campaigns.scheduler import Scheduler
 from courriel.campaigns.service import CampaignService
 from courriel.campaigns.viewonline import ViewOnline
 from courriel.config import Settings
-from courriel.config.profiles import profile_for_lane
+from courriel.config.profiles import provider_name
 from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.mailer import Mailer
 from courriel.content.service import TemplateService
@@ -223,7 +223,7 @@ class Services:
             reporter=OutcomeReporter(
                 spool,
                 TenantOutcomes(storage, clock, key),
-                provider_of=lambda lane: provider_name(lane, settings),
+                provider_of=lambda lane: provider_name(lane, settings.throttle_profiles),
                 now=clock.now,
             ),
             returns=ReturnProcessor(storage, clock, key),
@@ -329,13 +329,6 @@ class Services:
     def close(self) -> None:
         """Release database connections."""
         self.storage.dispose()
-
-
-def provider_name(lane: str | None, settings: Settings) -> str:
-    """The inbox provider (throttle profile) a lane belongs to, for metrics."""
-    if not lane:
-        return "unrouted"
-    return profile_for_lane(lane, settings.throttle_profiles)[0]
 
 
 def _owner(role: str) -> str:

@@ -80,3 +80,8 @@ def profile_for_lane(
             if any(h == suffix or h.endswith("." + suffix) for h in hosts):
                 return name, profile
     return DEFAULT_PROFILE, profiles.get(DEFAULT_PROFILE) or ThrottleProfile()
+
+
+def provider_name(lane: str | None, profiles: dict[str, ThrottleProfile]) -> str:
+    """The inbox provider (throttle profile) a lane belongs to; "unrouted" before MX lookup."""
+    return profile_for_lane(lane, profiles)[0] if lane else "unrouted"

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from courriel.campaigns.models import FanoutJob
 from courriel.config import Settings
-from courriel.config.profiles import profile_for_lane
+from courriel.config.profiles import provider_name
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
@@ -37,9 +37,7 @@ class StateCollector(Collector):
         self._clock = clock
 
     def _provider(self, lane: str | None) -> str:
-        if not lane:
-            return "unrouted"
-        return profile_for_lane(lane, self._settings.throttle_profiles)[0]
+        return provider_name(lane, self._settings.throttle_profiles)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """See `Collector.collect`."""
