@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from starlette.requests import Request
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from courriel.events.webhooks.ssrf import Network, parse_networks
 
 
 def parse_proxies(values: Sequence[str]) -> tuple[Network, ...]:
@@ -25,7 +25,8 @@ def parse_proxies(values: Sequence[str]) -> tuple[Network, ...]:
 
 @functools.lru_cache(maxsize=8)
 def _parse(values: tuple[str, ...]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v.strip())
+    # The same spelling as the webhook allow-list setting, parsed the same way.
+    return parse_networks(values)
 
 
 def _trusted(address: str, proxies: Sequence[Network]) -> bool:
