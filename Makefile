@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest quick bench lock docs clean browser
+.PHONY: run test lint typecheck pytest quick bench lock docs clean browser screenshots
 
 # Debian packages: Chromium for the browser tests (Playwright drives it, and
 # never downloads a browser of its own), wrk for the HTTP benchmarks, swaks
@@ -53,6 +53,10 @@ pytest: $(STAMP)
 # CI and `make test` always run everything.
 quick: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow"
+
+# The web application's journeys, keeping a screenshot of every page for docs/ui.md.
+screenshots: $(STAMP) browser
+	COURRIEL_SCREENSHOTS=docs/screenshots $(BIN)/pytest -n $(PYTEST_WORKERS) tests/web/ui
 
 bench: $(STAMP) browser
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

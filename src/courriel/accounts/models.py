@@ -78,6 +78,8 @@ class User(ControlBase):
     # The address case-folded: what uniqueness and sign-in compare.
     email_key: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # The web application's language for this user ("" : the browser's choice).
+    language: Mapped[str] = mapped_column(String(10), default="", server_default="")
     role: Mapped[str] = mapped_column(String(60))
     status: Mapped[UserStatus] = mapped_column(str_enum(UserStatus), default=UserStatus.ACTIVE)
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -10,7 +10,7 @@ first sign-in; invited users choose theirs on the invitation page.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -181,6 +181,17 @@ class UserService:
             {"from": before, "to": role},
         )  # fmt: skip
         return user
+
+    def set_language(self, user_id: str, language: str, languages: Collection[str]) -> None:
+        """A user's own choice of language for the web application ("" : the browser's)."""
+        if language and language not in languages:
+            raise InvalidInputError("language", f"choose one of {', '.join(sorted(languages))}")
+        with transaction(self._storage.control) as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundError("no such user")
+            user.language = language
+            user.updated_at = self._clock.now()
 
     def transfer_ownership(self, principal: Principal, to_user_id: str) -> User:
         """Make an active user the owner; the former owner becomes an admin."""

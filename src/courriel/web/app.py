@@ -30,6 +30,7 @@ from courriel.web.pages.center import center_router
 from courriel.web.pages.reconfirm import public_router as reconfirm_pages_router
 from courriel.web.pages.signup import public_router as signup_pages_router
 from courriel.web.telemetry import RequestTimer
+from courriel.web.ui import routes as ui_routes
 
 
 class SourceAddress:
@@ -60,7 +61,7 @@ def create_app(services: Services) -> FastAPI:
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
-    problems.install(app)
+    problems.install(app, ui_routes.page_errors)
     app.add_middleware(SourceAddress)
     app.add_middleware(PageHeaders)
     app.add_middleware(RequestTimer)
@@ -86,6 +87,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(signin.router())
     app.include_router(security.router())
     app.include_router(invitation.router())
+    ui_routes.install(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

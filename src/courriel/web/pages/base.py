@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 BASE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
+<title>{{ title or "Courriel" }}</title>
 <style>
 body{font:16px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;background:#f5f6f8;margin:0;
 color:#1d2330}
@@ -61,11 +61,15 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
 }
 EMBEDDABLE_HEADERS = {**_COMMON, "content-security-policy": _CSP}
-# The team's pages (/app/…) run one script of our own (passkeys) that calls back home.
+# The team's pages (/app/…): their own scripts, styles and images from /static/
+# (htmx, uPlot, the passkey script), requests back home only, previews framed
+# by the application itself.
 APP_HEADERS = {
     **SECURITY_HEADERS,
     "content-security-policy": (
-        f"{_CSP}; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; frame-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
     ),
 }
 

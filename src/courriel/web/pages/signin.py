@@ -72,14 +72,7 @@ Use a passkey</button></p><p id="passkey-error" class="error" hidden></p>
 <button type="submit">Continue</button></form>{% endif %}
 {% endblock %}"""
 
-_HOME = """{% extends "account" %}{% block page %}
-<h1>Courriel</h1>
-<p>Signed in as <strong>{{ user.email }}</strong> ({{ user.role }}).</p>
-<nav><a href="/app/security">Two-factor authentication</a>
-<a href="/app/password">Change password</a> <a href="/app/sessions">Sessions</a></nav>
-{% endblock %}"""
-
-_PAGES = account_templates({"sign_in": _SIGN_IN, "second": _SECOND, "home": _HOME})
+_PAGES = account_templates({"sign_in": _SIGN_IN, "second": _SECOND})
 TOTP_OR_RECOVERY = "that code is not right"
 
 
@@ -214,14 +207,6 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         response = JSONResponse({"next": NEXT_PAGE[resolved.stage]})
         set_session_cookie(response, services.settings, new)
         return response
-
-    @pages.get("", response_class=HTMLResponse)
-    def home(request: Request, services: ServicesDep) -> HTMLResponse:
-        signed_in, _ = signed_in_at(request, services, {SessionStage.FULL})
-        body = _PAGES.get_template("home").render(
-            user=signed_in.user, csrf=signed_in.session.csrf_token
-        )
-        return html(body)
 
     @pages.post("/sign-out", response_model=None)
     def sign_out(

@@ -1,0 +1,23 @@
+"""Every page of the application, registered on the HTTP app in one place."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from courriel.web.ui import dashboard, preferences
+from courriel.web.ui.errors import error_page, wants_page
+
+# Each page group is a module with a `router()`; add new groups here.
+GROUPS = (dashboard, preferences)
+
+
+def page_errors(request: Request, status: int, detail: str) -> Response | None:
+    """An error of a browser on /app as a page; None for API clients."""
+    return error_page(request, status, detail) if wants_page(request) else None
+
+
+def install(app: FastAPI) -> None:
+    """Add the application's pages to `app`."""
+    for group in GROUPS:
+        app.include_router(group.router())

@@ -1,0 +1,64 @@
+"""The application's shell: sign-in with a second factor, the dashboard, the
+navigation a role allows, the user's language, error pages."""
+
+from __future__ import annotations
+
+from courriel.services import Services
+from tests.support.journey import Journey
+from tests.support.tenants import TenantAccess
+from tests.web.ui.conftest import Member, member
+
+
+def test_sign_in_with_password_and_totp_lands_on_the_dashboard(
+    journey: Journey, admin: Member
+) -> None:
+    journey.sign_in(admin.email, admin.password, admin.totp_secret)
+    journey.check()
+    page = journey.page
+    assert page.locator("h1").inner_text() == "Dashboard"
+    assert page.locator("#policy-title").is_visible()
+    assert page.locator("figure.chart svg, figure.chart canvas").count() >= 1
+    journey.snap("dashboard")
+    # Every section an admin may open is in the navigation and answers.
+    links = page.locator("nav.side a").evaluate_all("(as) => as.map(a => a.getAttribute('href'))")
+    assert "/app/team" in links
+    assert "/app/campaigns" in links
+
+
+def test_the_navigation_shows_only_what_the_role_allows(
+    journey: Journey, services: Services, tenant_a: TenantAccess
+) -> None:
+    analyst = member(services, tenant_a, "analyst@example.test", "analyst")
+    journey.sign_in(analyst.email, analyst.password)
+    journey.check()
+    links = journey.page.locator("nav.side a").evaluate_all(
+        "(as) => as.map(a => a.getAttribute('href'))"
+    )
+    assert "/app/statistics" in links
+    for hidden in ("/app/team", "/app/keys", "/app/imports", "/app/webhooks"):
+        assert hidden not in links, hidden
+    # A page the role does not allow answers as a page, not as JSON.
+    with journey.expecting(403, 404):
+        journey.page.goto(journey.base + "/app/keys")
+    assert journey.page.locator("h1").count() == 1
+
+
+def test_a_user_chooses_french_and_the_application_speaks_it(
+    journey: Journey, admin: Member
+) -> None:
+    journey.sign_in(admin.email, admin.password, admin.totp_secret)
+    journey.goto("/app/preferences")
+    journey.page.select_option("#language", "fr")
+    journey.page.click("text=Save")
+    journey.page.wait_for_url("**/app/preferences?saved=true")
+    journey.check()
+    assert journey.page.locator("html").get_attribute("lang") == "fr"
+    assert journey.page.locator("h1").inner_text() == "Préférences"
+    journey.goto("/app")
+    assert journey.page.locator("h1").inner_text() == "Tableau de bord"
+    journey.snap("dashboard-fr")
+
+
+def test_without_a_session_every_page_leads_to_sign_in(journey: Journey) -> None:
+    journey.goto("/app/preferences")
+    assert journey.page.url.endswith("/app/sign-in")
