@@ -192,6 +192,21 @@ class Settings(BaseSettings):
         default="required",
         description="STARTTLS towards the smart host (required by default: AUTH sends secrets).",
     )
+    transport_security: bool = Field(
+        default=True,
+        description=(
+            "Honour recipient domains' MTA-STS policies (RFC 8461) and DANE TLSA records "
+            "(RFC 7672): TLS becomes required, and checked, where they are published. DANE "
+            "needs a DNSSEC-validating resolver in resolv.conf (it trusts the AD bit)."
+        ),
+    )
+    mx_tls_ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "CA certificates (PEM) that MX hosts' certificates are checked against under an "
+            "MTA-STS policy, and MTA-STS policy hosts' too; unset: the system store."
+        ),
+    )
     smart_host_ca_file: Path | None = Field(
         default=None,
         description=(

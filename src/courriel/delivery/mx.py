@@ -266,6 +266,8 @@ class StaticMxResolver:
         self._rng = rng
         self._zone_file: Path | None = None
         self._zone_stamp: tuple[int, int, int] | None = None
+        self._records: dict[str, dict[str, list[str]]] = {}
+        self._signed: tuple[str, ...] = ()
         self._load(domains, hosts)
 
     @classmethod
@@ -306,6 +308,33 @@ class StaticMxResolver:
         self._domains = {normalize_domain(d): tuple(mx) for d, mx in domains.items()}
         self._hosts = {name.lower().rstrip("."): target for name, target in hosts.items()}
 
+    def set_records(
+        self, records: Mapping[str, Mapping[str, list[str]]], signed: Sequence[str]
+    ) -> None:
+        """Other records of the table (TXT, TLSA…: name → type → values) and the
+        names at or under which answers count as DNSSEC-validated."""
+        self._records = {n: dict(rr) for n, rr in records.items()}
+        self._signed = tuple(signed)
+
+    def records(self, name: str, rdtype: str) -> tuple[list[str], bool] | None:
+        """The values of `rdtype` at `name` and whether they are signed; None when
+        the name is outside the table (ask the fallback)."""
+        self._reload_if_changed()
+        name = name.lower().rstrip(".")
+        if not self._owns(name):
+            return None
+        signed = any(name == s or name.endswith("." + s) for s in self._signed)
+        return list(self._records.get(name, {}).get(rdtype.upper(), [])), signed
+
+    def address_of(self, host: str) -> tuple[str, int] | None:
+        """The (address, port) the table gives `host`, if any."""
+        self._reload_if_changed()
+        return self._hosts.get(host.lower().rstrip("."))
+
+    def _owns(self, name: str) -> bool:
+        known = (*self._domains, *self._hosts, *self._records)
+        return any(name == k or name.endswith("." + k) for k in known)
+
     def _host(self, exchange: str, preference: int) -> MxHost:
         name = exchange.lower().rstrip(".")
         target = self._hosts.get(name)
@@ -333,8 +362,16 @@ class StaticMxResolver:
             zone = json.loads(self._zone_file.read_text(encoding="utf-8"))
             domains = {d: [(str(h), int(p)) for h, p in mx] for d, mx in zone["domains"].items()}
             hosts = {h: (str(a), int(p)) for h, (a, p) in zone["hosts"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+            records = {
+                str(name).lower().rstrip("."): {
+                    str(t).upper(): [str(v) for v in vs] for t, vs in rr.items()
+                }
+                for name, rr in zone.get("records", {}).items()
+            }
+            signed = tuple(str(n).lower().rstrip(".") for n in zone.get("signed", []))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             # Caught mid-write: keep the previous table and read again next time.
             return
         self._load(domains, hosts)
+        self.set_records(records, signed)
         self._zone_stamp = stamp

@@ -281,6 +281,8 @@ _CONNECTION_REASONS: Final[dict[str, str]] = {
     "connection-lost": "connection-lost",
     "tls-failed": "tls-failed",
     "tls-unavailable": "tls-unavailable",
+    "tls-unauthenticated": "tls-unauthenticated",
+    "tls-policy": "tls-policy",
 }
 
 
@@ -289,7 +291,9 @@ def classify_connection_error(exc_kind: str) -> Classification:
 
     Known kinds: ``"timeout"``, ``"refused"``, ``"dns-failed"``, ``"connection-lost"``,
     ``"tls-failed"`` (the handshake broke), ``"tls-unavailable"`` (TLS was
-    required but not offered). Any other kind becomes ``"connection-error"``.
+    required but not offered), ``"tls-unauthenticated"`` (DANE records did not
+    match the certificate), ``"tls-policy"`` (MTA-STS or DANE left no usable
+    MX). Any other kind becomes ``"connection-error"``.
     RFC 5321 §4.5.4.1: a site that cannot be reached is retried until the
     message's queue lifetime runs out.
     """

@@ -23,14 +23,18 @@ import contextlib
 import logging
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, Self
 
 from courriel.config import Settings
 from courriel.core.wire import dot_stuff, is_valid_path, unverified_tls_context
+from courriel.delivery.dane import check_peer
 from courriel.delivery.mx import MxHost, MxResult
 from courriel.delivery.protocol import ProtocolError, Reply, SmtpClientProtocol
+from courriel.delivery.tlspolicy import HostPlan, TransportSecurity, TransportSecurityError
 
 __all__ = [
     "NO_REPLY",
@@ -45,6 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Judges the server's certificate (DER) after the handshake: None, or why not.
+PeerCheck = Callable[[bytes | None], str | None]
 SmtpStage = Literal["connect", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "network"]
 TlsPolicy = Literal["opportunistic", "required", "off"]
 NO_REPLY = 0
@@ -136,6 +142,8 @@ class SmtpSession:
         timeouts: SmtpTimeouts = SmtpTimeouts(),
         tls_context: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
+        server_name: str | None = None,
+        peer_check: PeerCheck | None = None,
     ) -> Self:
         """Connect, read the greeting, EHLO and STARTTLS as ``tls`` says.
 
@@ -147,6 +155,9 @@ class SmtpSession:
         With ``credentials`` (a smart host) it authenticates (RFC 4954) after
         STARTTLS; a refusal raises at stage ``auth`` with kind
         ``auth-failed``: a configuration error to retry, never a bounce.
+        ``server_name`` is the name TLS sends (SNI) and verifies (default:
+        ``host``, which may be an address); ``peer_check`` judges the
+        certificate after the handshake (DANE): a reason fails the session.
         """
         sock = await _connect_socket(host, port, timeouts.connect)
         loop = asyncio.get_running_loop()
@@ -155,7 +166,7 @@ class SmtpSession:
         except OSError as exc:
             sock.close()
             raise _network_error("connect", exc) from exc
-        opening = _Opening(wire, host, timeouts)
+        opening = _Opening(wire, server_name or host, timeouts, peer_check)
         try:
             await opening.greeting()
             extensions = await opening.hello(helo_name)
@@ -349,10 +360,17 @@ class SmtpSession:
 class _Opening:
     """The commands of a session's opening: greeting, EHLO, STARTTLS, AUTH."""
 
-    def __init__(self, wire: SmtpClientProtocol, host: str, timeouts: SmtpTimeouts) -> None:
+    def __init__(
+        self,
+        wire: SmtpClientProtocol,
+        host: str,
+        timeouts: SmtpTimeouts,
+        peer_check: PeerCheck | None = None,
+    ) -> None:
         self.wire = wire
         self.host = host
         self.timeouts = timeouts
+        self.peer_check = peer_check
 
     async def reply(self, stage: SmtpStage, seconds: float) -> Reply:
         try:
@@ -438,7 +456,19 @@ class _Opening:
         if secure is None:
             raise _network_error("starttls", ConnectionResetError("connection closed"))
         self.wire.transport = secure
+        self.authenticate(secure)
         return True
+
+    def authenticate(self, secure: asyncio.BaseTransport) -> None:
+        """Run `peer_check` on the server's certificate; its refusal fails the session."""
+        if self.peer_check is None:
+            return
+        tls_object = secure.get_extra_info("ssl_object")
+        leaf = tls_object.getpeercert(binary_form=True) if tls_object is not None else None
+        refusal = self.peer_check(leaf)
+        if refusal is not None:
+            reply = SmtpReply(NO_REPLY, f"TLS peer not authenticated: {refusal}", "starttls")
+            raise SmtpSessionError(reply, kind="tls-unauthenticated")
 
     async def login(self, credentials: tuple[str, str], extensions: set[str]) -> None:
         """AUTH PLAIN, else AUTH LOGIN (RFC 4954); any refusal is a configuration error."""
@@ -522,8 +552,22 @@ class Connector:
     the settings say.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, security: TransportSecurity | None = None) -> None:
         self._settings = settings
+        # MTA-STS and DANE towards MX hosts (not towards a smart host: ours).
+        self._security = security
+
+    def _host_tls(
+        self, plan: HostPlan, tls: TlsPolicy, context: ssl.SSLContext | None
+    ) -> tuple[TlsPolicy, ssl.SSLContext | None, PeerCheck | None]:
+        """The TLS level, context and certificate check `plan` demands of its host."""
+        if plan.mode == "mta-sts":
+            # RFC 8461 §4.2: a certificate valid (PKIX) for the MX host name.
+            return "required", verified_tls_context(self._settings.mx_tls_ca_file), None
+        if plan.mode == "dane":
+            # RFC 7672 §3: the TLSA records, not a CA store, vouch for the key.
+            return "required", unverified_tls_context(), partial(check_peer, plan.tlsa)
+        return tls, context, None
 
     def smart_route(self, domain: str) -> MxResult | None:
         """The smart host as the route of `domain`, or None to look up its MX."""
@@ -552,18 +596,29 @@ class Connector:
                 tls = "required"
             if tls == "required":
                 context = verified_tls_context(s.smart_host_ca_file)
+        plans = [HostPlan(host, "opportunistic") for host in mx.hosts]
+        if self._security is not None and not s.smart_host:
+            try:
+                plans = await self._security.plan(mx)
+            except TransportSecurityError as exc:
+                reply = SmtpReply(NO_REPLY, str(exc), "connect")
+                raise SmtpSessionError(reply, kind="tls-policy") from exc
         failure: SmtpSessionError | None = None
-        for host in mx.hosts:
+        for plan in plans:
+            host = plan.host
             address = host.address or host.name
             port = host.port if host.address else s.smtp_port
+            host_tls, host_context, check = self._host_tls(plan, tls, context)
             try:
                 return await SmtpSession.open(
                     address,
                     port,
                     helo_name=s.helo_name,
-                    tls=tls,
-                    tls_context=context,
+                    tls=host_tls,
+                    tls_context=host_context,
                     credentials=credentials,
+                    server_name=host.name,
+                    peer_check=check,
                 )
             except SmtpSessionError as exc:
                 failure = exc  # The next exchanger may answer.

@@ -30,6 +30,7 @@ from courriel.delivery.settle import SettleBatcher
 from courriel.delivery.smtp import Connector
 from courriel.delivery.spool import ClaimedMessage, Spool
 from courriel.delivery.throttle import Adaptation, LaneThrottles
+from courriel.delivery.tlspolicy import TransportSecurity, policy_source
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,12 @@ class DeliveryWorker:
         self._owner = owner
         self.throttles = throttles or throttles_for(spool, settings)
         self._settler = SettleBatcher(spool, owner)
-        self._connector = Connector(settings)
+        security = (
+            TransportSecurity(policy_source(resolver), settings.mx_tls_ca_file)
+            if settings.transport_security
+            else None
+        )
+        self._connector = Connector(settings, security)
         self._stop = asyncio.Event()
         self._pool = SessionPool(
             self.throttles,

@@ -11,7 +11,14 @@ before asking DNS. The format is shared with that resolver and is fixed::
 ``domains`` maps a mail domain to its MX records as ``[host, preference]``
 (RFC 5321 §5.1: lower preference is tried first); ``hosts`` maps an MX host
 to the ``[ip, port]`` to connect to, standing in for its A record plus the
-port 25 that a sandbox on loopback cannot use.
+port 25 that a sandbox on loopback cannot use. Two optional keys carry
+what MTA-STS and DANE look up (tests publish them)::
+
+    "records": {"_mta-sts.gmail.test": {"TXT": ["v=STSv1; id=1"]},
+                "_25._tcp.mx.google.test": {"TLSA": ["3 1 1 <hex>"]}},
+    "signed": ["google.test"]
+
+``signed`` names the zones whose answers count as DNSSEC-validated.
 """
 
 from __future__ import annotations
