@@ -5,6 +5,8 @@ suppression hash, and a migration that merges the duplicates of older data."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -12,8 +14,9 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from courriel.audience.models import Suppression, SuppressionReason
 from courriel.core import migrate
-from courriel.core.addresses import tenant_address_hash
+from courriel.core.addresses import tenant_address_hash, tenant_hash_key
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from tests.support.delivery import deliver_all
@@ -242,3 +245,31 @@ def test_the_migration_merges_case_duplicates_keeping_every_consent_record(
     ]
     # Where two spellings were on one list, a withdrawal outranks a subscription.
     assert subs == {"lst_news": "unsubscribed", "lst_offers": "subscribed"}
+
+
+def test_suppressions_hashed_as_typed_before_folding_are_rehashed_by_migrate(
+    services: Services, client: TestClient, tenant_a: TenantAccess
+) -> None:
+    news = make_list(client, tenant_a)
+    add_person(client, tenant_a, news, "Ana.Case@gmail.test", "Ana")
+    tenant_id = tenant_a.tenant.id
+    # A suppression made before addresses were folded: the hash of the spelling typed.
+    key = tenant_hash_key(services.secret_key, tenant_id)
+    legacy = hmac.new(key, b"Ana.Case@gmail.test", hashlib.sha256).hexdigest()
+    with services.storage.tenant(tenant_id)() as session:
+        session.add(
+            Suppression(
+                address_hash=legacy,
+                reason=SuppressionReason.HARD_BOUNCE,
+                detail="550 5.1.1 from before",
+                created_at=services.clock.now(),
+            )
+        )
+        session.commit()
+    suppressions = services.audience.suppressions
+    assert not suppressions.is_suppressed(tenant_a.operator, "ana.case@gmail.test")
+
+    assert suppressions.refold_hashes(tenant_id) == 1
+    assert suppressions.is_suppressed(tenant_a.operator, "ana.case@gmail.test")
+    assert suppressions.is_suppressed(tenant_a.operator, "ANA.CASE@gmail.test")
+    assert suppressions.refold_hashes(tenant_id) == 0  # idempotent

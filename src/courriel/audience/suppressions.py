@@ -8,6 +8,8 @@ was erased is still refused although the contact no longer exists.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select
@@ -15,7 +17,12 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import Contact, Suppression, SuppressionReason
 from courriel.audience.reactions import suppress_contact
-from courriel.core.addresses import address_key, normalize_address, tenant_address_hash
+from courriel.core.addresses import (
+    address_key,
+    normalize_address,
+    tenant_address_hash,
+    tenant_hash_key,
+)
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
@@ -69,6 +76,42 @@ class SuppressionService:
     def hash_of(self, tenant_id: str, address: str) -> str:
         """The keyed hash of a normalized address for this tenant."""
         return tenant_address_hash(self._secret_key, tenant_id, address)
+
+    def refold_hashes(self, tenant_id: str) -> int:
+        """Rehash suppressions made before addresses were case-folded; how many moved.
+
+        Hashes made before revision tenant_gdpr_a_0001 keyed the address as
+        typed: ``Zoe@x.test`` was suppressed, ``zoe@x.test`` was not. The
+        migration could not rehash them (the key is not a migration's to read);
+        `courriel migrate` calls this for every tenant. A row is found again
+        through the contact still spelled that way, or through its stored
+        address; the hash of an erased person's mixed-case address is beyond
+        recovery by design (nothing else is kept of them).
+        """
+        tenant_key = tenant_hash_key(self._secret_key, tenant_id)
+
+        def as_typed(address: str) -> str:
+            return hmac.new(tenant_key, address.encode("utf-8"), hashlib.sha256).hexdigest()
+
+        moved = 0
+        with transaction(self._storage.tenant(tenant_id)) as session:
+            spellings = set(session.scalars(select(Contact.email)))
+            spellings.update(
+                a for a in session.scalars(select(Suppression.address)) if a is not None
+            )
+            typed = {as_typed(a): a for a in spellings if a != address_key(a)}
+            if not typed:
+                return 0
+            for row in session.scalars(
+                select(Suppression).where(Suppression.address_hash.in_(list(typed)))
+            ):
+                folded = self.hash_of(tenant_id, typed[row.address_hash])
+                if session.scalar(select(Suppression.id).where(Suppression.address_hash == folded)):
+                    session.delete(row)  # Already suppressed under the folded hash.
+                else:
+                    row.address_hash = folded
+                moved += 1
+        return moved
 
     def is_suppressed(self, principal: Principal, address: str) -> bool:
         """Whether the address may not be mailed."""

@@ -88,9 +88,15 @@ def migrate(data_dir: DataDir = None) -> None:
     services = _services(_settings(data_dir), migrate=False)
     try:
         report = services.tenants.migrate_all()
+        # Data the schema migrations could not fix without the installation key.
+        refolded = sum(
+            services.audience.suppressions.refold_hashes(t.id) for t in services.tenants.list()
+        )
     finally:
         services.close()
     console.print(f"migrated {len(report.revisions)} databases to the newest schema")
+    if refolded:
+        console.print(f"rehashed {refolded} suppressions of mixed-case addresses")
 
 
 @tenant_app.command("create")

@@ -12,9 +12,10 @@ the more protective status stays (a withdrawal outranks a subscription); the
 survivor's empty fields take the duplicates' values.
 
 Suppression hashes made before this revision hashed the address as typed;
-for a living contact with capitals the hash is not recomputed here (the key
-that hashes it is not the migration's to read). Most addresses are typed in
-lower case, whose hash is unchanged.
+they are not recomputed here (the key that hashes them is not the
+migration's to read): `courriel migrate` then calls
+`SuppressionService.refold_hashes`, which has the key. Most addresses are
+typed in lower case, whose hash is unchanged.
 """
 
 from __future__ import annotations
