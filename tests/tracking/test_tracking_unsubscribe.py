@@ -6,7 +6,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from courriel.audience.models import ConsentAction, ConsentRecord, Subscription, SubscriptionStatus
+from courriel.audience.models import (
+    ConsentAction,
+    ConsentRecord,
+    Contact,
+    Subscription,
+    SubscriptionStatus,
+)
 from courriel.content.links import unsubscribe_token
 from courriel.events.models import EventType
 from courriel.events.service import EventFilter
@@ -137,3 +143,23 @@ def test_another_tenants_token_cannot_unsubscribe_here(
     assert client.post(f"/u/{token}", data=ONE_CLICK).status_code == 404
     assert _status(services, seeded, "ann@gmail.test") is SubscriptionStatus.SUBSCRIBED
     assert _unsubscribed_events(services, tenant_b) == 0
+
+
+def test_the_pages_speak_the_recipients_language(
+    client: TestClient, services: Services, seeded: Seeded
+) -> None:
+    url = seeded.unsubscribe(services, "ann@gmail.test")
+    assert "Unsubscribe?" in client.get(url).text
+    with services.storage.tenant(seeded.tenant.tenant.id)() as session:
+        contact = session.get(Contact, seeded.contacts["ann@gmail.test"])
+        assert contact is not None
+        contact.language = "fr"
+        session.commit()
+    page = client.get(url).text
+    assert '<html lang="fr">' in page
+    assert "Se désabonner ?" in page
+    done = client.post(url, data=ONE_CLICK).text
+    assert "Vous êtes désabonné" in done
+    # A person whose language is unknown gets their browser's.
+    unknown = client.get("/u/not-a-token", headers={"accept-language": "fr-FR,fr;q=0.9"})
+    assert "Ce lien n’est pas valide" in unknown.text

@@ -20,6 +20,7 @@ from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
     ConsentSource,
+    Contact,
     MailingList,
     Subscription,
 )
@@ -58,6 +59,15 @@ def lists_of_message(session: Session, message_id: str) -> list[MailingList] | N
             .order_by(MailingList.name)
         )
     )
+
+
+def language_of_message(session: Session, message_id: str) -> str:
+    """The language of the person a campaign message went to ("" when unknown)."""
+    recipient = session.get(CampaignRecipient, message_id)
+    if recipient is None or recipient.contact_id is None:
+        return ""
+    language = session.scalar(select(Contact.language).where(Contact.id == recipient.contact_id))
+    return language or ""
 
 
 def unsubscribe_recipient(

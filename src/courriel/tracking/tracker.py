@@ -25,7 +25,11 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import Contact, MailingList
 from courriel.campaigns.models import Campaign, CampaignRecipient
-from courriel.campaigns.unsubscribe import UnsubscribeOutcome, lists_of_message
+from courriel.campaigns.unsubscribe import (
+    UnsubscribeOutcome,
+    language_of_message,
+    lists_of_message,
+)
 from courriel.campaigns.unsubscribe import unsubscribe_recipient as _unsubscribe
 from courriel.config import Settings
 from courriel.content.links import (
@@ -335,6 +339,15 @@ class Tracker:
             return None
         with factory() as session:
             return lists_of_message(session, ref.message_id)
+
+    def recipient_language(self, ref: UnsubscribeRef) -> str:
+        """The language of the message's recipient, for the page they see ("" unknown)."""
+        try:
+            factory = self._storage.tenant(ref.tenant_id)
+        except NotFoundError:
+            return ""
+        with factory() as session:
+            return language_of_message(session, ref.message_id)
 
     def unsubscribe(
         self,

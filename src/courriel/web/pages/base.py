@@ -18,7 +18,7 @@ from jinja2 import DictLoader, Environment
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BASE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{{ language | default('en', true) }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title or "Courriel" }}</title>
 <style>

@@ -262,6 +262,7 @@ def _show(
         complaint = _COMPLAINT_FR
     body = _PAGES.get_template("center").render(
         title=t["title"],
+        language="fr" if t is TEXTS["fr"] else "en",
         t=t,
         complaint=complaint,
         view=view,

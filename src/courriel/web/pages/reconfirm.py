@@ -16,18 +16,30 @@ from courriel.audience.signup import Visitor
 from courriel.privacy.reconfirm import Reconfirmation
 from courriel.web.deps import ServicesDep
 from courriel.web.pages.base import page_templates
+from courriel.web.ui.i18n import N_, negotiate, translations
 
 _PAGE = """{% extends "message" %}{% block after %}
 {% if token %}<form method="post" action="/r/reconfirm">
 <input type="hidden" name="token" value="{{ token }}">
-<button type="submit">Yes, keep me subscribed</button></form>{% endif %}
+<button type="submit">{{ button }}</button></form>{% endif %}
 {% endblock %}"""
 
 _PAGES = page_templates({"page": _PAGE})
 
 
-def _page(title: str, message: str, status: int = 200, token: str = "") -> HTMLResponse:
-    body = _PAGES.get_template("page").render(title=title, message=message, token=token)
+def _page(
+    request: Request, title: str, message: str, status: int = 200, token: str = ""
+) -> HTMLResponse:
+    # The person's browser decides: the token names a request, not who reads the page.
+    language = negotiate("", request.headers.get("accept-language", ""))
+    _ = translations(language).gettext
+    body = _PAGES.get_template("page").render(
+        language=language,
+        title=_(title),
+        message=_(message),
+        token=token,
+        button=_("Yes, keep me subscribed"),
+    )
     return HTMLResponse(body, status_code=status)
 
 
@@ -36,10 +48,11 @@ def public_router() -> APIRouter:
     router = APIRouter(prefix="/r", tags=["re-permission pages"], include_in_schema=False)
 
     @router.get("/reconfirm", response_class=HTMLResponse)
-    def reconfirm_page(token: str = "") -> HTMLResponse:
+    def reconfirm_page(request: Request, token: str = "") -> HTMLResponse:
         return _page(
-            "Stay subscribed?",
-            "One click to tell us you still want to receive these emails.",
+            request,
+            N_("Stay subscribed?"),
+            N_("One click to tell us you still want to receive these emails."),
             token=token[:2000],
         )
 
@@ -55,7 +68,11 @@ def public_router() -> APIRouter:
             token, visitor
         )
         if name is None:
-            return _page("Link not valid", "This link is invalid or has expired.", 404)
-        return _page("Thank you", f"You keep receiving {name}.")
+            return _page(
+                request, N_("Link not valid"), N_("This link is invalid or has expired."), 404
+            )
+        language = negotiate("", request.headers.get("accept-language", ""))
+        kept = translations(language).gettext("You keep receiving %(name)s.") % {"name": name}
+        return _page(request, N_("Thank you"), kept)
 
     return router

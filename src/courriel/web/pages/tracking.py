@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -29,6 +30,7 @@ from courriel.tracking.tracker import Hit, Tracker
 from courriel.web.api.events import router as events_router
 from courriel.web.api.events import webhooks_router
 from courriel.web.pages.base import page_templates
+from courriel.web.ui.i18n import negotiate, translations
 
 # The smallest transparent GIF (43 bytes).
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -164,30 +166,40 @@ async def _not_found(send: Send) -> None:
 router = APIRouter(tags=["recipients"], include_in_schema=False)
 
 
-_UNSUBSCRIBE = """{% extends "base" %}{% block body %}<h1>Unsubscribe?</h1>
-<p>You will stop receiving mail from these lists:</p>
+_UNSUBSCRIBE = """{% extends "base" %}{% block body %}<h1>{{ title }}</h1>
+<p>{{ intro }}</p>
 <ul>{% for name in names %}<li>{{ name }}</li>{% endfor %}</ul>
 <form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">\
-<button type="submit">Unsubscribe</button></form>{% endblock %}"""
+<button type="submit">{{ button }}</button></form>{% endblock %}"""
 _PAGES = page_templates({"unsubscribe": _UNSUBSCRIBE})
 
 
-def _page(name: str, status: int = 200, **values: object) -> HTMLResponse:
-    return HTMLResponse(_PAGES.get_template(name).render(**values), status_code=status)
+def _page(name: str, language: str, status: int = 200, **values: object) -> HTMLResponse:
+    body = _PAGES.get_template(name).render(language=language, **values)
+    return HTMLResponse(body, status_code=status)
 
 
-def _message(title: str, message: str, status: int = 200) -> HTMLResponse:
-    return _page("message", status, title=title, message=message)
+def _message(language: str, title: str, message: str, status: int = 200) -> HTMLResponse:
+    return _page("message", language, status, title=title, message=message)
 
 
-def _missing() -> HTMLResponse:
-    return _message("This link is not valid", "", status=404)
+def _language(request: Request, chosen: str = "") -> tuple[str, Callable[[str], str]]:
+    """The recipient's language (theirs, else their browser's) and its gettext."""
+    language = negotiate(chosen, request.headers.get("accept-language", ""))
+    return language, translations(language).gettext
 
 
-def _test_send() -> HTMLResponse:
+def _missing(request: Request) -> HTMLResponse:
+    language, _ = _language(request)
+    return _message(language, _("This link is not valid"), "", status=404)
+
+
+def _test_send(request: Request) -> HTMLResponse:
+    language, _ = _language(request)
     return _message(
-        "This was a test send",
-        "In the campaign, this link lets its recipient unsubscribe. Nothing was changed.",
+        language,
+        _("This was a test send"),
+        _("In the campaign, this link lets its recipient unsubscribe. Nothing was changed."),
     )
 
 
@@ -202,14 +214,22 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     tracker = _tracker(request)
     ref = tracker.unsubscribe_ref(token)
     if ref is not None and is_test_message(ref.message_id):
-        return _test_send()
+        return _test_send(request)
     lists = tracker.unsubscribe_lists(ref) if ref is not None else None
-    if lists is None:
-        return _missing()
+    if ref is None or lists is None:
+        return _missing(request)
+    language, _ = _language(request, tracker.recipient_language(ref))
     # The form posts exactly the RFC 8058 request and nothing more, to this
     # same capability URL: it needs no CSRF token (the token in the URL is
     # the only authority, and the action is the one a mail client may take).
-    return _page("unsubscribe", title="Unsubscribe", names=[m.name for m in lists])
+    return _page(
+        "unsubscribe",
+        language,
+        title=_("Unsubscribe?"),
+        intro=_("You will stop receiving mail from these lists:"),
+        button=_("Unsubscribe"),
+        names=[m.name for m in lists],
+    )
 
 
 @router.post("/u/{token}")
@@ -218,14 +238,16 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     tracker = _tracker(request)
     ref = tracker.unsubscribe_ref(token)
     if ref is None:
-        return _missing()
+        return _missing(request)
     if is_test_message(ref.message_id):
-        return _test_send()
+        return _test_send(request)
     form = await request.form()
+    language, _ = _language(request, await asyncio.to_thread(tracker.recipient_language, ref))
     if form.get("List-Unsubscribe") != "One-Click":
         return _message(
-            "Nothing changed",
-            "The request must carry List-Unsubscribe=One-Click (RFC 8058).",
+            language,
+            _("Nothing changed"),
+            _("The request must carry List-Unsubscribe=One-Click (RFC 8058)."),
             status=400,
         )
     ip = request.client.host if request.client else None
@@ -233,8 +255,10 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
         tracker.unsubscribe, ref, ip, request.headers.get("user-agent")
     )
     if outcome is None:
-        return _missing()
-    return _message("You are unsubscribed", "You will get no more mail from these lists.")
+        return _missing(request)
+    return _message(
+        language, _("You are unsubscribed"), _("You will get no more mail from these lists.")
+    )
 
 
 # The message is the sender's HTML: it may show images and styles from where
@@ -254,13 +278,15 @@ async def view_online(token: str, request: Request) -> HTMLResponse:
     view: ViewOnline = request.app.state.services.view_online
     ref = verify_view_online_token(request.app.state.services.secret_key, token)
     if ref is not None and is_test_message(ref.message_id):
+        language, _ = _language(request)
         return _message(
-            "This was a test send",
-            "In the campaign, this link shows the message as its recipient received it.",
+            language,
+            _("This was a test send"),
+            _("In the campaign, this link shows the message as its recipient received it."),
         )
     found = await asyncio.to_thread(view.message, token)
     if found is None:
-        return _missing()
+        return _missing(request)
     return HTMLResponse(found.html, headers=_VIEW_ONLINE_HEADERS)
 
 
