@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 def _walk(routes: Iterable[Any], prefix: str) -> Iterator[tuple[str, frozenset[str]]]:
     for route in routes:
         if isinstance(route, APIRoute):
-            yield prefix + route.path, frozenset(route.methods)
+            yield prefix + route.path, frozenset(route.methods or ())
         elif hasattr(route, "original_router"):
             inner = prefix + route.include_context.prefix
             yield from _walk(route.original_router.routes, inner)
