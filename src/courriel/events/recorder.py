@@ -79,7 +79,6 @@ def record_events(
         seen = set(session.scalars(select(Event.dedupe_key).where(Event.dedupe_key.in_(keys))))
     stored: list[StoredEvent] = []
     rows: list[dict[str, Any]] = []
-    counts: Counter[tuple[str, EventType]] = Counter()
     for new in events:
         if new.dedupe_key is not None:
             if new.dedupe_key in seen:
@@ -109,11 +108,10 @@ def record_events(
                 "occurred_at": new.occurred_at,
             }
         )
-        if new.campaign_id is not None:
-            counts[(new.campaign_id, new.type)] += 1
     if not rows:
         return stored
-    session.connection().execute(insert(Event.metadata.tables[Event.__tablename__]), rows)
+    stored = _insert(session, rows, stored)
+    counts = Counter((e.campaign_id, e.type) for e in stored if e.campaign_id is not None)
     _bump_counters(session, counts)
     _bump_stats(session, stored)
     enqueue_for_endpoints(session, stored)
@@ -123,6 +121,23 @@ def record_events(
             for react in reactions:
                 react(session, row)
     return stored
+
+
+def _insert(
+    session: Session, rows: list[dict[str, Any]], stored: list[StoredEvent]
+) -> list[StoredEvent]:
+    """Write the rows; the events actually written (a dedupe key may have won a race)."""
+    table = Event.metadata.tables[Event.__tablename__]
+    if all(row["dedupe_key"] is None for row in rows):
+        session.connection().execute(insert(table), rows)
+        return stored
+    # Another engine may record the same outcome between the look-up and this
+    # insert (two reporters of one finished message): the first one wins, the
+    # second records nothing, instead of failing its whole batch.
+    statement = insert_for(session)(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    written = session.connection().execute(statement.returning(table.c.id), rows)
+    inserted = set(written.scalars())
+    return stored if len(inserted) == len(stored) else [e for e in stored if e.id in inserted]
 
 
 def _as_row(event: StoredEvent) -> Event:

@@ -97,6 +97,10 @@ class ProviderHandler:
         self.store_bodies = store_bodies
         self.behaviour = behaviour
         self.store = store
+        # Sessions open now and the most ever open at once: what a receiving
+        # server sees of a sender's connection limit, across all its engines.
+        self.open_sessions = 0
+        self.peak_sessions = 0
         # Called with (return path, recipient, message) for each stored copy,
         # so simulated recipients and asynchronous bounces can react.
         self.on_received = on_received
@@ -280,7 +284,25 @@ class ProviderSmtp(SMTP):
     def __init__(self, handler: ProviderHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._behaviour = handler.behaviour
+        self._provider_handler = handler
         self._held: list[bytes] = []
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Count the session (once: STARTTLS calls this again on the same one)."""
+        if not self._counted:
+            self._counted = True
+            counts = self._provider_handler
+            counts.open_sessions += 1
+            counts.peak_sessions = max(counts.peak_sessions, counts.open_sessions)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The session ended."""
+        if self._counted:
+            self._counted = False
+            self._provider_handler.open_sessions -= 1
+        super().connection_lost(exc)
 
     async def push(self, status: str | bytes) -> None:
         """Send a reply, or hold a 250 while more pipelined commands wait (RFC 2920 §3.2).

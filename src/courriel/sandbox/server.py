@@ -84,6 +84,8 @@ class Sandbox:
         self._connections: weakref.WeakSet[SMTP | RefusingProtocol] = weakref.WeakSet()
         # Connections each provider's server accepted, so tests can see reuse.
         self.connections_accepted: dict[str, int] = dict.fromkeys(names, 0)
+        # Each provider's SMTP hooks, which count its sessions (`peak_sessions`).
+        self.handlers: dict[str, ProviderHandler] = {}
 
     @property
     def store(self) -> MailStore:
@@ -173,6 +175,7 @@ class Sandbox:
         handler = ProviderHandler(
             provider, behaviour, store, on_received=received, store_bodies=self.store_bodies
         )
+        self.handlers[provider.name] = handler
 
         def make_protocol() -> asyncio.BaseProtocol:
             self.connections_accepted[provider.name] += 1
