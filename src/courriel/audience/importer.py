@@ -282,6 +282,17 @@ class ImportService:
             raise NotFoundError(f"no import {import_id!r}")
         return found
 
+    def list_imports(
+        self, principal: Principal, cursor: str | None, limit: int
+    ) -> Page[ContactImport]:
+        """The tenant's imports (of the principal's lists), a page at a time."""
+        principal.require(Capability.CONTACTS_READ)
+        statement: Select[tuple[ContactImport]] = select(ContactImport)
+        if principal.lists is not None:
+            statement = statement.where(ContactImport.list_id.in_(sorted(principal.lists)))
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return paginate(session, statement, ContactImport.id, cursor, limit)
+
     def rejections(
         self, principal: Principal, import_id: str, cursor: str | None, limit: int
     ) -> Page[ImportRejection]:
