@@ -372,3 +372,20 @@ def test_imports_are_listed_per_tenant_and_per_list(
     assert imports.list_imports(tenant_b.operator, None, 10).items == []
     limited = replace(tenant_a.operator, lists=frozenset({other.id}))
     assert [i.id for i in imports.list_imports(limited, None, 10).items] == [two.id]
+
+
+def test_the_header_of_an_upload_is_read_and_a_file_that_is_no_table_refused(
+    services: Services, tmp_path: Path
+) -> None:
+    imports = services.audience.imports
+    good = tmp_path / "good.csv"
+    good.write_text("E-mail;First name\na@example.com;Ann\n")
+    assert imports.read_header(good) == ["E-mail", "First name"]
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")
+    with pytest.raises(InvalidInputError, match="not a CSV or XLSX"):
+        imports.read_header(image)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInputError, match="empty"):
+        imports.read_header(empty)
