@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from playwright.sync_api import FilePayload
+
 from courriel.audience.importer import ImportRequest
 from courriel.audience.models import ConsentSource, PropertyKind
 from courriel.audience.service import ConsentInput, ContactInput
@@ -77,7 +79,8 @@ def _world(services: Services, tenant: TenantAccess) -> World:
 def _upload(journey: Journey, list_name: str, name: str, content: bytes, mime: str) -> None:
     page = journey.page
     page.select_option("#f-list_id", label=list_name)
-    page.set_input_files("#f-file", files=[{"name": name, "mimeType": mime, "buffer": content}])
+    upload: FilePayload = {"name": name, "mimeType": mime, "buffer": content}
+    page.set_input_files("#f-file", files=[upload])
     page.click("#upload button[type=submit]")
 
 
