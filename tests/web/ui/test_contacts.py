@@ -6,10 +6,12 @@ who sees nothing of another."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import openpyxl  # type: ignore[import-untyped]
 from playwright.sync_api import FilePayload
 
 from courriel.audience.importer import ImportRequest
@@ -30,6 +32,7 @@ CSV_WITH_BAD_ROWS = (
     b"bob@example.test,Bob,Paris\n"
     b",Nobody,Nice\n"
 )
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NOT_A_TABLE = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
 
 
@@ -354,3 +357,31 @@ def test_a_user_limited_to_one_list_sees_nothing_of_another(
     journey.goto("/app/imports")
     assert "offers.csv" not in page.locator("main").inner_text()
     assert "Offers" not in page.locator("#f-list_id").inner_text()
+
+
+def test_a_spreadsheet_is_imported_through_the_same_wizard(
+    journey: Journey, services: Services, tenant_a: TenantAccess, admin: Member
+) -> None:
+    _world(services, tenant_a)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Email address", "city"])
+    sheet.append(["dee@example.test", "Lille"])
+    sheet.append(["oops", "Lille"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    journey.sign_in(admin.email, admin.password, admin.totp_secret)
+    journey.goto("/app/imports")
+    _upload(journey, "News", "people.xlsx", buffer.getvalue(), XLSX)
+    page = journey.page
+    page.wait_for_url("**/app/imports/new/*")
+    journey.check()
+    assert page.locator("#column-0").input_value() == "email"
+    page.select_option("#f-legal_basis", "consent")
+    page.select_option("#f-source", "event")
+    page.click("#mapping button[type=submit]")
+    page.wait_for_url("**/app/imports/imp_*")
+    page.wait_for_selector("#rejections")
+    journey.check()
+    assert page.locator("[data-figure=imported]").inner_text() == "1"
+    assert page.locator("#rejections tbody tr").count() == 1
