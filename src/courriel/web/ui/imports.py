@@ -11,11 +11,13 @@ stays until a step succeeds.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,6 +50,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,40}")
 # Rows are counted (newlines) for the progress bar only below this size.
 COUNT_ROWS_UP_TO = 256 * 1024 * 1024
 IGNORE = ""
+# An upload waits this long for its mapping, then is deleted.
+STAGED_FOR_SECONDS = 24 * 3600
 
 
 def _staging(services: Services) -> Path:
@@ -55,6 +59,14 @@ def _staging(services: Services) -> Path:
     private_directory(folder.parent)
     private_directory(folder)
     return folder
+
+
+def _sweep(folder: Path, now: float) -> None:
+    """Forget uploads left at the mapping step for a day (a list of people kept no longer)."""
+    for entry in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if now - entry.stat().st_mtime > STAGED_FOR_SECONDS:
+                entry.unlink()
 
 
 def _approx_rows(path: Path) -> int | None:
@@ -172,6 +184,7 @@ def upload(
     imports = services.audience.imports
     token = secrets.token_urlsafe(18)
     folder = _staging(services)
+    _sweep(folder, time.time())  # file times are the real clock
     saved: Path | None = None
     try:
         _required(list_id, "list_id", "choose the list to import into")
