@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import openpyxl  # type: ignore[import-untyped]
@@ -350,3 +351,41 @@ def test_a_failed_write_stops_the_reader_process(
         _import(services, tenant_a, list_id, path)
     assert _readers_running() == []
     assert _emails(services, tenant_a) == set()
+
+
+def test_imports_are_listed_per_tenant_and_per_list(
+    services: Services, tenant_a: TenantAccess, tenant_b: TenantAccess, tmp_path: Path
+) -> None:
+    list_id = _setup(services, tenant_a)
+    other = services.audience.create_list(tenant_a.operator, "Other", "x", double_opt_in=False)
+    first, second = tmp_path / "1.csv", tmp_path / "2.csv"
+    first.write_text("email\na@example.com\n")
+    second.write_text("email\nb@example.com\n")
+    one = _import(services, tenant_a, list_id, first)
+    two = _import(services, tenant_a, other.id, second)
+    imports = services.audience.imports
+    page = imports.list_imports(tenant_a.operator, None, 1)
+    assert len(page.items) == 1
+    assert page.next_cursor is not None
+    rest = imports.list_imports(tenant_a.operator, page.next_cursor, 10)
+    assert {i.id for i in [*page.items, *rest.items]} == {one.id, two.id}
+    assert imports.list_imports(tenant_b.operator, None, 10).items == []
+    limited = replace(tenant_a.operator, lists=frozenset({other.id}))
+    assert [i.id for i in imports.list_imports(limited, None, 10).items] == [two.id]
+
+
+def test_the_header_of_an_upload_is_read_and_a_file_that_is_no_table_refused(
+    services: Services, tmp_path: Path
+) -> None:
+    imports = services.audience.imports
+    good = tmp_path / "good.csv"
+    good.write_text("E-mail;First name\na@example.com;Ann\n")
+    assert imports.read_header(good) == ["E-mail", "First name"]
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")
+    with pytest.raises(InvalidInputError, match="not a CSV or XLSX"):
+        imports.read_header(image)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInputError, match="empty"):
+        imports.read_header(empty)

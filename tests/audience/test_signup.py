@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from courriel.audience.models import ConsentRecord
+from courriel.core.errors import NotFoundError
 from courriel.delivery.models import SpoolMessage
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
@@ -180,3 +183,21 @@ def test_operator_resends_the_confirmation(
     refused = client.post(path, headers=tenant_a.headers)
     assert refused.status_code == 409
     assert client.post(path).status_code == 401
+
+
+def test_a_lists_forms_are_listed_only_to_who_sees_the_list(
+    client: TestClient, services: Services, tenant_a: TenantAccess, tenant_b: TenantAccess
+) -> None:
+    form = _form(client, tenant_a)
+    other = services.audience.create_list(tenant_a.operator, "Other", "Elsewhere")
+    services.signups.create_form(tenant_a.operator, other.id, "Other form", "I agree")
+    found = services.signups.list_forms(tenant_a.operator, form["list_id"])
+    assert [f.id for f in found] == [form["id"]]
+    with pytest.raises(NotFoundError):
+        services.signups.list_forms(tenant_b.operator, form["list_id"])
+    limited = replace(tenant_a.operator, lists=frozenset({other.id}))
+    with pytest.raises(NotFoundError):
+        services.signups.list_forms(limited, form["list_id"])
+    with pytest.raises(NotFoundError):
+        services.signups.create_form(limited, form["list_id"], "Sneaky", "I agree")
+    assert len(services.signups.list_forms(limited, other.id)) == 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from courriel.audience.models import (
     MailingList,
 )
 from courriel.audience.properties import RESERVED, load_definitions
-from courriel.audience.tabular import FileRows, ReadLimits
+from courriel.audience.tabular import BadRow, FileRows, ReadLimits
 from courriel.core.addresses import tenant_hash_key
 from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
@@ -49,6 +50,8 @@ BATCH = 10_000
 PARALLEL_FROM_BYTES = 4 * 1024 * 1024
 LEGAL_BASES = frozenset({"consent", "contract", "legitimate-interest"})
 BUILTIN_FIELDS = ("email", "first_name", "last_name", "language", "timezone")
+# What no column name holds: control characters, undecodable bytes.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 ALIASES = {"e-mail": "email", "email address": "email", "mail": "email"}
 
 
@@ -116,6 +119,26 @@ class ImportService:
         self._secret_key = secret_key
         self.limits = limits or ReadLimits()
         self.parallel_from_bytes = PARALLEL_FROM_BYTES
+
+    def read_header(self, path: Path) -> list[str]:
+        """The column names of an uploaded file, to map them; a clear error for a file
+        that is not a table (an image, a PDF, a word-processor document)."""
+        rows = iter(FileRows(path, self.limits))
+        try:
+            first = next(rows, None)
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+        if first is None:
+            raise InvalidInputError("file", "the file is empty: it has no header row")
+        names = [cell.strip() for cell in first[1]]
+        unreadable = isinstance(first[1], BadRow) or not any(names)
+        if unreadable or any(_NOT_TEXT.search(name) for name in names):
+            raise InvalidInputError(
+                "file", "this is not a CSV or XLSX file: its first row is not column names"
+            )
+        return names
 
     def start(self, principal: Principal, request: ImportRequest, path: Path) -> ContactImport:
         """Check the declaration and the file; return the import (an earlier one if identical)."""
@@ -281,6 +304,17 @@ class ImportService:
         if not principal.sees_list(found.list_id):
             raise NotFoundError(f"no import {import_id!r}")
         return found
+
+    def list_imports(
+        self, principal: Principal, cursor: str | None, limit: int
+    ) -> Page[ContactImport]:
+        """The tenant's imports (of the principal's lists), a page at a time."""
+        principal.require(Capability.CONTACTS_READ)
+        statement: Select[tuple[ContactImport]] = select(ContactImport)
+        if principal.lists is not None:
+            statement = statement.where(ContactImport.list_id.in_(sorted(principal.lists)))
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return paginate(session, statement, ContactImport.id, cursor, limit)
 
     def rejections(
         self, principal: Principal, import_id: str, cursor: str | None, limit: int

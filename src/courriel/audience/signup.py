@@ -50,6 +50,8 @@ from courriel.core.tokens import sign, verify
 CONFIRM = "signup-confirm"
 CSRF = "signup-form"
 CONFIRM_TTL = dt.timedelta(days=7)
+# A list's forms are listed whole, up to this many.
+MAX_FORMS_LISTED = 200
 CSRF_TTL = dt.timedelta(hours=2)
 # A confirmation email goes to someone who has not agreed to anything yet, so
 # a form must not become a way to flood a mailbox (issue 18 item 5): per
@@ -98,6 +100,7 @@ class SignupService:
     ) -> SignupForm:
         """A public form for a list; `consent_text` is the checkbox label shown verbatim."""
         principal.require(Capability.LISTS_WRITE)
+        principal.require_list(list_id)
         clean_title = clean_text(title, "title", 200)
         if not clean_title:
             raise InvalidInputError("title", "must not be empty")
@@ -123,6 +126,21 @@ class SignupService:
         if not principal.sees_list(found.list_id):
             raise NotFoundError(f"no form {form_id!r}")
         return found
+
+    def list_forms(self, principal: Principal, list_id: str) -> list[SignupForm]:
+        """The forms of one list, oldest first (a list has a handful, not thousands)."""
+        principal.require(Capability.LISTS_READ)
+        principal.require_list(list_id)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            get_or_not_found(session, MailingList, list_id, "list")
+            return list(
+                session.scalars(
+                    select(SignupForm)
+                    .where(SignupForm.list_id == list_id)
+                    .order_by(SignupForm.id)
+                    .limit(MAX_FORMS_LISTED)
+                )
+            )
 
     def hosted_url(self, tenant_id: str, form_id: str) -> str:
         """Where the hosted page of a form is."""

@@ -58,7 +58,12 @@ def _figures(viewer: Viewer, services: ServicesDep) -> dict[str, Any]:
         findings = status.current.get("findings", [])
         found["near"] = [f for f in findings if float(f.get("ratio", 0)) >= NEAR]
         end = services.clock.now().date()
-        days = services.stats.tenant_days(principal, end - dt.timedelta(days=DAYS - 1), end)
+        # Tenant-wide figures are refused to a user limited to some lists.
+        days = (
+            services.stats.tenant_days(principal, end - dt.timedelta(days=DAYS - 1), end)
+            if principal.lists is None
+            else []
+        )
         found["days"] = [d.key for d in days]
         found["series"] = [
             {"label": label, "values": [d.figures.get(key, 0) for d in days]}
