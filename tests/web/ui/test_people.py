@@ -14,7 +14,7 @@ from courriel.services import Services
 from tests.support.delivery import deliver_all
 from tests.support.journey import Journey
 from tests.support.tenants import TenantAccess
-from tests.web.ui.conftest import Member
+from tests.web.ui.conftest import Member, member
 
 NEW = "a brand new passphrase for spring"
 MAIL_WAIT_S = 20
@@ -201,3 +201,23 @@ def test_the_first_password_change_stays_in_the_bare_layout(
     journey.check()
     assert page.locator("nav.side").count() == 0
     journey.snap("password-first-change")
+
+
+def test_an_admin_resets_a_second_factor_disables_and_enables_a_user(
+    journey: Journey, services: Services, tenant_a: TenantAccess, admin: Member
+) -> None:
+    mia = member(services, tenant_a, "mia@example.test", "marketer", totp=True)
+    page = journey.page
+    journey.sign_in(admin.email, admin.password, admin.totp_secret)
+    journey.goto(f"/app/team/users/{mia.user.id}")
+    page.click("text=Reset the second factor")
+    page.wait_for_url("**?saved=second-factor")
+    assert services.users.get(tenant_a.operator, mia.user.id).totp_enabled_at is None
+    page.click("main >> text=Disable")
+    page.wait_for_url("**?saved=status")
+    journey.check()
+    assert services.users.get(tenant_a.operator, mia.user.id).status.value == "disabled"
+    journey.snap("team-user-disabled")
+    page.click("main >> text=Enable")
+    page.wait_for_url("**?saved=status")
+    assert services.users.get(tenant_a.operator, mia.user.id).status.value == "active"
