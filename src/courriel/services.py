@@ -17,6 +17,7 @@ from pathlib import Path
 from courriel.accounts.credentials import Credentials
 from courriel.accounts.invitations import InvitationService
 from courriel.accounts.passkeys import PasskeyService, forget_passkeys
+from courriel.accounts.reset import PasswordResets
 from courriel.accounts.roles import RoleService, capabilities_for
 from courriel.accounts.service import ApiKeyService
 from courriel.accounts.sessions import SessionService
@@ -130,6 +131,7 @@ class Services:
     passkeys: PasskeyService
     invitations: InvitationService
     roles: RoleService
+    password_resets: PasswordResets
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -191,6 +193,8 @@ class Services:
             principal_of=roles.principal_of,
         )
         credentials = Credentials(storage, clock, audit)
+        # One throttle for every way of guessing or flooding an account.
+        throttle = FailureThrottle(clock)
         return cls(
             settings=settings,
             clock=clock,
@@ -263,7 +267,7 @@ class Services:
             idempotency=IdempotencyKeys(storage, clock),
             users=users,
             sessions=sessions,
-            sign_in=SignIn(storage, clock, audit, sessions, FailureThrottle(clock)),
+            sign_in=SignIn(storage, clock, audit, sessions, throttle),
             credentials=credentials,
             totp=TotpService(storage, clock, key, audit),
             passkeys=PasskeyService(storage, clock, settings.public_url, audit),
@@ -278,6 +282,16 @@ class Services:
                 audit=audit,
             ),
             roles=roles,
+            password_resets=PasswordResets(
+                storage,
+                clock,
+                settings,
+                key,
+                credentials=credentials,
+                mailer=mailer,
+                audit=audit,
+                throttle=throttle,
+            ),
         )
 
     def scheduler(self) -> Scheduler:

@@ -221,6 +221,50 @@ class RoleService:
         )
         return _role(row)
 
+    def update(
+        self,
+        principal: Principal,
+        name: str,
+        capabilities: Iterable[str],
+        field_default: str = "visible",
+        fields: Mapping[str, str] | None = None,
+    ) -> Role:
+        """Change a custom role; its holders (and their keys) follow at their next request.
+
+        The same bounds as `create`: never more than the principal holds.
+        """
+        principal.require(C.ROLES_MANAGE)
+        if name in BUILTIN:
+            raise ConflictError(f"{name!r} is a built-in role; it cannot change")
+        caps = checked_capabilities(capabilities)
+        for cap in sorted(caps):
+            principal.require(cap)
+        rights = FieldRights.of(checked_access(field_default), checked_fields(fields or {}))
+        require_within(principal, rights, None if principal.lists is None else principal.lists)
+        with transaction(self._storage.control) as session:
+            row = self._custom(session, principal.tenant_id, name)
+            if row is None:
+                raise NotFoundError(f"no custom role {name!r}")
+            before = {"capabilities": row.capabilities, "field_default": row.field_default,
+                      "fields": row.field_rights}  # fmt: skip
+            row.capabilities = sorted(c.value for c in caps)
+            row.field_default = rights.default.value
+            row.field_rights = rights.as_dict()
+            role = _role(row)
+        self._audit.record(
+            principal.tenant_id,
+            principal,
+            "role.changed",
+            f"role:{name}",
+            {
+                "from": before,
+                "capabilities": sorted(c.value for c in caps),
+                "field_default": rights.default.value,
+                "fields": rights.as_dict(),
+            },
+        )
+        return role
+
     def delete(self, principal: Principal, name: str) -> None:
         """Remove a custom role no user holds."""
         principal.require(C.ROLES_MANAGE)

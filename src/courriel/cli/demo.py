@@ -1,13 +1,18 @@
-"""The demo scenario: a tenant, a list of consenting contacts, a template, a campaign.
+"""The demo scenario: a tenant, an admin who can sign in, a list of consenting
+contacts, a template, a campaign.
 
 Used by `courriel demo` (which also sends it and waits for the outcome) and by
-`courriel serve --seed-demo` on a first start.
+`courriel serve --seed-demo` on a first start. Some contacts' addresses name
+what their simulated recipient does (`open-`, `click-`: sandbox/recipients.py),
+so once the campaign is sent the dashboard and the statistics show opens and
+clicks, not only deliveries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from courriel.audience.models import ConsentSource
@@ -18,11 +23,11 @@ from courriel.tracking.service import CampaignStats
 
 DEMO_CONTACTS = (
     ("Ada", "Lovelace", "ada@gmail.test"),
-    ("Grace", "Hopper", "grace@yahoo.test"),
-    ("Alan", "Turing", "alan@outlook.test"),
-    ("Katherine", "Johnson", "katherine@example.test"),
-    ("Edsger", "Dijkstra", "edsger@googlemail.test"),
-    ("Barbara", "Liskov", "barbara@ymail.test"),
+    ("Grace", "Hopper", "open-grace@yahoo.test"),
+    ("Alan", "Turing", "click-alan@outlook.test"),
+    ("Katherine", "Johnson", "open-katherine@example.test"),
+    ("Edsger", "Dijkstra", "click-edsger@googlemail.test"),
+    ("Barbara", "Liskov", "open-barbara@ymail.test"),
     ("Donald", "Knuth", "donald@hotmail.test"),
     ("Frances", "Allen", "frances@example.org.test"),
 )
@@ -37,6 +42,7 @@ DEMO_HTML = """<html><body>
 </body></html>"""
 
 DEMO_DOMAIN = "demo.courriel.test"
+DEMO_ADMIN = f"admin@{DEMO_DOMAIN}"
 PURPOSE = "Monthly news about Courriel. Unsubscribe at any time."
 
 
@@ -52,6 +58,9 @@ class DemoSeed:
     recipients: tuple[str, ...]
     # The key's id: the user name of HTTP Basic (Mailjet clients) and SMTP AUTH.
     api_key_id: str = ""
+    # The demo admin's sign-in to the web application (the password is shown once).
+    admin_email: str = ""
+    admin_password: str = ""
 
 
 def seed_demo(services: Services) -> DemoSeed:
@@ -59,6 +68,7 @@ def seed_demo(services: Services) -> DemoSeed:
     tenant = services.tenants.create("Demo company")
     operator = Principal.operator(tenant.id)
     key = services.api_keys.create(operator, "demo key")
+    admin_password = _demo_admin(services, operator)
     mailing_list = services.audience.create_list(
         operator, "Newsletter", purpose=PURPOSE, double_opt_in=False
     )
@@ -98,7 +108,22 @@ def seed_demo(services: Services) -> DemoSeed:
         campaign_id=campaign.id,
         recipients=tuple(email for _f, _l, email in DEMO_CONTACTS),
         api_key_id=key.id,
+        admin_email=DEMO_ADMIN,
+        admin_password=admin_password,
     )
+
+
+def _demo_admin(services: Services, operator: Principal) -> str:
+    """An admin of the demo tenant with a random password of their own; the password.
+
+    The user's one-time password is changed at once (through the same policy
+    as anyone's), so the demo's first sign-in lands on the dashboard.
+    """
+    created = services.users.create(operator, DEMO_ADMIN, "admin", "Demo admin")
+    assert created.one_time_password is not None  # an active user gets one
+    password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
+    services.credentials.change(created.user.id, created.one_time_password, password)
+    return password
 
 
 async def send_and_wait(

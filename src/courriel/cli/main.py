@@ -352,9 +352,8 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
                 # The demo campaign is sent at once: the engine below delivers it.
                 services.campaigns.send(Principal.operator(seed.tenant_id), seed.campaign_id)
                 _announce_demo(settings, seed)
-            typer.echo(
-                f"Courriel API at {settings.public_url}/v1 (docs: {settings.public_url}/docs)"
-            )
+            base = settings.public_url
+            typer.echo(f"Courriel at {base}/app (API at {base}/v1, docs: {base}/docs)")
             await asyncio.gather(run_http(services, stop), run_engine(services, stop))
         finally:
             if sandbox:
@@ -371,10 +370,17 @@ def _announce_demo(settings: Settings, seed: DemoSeed) -> None:
     key_file = Path(settings.data_dir) / "demo-api-key.txt"
     key_file.write_text(seed.api_key + "\n")
     key_file.chmod(0o600)
+    # The sign-in beside the key, as private: shown once here, kept there.
+    sign_in_file = Path(settings.data_dir) / "demo-sign-in.txt"
+    sign_in_file.write_text(f"{seed.admin_email}\n{seed.admin_password}\n")
+    sign_in_file.chmod(0o600)
     base = settings.public_url
     auth = f"-H 'Authorization: Bearer {seed.api_key}'"
     lines = [
         "Demo tenant seeded; its campaign is being sent through the sandbox internet.",
+        f"  application: {base}/app",
+        f"  sign in as:  {seed.admin_email}",
+        f"  password:    {seed.admin_password}  (shown once, also in {sign_in_file})",
         f"  API key (shown once, also in {key_file}): {seed.api_key}",
         f"  API key id (with the key: Basic auth for /v3.1/send, SMTP AUTH): {seed.api_key_id}",
         f"  statistics:  curl {auth} {base}/v1/campaigns/{seed.campaign_id}/stats",

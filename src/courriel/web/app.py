@@ -23,7 +23,7 @@ from courriel.web.api.roles import router as roles_router
 from courriel.web.api.sandbox import router as sandbox_router
 from courriel.web.api.templates import router as content_router
 from courriel.web.api.users import router as users_router
-from courriel.web.pages import accountbase, apidocs, invitation, security, signin
+from courriel.web.pages import accountbase, apidocs, invitation, reset, security, signin
 from courriel.web.pages import tracking as tracking_public
 from courriel.web.pages.base import PageHeaders
 from courriel.web.pages.center import center_router
@@ -87,6 +87,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(signin.router())
     app.include_router(security.router())
     app.include_router(invitation.router())
+    app.include_router(reset.router())
     ui_routes.install(app)
 
     @app.get("/healthz", tags=["health"])

@@ -1,5 +1,8 @@
 """The signed-in user's own security: password, TOTP, passkeys, sessions.
 
+A fully signed-in user sees these pages in the application's layout
+(web/ui/account.py); the stages before keep the bare layout of sign-in.
+
 Reachable at the `full` stage, and also at the stage that needs it: a
 password to change (`password_change`) or a second factor to enrol
 (`enrol`, when the team requires one). Moving past that stage issues a new
@@ -20,6 +23,8 @@ from courriel.web.deps import ServicesDep
 from courriel.web.pages.accountbase import NEXT_PAGE, account_templates, go, html, signed_in_at
 from courriel.web.pages.passkeyscript import SCRIPT
 from courriel.web.sessioncookie import CSRF_HEADER, check_csrf, client_of, set_session_cookie
+from courriel.web.ui.account import account_page
+from courriel.web.ui.i18n import N_
 
 _CHANGE_FORM = """{% extends "account" %}{% block page %}
 <h1>Change your password</h1>
@@ -62,20 +67,7 @@ Add a passkey</button></p><p id="passkey-error" class="error" hidden></p>
 <script src="/app/passkeys.js"></script>
 {% if full %}<p><a href="/app">Back</a></p>{% endif %}{% endblock %}"""
 
-_SESSIONS = """{% extends "account" %}{% block page %}
-<h1>Your sessions</h1>
-<table><tr><th>Signed in</th><th>Last seen</th><th>From</th><th>Browser</th><th></th></tr>
-{% for s in sessions %}<tr><td>{{ s.created_at.strftime("%Y-%m-%d %H:%M") }}</td>
-<td>{{ s.last_seen_at.strftime("%Y-%m-%d %H:%M") }}</td><td>{{ s.source_ip or "" }}</td>
-<td>{{ s.user_agent[:60] }}</td><td>{% if s.id == current %}this one{% else %}
-<form method="post" action="/app/sessions/end"><input type="hidden" name="csrf" value="{{ csrf }}">
-<input type="hidden" name="session" value="{{ s.id }}"><button type="submit">Sign out</button>
-</form>{% endif %}</td></tr>{% endfor %}</table>
-<form method="post" action="/app/sessions/end-all"><input type="hidden" name="csrf"
- value="{{ csrf }}"><button class="danger" type="submit">Sign out everywhere</button></form>
-<p><a href="/app">Back</a></p>{% endblock %}"""
-
-_PAGES = account_templates({"password": _CHANGE_FORM, "security": _SECURITY, "sessions": _SESSIONS})
+_PAGES = account_templates({"password": _CHANGE_FORM, "security": _SECURITY})
 _ENROL_STAGES = {SessionStage.ENROL, SessionStage.FULL}
 
 
@@ -87,14 +79,21 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
     def passkeys_script() -> Response:
         return Response(SCRIPT, media_type="text/javascript")
 
-    def password_page(
-        services: ServicesDep, signed_in: SignedIn, error: str = "", status: int = 200,
-        done: bool = False,
+    def password_page(  # noqa: PLR0917 (the page and what it shows)
+        request: Request, services: ServicesDep, signed_in: SignedIn, token: str,
+        error: str = "", status: int = 200, *, done: bool = False, error_on: str = "new",
     ) -> HTMLResponse:  # fmt: skip
+        min_length = services.credentials.policy(signed_in.user.tenant_id).min_password_length
+        if signed_in.stage is SessionStage.FULL:
+            return account_page(
+                request, services, signed_in, token, "password.html", status=status,
+                title=N_("Change your password"), min_length=min_length, error=error,
+                error_on=error_on, done=done,
+            )  # fmt: skip
         body = _PAGES.get_template("password").render(
             csrf=signed_in.session.csrf_token,
             forced=signed_in.stage is SessionStage.PASSWORD_CHANGE,
-            min_length=services.credentials.policy(signed_in.user.tenant_id).min_password_length,
+            min_length=min_length,
             error=error,
             done=done,
         )
@@ -104,8 +103,8 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
 
     @pages.get("/password", response_class=HTMLResponse)
     def password_form(request: Request, services: ServicesDep, done: str = "") -> HTMLResponse:
-        signed_in, _ = signed_in_at(request, services, stages)
-        return password_page(services, signed_in, done=bool(done))
+        signed_in, token = signed_in_at(request, services, stages)
+        return password_page(request, services, signed_in, token, done=bool(done))
 
     @pages.post("/password", response_model=None)
     def password(
@@ -124,9 +123,13 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
             services.credentials.change(signed_in.user.id, current, new, keep_session_token=token)
         except AuthenticationError as exc:
             services.sign_in.failed(keys)
-            return password_page(services, signed_in, exc.detail, 401)
+            return password_page(
+                request, services, signed_in, token, exc.detail, 401, error_on="current"
+            )
         except InvalidInputError as exc:
-            return password_page(services, signed_in, f"The new password {exc.reason}.", 422)
+            return password_page(
+                request, services, signed_in, token, f"The new password {exc.reason}.", 422
+            )
         # A new password is a privilege change: a new session id.
         new_token = services.sessions.rotate(token, SessionStage.FULL, signed_in.session.factors)
         forced = signed_in.stage is SessionStage.PASSWORD_CHANGE
@@ -135,37 +138,52 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         return response
 
     def security_page(
-        services: ServicesDep, signed_in: SignedIn, status: int = 200, **values: object
+        request: Request,
+        services: ServicesDep,
+        signed_in: SignedIn,
+        token: str,
+        status: int = 200,
+        **values: object,
     ) -> HTMLResponse:
         user = signed_in.user
         values.setdefault("next", "/app")
+        found = {
+            "totp": user.totp_enabled_at is not None,
+            "remaining": services.totp.remaining_codes(user.id),
+            "passkeys": services.passkeys.list(user.id),
+        }
+        if signed_in.stage is SessionStage.FULL:
+            for name in ("error", "codes", "enrolment"):
+                values.setdefault(name, None)
+            return account_page(
+                request, services, signed_in, token, "security.html", status=status,
+                title=N_("Two-factor authentication"), **found, **values,
+            )  # fmt: skip
         body = _PAGES.get_template("security").render(
             csrf=signed_in.session.csrf_token,
             required=signed_in.stage is SessionStage.ENROL,
-            full=signed_in.stage is SessionStage.FULL,
-            totp=user.totp_enabled_at is not None,
-            remaining=services.totp.remaining_codes(user.id),
-            passkeys=services.passkeys.list(user.id),
+            full=False,
+            **found,
             **values,
         )
         return html(body, status)
 
     @pages.get("/security", response_class=HTMLResponse)
     def security(request: Request, services: ServicesDep) -> HTMLResponse:
-        signed_in, _ = signed_in_at(request, services, _ENROL_STAGES)
-        return security_page(services, signed_in)
+        signed_in, token = signed_in_at(request, services, _ENROL_STAGES)
+        return security_page(request, services, signed_in, token)
 
     @pages.post("/security/totp", response_class=HTMLResponse)
     def totp_begin(
         request: Request, services: ServicesDep, csrf: Annotated[str, Form(max_length=200)] = ""
     ) -> HTMLResponse:
-        signed_in, _ = signed_in_at(request, services, _ENROL_STAGES)
+        signed_in, token = signed_in_at(request, services, _ENROL_STAGES)
         check_csrf(signed_in, csrf)
         try:
             enrolment = services.totp.begin(signed_in.user.id)
         except ConflictError as exc:
-            return security_page(services, signed_in, error=exc.detail)
-        return security_page(services, signed_in, enrolment=enrolment)
+            return security_page(request, services, signed_in, token, error=exc.detail)
+        return security_page(request, services, signed_in, token, enrolment=enrolment)
 
     @pages.post("/security/totp/confirm", response_model=None)
     def totp_confirm(
@@ -179,9 +197,11 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         try:
             codes = services.totp.confirm(signed_in.user.id, code)
         except (ConflictError, InvalidInputError) as exc:
-            return security_page(services, signed_in, 422, error=exc.detail)
-        response, resolved = _after_enrolment(request, services, signed_in, token, "totp")
-        page = security_page(services, resolved, codes=codes, next=NEXT_PAGE[resolved.stage])
+            return security_page(request, services, signed_in, token, 422, error=exc.detail)
+        response, resolved, new = _after_enrolment(request, services, signed_in, token, "totp")
+        page = security_page(
+            request, services, resolved, new, codes=codes, next=NEXT_PAGE[resolved.stage]
+        )
         for name, value in response.raw_headers:
             if name == b"set-cookie":
                 page.raw_headers.append((name, value))
@@ -208,7 +228,7 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
             services.passkeys.finish_registration(signed_in.user.id, challenge, body)
         except InvalidInputError as exc:
             return JSONResponse({"error": exc.reason}, status_code=422)
-        response, resolved = _after_enrolment(request, services, signed_in, token, "passkey")
+        response, resolved, _new = _after_enrolment(request, services, signed_in, token, "passkey")
         json_response = JSONResponse({"next": NEXT_PAGE[resolved.stage]})
         for name, value in response.raw_headers:
             if name == b"set-cookie":
@@ -217,13 +237,13 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
 
     @pages.get("/sessions", response_class=HTMLResponse)
     def sessions(request: Request, services: ServicesDep) -> HTMLResponse:
-        signed_in, _ = signed_in_at(request, services, {SessionStage.FULL})
-        body = _PAGES.get_template("sessions").render(
+        signed_in, token = signed_in_at(request, services, {SessionStage.FULL})
+        return account_page(
+            request, services, signed_in, token, "sessions.html",
+            title=N_("Your sessions"),
             sessions=services.sessions.list(signed_in.user.id),
-            current=signed_in.session.id,
-            csrf=signed_in.session.csrf_token,
-        )
-        return html(body)
+            this_session=signed_in.session.id,
+        )  # fmt: skip
 
     @pages.post("/sessions/end", response_model=None)
     def end_session(
@@ -255,7 +275,7 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
 
 def _after_enrolment(
     request: Request, services: ServicesDep, signed_in: SignedIn, token: str, factor: str
-) -> tuple[Response, SignedIn]:
+) -> tuple[Response, SignedIn, str]:
     """A new session id once a factor is added; past `enrol` if that was the stage."""
     if signed_in.stage is SessionStage.ENROL:
         new = services.sign_in.passed_second_factor(
@@ -269,4 +289,4 @@ def _after_enrolment(
     assert resolved is not None
     response = Response()
     set_session_cookie(response, services.settings, new)
-    return response, resolved
+    return response, resolved, new

@@ -40,6 +40,8 @@ from courriel.web.sessioncookie import (
 
 _SIGN_IN = """{% extends "account" %}{% block page %}
 <h1>Sign in</h1>
+{% if reset %}<p class="done" role="status">Your password was changed; sign in with it.</p>
+{% endif %}
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 <form method="post" action="/app/sign-in">
 <input type="hidden" name="csrf" value="{{ csrf }}">
@@ -50,7 +52,8 @@ _SIGN_IN = """{% extends "account" %}{% block page %}
 <input id="password" name="password" type="password" required maxlength="1000"
  autocomplete="current-password">
 <button type="submit">Sign in</button>
-</form>{% endblock %}"""
+</form>
+<p><a href="/app/password-reset">Forgot your password?</a></p>{% endblock %}"""
 
 _SECOND = """{% extends "account" %}{% block page %}
 <h1>Second factor</h1>
@@ -81,13 +84,20 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
     pages = APIRouter(prefix="/app", tags=["account pages"], include_in_schema=False)
 
     def sign_in_page(
-        request: Request, services: ServicesDep, error: str = "", email: str = "", status: int = 200
+        request: Request,
+        services: ServicesDep,
+        error: str = "",
+        email: str = "",
+        status: int = 200,
+        *,
+        reset: bool = False,
     ) -> HTMLResponse:
         nonce = pre_session_nonce(request, services.settings)
         body = _PAGES.get_template("sign_in").render(
             csrf=pre_session_token(services.secret_key, nonce),
             error=error,
             email=email,
+            reset=reset,
             before_sign_in=True,
         )
         response = html(body, status)
@@ -95,8 +105,8 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         return response
 
     @pages.get("/sign-in", response_class=HTMLResponse)
-    def sign_in_form(request: Request, services: ServicesDep) -> HTMLResponse:
-        return sign_in_page(request, services)
+    def sign_in_form(request: Request, services: ServicesDep, reset: str = "") -> HTMLResponse:
+        return sign_in_page(request, services, reset=bool(reset))
 
     @pages.post("/sign-in", response_model=None)
     def sign_in(

@@ -1,0 +1,145 @@
+"""A forgotten password: ask for a link by address, then choose a new password.
+
+The request page answers the same words, status and time whether or not the
+address has an account: the mail is composed and queued after the answer
+(a background task), so nothing about the address shows (accounts/reset.py).
+The GET of a link only shows the form (mail scanners that follow links change
+nothing); the POST carries the signed, single-use token, which is its own CSRF
+protection like an invitation's. These pages are before sign-in, in the bare
+layout.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from courriel.core.errors import InvalidInputError, NotFoundError, RateLimitedError
+from courriel.web.deps import ServicesDep
+from courriel.web.pages.accountbase import account_templates, go, html
+from courriel.web.sessioncookie import (
+    check_pre_session,
+    client_of,
+    pre_session_nonce,
+    pre_session_token,
+    set_pre_session,
+)
+
+_ASK = """{% extends "account" %}{% block page %}
+<h1>Reset your password</h1>
+{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
+{% if sent %}<p class="done" role="status">If an account uses this address, a link to choose a
+new password is on its way. It works once, for one hour.</p>{% endif %}
+<p class="muted">Type the address you sign in with; we send it a link to choose a new password.</p>
+<form method="post" action="/app/password-reset">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<label for="email">Email address</label>
+<input id="email" name="email" type="email" required maxlength="320" autocomplete="username"
+ value="{{ email }}">
+<button type="submit">Send me a link</button>
+</form>
+<p><a href="/app/sign-in">Back to sign-in</a></p>{% endblock %}"""
+
+_CHOOSE = """{% extends "account" %}{% block page %}
+<h1>Choose a new password</h1>
+{% if error %}<p class="error" role="alert" id="password-error">{{ error }}</p>{% endif %}
+<p>For <strong>{{ email }}</strong>. Your other sessions end, and your second factor is still
+asked when you sign in.</p>
+<form method="post" action="/app/password-reset/new">
+<input type="hidden" name="token" value="{{ token }}">
+<label for="password">New password (at least {{ min_length }} characters)</label>
+<input id="password" name="password" type="password" required minlength="{{ min_length }}"
+ maxlength="128" autocomplete="new-password"{% if error %} aria-invalid="true"
+ aria-describedby="password-error"{% endif %}>
+<button type="submit">Set the password</button></form>{% endblock %}"""
+
+_INVALID = """{% extends "account" %}{% block page %}
+<h1>Link not valid</h1>
+<p>This link is invalid, was already used or has expired.</p>
+<p><a href="/app/password-reset">Ask for a new link</a> · <a href="/app/sign-in">Sign in</a></p>
+{% endblock %}"""
+
+_PAGES = account_templates({"ask": _ASK, "choose": _CHOOSE, "invalid": _INVALID})
+
+
+def router() -> APIRouter:  # noqa: C901 (one route per page action)
+    """The password-reset pages."""
+    pages = APIRouter(prefix="/app", tags=["account pages"], include_in_schema=False)
+
+    def ask_page(
+        request: Request, services: ServicesDep, status: int = 200, **values: object
+    ) -> HTMLResponse:
+        nonce = pre_session_nonce(request, services.settings)
+        values.setdefault("email", "")
+        body = _PAGES.get_template("ask").render(
+            csrf=pre_session_token(services.secret_key, nonce), before_sign_in=True, **values
+        )
+        response = html(body, status)
+        set_pre_session(response, services.settings, nonce)
+        return response
+
+    @pages.get("/password-reset", response_class=HTMLResponse)
+    def ask_form(request: Request, services: ServicesDep, sent: str = "") -> HTMLResponse:
+        return ask_page(request, services, sent=bool(sent))
+
+    @pages.post("/password-reset", response_model=None)
+    def ask(
+        request: Request,
+        services: ServicesDep,
+        tasks: BackgroundTasks,
+        email: Annotated[str, Form(max_length=320)],
+        csrf: Annotated[str, Form(max_length=200)] = "",
+    ) -> Response:
+        check_pre_session(request, services.settings, services.secret_key, csrf)
+        client = client_of(request, services.settings)
+        try:
+            services.password_resets.request(email, client)
+        except RateLimitedError as exc:
+            response = ask_page(
+                request, services, 429, email=email, error="Too many requests; wait a moment."
+            )
+            response.headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
+            return response
+        # After the answer: the answer's time says nothing about the address.
+        tasks.add_task(services.password_resets.deliver, email, client)
+        return go("/app/password-reset?sent=1")
+
+    def choose_page(
+        services: ServicesDep, token: str, error: str = "", status: int = 200
+    ) -> HTMLResponse:
+        user = services.password_resets.pending(token)
+        if user is None:
+            return html(_PAGES.get_template("invalid").render(), 404)
+        policy = services.credentials.policy(user.tenant_id)
+        body = _PAGES.get_template("choose").render(
+            token=token, email=user.email, error=error, min_length=policy.min_password_length
+        )
+        return html(body, status)
+
+    @pages.get("/password-reset/new", response_class=HTMLResponse)
+    def choose_form(services: ServicesDep, token: str = "") -> HTMLResponse:
+        return choose_page(services, token[:2000])
+
+    @pages.post("/password-reset/new", response_model=None)
+    def choose(
+        request: Request,
+        services: ServicesDep,
+        token: Annotated[str, Form(max_length=2000)],
+        password: Annotated[str, Form(max_length=1000)],
+    ) -> Response:
+        client = client_of(request, services.settings)
+        try:
+            services.password_resets.reset(token, password, client)
+        except NotFoundError:
+            return html(_PAGES.get_template("invalid").render(), 404)
+        except RateLimitedError as exc:
+            response = html(_PAGES.get_template("invalid").render(), 429)
+            response.headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
+            return response
+        except InvalidInputError as exc:
+            return choose_page(services, token, f"The new password {exc.reason}.", 422)
+        return go("/app/sign-in?reset=1")
+
+    return pages
