@@ -284,8 +284,10 @@ def test_a_webhook_is_created_its_secret_shown_once_and_its_deliveries_logged(
 
 
 def test_an_api_key_works_once_created_and_is_refused_once_revoked(
-    journey: Journey, admin: Member
+    journey: Journey, admin: Member, services: Services, tenant_a: TenantAccess
 ) -> None:
+    news = services.audience.create_list(tenant_a.operator, "News")
+    services.audience.create_list(tenant_a.operator, "Partners")
     page = journey.page
     journey.sign_in(admin.email, admin.password, admin.totp_secret)
     journey.goto("/app/keys")
@@ -303,6 +305,9 @@ def test_an_api_key_works_once_created_and_is_refused_once_revoked(
     journey.snap("keys-invalid")
 
     page.check("input[name=capabilities][value='lists:read']")
+    # Limited to one list: the key sees that one only.
+    page.check("input[name=limit_lists]")
+    page.check(f"input[name=lists][value={news.id}]")
     page.click("text=Create the key")
     journey.check()
     secret = page.input_value("#secret")
@@ -311,7 +316,9 @@ def test_an_api_key_works_once_created_and_is_refused_once_revoked(
 
     v1 = journey.base + "/v1"
     bearer = {"Authorization": f"Bearer {secret}"}
-    assert httpx.get(f"{v1}/lists", headers=bearer).status_code == 200
+    lists = httpx.get(f"{v1}/lists", headers=bearer)
+    assert lists.status_code == 200
+    assert [row["name"] for row in lists.json()["data"]] == ["News"]
     # Only what was ticked: no webhooks for this key.
     assert httpx.get(f"{v1}/webhooks", headers=bearer).status_code == 403
 
@@ -320,6 +327,7 @@ def test_an_api_key_works_once_created_and_is_refused_once_revoked(
     row = page.locator("table tbody tr", has_text="shop orders")
     expect(row).to_contain_text(secret[:10])
     expect(row).to_contain_text("lists:read")
+    expect(row.locator("td").nth(3)).to_have_text("News")
     journey.snap("keys")
     row.locator("button:text-is('Revoke')").click()
     page.wait_for_url("**/app/keys?done=revoked")

@@ -57,6 +57,7 @@ def _listing(
         keys=services.api_keys.list(principal),
         capabilities=mine,
         lists=lists,
+        list_names={row.id: row.name for row in lists},
         access=ACCESS,
         form=form or {"name": "", "capabilities": mine, "lists": [], "field_default": ""},
         errors=errors or {},
