@@ -126,3 +126,18 @@ def test_one_address_is_found_by_its_hash_and_lifting_says_why(
     assert [json.loads(e.detail) for e in lifted] == [
         {"reason": "manual", "note": "wrote to f***@e***.com: wants mail again"}
     ]
+
+
+def test_a_caller_the_email_field_is_hidden_from_sees_addresses_masked(
+    client: TestClient, tenant_a: TenantAccess, services: Services
+) -> None:
+    masked = services.api_keys.create(tenant_a.operator, "figures only", field_default="hidden")
+    headers = {"Authorization": f"Bearer {masked.secret}"}
+    added = client.post("/v1/suppressions", json={"address": "anna@gmail.com"}, headers=headers)
+    assert added.status_code == 201, added.text
+    assert added.json()["address"] == "a***@g***.com"
+    listed = client.get("/v1/suppressions", headers=headers).json()["data"]
+    assert [row["address"] for row in listed] == ["a***@g***.com"]
+    # The same rows, to a caller who may see addresses.
+    full = client.get("/v1/suppressions", headers=tenant_a.headers).json()["data"]
+    assert [row["address"] for row in full] == ["anna@gmail.com"]
