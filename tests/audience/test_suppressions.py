@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from fastapi.testclient import TestClient
 
 from courriel.core.addresses import tenant_address_hash
+from courriel.core.audit import AuditFilter
+from courriel.core.errors import InvalidInputError
 from courriel.services import Services
 from tests.support.tenants import TenantAccess
 
@@ -93,3 +98,46 @@ def test_suppressions_are_per_tenant(
         ]
         == "subscribed"
     )
+
+
+def test_one_address_is_found_by_its_hash_and_lifting_says_why(
+    services: Services, tenant_a: TenantAccess
+) -> None:
+    suppressions = services.audience.suppressions
+    who = tenant_a.operator
+    assert suppressions.find(who, "nobody@example.com") is None
+    added = suppressions.add(who, "Found@Example.com", detail="asked by phone")
+    # Any spelling of the address finds it: the lookup is by the normalized hash.
+    found = suppressions.find(who, "found@example.com")
+    assert found is not None
+    assert found.id == added.id
+    with pytest.raises(InvalidInputError) as bad:
+        suppressions.find(who, "not an address")
+    assert bad.value.field == "address"
+    with pytest.raises(InvalidInputError) as two_lines:
+        suppressions.remove(who, added.id, "first\nsecond")
+    assert two_lines.value.field == "note"
+    assert suppressions.find(who, "found@example.com") is not None  # nothing lifted
+
+    suppressions.remove(who, added.id, "wrote to found@example.com: wants mail again")
+
+    assert suppressions.find(who, "found@example.com") is None
+    lifted = services.audit.entries(who, AuditFilter(action="suppression.lifted")).items
+    assert [json.loads(e.detail) for e in lifted] == [
+        {"reason": "manual", "note": "wrote to f***@e***.com: wants mail again"}
+    ]
+
+
+def test_a_caller_the_email_field_is_hidden_from_sees_addresses_masked(
+    client: TestClient, tenant_a: TenantAccess, services: Services
+) -> None:
+    masked = services.api_keys.create(tenant_a.operator, "figures only", field_default="hidden")
+    headers = {"Authorization": f"Bearer {masked.secret}"}
+    added = client.post("/v1/suppressions", json={"address": "anna@gmail.com"}, headers=headers)
+    assert added.status_code == 201, added.text
+    assert added.json()["address"] == "a***@g***.com"
+    listed = client.get("/v1/suppressions", headers=headers).json()["data"]
+    assert [row["address"] for row in listed] == ["a***@g***.com"]
+    # The same rows, to a caller who may see addresses.
+    full = client.get("/v1/suppressions", headers=tenant_a.headers).json()["data"]
+    assert [row["address"] for row in full] == ["anna@gmail.com"]

@@ -27,6 +27,7 @@ from courriel.core.audit import record_entry
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
+from courriel.core.masking import mask_addresses
 from courriel.core.pagination import Page, paginate
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
@@ -126,6 +127,18 @@ class SuppressionService:
         with self._storage.tenant(principal.tenant_id)() as session:
             return paginate(session, select(Suppression), Suppression.id, cursor, limit)
 
+    def find(self, principal: Principal, address: str) -> Suppression | None:
+        """The suppression of one address (looked up by its hash), or None.
+
+        An erased address is found too: its hash is what stays.
+        """
+        principal.require(Capability.CONTACTS_READ)
+        digest = self.hash_of(principal.tenant_id, normalize_address(address, "address"))
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return session.scalars(
+                select(Suppression).where(Suppression.address_hash == digest)
+            ).one_or_none()
+
     def add(
         self,
         principal: Principal,
@@ -185,9 +198,15 @@ class SuppressionService:
             )
             return added
 
-    def remove(self, principal: Principal, suppression_id: int) -> None:
-        """Lift a manual suppression; bounces, complaints and erasures stay."""
+    def remove(self, principal: Principal, suppression_id: int, note: str = "") -> None:
+        """Lift a manual suppression; bounces, complaints and erasures stay.
+
+        `note` (why it is lifted, one line) goes into the audit trail, with any
+        address in it masked: the trail names the suppression, never the address.
+        """
         principal.require(Capability.CONTACTS_WRITE)
+        if len(note) > MAX_DETAIL or any(ch in note for ch in "\r\n\x00"):
+            raise InvalidInputError("note", f"one line of at most {MAX_DETAIL} characters")
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             row = session.get(Suppression, suppression_id)
             if row is None:
@@ -203,5 +222,6 @@ class SuppressionService:
                 principal,
                 "suppression.lifted",
                 f"suppression:{suppression_id}",
-                {"reason": row.reason.value},
+                {"reason": row.reason.value}
+                | ({"note": mask_addresses(note.strip())} if note.strip() else {}),
             )

@@ -27,6 +27,7 @@ from courriel.audience.schemas import (
 )
 from courriel.audience.search import ContactSearch, parse_property
 from courriel.audience.service import ConsentInput, ContactInput
+from courriel.core.principal import Principal
 from courriel.core.schemas import Input, PageOut
 from courriel.web.api.audit import record_view
 from courriel.web.api.imports import router as imports_router
@@ -243,7 +244,11 @@ def list_suppressions(
 ) -> PageOut[SuppressionOut]:
     """The tenant's suppressions (keyed hashes, reasons)."""
     page = services.audience.suppressions.list(principal, cursor, limit)
-    return PageOut[SuppressionOut].of(page)
+    out = PageOut[SuppressionOut].of(page)
+    for row in out.data:
+        # An address is personal data: masked for a caller the email field is hidden from.
+        row.address = _shown_address(principal, row.address)
+    return out
 
 
 @router.post("/suppressions", status_code=201)
@@ -252,7 +257,14 @@ def add_suppression(
 ) -> SuppressionOut:
     """Suppress an address by hand."""
     row = services.audience.suppressions.add(principal, body.address, body.reason, body.detail)
-    return SuppressionOut.model_validate(row, from_attributes=True)
+    out = SuppressionOut.model_validate(row, from_attributes=True)
+    out.address = _shown_address(principal, out.address)
+    return out
+
+
+def _shown_address(principal: Principal, address: str | None) -> str | None:
+    shown = principal.shown("email", address)
+    return shown if isinstance(shown, str) else None
 
 
 @router.delete("/suppressions/{suppression_id}", status_code=204)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from courriel.web.ui import contacts, dashboard, imports, preferences, team
+from courriel.web.ui import (
+    contacts,
+    dashboard,
+    domains,
+    imports,
+    keys,
+    preferences,
+    suppressions,
+    team,
+    webhooks,
+)
 from courriel.web.ui.errors import error_page, wants_page
 
 # Each page group is a module with a `router()`; add new groups here.
-GROUPS = (dashboard, preferences, contacts, imports, team)
+GROUPS = (dashboard, preferences, contacts, imports, team, domains, suppressions, webhooks, keys)
 
 
 def page_errors(request: Request, status: int, detail: str) -> Response | None:
