@@ -303,6 +303,33 @@ class TemplateService:
         """Render a version for a chosen contact or sample data, listing undefined variables."""
         principal.require(Capability.TEMPLATES_READ)
         _template, found = self.get(principal, template_id, version)
+        return self._render_preview(principal, found, contact_id, sample)
+
+    def preview_draft(
+        self,
+        principal: Principal,
+        content: TemplateContent,
+        *,
+        contact_id: str | None = None,
+        sample: dict[str, Any] | None = None,
+    ) -> Preview:
+        """Render what an author is writing, unsaved, as `preview` renders a saved version.
+
+        The draft is checked and compiled as a save would (an MJML or syntax
+        error is the same InvalidInputError) and rendered in the same sandbox;
+        nothing is stored.
+        """
+        principal.require(Capability.TEMPLATES_READ)
+        draft, _links = build_version("tpl_draft", 0, content, self._clock.now())
+        return self._render_preview(principal, draft, contact_id, sample)
+
+    def _render_preview(
+        self,
+        principal: Principal,
+        found: TemplateVersion,
+        contact_id: str | None,
+        sample: dict[str, Any] | None,
+    ) -> Preview:
         composer = self._composer(principal, found, "preview@example.test", found.sender_name)
         recipient = self._recipient(
             principal,
