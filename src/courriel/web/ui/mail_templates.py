@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -289,8 +290,14 @@ def _test_send(pages: APIRouter) -> None:
         from_email: Address = "",
         from_name: Annotated[str, Form(max_length=200)] = "",
         version: Annotated[int | None, Form(ge=1)] = None,
+        send_contact: Address = "",
     ) -> HTMLResponse | RedirectResponse:
         try:
+            contact_id = (
+                _contact_id(services, viewer.principal, send_contact.strip())
+                if send_contact.strip()
+                else None
+            )
             services.messages.test_send(
                 viewer.principal,
                 template_id,
@@ -298,7 +305,8 @@ def _test_send(pages: APIRouter) -> None:
                 from_email=from_email.strip(),
                 from_name=from_name.strip(),
                 version=version,
-                sample=dict(SAMPLE),
+                contact_id=contact_id,
+                sample=None if contact_id else dict(SAMPLE),
             )
         except InvalidInputError as exc:
             template, found = services.templates.get(viewer.principal, template_id, version)
@@ -312,7 +320,7 @@ def _test_send(pages: APIRouter) -> None:
             shown = _preview(
                 services, viewer.principal, "", template_id=template.id, version=found.version
             )
-            field = exc.field if exc.field in ("to", "from_email") else "send"
+            field = exc.field if exc.field in ("to", "from_email", "contact") else "send"
             return _editor(
                 request,
                 viewer,
@@ -324,9 +332,17 @@ def _test_send(pages: APIRouter) -> None:
                 current=template.current_version,
                 status=422,
                 send_errors={field: exc.reason},
-                send_input={"to": to, "from_email": from_email, "from_name": from_name},
+                send_input={
+                    "to": to,
+                    "from_email": from_email,
+                    "from_name": from_name,
+                    "contact": send_contact,
+                },
             )
-        query = f"sent={to.strip()}" + (f"&version={version}" if version else "")
+        query = urlencode(
+            {"sent": to.strip(), "contact": send_contact.strip()}
+            | ({"version": version} if version else {})
+        )
         return RedirectResponse(f"/app/templates/{template_id}?{query}", status_code=303)
 
 
@@ -388,12 +404,13 @@ def _editor(
         draft=draft,
         template_id=template_id,
         version=version,
-        current=current,
+        current_version=current,
         saved=saved,
         sent=sent,
         errors=errors or {},
         send_errors=send_errors or {},
-        send_input=send_input or {"to": "", "from_email": "", "from_name": ""},
+        send_input=send_input
+        or {"to": "", "from_email": "", "from_name": "", "contact": draft.contact},
         checklist=checklist,
         checks=CHECKS,
         can_write=viewer.can(Capability.TEMPLATES_WRITE),
