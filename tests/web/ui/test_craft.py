@@ -11,9 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from playwright.sync_api import expect
 
 from courriel.audience.models import ConsentSource
+from courriel.audience.segments.parser import SegmentError
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from courriel.web.ui.segments import locate
 from tests.support.delivery import deliver_all
 from tests.support.journey import Journey
 from tests.support.tenants import TenantAccess
@@ -44,6 +46,14 @@ def _people(services: Services, tenant: TenantAccess) -> None:
         services.audience.subscribe(
             tenant.operator, ContactInput(email=email, first_name=first), [letter.id], consent
         )
+
+
+def _painted(journey: Journey) -> None:
+    """Let the frames htmx just swapped in paint before a screenshot."""
+    journey.page.evaluate(
+        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    )
+    journey.page.wait_for_timeout(150)
 
 
 def _type(journey: Journey, selector: str, text: str) -> None:
@@ -134,14 +144,16 @@ def test_write_an_mjml_template_preview_it_for_a_contact_check_and_test_send_it(
     expect(page.frame_locator("iframe.desktop").locator("body")).to_contain_text("Hello Ada!")
     expect(page.locator("#preview-subject")).to_have_text("News for Ada")
     assert page.locator("iframe.desktop").get_attribute("sandbox") == ""
+    _painted(journey)
     journey.snap("template-preview-desktop")
 
-    page.click("label:has-text('Mobile')")
+    page.click("label:has-text('Phone')")
     expect(page.locator("iframe.mobile")).to_be_visible()
     expect(page.locator("iframe.desktop")).to_be_hidden()
     width = page.locator("iframe.mobile").evaluate("f => f.getBoundingClientRect().width")
     assert width <= 375
     expect(page.frame_locator("iframe.mobile").locator("body")).to_contain_text("Hello Ada!")
+    _painted(journey)
     journey.snap("template-preview-mobile")
 
     # The checklist of the saved version.
@@ -202,3 +214,16 @@ def test_invalid_mjml_or_a_template_syntax_error_shows_the_error_and_keeps_the_s
     assert version.source == MJML
     journey.goto(f"/app/templates/{template.id}")
     assert page.locator("#f-source").input_value() == MJML
+
+
+def test_an_error_is_located_by_line_and_column_with_a_marker_under_the_text() -> None:
+    text = 'email.domain = "gmail.test"\n\tand city = "Par'
+    position = text.index('"Par')
+    found = locate(text, SegmentError(position, "unexpected character '\"'"))
+    assert (found.line, found.column) == (2, 13)
+    assert found.text == '\tand city = "Par'
+    # The tab stays a tab, so the caret lines up however tabs are drawn.
+    assert found.marker == "\t" + " " * 11 + "^^^^"
+    assert found.reason == "unexpected character '\"'"
+    at_end = locate("email =", SegmentError(len("email ="), "expected a value"))
+    assert (at_end.line, at_end.column, at_end.marker) == (1, 8, " " * 7 + "^")

@@ -228,7 +228,7 @@ def _editor(
         viewer,
         "segments/edit.html",
         status=status,
-        title=N_("Segment") if segment_id else N_("New segment"),
+        title=N_("Edit segment") if segment_id else N_("New segment"),
         segment_id=segment_id,
         name=name,
         expression=expression,
