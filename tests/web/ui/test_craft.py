@@ -49,7 +49,9 @@ def _people(services: Services, tenant: TenantAccess) -> None:
 
 
 def _painted(journey: Journey) -> None:
-    """Let the frames htmx just swapped in paint before a screenshot."""
+    """Scroll to the top and let the frames paint: a full-page screenshot of a
+    scrolled page leaves the sandboxed (out-of-process) frames blank."""
+    journey.page.evaluate("window.scrollTo(0, 0)")
     journey.page.evaluate(
         "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
     )
