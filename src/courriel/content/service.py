@@ -203,6 +203,22 @@ class TemplateService:
             raise NotFoundError(f"no version {version} of template {template_id!r}")
         return template, found
 
+    def versions(
+        self, principal: Principal, template_id: str, limit: int = 50
+    ) -> list[TemplateVersion]:
+        """A template's latest versions, newest first (at most `limit`)."""
+        principal.require(Capability.TEMPLATES_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            get_or_not_found(session, Template, template_id, "template")
+            return list(
+                session.scalars(
+                    select(TemplateVersion)
+                    .where(TemplateVersion.template_id == template_id)
+                    .order_by(TemplateVersion.version.desc())
+                    .limit(limit)
+                )
+            )
+
     def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Template]:
         """The tenant's templates, a page at a time."""
         principal.require(Capability.TEMPLATES_READ)

@@ -19,7 +19,7 @@ from courriel.web.ui.segments import locate
 from tests.support.delivery import deliver_all
 from tests.support.journey import Journey
 from tests.support.tenants import TenantAccess
-from tests.web.ui.conftest import Member
+from tests.web.ui.conftest import Member, member
 
 MJML = """<mjml>
   <mj-body>
@@ -163,7 +163,7 @@ def test_write_an_mjml_template_preview_it_for_a_contact_check_and_test_send_it(
     row = checklist.locator("tr", has_text="Unsubscribe link")
     expect(row).to_contain_text("Passed")
     expect(checklist.locator("tr", has_text="Sender named")).to_contain_text("Warning")
-    expect(page.locator(".versions")).to_contain_text("Version 1")
+    expect(page.locator("#versions")).to_contain_text("Version 1 (current)")
 
     # A test send, with Ada's data, arrives in her sandbox mailbox.
     page.fill("#f-to", "ada@gmail.test")
@@ -229,3 +229,35 @@ def test_an_error_is_located_by_line_and_column_with_a_marker_under_the_text() -
     assert found.reason == "unexpected character '\"'"
     at_end = locate("email =", SegmentError(len("email ="), "expected a value"))
     assert (at_end.line, at_end.column, at_end.marker) == (1, 8, " " * 7 + "^")
+
+
+def test_an_analyst_reads_segments_and_templates_but_changes_and_sends_nothing(
+    journey: Journey, services: Services, tenant_a: TenantAccess
+) -> None:
+    _people(services, tenant_a)
+    services.audience.segments.create(tenant_a.operator, "Gmail", 'email.domain = "gmail.test"')
+    template, _version = services.templates.create(tenant_a.operator, "Letter", "Hello", mjml=MJML)
+    analyst = member(services, tenant_a, "analyst@example.test", "analyst")
+    journey.sign_in(analyst.email, analyst.password)
+    journey.goto("/app/segments")
+    page = journey.page
+    assert page.locator("text=New segment").count() == 0
+    page.get_by_role("link", name="Gmail", exact=True).click()
+    expect(page.locator("#segment-count")).to_have_text("2")
+    assert page.locator("text=Save segment").count() == 0
+    journey.check()
+
+    journey.goto(f"/app/templates/{template.id}")
+    expect(page.frame_locator("iframe.desktop").locator("body")).to_contain_text("Hello Alex!")
+    assert page.locator("text=Save as a new version").count() == 0
+    assert page.locator("#test-send").count() == 0
+    # A preview for a person needs the right to see people: refused, said next to it.
+    page.fill("#f-contact", "ada@gmail.test")
+    page.locator("#f-contact").press("Tab")
+    expect(page.locator("#preview-error")).to_be_visible()
+    journey.check()
+    # The editor of a new segment is refused, as a page.
+    with journey.expecting(403):
+        page.goto(journey.base + "/app/segments/new")
+    assert page.locator("h1").count() == 1
+    assert services.templates.get(tenant_a.operator, template.id)[0].current_version == 1

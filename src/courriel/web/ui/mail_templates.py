@@ -29,6 +29,8 @@ from courriel.web.ui.render import render
 from courriel.web.ui.viewer import Viewer, ViewerDep
 
 PAGE = 50
+# The versions listed on a template's page (older ones open by number: ?version=N).
+VERSIONS = 30
 MAX_SOURCE = 200_000
 # What a preview shows when no contact is chosen.
 SAMPLE: dict[str, Any] = {
@@ -391,10 +393,12 @@ def _editor(
     send_input: dict[str, str] | None = None,
 ) -> HTMLResponse:
     checklist = None
+    versions = []
     if template_id and version:
         checklist = services.content_checks.template_checklist(
             viewer.principal, template_id, version
         )
+        versions = services.templates.versions(viewer.principal, template_id, VERSIONS)
     return render(
         request,
         viewer,
@@ -412,6 +416,7 @@ def _editor(
         send_input=send_input
         or {"to": "", "from_email": "", "from_name": "", "contact": draft.contact},
         checklist=checklist,
+        versions=versions,
         checks=CHECKS,
         can_write=viewer.can(Capability.TEMPLATES_WRITE),
         can_send=viewer.can(Capability.CAMPAIGNS_SEND),
