@@ -59,3 +59,15 @@ def test_a_draft_preview_needs_the_right_to_read_templates(
     nobody = dataclasses.replace(tenant_a.operator, capabilities=frozenset())
     with pytest.raises(ForbiddenError):
         services.templates.preview_draft(nobody, TemplateContent(subject="S", mjml=MJML))
+
+
+def test_a_syntax_error_in_mjml_names_the_line_the_author_wrote(
+    services: Services, tenant_a: TenantAccess
+) -> None:
+    source = MJML.replace("><", ">\n<").replace("Hello {{", "Hello {% if x %}{{")
+    line = next(n for n, text in enumerate(source.splitlines(), 1) if "{% if" in text)
+    assert line == 5
+    with pytest.raises(InvalidInputError, match=r"template error on line \d+") as refused:
+        services.templates.create(tenant_a.operator, "T", "S", mjml=source)
+    # The line of the unclosed block in the MJML, not in the HTML compiled from it.
+    assert "line 5:" in refused.value.reason

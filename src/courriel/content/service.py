@@ -93,6 +93,9 @@ def build_version(
     if len(source) > MAX_BODY or (content.text is not None and len(content.text) > MAX_BODY):
         raise InvalidInputError(field_name, f"must be at most {MAX_BODY} characters")
     source_format = SourceFormat.MJML if content.mjml is not None else SourceFormat.HTML
+    # A syntax error names the line of what the author wrote: compiled MJML
+    # (and inlined CSS) put the same tag on another line.
+    parse_part(HTML_ENV, source, field_name)
     html = prepare_html(source, source_format)
     # Compiling now reports syntax errors and refused filters at save time.
     tree = parse_part(HTML_ENV, html, field_name)

@@ -15,6 +15,7 @@ from courriel.audience.segments.parser import SegmentError
 from courriel.audience.service import ConsentInput, ContactInput
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
+from courriel.web.ui.mail_templates import error_line
 from courriel.web.ui.segments import locate
 from tests.support.delivery import deliver_all
 from tests.support.journey import Journey
@@ -181,6 +182,9 @@ def test_write_an_mjml_template_preview_it_for_a_contact_check_and_test_send_it(
     assert received.subject == "News for Ada"
     assert "Hello Ada!" in received.text
     assert services.templates.get(tenant_a.operator, template_id)[0].current_version == 1
+    journey.goto("/app/templates")
+    expect(page.locator("table")).to_contain_text("Autumn letter")
+    journey.snap("templates")
 
 
 def test_invalid_mjml_or_a_template_syntax_error_shows_the_error_and_keeps_the_saved_version(
@@ -203,13 +207,19 @@ def test_invalid_mjml_or_a_template_syntax_error_shows_the_error_and_keeps_the_s
     assert page.locator("#f-source").get_attribute("aria-invalid") == "true"
     journey.snap("template-invalid-mjml")
 
-    unclosed = MJML.replace("Hello {{ contact.first_name }}!", "{% if contact.first_name %}Hi")
-    _type(journey, "#f-source", unclosed)
-    expect(page.locator("#preview-error")).to_contain_text("template error on line")
+    broken_tag = MJML.replace("{{ contact.first_name }}", "{{ contact.first_name | }}")
+    _type(journey, "#f-source", broken_tag)
+    # The error names the line of the MJML as written, and shows it.
+    expect(page.locator("#preview-error")).to_contain_text("template error on line 5:")
+    expect(page.locator("#preview-error .marker")).to_contain_text("5 | ")
     with journey.expecting(422):
         page.click("text=Save as a new version")
-    expect(page.locator("#f-source-note")).to_contain_text("template error on line")
-    journey.check()
+    expect(page.locator("#f-source-note")).to_contain_text("template error on line 5:")
+    line = page.locator("#f-source-note .marker").inner_text()
+    assert line.startswith("5 | ")
+    assert "Hello {{ contact.first_name | }}!" in line
+    _painted(journey)
+    journey.snap("template-syntax-error")
 
     found, version = services.templates.get(tenant_a.operator, template.id)
     assert found.current_version == 1
@@ -261,3 +271,10 @@ def test_an_analyst_reads_segments_and_templates_but_changes_and_sends_nothing(
         page.goto(journey.base + "/app/segments/new")
     assert page.locator("h1").count() == 1
     assert services.templates.get(tenant_a.operator, template.id)[0].current_version == 1
+
+
+def test_a_template_error_shows_the_line_it_names() -> None:
+    source = "<mjml>\n<mj-body>\n{% if x %}\n</mj-body>"
+    assert error_line(source, "template error on line 3: Unexpected end") == (3, "{% if x %}")
+    assert error_line(source, "template error on line 9: far") is None
+    assert error_line(source, "MJML does not compile") is None

@@ -11,6 +11,7 @@ template syntax error) stores nothing: the current version stays as it was.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -58,6 +59,7 @@ CHECKS = {
     "links": N_("Links"),
     "subject_length": N_("Subject length"),
 }
+_ERROR_LINE = re.compile(r"template error on line (\d+):")
 # Which form field an error of the template service belongs next to.
 _FIELDS = {"name": "name", "subject": "subject", "preheader": "preheader"}
 
@@ -95,6 +97,16 @@ def _draft(
     return Draft(name, subject, preheader, fmt, source, contact.strip())
 
 
+def error_line(source: str, reason: str) -> tuple[int, str] | None:
+    """The line of `source` a template syntax error names, to show under the error."""
+    found = _ERROR_LINE.search(reason)
+    lines = source.splitlines()
+    if found is None or not 1 <= int(found.group(1)) <= len(lines):
+        return None
+    number = int(found.group(1))
+    return number, lines[number - 1].strip()
+
+
 def _contact_id(services: Services, principal: Principal, email: str) -> str:
     """The id of the contact with address `email` (a preview for a person)."""
     page = services.audience.list_contacts(principal, None, 1, ContactSearch(email=email))
@@ -127,8 +139,9 @@ def _preview(
             )
     except CourrielError as exc:
         reason = exc.reason if isinstance(exc, InvalidInputError) else str(exc)
-        return {"preview": None, "preview_error": reason}
-    return {"preview": found, "preview_error": ""}
+        line = error_line(draft.source, reason) if draft is not None else None
+        return {"preview": None, "preview_error": reason, "preview_line": line}
+    return {"preview": found, "preview_error": "", "preview_line": None}
 
 
 def router() -> APIRouter:
@@ -360,7 +373,11 @@ def _refused(
 ) -> HTMLResponse:
     """The editor again (422), the author's text kept, the error next to its field."""
     field = _FIELDS.get(exc.field, "source")
-    shown = {"preview": None, "preview_error": exc.reason if field == "source" else ""}
+    shown = {
+        "preview": None,
+        "preview_error": exc.reason if field == "source" else "",
+        "preview_line": error_line(draft.source, exc.reason) if field == "source" else None,
+    }
     return _editor(
         request,
         viewer,
