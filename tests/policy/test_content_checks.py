@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from courriel.campaigns.models import MailClass
+from courriel.content.service import TemplateContent
 from courriel.core.errors import InvalidInputError
 from courriel.policy.checks import Checklist
 from courriel.services import Services
@@ -150,3 +151,23 @@ def test_checklist_over_http(
         client.get(f"/v1/campaigns/{campaign}", headers=tenant_a.headers).json()["status"]
         == "draft"
     )
+
+
+def test_a_template_version_has_its_checklist_before_any_campaign(
+    services: Services, tenant_a: TenantAccess
+) -> None:
+    template, _v1 = services.templates.create(
+        tenant_a.operator, "T", "Spring news", '<p>News</p><a href="{{ unsubscribe_url }}">Stop</a>'
+    )
+    services.templates.add_version(
+        tenant_a.operator, template.id, TemplateContent(subject="WINNER!!", html="<p>News</p>")
+    )
+    current = services.content_checks.template_checklist(tenant_a.operator, template.id)
+    assert {i.check for i in current.blocking} == {"unsubscribe_link"}
+    assert _item(current, "spammy_phrases")[0] is False
+    first = services.content_checks.template_checklist(tenant_a.operator, template.id, 1)
+    assert first.blocking == []
+    transactional = services.content_checks.template_checklist(
+        tenant_a.operator, template.id, marketing=False
+    )
+    assert _item(transactional, "unsubscribe_link")[0] is True

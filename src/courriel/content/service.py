@@ -93,6 +93,9 @@ def build_version(
     if len(source) > MAX_BODY or (content.text is not None and len(content.text) > MAX_BODY):
         raise InvalidInputError(field_name, f"must be at most {MAX_BODY} characters")
     source_format = SourceFormat.MJML if content.mjml is not None else SourceFormat.HTML
+    # A syntax error names the line of what the author wrote: compiled MJML
+    # (and inlined CSS) put the same tag on another line.
+    parse_part(HTML_ENV, source, field_name)
     html = prepare_html(source, source_format)
     # Compiling now reports syntax errors and refused filters at save time.
     tree = parse_part(HTML_ENV, html, field_name)
@@ -203,6 +206,22 @@ class TemplateService:
             raise NotFoundError(f"no version {version} of template {template_id!r}")
         return template, found
 
+    def versions(
+        self, principal: Principal, template_id: str, limit: int = 50
+    ) -> list[TemplateVersion]:
+        """A template's latest versions, newest first (at most `limit`)."""
+        principal.require(Capability.TEMPLATES_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            get_or_not_found(session, Template, template_id, "template")
+            return list(
+                session.scalars(
+                    select(TemplateVersion)
+                    .where(TemplateVersion.template_id == template_id)
+                    .order_by(TemplateVersion.version.desc())
+                    .limit(limit)
+                )
+            )
+
     def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Template]:
         """The tenant's templates, a page at a time."""
         principal.require(Capability.TEMPLATES_READ)
@@ -303,6 +322,33 @@ class TemplateService:
         """Render a version for a chosen contact or sample data, listing undefined variables."""
         principal.require(Capability.TEMPLATES_READ)
         _template, found = self.get(principal, template_id, version)
+        return self._render_preview(principal, found, contact_id, sample)
+
+    def preview_draft(
+        self,
+        principal: Principal,
+        content: TemplateContent,
+        *,
+        contact_id: str | None = None,
+        sample: dict[str, Any] | None = None,
+    ) -> Preview:
+        """Render what an author is writing, unsaved, as `preview` renders a saved version.
+
+        The draft is checked and compiled as a save would (an MJML or syntax
+        error is the same InvalidInputError) and rendered in the same sandbox;
+        nothing is stored.
+        """
+        principal.require(Capability.TEMPLATES_READ)
+        draft, _links = build_version("tpl_draft", 0, content, self._clock.now())
+        return self._render_preview(principal, draft, contact_id, sample)
+
+    def _render_preview(
+        self,
+        principal: Principal,
+        found: TemplateVersion,
+        contact_id: str | None,
+        sample: dict[str, Any] | None,
+    ) -> Preview:
         composer = self._composer(principal, found, "preview@example.test", found.sender_name)
         recipient = self._recipient(
             principal,

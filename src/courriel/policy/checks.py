@@ -13,12 +13,14 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
 from courriel.campaigns.access import require_campaign
 from courriel.campaigns.models import Campaign, MailClass
-from courriel.content.models import TemplateVersion
+from courriel.content.models import Template, TemplateVersion
 from courriel.content.variables import has_unsubscribe_link
 from courriel.core.db import get_or_not_found
-from courriel.core.errors import InvalidInputError
+from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -155,7 +157,13 @@ def _link_problem(href: str) -> str | None:
 
 def check_content(version: TemplateVersion, campaign: Campaign) -> Checklist:
     """The checklist of a campaign's frozen template version."""
-    marketing = campaign.mail_class is MailClass.MARKETING
+    return check_version(
+        version, marketing=campaign.mail_class is MailClass.MARKETING, from_name=campaign.from_name
+    )
+
+
+def check_version(version: TemplateVersion, *, marketing: bool, from_name: str = "") -> Checklist:
+    """The checklist of a template version, sent as marketing or transactional mail."""
     page = _Html()
     page.feed(version.html or "")
     visible = " ".join(" ".join(page.text).split())
@@ -175,7 +183,7 @@ def check_content(version: TemplateVersion, campaign: Campaign) -> Checklist:
             ),
         )
     )
-    named = bool((campaign.from_name or version.sender_name or "").strip())
+    named = bool((from_name or version.sender_name or "").strip())
     items.append(
         Item(
             "sender_identification",
@@ -258,6 +266,28 @@ class ContentChecks:
             version = session.get(TemplateVersion, campaign.template_version_id)
         assert version is not None
         return check_content(version, campaign)
+
+    def template_checklist(
+        self,
+        principal: Principal,
+        template_id: str,
+        version: int | None = None,
+        *,
+        marketing: bool = True,
+    ) -> Checklist:
+        """The checklist of a template's current (or a given) version, before any campaign."""
+        principal.require(Capability.TEMPLATES_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            template = get_or_not_found(session, Template, template_id, "template")
+            found = session.scalar(
+                select(TemplateVersion).where(
+                    TemplateVersion.template_id == template_id,
+                    TemplateVersion.version == (version or template.current_version),
+                )
+            )
+        if found is None:
+            raise NotFoundError(f"no version {version} of template {template_id!r}")
+        return check_version(found, marketing=marketing)
 
     def check_before_send(self, principal: Principal, campaign: Campaign) -> None:
         """A send check: refuse when a blocking item fails, naming each."""

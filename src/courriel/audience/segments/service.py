@@ -15,6 +15,7 @@ from courriel.audience.segments.parser import parse
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
 from courriel.core.ids import new_id
+from courriel.core.pagination import Page, paginate
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -68,6 +69,25 @@ class SegmentService:
             )
             session.add(segment)
         return CountedSegment(segment, count)
+
+    def update(
+        self, principal: Principal, segment_id: str, name: str, expression: str
+    ) -> CountedSegment:
+        """Change a saved segment's name and expression (checked and counted first)."""
+        principal.require(Capability.LISTS_WRITE)
+        clean = clean_text(name, "name", 200)
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            segment = get_or_not_found(session, Segment, segment_id, "segment")
+            count = self._count(session, expression, principal)
+            segment.name = clean
+            segment.expression = expression
+        return CountedSegment(segment, count)
+
+    def saved(self, principal: Principal, cursor: str | None, limit: int) -> Page[Segment]:
+        """The tenant's segments a page at a time, without counting them (cheap to show)."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return paginate(session, select(Segment), Segment.id, cursor, limit)
 
     def get(self, principal: Principal, segment_id: str) -> CountedSegment:
         """A saved segment and its live count."""

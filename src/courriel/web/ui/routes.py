@@ -11,7 +11,9 @@ from courriel.web.ui import (
     domains,
     imports,
     keys,
+    mail_templates,
     preferences,
+    segments,
     suppressions,
     team,
     webhooks,
@@ -19,7 +21,19 @@ from courriel.web.ui import (
 from courriel.web.ui.errors import error_page, wants_page
 
 # Each page group is a module with a `router()`; add new groups here.
-GROUPS = (dashboard, preferences, contacts, imports, team, domains, suppressions, webhooks, keys)
+GROUPS = (
+    dashboard,
+    preferences,
+    contacts,
+    imports,
+    team,
+    domains,
+    suppressions,
+    webhooks,
+    keys,
+    segments,
+    mail_templates,
+)
 
 
 def page_errors(request: Request, status: int, detail: str) -> Response | None:
