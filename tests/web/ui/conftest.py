@@ -33,9 +33,14 @@ def backend(request: pytest.FixtureRequest) -> str:
     return name
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shared_chromium() -> Iterator[Browser]:
-    """One headless chromium for every journey of this worker."""
+    """One headless chromium for the journeys of a module.
+
+    Not for the whole session: Playwright's sync API keeps an event loop
+    running on the main thread while it is open, and a later test of the same
+    worker that calls asyncio.run (a delivery) would find it there.
+    """
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, func, select
@@ -10,13 +11,23 @@ from sqlalchemy.orm import Session
 from courriel.audience.access import reachable
 from courriel.audience.models import Contact, Segment
 from courriel.audience.properties import clean_text, load_definitions
-from courriel.audience.segments.compiler import Compiler
-from courriel.audience.segments.parser import parse
+from courriel.audience.segments.compiler import BUILTIN, Compiler
+from courriel.audience.segments.parser import (
+    BoolOp,
+    Compare,
+    Contains,
+    InSet,
+    IsSet,
+    Node,
+    Not,
+    SegmentError,
+    parse,
+)
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
 from courriel.core.ids import new_id
 from courriel.core.pagination import Page, paginate
-from courriel.core.principal import Capability, Principal
+from courriel.core.principal import Capability, FieldAccess, Principal
 from courriel.core.storage import Storage
 
 
@@ -39,6 +50,31 @@ def segment_condition(session: Session, expression: str, clock: Clock) -> Column
     return and_(condition, Contact.restricted.is_(false()))
 
 
+def _fields(node: Node) -> Iterator[Compare | InSet | Contains | IsSet]:
+    if isinstance(node, Compare | InSet | Contains | IsSet):
+        yield node
+    elif isinstance(node, Not):
+        yield from _fields(node.item)
+    elif isinstance(node, BoolOp):
+        for item in node.items:
+            yield from _fields(item)
+
+
+def refuse_hidden_fields(principal: Principal, expression: str) -> None:
+    """A condition on a field hidden from the principal would reveal it one guess at a
+    time (`email = "ana@…"` counts 1 or 0): refused, at the field's position.
+
+    The domain of an address is a group, not a person, and stays usable.
+    """
+    for node in _fields(parse(expression)):
+        lowered = node.field.lower()
+        if lowered == "email.domain" or lowered in ("language", "timezone"):
+            continue
+        name = lowered if lowered in BUILTIN else f"properties.{node.field}"
+        if principal.access(name) is FieldAccess.HIDDEN:
+            raise SegmentError(node.position, f"the field {node.field!r} is hidden from you")
+
+
 class SegmentService:
     """Create, list and count segments."""
 
@@ -49,6 +85,7 @@ class SegmentService:
     def count(self, principal: Principal, expression: str) -> int:
         """How many contacts match an expression now."""
         principal.require(Capability.CONTACTS_READ)
+        refuse_hidden_fields(principal, expression)
         with self._storage.tenant(principal.tenant_id)() as session:
             return self._count(session, expression, principal)
 
@@ -62,6 +99,7 @@ class SegmentService:
         """Save a segment; the expression is checked (and counted) first."""
         principal.require(Capability.LISTS_WRITE)
         clean = clean_text(name, "name", 200)
+        refuse_hidden_fields(principal, expression)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             count = self._count(session, expression, principal)
             segment = Segment(
@@ -76,6 +114,7 @@ class SegmentService:
         """Change a saved segment's name and expression (checked and counted first)."""
         principal.require(Capability.LISTS_WRITE)
         clean = clean_text(name, "name", 200)
+        refuse_hidden_fields(principal, expression)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             segment = get_or_not_found(session, Segment, segment_id, "segment")
             count = self._count(session, expression, principal)

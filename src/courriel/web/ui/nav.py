@@ -47,10 +47,15 @@ def sections(principal: Principal) -> list[Section]:
 
 
 def current(path: str) -> str:
-    """The href of the section `path` belongs to (the longest matching prefix)."""
-    best = "/app"
+    """The href of the section `path` belongs to (the longest matching prefix); ""
+    for a page of no section (one's security, sessions, preferences)."""
+    best = "/app" if path in ("/app", "/app/") else ""
     for section in SECTIONS:
         href = section.href
-        if (path == href or path.startswith(href + "/")) and len(href) > len(best):
+        if (
+            href != "/app"
+            and (path == href or path.startswith(href + "/"))
+            and len(href) > len(best)
+        ):
             best = href
     return best
