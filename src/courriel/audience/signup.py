@@ -455,9 +455,11 @@ class SignupService:
             {"t": form.tenant_id, "c": contact_id, "f": form.form_id},
             now + CONFIRM_TTL,
         )
-        link = f"{self._settings.public_url.rstrip('/')}/f/confirm?token={token}"
-        message_id = new_id("msg")
         brand = self._branding.of_tenant(form.tenant_id)
+        # The page the link opens speaks the email's language.
+        lang = brand.language(language)
+        link = f"{self._settings.public_url.rstrip('/')}/f/confirm?token={token}&lang={lang}"
+        message_id = new_id("msg")
         # From a verified domain of the tenant (signed with its keys) when it chose one.
         domain = self._branding.sender_domain(form.tenant_id, brand)
         signers = (

@@ -59,6 +59,7 @@ _MESSAGE = """{% extends "base" %}{% block body %}
 <h1>{{ title }}</h1><p>{{ message }}</p>
 {% if token %}<form method="post" action="/f/confirm">
 <input type="hidden" name="token" value="{{ token }}">
+<input type="hidden" name="lang" value="{{ lang }}">
 <button type="submit">{{ t.confirm_button }}</button></form>{% endif %}
 {% endblock %}"""
 
@@ -251,20 +252,25 @@ def public_router(limiter: RateLimiter | None = None) -> APIRouter:
     limits = limiter or MemoryRateLimiter(limit=10, window_seconds=600)
 
     @router.get("/confirm", response_class=HTMLResponse)
-    def confirm_page(request: Request, services: ServicesDep, token: str = "") -> HTMLResponse:
+    def confirm_page(
+        request: Request, services: ServicesDep, token: str = "", lang: str = ""
+    ) -> HTMLResponse:
         # A GET only shows a button: mail scanners that prefetch links must not confirm.
         token = token[:2000]
-        look = _look(services, services.signups.tenant_of(token), request)
+        look = _look(services, services.signups.tenant_of(token), request, lang[:10])
         t = look.text
         return _message(look, request.url.path, t["confirm_title"], t["confirm"], token=token)
 
     @router.post("/confirm", response_class=HTMLResponse)
     def confirm(
-        request: Request, services: ServicesDep, token: Annotated[str, Form(max_length=2000)]
+        request: Request,
+        services: ServicesDep,
+        token: Annotated[str, Form(max_length=2000)],
+        lang: Annotated[str, Form(max_length=10)] = "",
     ) -> HTMLResponse:
         done = services.signups.confirm_for_page(token, _visitor(request))
         if done is None:
-            look = _look(services, services.signups.tenant_of(token), request)
+            look = _look(services, services.signups.tenant_of(token), request, lang)
             t = look.text
             return _message(look, request.url.path, t["invalid_title"], t["invalid"], 400)
         # The thank-you page: the tenant's words in the contact's language, in its look.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from courriel.web.ui import dashboard, preferences
+from courriel.web.ui import dashboard, preferences, privacy, settings
 from courriel.web.ui.errors import error_page, wants_page
 
 # Each page group is a module with a `router()`; add new groups here.
-GROUPS = (dashboard, preferences)
+GROUPS = (dashboard, preferences, privacy, settings)
 
 
 def page_errors(request: Request, status: int, detail: str) -> Response | None:
