@@ -143,3 +143,35 @@ def test_without_a_verified_domain_the_platform_sends_in_english(
     (mail,) = sandbox.store.inbox("bob@gmail.test")
     assert mail.subject == "Please confirm your subscription to Café news"
     assert str(mail.as_email()["From"]).endswith(f"@{services.settings.return_path_domain}>")
+
+
+def test_the_api_sets_the_branding_and_the_texts_with_the_same_checks(
+    client: TestClient, tenant_a: TenantAccess, tenant_b: TenantAccess
+) -> None:
+    h = tenant_a.headers
+    bad = client.put("/v1/branding", json={"colour": "red"}, headers=h)
+    assert bad.status_code == 422
+    assert "colour" in bad.text
+    done = client.put(
+        "/v1/branding",
+        json={"organisation": "Café Lumière", "colour": "#AA3300", "languages": ["fr", "en"]},
+        headers=h,
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["colour"] == "#aa3300"
+    broken = client.put(
+        "/v1/branding/confirmations/fr",
+        json={"subject": "{{ list_name", "body": "{{ confirm_url }}", "thanks": "Merci"},
+        headers=h,
+    )
+    assert broken.status_code == 422
+    assert "subject" in broken.text
+    texts = {"subject": FRENCH.subject, "body": FRENCH.body, "thanks": FRENCH.thanks}
+    saved = client.put("/v1/branding/confirmations/fr", json=texts, headers=h)
+    assert saved.json()["confirmations"]["fr"] == texts
+    shown = client.post("/v1/branding/confirmations/fr/preview", headers=h).json()
+    assert shown["subject"] == "Bienvenue chez Café Lumière : confirmez Monthly news"
+    assert "Confirmer mon inscription" in shown["html"]
+    # Another tenant's branding is its own.
+    assert client.get("/v1/branding", headers=tenant_b.headers).json()["organisation"] == ""
+    assert client.delete("/v1/branding/confirmations/fr", headers=h).json()["confirmations"] == {}
