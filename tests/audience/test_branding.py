@@ -10,12 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from courriel.audience.branding import BrandInput, Confirmation
+from courriel.content.links import preferences_token, unsubscribe_token
 from courriel.core.errors import InvalidInputError
 from courriel.core.principal import Principal
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from tests.audience.test_signup import _csrf, _form, _path
 from tests.support.delivery import deliver_all
+from tests.support.seeds.rights import add_person, make_campaign, make_list, message_of, send
 from tests.support.tenants import TenantAccess
 
 FRENCH = Confirmation(
@@ -175,3 +177,39 @@ def test_the_api_sets_the_branding_and_the_texts_with_the_same_checks(
     # Another tenant's branding is its own.
     assert client.get("/v1/branding", headers=tenant_b.headers).json()["organisation"] == ""
     assert client.delete("/v1/branding/confirmations/fr", headers=h).json()["confirmations"] == {}
+
+
+def test_the_privacy_center_and_the_unsubscribe_page_show_the_senders_look(
+    client: TestClient, services: Services, tenant_a: TenantAccess
+) -> None:
+    services.branding.set(
+        tenant_a.operator,
+        BrandInput(
+            organisation="Café Lumière",
+            logo_url="https://cdn.cafe-lumiere.test/logo.png",
+            colour="#aa3300",
+            footer="1 rue du Port, Nantes",
+        ),
+    )
+    news = make_list(client, tenant_a, "News")
+    ada = add_person(client, tenant_a, news, "ada@gmail.test", "Ada")
+    campaign = make_campaign(client, tenant_a, news)
+    send(client, tenant_a, campaign)
+    message = message_of(services, tenant_a, campaign, ada)
+    key, tenant = services.secret_key, tenant_a.tenant.id
+    for path in (
+        f"/p/{preferences_token(key, tenant, message)}",
+        f"/u/{unsubscribe_token(key, tenant, message)}",
+    ):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert "Café Lumière" in page.text
+        assert "1 rue du Port, Nantes" in page.text
+        assert "#aa3300" in page.text
+        assert '<img src="https://cdn.cafe-lumiere.test/logo.png"' in page.text
+        # Only the logo's own origin is allowed, beside the usual policy.
+        policy = page.headers["content-security-policy"]
+        assert "img-src https://cdn.cafe-lumiere.test;" in policy
+        assert "frame-ancestors 'none'" in policy
+    # Another tenant's pages keep the plain look.
+    assert "Café Lumière" not in client.get("/u/forged").text

@@ -14,8 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from fastapi import Request
 from jinja2 import DictLoader, Environment
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from courriel.audience.branding import Brand
+from courriel.core.errors import CourrielError
+from courriel.web.deps import services
 
 BASE = """<!doctype html>
 <html lang="{{ lang or 'en' }}"><head><meta charset="utf-8">
@@ -109,6 +114,21 @@ def logo_headers(path: str, logo_origin: str | None) -> dict[str, str]:
             "default-src 'none';", f"default-src 'none'; img-src {logo_origin};", 1
         )
     }
+
+
+def brand_of(request: Request, tenant_id: str | None) -> Brand | None:
+    """The tenant's branding for one of its public pages (None: the plain look)."""
+    if tenant_id is None:
+        return None
+    try:
+        return services(request).branding.of_tenant(tenant_id)
+    except CourrielError:
+        return None
+
+
+def branded_headers(path: str, brand: Brand | None) -> dict[str, str]:
+    """The headers a branded page adds (its logo's origin, if it shows one)."""
+    return logo_headers(path, brand.logo_origin if brand is not None else None)
 
 
 class PageHeaders:

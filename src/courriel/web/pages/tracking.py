@@ -28,7 +28,7 @@ from courriel.events.models import EventType
 from courriel.tracking.tracker import Hit, Tracker
 from courriel.web.api.events import router as events_router
 from courriel.web.api.events import webhooks_router
-from courriel.web.pages.base import page_templates
+from courriel.web.pages.base import brand_of, branded_headers, page_templates
 
 # The smallest transparent GIF (43 bytes).
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -172,12 +172,32 @@ _UNSUBSCRIBE = """{% extends "base" %}{% block body %}<h1>Unsubscribe?</h1>
 _PAGES = page_templates({"unsubscribe": _UNSUBSCRIBE})
 
 
-def _page(name: str, status: int = 200, **values: object) -> HTMLResponse:
-    return HTMLResponse(_PAGES.get_template(name).render(**values), status_code=status)
+def _page(
+    name: str,
+    status: int = 200,
+    *,
+    request: Request | None = None,
+    tenant_id: str = "",
+    **values: object,
+) -> HTMLResponse:
+    # The sender's look on its recipients' pages, when the link names the sender.
+    brand = brand_of(request, tenant_id) if request is not None and tenant_id else None
+    body = _PAGES.get_template(name).render(brand=brand, **values)
+    path = request.url.path if request is not None else "/u/"
+    return HTMLResponse(body, status_code=status, headers=branded_headers(path, brand))
 
 
-def _message(title: str, message: str, status: int = 200) -> HTMLResponse:
-    return _page("message", status, title=title, message=message)
+def _message(
+    title: str,
+    message: str,
+    status: int = 200,
+    *,
+    request: Request | None = None,
+    tenant_id: str = "",
+) -> HTMLResponse:
+    return _page(
+        "message", status, request=request, tenant_id=tenant_id, title=title, message=message
+    )
 
 
 def _missing() -> HTMLResponse:
@@ -204,12 +224,18 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     if ref is not None and is_test_message(ref.message_id):
         return _test_send()
     lists = tracker.unsubscribe_lists(ref) if ref is not None else None
-    if lists is None:
+    if ref is None or lists is None:
         return _missing()
     # The form posts exactly the RFC 8058 request and nothing more, to this
     # same capability URL: it needs no CSRF token (the token in the URL is
     # the only authority, and the action is the one a mail client may take).
-    return _page("unsubscribe", title="Unsubscribe", names=[m.name for m in lists])
+    return _page(
+        "unsubscribe",
+        request=request,
+        tenant_id=ref.tenant_id,
+        title="Unsubscribe",
+        names=[m.name for m in lists],
+    )
 
 
 @router.post("/u/{token}")
@@ -234,7 +260,12 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     )
     if outcome is None:
         return _missing()
-    return _message("You are unsubscribed", "You will get no more mail from these lists.")
+    return _message(
+        "You are unsubscribed",
+        "You will get no more mail from these lists.",
+        request=request,
+        tenant_id=ref.tenant_id,
+    )
 
 
 # The message is the sender's HTML: it may show images and styles from where
