@@ -123,6 +123,11 @@ def test_a_privacy_officer_answers_requests_reads_the_register_and_checks_the_lo
     journey.check()
     actions = page.locator("tbody td code").all_inner_texts()
     assert {a for a in actions if a.startswith("privacy.")} == {"privacy.request.created"}
+    with page.expect_download() as download:
+        page.click("text=Export (CSV)")
+    exported = download.value.path().read_text(encoding="utf-8")
+    assert "privacy.request.created" in exported
+    assert "privacy.data.exported" not in exported  # the filter holds
     page.click("text=Check the chain")
     page.wait_for_url("**/app/privacy/audit/verify")
     assert "The chain is intact" in page.locator("main").inner_text()

@@ -12,12 +12,13 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from courriel.audience.importer import LEGAL_BASES
 from courriel.core.audit import AuditFilter
 from courriel.core.errors import ConflictError, InvalidInputError, NotFoundError
 from courriel.core.principal import Capability
+from courriel.privacy.audit_export import export_trail
 from courriel.privacy.governance import (
     GovernanceInput,
     Notice,
@@ -204,7 +205,10 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 - one route per page, side by 
         services: ServicesDep,
         status: Annotated[str, Query(max_length=20)] = "",
         cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> HTMLResponse:
+    ) -> Response:
+        if not viewer.can(Capability.PRIVACY_REQUESTS) and viewer.can(Capability.AUDIT_READ):
+            # The section is open to auditors too: their part of it is the log.
+            return RedirectResponse("/app/privacy/audit", 303)
         return _requests_page(request, viewer, services, status=status, cursor=cursor)
 
     @pages.post("/requests", response_model=None)
@@ -490,7 +494,38 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 - one route per page, side by 
             errors=errors,
             next_url=next_url,
             first_url=first_url,
+            export_query=urlencode(filtered),
+            can_export=viewer.can(Capability.AUDIT_EXPORT),
         )
+
+    @pages.get("/audit/export", response_model=None)
+    def audit_export(  # noqa: PLR0917 - the filter's fields
+        request: Request,
+        viewer: ViewerDep,
+        services: ServicesDep,
+        actor: Annotated[str, Query(max_length=80)] = "",
+        action: Annotated[str, Query(max_length=60)] = "",
+        since: Annotated[str, Query(max_length=20)] = "",
+        until: Annotated[str, Query(max_length=20)] = "",
+        format: Literal["csv", "jsonl"] = "csv",  # noqa: A002 - the query parameter's name
+    ) -> StreamingResponse:
+        where = AuditFilter(
+            actor=actor.strip() or None,
+            action=action.strip() or None,
+            since=_day(since, "since"),
+            until=_day(until, "until"),
+        )
+        chunks = export_trail(
+            services.storage,
+            services.audit,
+            viewer.principal,
+            format,
+            where=where,
+            source_ip=request.client.host if request.client else None,
+        )
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        headers = {**_DOWNLOAD, "Content-Disposition": f'attachment; filename="audit.{format}"'}
+        return StreamingResponse(chunks, media_type=media, headers=headers)
 
     @pages.get("/audit/verify", response_class=HTMLResponse)
     def verify(request: Request, viewer: ViewerDep, services: ServicesDep) -> HTMLResponse:
