@@ -116,6 +116,7 @@ def test_a_privacy_officer_answers_requests_reads_the_register_and_checks_the_lo
     # The audit log, filtered, and its chain check.
     journey.goto("/app/privacy/audit")
     assert "privacy.request.created" in page.locator("table").inner_text()
+    assert "contact.viewed" in page.locator("table").inner_text()  # the request page showed Ana
     journey.snap("privacy-audit")
     page.fill("#f-action", "privacy.request.created")
     page.click("main button:has-text('Filter')")

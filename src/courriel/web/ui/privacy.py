@@ -34,6 +34,7 @@ from courriel.privacy.models import (
     RequestType,
 )
 from courriel.privacy.rights import Actor, NewRequest
+from courriel.web.api.audit import record_view
 from courriel.web.deps import Services, ServicesDep
 from courriel.web.ui.i18n import N_
 from courriel.web.ui.render import render
@@ -555,6 +556,10 @@ def _detail(
         try:
             contact = services.audience.get_contact(viewer.principal, found.contact_id)
             email = viewer.principal.shown("email", contact.email)
+            # Shown personal data is recorded, as the API does for a contact.
+            record_view(
+                services, viewer.principal, request, "contact.viewed", f"contact:{contact.id}"
+            )
         except NotFoundError:
             email = None
     return render(
