@@ -24,6 +24,7 @@ from courriel.accounts.sessions import SessionService
 from courriel.accounts.signin import SignIn
 from courriel.accounts.totp import TotpService, forget_recovery_codes
 from courriel.accounts.users import UserService
+from courriel.audience.branding import BrandingService
 from courriel.audience.export import ExportService
 from courriel.audience.importer import ImportService
 from courriel.audience.personalization import AudienceDirectory
@@ -97,6 +98,7 @@ class Services:
     mailer: Mailer
     audience: AudienceService
     signups: SignupService
+    branding: BrandingService
     templates: TemplateService
     dkim_keys: DkimKeyService
     campaigns: CampaignService
@@ -150,6 +152,7 @@ class Services:
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
         content_checks = ContentChecks(storage)
+        branding = BrandingService(storage, clock, sender_domains.verified_names)
         campaigns = CampaignService(
             storage, clock, send_checks(policy, sender_domains, content_checks)
         )
@@ -215,7 +218,10 @@ class Services:
                 segments=SegmentService(storage, clock),
                 retention=RetentionService(storage, clock),
             ),
-            signups=SignupService(storage, clock, key, settings, mailer),
+            signups=SignupService(
+                storage, clock, key, settings, mailer, branding=branding, dkim_keys=dkim_keys
+            ),
+            branding=branding,
             templates=templates,
             dkim_keys=dkim_keys,
             campaigns=campaigns,

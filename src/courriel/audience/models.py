@@ -269,3 +269,26 @@ class AudienceAudit(TenantBase):
     target: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Branding(TenantBase):
+    """How the tenant's public pages and confirmation emails look and speak (one row).
+
+    `confirmations` holds, per language, the editable texts of the double
+    opt-in: {"fr": {"subject": …, "body": …, "thanks": …}}; a language not in
+    it uses the built-in text of that language.
+    """
+
+    __tablename__ = "branding"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    logo_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    colour: Mapped[str] = mapped_column(String(7))
+    background: Mapped[str] = mapped_column(String(7))
+    footer: Mapped[str] = mapped_column(Text, default="")
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A verified sender domain of the tenant the confirmations come from.
+    sender_domain: Mapped[str | None] = mapped_column(String(255), default=None)
+    confirmations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -22,6 +22,12 @@ from email.utils import format_datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from courriel.audience.branding import (
+    Brand,
+    BrandingService,
+    RenderedConfirmation,
+    render_confirmation,
+)
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
@@ -36,6 +42,8 @@ from courriel.audience.properties import clean_text
 from courriel.audience.subscriptions import can_move
 from courriel.audience.suppressions import erased_only, lift_erasure, suppressed_hashes
 from courriel.config import Settings
+from courriel.content import dkim
+from courriel.content.dkimkeys import DkimKeyService
 from courriel.content.mailer import Mailer, SystemMail
 from courriel.core.addresses import address_key, domain_of, tenant_address_hash
 from courriel.core.audit import record_entry
@@ -74,6 +82,16 @@ class PublicForm:
 
 
 @dataclass(frozen=True)
+class Confirmed:
+    """A confirmed subscription, for its thank-you page."""
+
+    tenant_id: str
+    list_name: str
+    language: str
+    thanks: str
+
+
+@dataclass(frozen=True)
 class Visitor:
     """Who submitted a public form or followed a link, for the ledger."""
 
@@ -85,13 +103,23 @@ class SignupService:
     """Forms, submissions and confirmations."""
 
     def __init__(
-        self, storage: Storage, clock: Clock, secret_key: bytes, settings: Settings, mailer: Mailer
+        self,
+        storage: Storage,
+        clock: Clock,
+        secret_key: bytes,
+        settings: Settings,
+        mailer: Mailer,
+        *,
+        branding: BrandingService | None = None,
+        dkim_keys: DkimKeyService | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._key = secret_key
         self._settings = settings
         self._mailer = mailer
+        self._branding = branding or BrandingService(storage, clock)
+        self._dkim_keys = dkim_keys
 
     # For the tenant ----------------------------------------------------------
 
@@ -160,7 +188,7 @@ class SignupService:
         principal.require_list(list_id)
         with self._storage.tenant(principal.tenant_id)() as session:
             row = session.execute(
-                select(Subscription.status, Contact.email)
+                select(Subscription.status, Contact.email, Contact.language)
                 .join(Contact, Contact.id == Subscription.contact_id)
                 .where(Subscription.list_id == list_id, Subscription.contact_id == contact_id)
             ).first()
@@ -172,13 +200,13 @@ class SignupService:
             )
         if row is None:
             raise NotFoundError(f"contact {contact_id!r} is not on list {list_id!r}")
-        status, email = row
+        status, email, language = row
         if status is not S.PENDING:
             raise ConflictError(f"only a pending subscription is confirmed; this one is {status}")
         if form_id is None:
             raise ConflictError("the list has no sign-up form to confirm through; create one")
         form = self.public_form(principal.tenant_id, form_id)
-        self._send_confirmation(form, email, contact_id, form.list_name)
+        self._send_confirmation(form, email, contact_id, form.list_name, language)
 
     # For the public ----------------------------------------------------------
 
@@ -218,11 +246,17 @@ class SignupService:
             and payload.get("n") == nonce
         )
 
-    def submit(self, form: PublicForm, email: str, visitor: Visitor) -> None:
-        """Record a sign-up and send the confirmation; silent about the address's history."""
+    def submit(
+        self, form: PublicForm, email: str, visitor: Visitor, language: str | None = None
+    ) -> None:
+        """Record a sign-up and send the confirmation; silent about the address's history.
+
+        `language` is the one the form was shown in: a new contact speaks it,
+        and the confirmation is written in the contact's language.
+        """
         now = self._clock.now()
         digest = tenant_address_hash(self._key, form.tenant_id, email)
-        confirm_for: tuple[str, str] | None = None
+        confirm_for: tuple[str, str, str | None] | None = None
         with transaction(self._storage.tenant(form.tenant_id)) as session:
             signup = session.get(SignupForm, form.form_id)
             mailing_list = session.get(MailingList, signup.list_id) if signup else None
@@ -232,6 +266,8 @@ class SignupService:
             if mailing_list is None or (not erased and suppressed_hashes(session, [digest])):
                 return
             contact = self._contact(session, email, now)
+            if contact.language is None and language:
+                contact.language = language[:35]
             sub = session.scalar(
                 select(Subscription).where(
                     Subscription.list_id == mailing_list.id,
@@ -278,9 +314,9 @@ class SignupService:
                 visitor.ip,
             )
             if sub.status is S.PENDING:
-                confirm_for = (contact.id, mailing_list.name)
+                confirm_for = (contact.id, mailing_list.name, contact.language)
         if confirm_for is not None:
-            self._send_confirmation(form, email, confirm_for[0], confirm_for[1])
+            self._send_confirmation(form, email, *confirm_for)
 
     def confirm(self, token: str, visitor: Visitor) -> str | None:
         """Confirm from a link: the list's name when the subscription is (now) confirmed."""
@@ -294,6 +330,27 @@ class SignupService:
             return None
         with transaction(self._storage.tenant(form.tenant_id)) as session:
             return self._confirm(session, form, str(payload["c"]), visitor, now)
+
+    def tenant_of(self, token: str) -> str | None:
+        """The tenant a confirmation link belongs to (for its page's branding), if genuine."""
+        payload = verify(self._key, CONFIRM, token, self._clock.now())
+        return str(payload["t"]) if payload is not None else None
+
+    def confirm_for_page(self, token: str, visitor: Visitor) -> Confirmed | None:
+        """Confirm from a link, with the thank-you text in the contact's language."""
+        name = self.confirm(token, visitor)
+        payload = verify(self._key, CONFIRM, token, self._clock.now())
+        if name is None or payload is None:
+            return None
+        tenant_id = str(payload["t"])
+        with self._storage.tenant(tenant_id)() as session:
+            language = session.scalar(select(Contact.language).where(Contact.id == payload["c"]))
+        form = self.public_form(tenant_id, str(payload["f"]))
+        brand = self._branding.of_tenant(tenant_id)
+        shown = render_confirmation(
+            brand, language, list_name=name, purpose=form.purpose, confirm_url=""
+        )
+        return Confirmed(tenant_id, name, shown.language, shown.thanks)
 
     def _confirm(
         self,
@@ -402,7 +459,12 @@ class SignupService:
         )
 
     def _send_confirmation(
-        self, form: PublicForm, email: str, contact_id: str, list_name: str
+        self,
+        form: PublicForm,
+        email: str,
+        contact_id: str,
+        list_name: str,
+        language: str | None = None,
     ) -> None:
         now = self._clock.now()
         token = sign(
@@ -411,43 +473,64 @@ class SignupService:
             {"t": form.tenant_id, "c": contact_id, "f": form.form_id},
             now + CONFIRM_TTL,
         )
-        link = f"{self._settings.public_url.rstrip('/')}/f/confirm?token={token}"
+        brand = self._branding.of_tenant(form.tenant_id)
+        # The page the link opens speaks the email's language.
+        lang = brand.language(language)
+        link = f"{self._settings.public_url.rstrip('/')}/f/confirm?token={token}&lang={lang}"
         message_id = new_id("msg")
-        domain = self._settings.return_path_domain
+        # From a verified domain of the tenant (signed with its keys) when it chose one.
+        domain = self._branding.sender_domain(form.tenant_id, brand)
+        signers = (
+            self._dkim_keys.signers(form.tenant_id, domain)
+            if domain is not None and self._dkim_keys is not None
+            else []
+        )
+        domain = domain or self._settings.return_path_domain
+        shown = self._rendered(brand, language, list_name, form.purpose or form.consent_text, link)
         message = EmailMessage(policy=SMTP)
-        message["From"] = Address(display_name=list_name, username="confirm", domain=domain)
+        message["From"] = Address(
+            display_name=brand.organisation or list_name, username="confirm", domain=domain
+        )
         local, _, to_domain = email.rpartition("@")
         message["To"] = Address(username=local, domain=to_domain)
-        message["Subject"] = f"Please confirm your subscription to {list_name}"
+        message["Subject"] = shown.subject
         message["Date"] = format_datetime(now)
         message["Message-ID"] = f"<{message_id}@{domain}>"
+        message["Content-Language"] = shown.language
         # RFC 3834 §5: this is a reply to the person's own request, not a campaign.
         message["Auto-Submitted"] = "auto-replied"
-        purpose = form.purpose or form.consent_text
-        message.set_content(
-            f"Please confirm that you want to receive {list_name}: {purpose}\n\n"
-            f"Confirm here (the link works for 7 days):\n{link}\n\n"
-            "If you did not ask for this, ignore this message: you will not hear from us.\n",
-            cte="quoted-printable",
-        )
-        message.add_alternative(
-            "<p>Please confirm that you want to receive "
-            f"<strong>{html.escape(list_name)}</strong>: {html.escape(purpose)}</p>"
-            f'<p><a href="{html.escape(link, quote=True)}">Confirm my subscription</a>'
-            " (the link works for 7 days)</p>"
-            "<p>If you did not ask for this, ignore this message: you will not hear from us.</p>",
-            subtype="html",
-            cte="quoted-printable",
-        )
+        message.set_content(shown.text + "\n", cte="quoted-printable")
+        message.add_alternative(shown.html, subtype="html", cte="quoted-printable")
+        body = message.as_bytes()
+        if signers:
+            body = dkim.sign(body, signers, int(now.timestamp()))
         self._mailer.send(
             [
                 SystemMail(
                     tenant_id=form.tenant_id,
                     message_id=message_id,
                     to=email,
-                    body=message.as_bytes(),
+                    body=body,
                     contact_id=contact_id,
                 )
             ],
             now,
         )
+
+    def _rendered(
+        self, brand: Brand, language: str | None, list_name: str, purpose: str, link: str
+    ) -> RenderedConfirmation:
+        try:
+            return render_confirmation(
+                brand, language, list_name=list_name, purpose=purpose, confirm_url=link
+            )
+        except InvalidInputError:
+            # Texts checked when saved cannot fail on other values; if they ever
+            # do, the person still gets a confirmation: the built-in one.
+            return render_confirmation(
+                Brand(languages=(brand.language(language),)),
+                language,
+                list_name=list_name,
+                purpose=purpose,
+                confirm_url=link,
+            )

@@ -206,6 +206,20 @@ class SenderDomainService:
                 )
             )
 
+    def verified_names(self, tenant_id: str) -> list[str]:
+        """The names of a tenant's verified domains (what its system mail may come from)."""
+        with self._storage.control() as session:
+            return list(
+                session.scalars(
+                    select(SenderDomain.domain)
+                    .where(
+                        SenderDomain.tenant_id == tenant_id,
+                        SenderDomain.status == DomainStatus.VERIFIED,
+                    )
+                    .order_by(SenderDomain.domain)
+                )
+            )
+
     def records(self, principal: Principal, domain: str) -> list[Record]:
         """The exact records to publish for a domain."""
         row = self.get(principal, domain)

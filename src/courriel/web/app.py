@@ -12,6 +12,7 @@ from courriel.services import Services
 from courriel.web import problems
 from courriel.web.api.audience import router as audience_router
 from courriel.web.api.audit import router as audit_router
+from courriel.web.api.branding import router as branding_router
 from courriel.web.api.campaign_control import router as campaign_control_router
 from courriel.web.api.campaigns import router as campaigns_router
 from courriel.web.api.governance import router as governance_router
@@ -72,6 +73,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(audit_router, prefix="/v1")
     app.include_router(governance_router, prefix="/v1")
     app.include_router(privacy_rights_router, prefix="/v1")
+    app.include_router(branding_router, prefix="/v1")
     # /v3.1/send (Mailjet's path) and /v1/messages.
     app.include_router(messages_router)
     app.include_router(roles_router, prefix="/v1")

@@ -14,11 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from fastapi import Request
 from jinja2 import DictLoader, Environment
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from courriel.audience.branding import Brand
+from courriel.core.errors import CourrielError
+from courriel.web.deps import services
+
 BASE = """<!doctype html>
-<html lang="{{ language | default('en', true) }}"><head><meta charset="utf-8">
+<html lang="{{ language or lang or 'en' }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title or "Courriel" }}</title>
 <style>
@@ -33,8 +38,21 @@ button.danger{background:#b42318}
 .muted{color:#5b6477;font-size:.92rem}
 .done{background:#e7f6ec;color:#14532d;padding:.5rem .75rem;border-radius:6px}
 .error{background:#fdecec;color:#9b1c1c;padding:.5rem .75rem;border-radius:6px}
+.brand{display:flex;align-items:center;gap:.75rem;margin:0 0 1rem}
+.brand img{max-height:3rem;max-width:12rem}.brand p{margin:0;font-weight:700;font-size:1.1rem}
+footer.brand-footer{margin-top:1.5rem;white-space:pre-line}
+{% if brand %}body{background:{{ brand.background }}}
+button:not(.danger){background:{{ brand.colour }}}.brand p{color:{{ brand.colour }}}{% endif %}
 {% block style %}{% endblock %}
-</style></head><body><main>{% block body %}{% endblock %}</main></body></html>
+</style></head><body><main>
+{% if brand and (brand.logo_url or brand.organisation) %}<header class="brand">
+{% if brand.logo_url %}<img src="{{ brand.logo_url }}"
+ alt="{{ '' if brand.organisation else 'Logo' }}">{% endif %}
+{% if brand.organisation %}<p>{{ brand.organisation }}</p>{% endif %}</header>{% endif %}
+{% block body %}{% endblock %}
+{% if brand and brand.footer %}
+<footer class="muted brand-footer">{{ brand.footer }}</footer>{% endif %}
+</main></body></html>
 """
 
 MESSAGE = """{% extends "base" %}{% block body %}
@@ -84,6 +102,33 @@ def headers_for(path: str) -> dict[str, str]:
     if path == "/app" or path.startswith("/app/"):
         return APP_HEADERS
     return EMBEDDABLE_HEADERS if _EMBEDDABLE.fullmatch(path) else SECURITY_HEADERS
+
+
+def logo_headers(path: str, logo_origin: str | None) -> dict[str, str]:
+    """The page's policy allowing its branded logo's origin, when it has one (else none)."""
+    if not logo_origin:
+        return {}
+    policy = headers_for(path)["content-security-policy"]
+    return {
+        "content-security-policy": policy.replace(
+            "default-src 'none';", f"default-src 'none'; img-src {logo_origin};", 1
+        )
+    }
+
+
+def brand_of(request: Request, tenant_id: str | None) -> Brand | None:
+    """The tenant's branding for one of its public pages (None: the plain look)."""
+    if tenant_id is None:
+        return None
+    try:
+        return services(request).branding.of_tenant(tenant_id)
+    except CourrielError:
+        return None
+
+
+def branded_headers(path: str, brand: Brand | None) -> dict[str, str]:
+    """The headers a branded page adds (its logo's origin, if it shows one)."""
+    return logo_headers(path, brand.logo_origin if brand is not None else None)
 
 
 class PageHeaders:

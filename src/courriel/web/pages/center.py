@@ -24,7 +24,7 @@ from courriel.core.errors import CourrielError
 from courriel.privacy.center import ACTIONS, CenterView, PrivacyCenter, Visitor
 from courriel.privacy.models import ObjectionGround, RequestType
 from courriel.web.deps import ServicesDep
-from courriel.web.pages.base import page_templates
+from courriel.web.pages.base import brand_of, branded_headers, page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter
 
 COOKIE = "courriel_privacy"
@@ -260,7 +260,10 @@ def _show(
     complaint = view.notice.complaint
     if t is TEXTS["fr"] and complaint == Settings.model_fields["privacy_complaint"].default:
         complaint = _COMPLAINT_FR
+    brand = brand_of(request, view.tenant_id)
     body = _PAGES.get_template("center").render(
+        brand=brand,
+        lang="fr" if t is TEXTS["fr"] else "en",
         title=t["title"],
         language="fr" if t is TEXTS["fr"] else "en",
         t=t,
@@ -272,7 +275,9 @@ def _show(
         done=done,
         error=error,
     )
-    response = HTMLResponse(body, status_code=status)
+    response = HTMLResponse(
+        body, status_code=status, headers=branded_headers(request.url.path, brand)
+    )
     secure = str(request.url).startswith("https://")
     response.set_cookie(
         COOKIE, nonce, max_age=3600, path="/p", httponly=True, secure=secure, samesite="strict"

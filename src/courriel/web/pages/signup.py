@@ -10,17 +10,19 @@ same whatever happened to the address (no enumeration).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from courriel.audience.branding import Brand
 from courriel.audience.signup import PublicForm, Visitor
 from courriel.core.addresses import normalize_address
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.web.deps import Services, ServicesDep, client_ip
-from courriel.web.pages.base import page_templates
+from courriel.web.pages.base import logo_headers, page_templates
 from courriel.web.ratelimit import MemoryRateLimiter, RateLimiter
 
 COOKIE = "courriel_form"
@@ -38,21 +40,27 @@ border-radius:6px;font:inherit}
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 <form method="post" action="{{ action }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<label for="email">Email address</label>
+<label for="email">{{ t.email }}</label>
 <input id="email" name="email" type="email" required maxlength="320" autocomplete="email"
  value="{{ email }}">
-<div class="trap" aria-hidden="true"><label for="website">Leave this empty</label>
+<input type="hidden" name="language" value="{{ lang }}">
+<div class="trap" aria-hidden="true"><label for="website">{{ t.trap }}</label>
 <input id="website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 <label class="consent"><input type="checkbox" name="consent" value="yes" required>
 <span>{{ form.consent_text }}</span></label>
-<button type="submit">Subscribe</button>
-</form>{% endblock %}"""
+<button type="submit">{{ t.subscribe }}</button>
+</form>
+{% if others %}<p class="muted">{% for code, name, url in others %}
+<a href="{{ url }}" lang="{{ code }}" hreflang="{{ code }}">{{ name }}</a>
+{%- if not loop.last %} · {% endif %}{% endfor %}</p>{% endif %}
+{% endblock %}"""
 
 _MESSAGE = """{% extends "base" %}{% block body %}
 <h1>{{ title }}</h1><p>{{ message }}</p>
 {% if token %}<form method="post" action="/f/confirm">
 <input type="hidden" name="token" value="{{ token }}">
-<button type="submit">Confirm my subscription</button></form>{% endif %}
+<input type="hidden" name="lang" value="{{ lang }}">
+<button type="submit">{{ t.confirm_button }}</button></form>{% endif %}
 {% endblock %}"""
 
 _PAGES = page_templates({"form": _FORM, "message": _MESSAGE})
@@ -61,15 +69,93 @@ THANKS = (
     "Thank you. If this address can be subscribed, we have sent it an email: "
     "follow the link in it to confirm."
 )
+LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
+# What the pages themselves say, in each language a tenant may offer.
+TEXT = {
+    "en": {
+        "email": "Email address",
+        "trap": "Leave this empty",
+        "subscribe": "Subscribe",
+        "tick": "Tick the box to agree.",
+        "invalid_email": "Enter a valid email address.",
+        "check_title": "Check your inbox",
+        "check": THANKS,
+        "expired_title": "Form expired",
+        "expired": "This form has expired: reload the page.",
+        "confirm_title": "Confirm your subscription",
+        "confirm": "One click to confirm that you want to receive these emails.",
+        "confirm_button": "Confirm my subscription",
+        "invalid_title": "Link not valid",
+        "invalid": "This link is invalid or has expired.",
+        "subscribed": "You are subscribed",
+    },
+    "fr": {
+        "email": "Adresse e-mail",
+        "trap": "Laissez ce champ vide",
+        "subscribe": "S'inscrire",
+        "tick": "Cochez la case pour donner votre accord.",
+        "invalid_email": "Saisissez une adresse e-mail valide.",
+        "check_title": "Consultez votre boîte de réception",
+        "check": (
+            "Merci. Si cette adresse peut être inscrite, nous lui avons envoyé un e-mail : "
+            "suivez le lien qu'il contient pour confirmer."
+        ),
+        "expired_title": "Formulaire expiré",
+        "expired": "Ce formulaire a expiré : rechargez la page.",
+        "confirm_title": "Confirmez votre inscription",
+        "confirm": "Un clic pour confirmer que vous souhaitez recevoir ces e-mails.",
+        "confirm_button": "Confirmer mon inscription",
+        "invalid_title": "Lien non valide",
+        "invalid": "Ce lien n'est pas valide ou a expiré.",
+        "subscribed": "Vous êtes inscrit",
+    },
+}
 
 
-def _page(name: str, status: int = 200, **values: object) -> HTMLResponse:
-    body = _PAGES.get_template(name).render(**values)
-    return HTMLResponse(body, status_code=status)
+@dataclass(frozen=True)
+class Look:
+    """How a page looks and speaks: the tenant's branding and the visitor's language."""
+
+    brand: Brand | None = None
+    lang: str = "en"
+
+    @property
+    def text(self) -> dict[str, str]:
+        """The page's own words in its language."""
+        return TEXT.get(self.lang, TEXT["en"])
 
 
-def _message(title: str, message: str, status: int = 200, token: str = "") -> HTMLResponse:
-    return _page("message", status, title=title, message=message, token=token)
+def _negotiate(brand: Brand, asked: str, accept: str) -> str:
+    """The offered language asked for (?lang=), else the browser's first offered one."""
+    if asked:
+        return brand.language(asked)
+    for part in accept.split(","):
+        primary = part.split(";")[0].strip().split("-")[0].lower()
+        if primary in brand.languages:
+            return primary
+    return brand.languages[0]
+
+
+def _look(services: Services, tenant_id: str | None, request: Request, asked: str = "") -> Look:
+    if tenant_id is None:
+        return Look()
+    try:
+        brand = services.branding.of_tenant(tenant_id)
+    except NotFoundError:
+        return Look()
+    return Look(brand, _negotiate(brand, asked, request.headers.get("accept-language", "")))
+
+
+def _page(name: str, look: Look, path: str, status: int = 200, **values: object) -> HTMLResponse:
+    body = _PAGES.get_template(name).render(brand=look.brand, lang=look.lang, t=look.text, **values)
+    origin = look.brand.logo_origin if look.brand is not None else None
+    return HTMLResponse(body, status_code=status, headers=logo_headers(path, origin))
+
+
+def _message(  # noqa: PLR0917 - a page's title and message read best in order
+    look: Look, path: str, title: str, message: str, status: int = 200, token: str = ""
+) -> HTMLResponse:
+    return _page("message", look, path, status, title=title, message=message, token=token)
 
 
 def _visitor(request: Request) -> Visitor:
@@ -86,19 +172,35 @@ class SignupFields(BaseModel):
     consent: str = Field(default="", max_length=10)
     website: str = Field(default="", max_length=500)  # the honeypot: people leave it empty
     csrf: str = Field(default="", max_length=2000)
+    language: str = Field(default="", max_length=10)
 
 
 def _show(
-    request: Request, form: PublicForm, services: Services, error: str = "", email: str = ""
+    request: Request,
+    form: PublicForm,
+    services: Services,
+    look: Look,
+    *,
+    error: str = "",
+    email: str = "",
 ) -> HTMLResponse:
     nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(18)
+    path = f"/f/{form.tenant_id}/{form.form_id}"
+    others = [
+        (code, LANGUAGE_NAMES.get(code, code), f"{path}?lang={code}")
+        for code in (look.brand.languages if look.brand else ())
+        if code != look.lang
+    ]
     response = _page(
         "form",
+        look,
+        path,
         422 if error else 200,
+        others=others,
         title=form.title,
         form=form,
         csrf=services.signups.csrf_token(form, nonce),
-        action=f"/f/{form.tenant_id}/{form.form_id}",
+        action=path,
         error=error,
         email=email,
     )
@@ -127,18 +229,21 @@ def _load(services: Services, tenant_id: str, form_id: str) -> PublicForm | None
 def _accept(
     request: Request, form: PublicForm, services: Services, fields: SignupFields
 ) -> HTMLResponse:
+    look = _look(services, form.tenant_id, request, fields.language)
+    t, path = look.text, request.url.path
     if not services.signups.check_csrf(form, fields.csrf, request.cookies.get(COOKIE, "")):
-        return _message("Form expired", "This form has expired: reload the page.", 403)
+        return _message(look, path, t["expired_title"], t["expired"], 403)
     if fields.website:
-        return _message("Check your inbox", THANKS)  # a bot: answer as usual, store nothing
+        # A bot: answer as usual, store nothing.
+        return _message(look, path, t["check_title"], t["check"])
     if fields.consent != "yes":
-        return _show(request, form, services, "Tick the box to agree.", fields.email)
+        return _show(request, form, services, look, error=t["tick"], email=fields.email)
     try:
         address = normalize_address(fields.email)
     except InvalidInputError:
-        return _show(request, form, services, "Enter a valid email address.", fields.email)
-    services.signups.submit(form, address, _visitor(request))
-    return _message("Check your inbox", THANKS)
+        return _show(request, form, services, look, error=t["invalid_email"], email=fields.email)
+    services.signups.submit(form, address, _visitor(request), look.lang)
+    return _message(look, path, t["check_title"], t["check"])
 
 
 def public_router(limiter: RateLimiter | None = None) -> APIRouter:
@@ -147,31 +252,39 @@ def public_router(limiter: RateLimiter | None = None) -> APIRouter:
     limits = limiter or MemoryRateLimiter(limit=10, window_seconds=600)
 
     @router.get("/confirm", response_class=HTMLResponse)
-    def confirm_page(token: str = "") -> HTMLResponse:
+    def confirm_page(
+        request: Request, services: ServicesDep, token: str = "", lang: str = ""
+    ) -> HTMLResponse:
         # A GET only shows a button: mail scanners that prefetch links must not confirm.
-        return _message(
-            "Confirm your subscription",
-            "One click to confirm that you want to receive these emails.",
-            token=token[:2000],
-        )
+        token = token[:2000]
+        look = _look(services, services.signups.tenant_of(token), request, lang[:10])
+        t = look.text
+        return _message(look, request.url.path, t["confirm_title"], t["confirm"], token=token)
 
     @router.post("/confirm", response_class=HTMLResponse)
     def confirm(
-        request: Request, services: ServicesDep, token: Annotated[str, Form(max_length=2000)]
+        request: Request,
+        services: ServicesDep,
+        token: Annotated[str, Form(max_length=2000)],
+        lang: Annotated[str, Form(max_length=10)] = "",
     ) -> HTMLResponse:
-        name = services.signups.confirm(token, _visitor(request))
-        if name is None:
-            return _message("Link not valid", "This link is invalid or has expired.", 400)
-        return _message("You are subscribed", f"Thank you: you now receive {name}.")
+        done = services.signups.confirm_for_page(token, _visitor(request))
+        if done is None:
+            look = _look(services, services.signups.tenant_of(token), request, lang)
+            t = look.text
+            return _message(look, request.url.path, t["invalid_title"], t["invalid"], 400)
+        # The thank-you page: the tenant's words in the contact's language, in its look.
+        look = _look(services, done.tenant_id, request, done.language)
+        return _message(look, request.url.path, look.text["subscribed"], done.thanks)
 
     @router.get("/{tenant_id}/{form_id}", response_class=HTMLResponse)
     def form_page(
-        request: Request, tenant_id: str, form_id: str, services: ServicesDep
+        request: Request, tenant_id: str, form_id: str, services: ServicesDep, lang: str = ""
     ) -> HTMLResponse:
         form = _load(services, tenant_id, form_id)
         if form is None:
-            return _message("Not found", "There is no such form.", 404)
-        return _show(request, form, services)
+            return _message(Look(), request.url.path, "Not found", "There is no such form.", 404)
+        return _show(request, form, services, _look(services, tenant_id, request, lang[:10]))
 
     @router.post("/{tenant_id}/{form_id}", response_class=HTMLResponse)
     def submit(
@@ -181,11 +294,14 @@ def public_router(limiter: RateLimiter | None = None) -> APIRouter:
         services: ServicesDep,
         fields: Annotated[SignupFields, Form()],
     ) -> HTMLResponse:
+        path = request.url.path
         if not limits.allow(f"signup:{client_ip(request) or ''}"):
-            return _message("Too many attempts", "Please try again in a few minutes.", 429)
+            return _message(
+                Look(), path, "Too many attempts", "Please try again in a few minutes.", 429
+            )
         form = _load(services, tenant_id, form_id)
         if form is None:
-            return _message("Not found", "There is no such form.", 404)
+            return _message(Look(), path, "Not found", "There is no such form.", 404)
         return _accept(request, form, services, fields)
 
     return router

@@ -29,7 +29,7 @@ from courriel.events.models import EventType
 from courriel.tracking.tracker import Hit, Tracker
 from courriel.web.api.events import router as events_router
 from courriel.web.api.events import webhooks_router
-from courriel.web.pages.base import page_templates
+from courriel.web.pages.base import brand_of, branded_headers, page_templates
 from courriel.web.ui.i18n import negotiate, translations
 
 # The smallest transparent GIF (43 bytes).
@@ -174,13 +174,40 @@ _UNSUBSCRIBE = """{% extends "base" %}{% block body %}<h1>{{ title }}</h1>
 _PAGES = page_templates({"unsubscribe": _UNSUBSCRIBE})
 
 
-def _page(name: str, language: str, status: int = 200, **values: object) -> HTMLResponse:
-    body = _PAGES.get_template(name).render(language=language, **values)
-    return HTMLResponse(body, status_code=status)
+def _page(
+    name: str,
+    language: str,
+    status: int = 200,
+    *,
+    request: Request | None = None,
+    tenant_id: str = "",
+    **values: object,
+) -> HTMLResponse:
+    # The sender's look on its recipients' pages, when the link names the sender.
+    brand = brand_of(request, tenant_id) if request is not None and tenant_id else None
+    body = _PAGES.get_template(name).render(language=language, brand=brand, **values)
+    path = request.url.path if request is not None else "/u/"
+    return HTMLResponse(body, status_code=status, headers=branded_headers(path, brand))
 
 
-def _message(language: str, title: str, message: str, status: int = 200) -> HTMLResponse:
-    return _page("message", language, status, title=title, message=message)
+def _message(
+    language: str,
+    title: str,
+    message: str,
+    status: int = 200,
+    *,
+    request: Request | None = None,
+    tenant_id: str = "",
+) -> HTMLResponse:
+    return _page(
+        "message",
+        language,
+        status,
+        request=request,
+        tenant_id=tenant_id,
+        title=title,
+        message=message,
+    )
 
 
 def _language(request: Request, chosen: str = "") -> tuple[str, Callable[[str], str]]:
@@ -225,6 +252,8 @@ def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     return _page(
         "unsubscribe",
         language,
+        request=request,
+        tenant_id=ref.tenant_id,
         title=_("Unsubscribe?"),
         intro=_("You will stop receiving mail from these lists:"),
         button=_("Unsubscribe"),
@@ -257,7 +286,11 @@ async def unsubscribe_one_click(token: str, request: Request) -> HTMLResponse:
     if outcome is None:
         return _missing(request)
     return _message(
-        language, _("You are unsubscribed"), _("You will get no more mail from these lists.")
+        language,
+        _("You are unsubscribed"),
+        _("You will get no more mail from these lists."),
+        request=request,
+        tenant_id=ref.tenant_id,
     )
 
 

@@ -13,7 +13,9 @@ from courriel.web.ui import (
     keys,
     mail_templates,
     preferences,
+    privacy,
     segments,
+    settings,
     suppressions,
     team,
     webhooks,
@@ -33,6 +35,8 @@ GROUPS = (
     keys,
     segments,
     mail_templates,
+    privacy,
+    settings,
 )
 
 
