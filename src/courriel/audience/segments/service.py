@@ -85,6 +85,12 @@ class SegmentService:
                 CountedSegment(s, self._count(session, s.expression, principal)) for s in segments
             ]
 
+    def names(self, principal: Principal) -> list[Segment]:
+        """The tenant's segments without counting them (a form's choices)."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return list(session.scalars(select(Segment).order_by(Segment.name, Segment.id)))
+
     def condition(
         self, principal: Principal, segment_id: str, session: Session
     ) -> ColumnElement[bool]:
