@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, func, select
@@ -85,7 +86,7 @@ class SegmentService:
                 CountedSegment(s, self._count(session, s.expression, principal)) for s in segments
             ]
 
-    def names(self, principal: Principal) -> list[Segment]:
+    def names(self, principal: Principal) -> Sequence[Segment]:
         """The tenant's segments without counting them (a form's choices)."""
         principal.require(Capability.CONTACTS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from courriel.web.ui import dashboard, preferences
+from courriel.web.ui import campaign_ab, campaigns, dashboard, preferences, statistics
 from courriel.web.ui.errors import error_page, wants_page
 
 # Each page group is a module with a `router()`; add new groups here.
-GROUPS = (dashboard, preferences)
+# campaign_ab before campaigns: its /{id}/ab-test is not one of campaigns' /{id}/{action}.
+GROUPS = (dashboard, preferences, campaign_ab, campaigns, statistics)
 
 
 def page_errors(request: Request, status: int, detail: str) -> Response | None:
