@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from courriel.engine.runtime import run_scheduler
 from courriel.services import Services
+from courriel.web.ui.i18n import LANGUAGES
 from tests.support.journey import Journey
 from tests.support.sandbox import Internet
 from tests.support.seeds.campaigns import UNSUBSCRIBE, make_campaign, seed_list
@@ -296,6 +297,13 @@ def test_ab_test_set_up_started_and_compared(
     assert rows.count() == 2
     assert rows.nth(0).get_attribute("data-variant") == "A"
     journey.snap("statistics-ab-variants")
+
+    # The same pages speak French to a user who chose it.
+    services.users.set_language(admin.user.id, "fr", LANGUAGES)
+    journey.goto(f"/app/campaigns/{campaign_id}")
+    assert page.locator("#ab-title").inner_text().startswith("Test A/B")
+    assert "%" in page.locator("#ab p").first.inner_text()
+    journey.snap("campaign-ab-fr")
 
 
 def test_another_tenants_campaign_is_not_found(

@@ -57,13 +57,16 @@ WORDS = (
     N_("suspended"),
     N_("opens"),
     N_("clicks"),
-    N_("unsubscribe_link"),
-    N_("sender_identification"),
-    N_("text_image_ratio"),
-    N_("spammy_phrases"),
-    N_("links"),
-    N_("subject_length"),
 )
+# The content checklist's items, named for people.
+CHECKS = {
+    "unsubscribe_link": N_("Unsubscribe link"),
+    "sender_identification": N_("Sender named"),
+    "text_image_ratio": N_("Text and images"),
+    "spammy_phrases": N_("Spam-like phrases"),
+    "links": N_("Links"),
+    "subject_length": N_("Subject length"),
+}
 
 
 @functools.cache
@@ -357,6 +360,10 @@ def detail_page(
     if plan.scheduled_at is not None:
         local = plan.scheduled_at.astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
     test = services.ab_tests.of_campaign(principal, campaign_id)
+    segment = ""
+    if plan.segment_id and viewer.can(Capability.CONTACTS_READ):
+        names = {s.id: s.name for s in services.audience.segments.names(principal)}
+        segment = names.get(plan.segment_id, plan.segment_id)
     return render(
         request,
         viewer,
@@ -365,6 +372,7 @@ def detail_page(
         title=N_("Campaign"),
         campaign=campaign,
         plan=plan,
+        segment=segment or plan.segment_id or "",
         scheduled_local=in_zone(plan.scheduled_at, zone),
         checks=_checks(viewer, services, campaign),
         done=done,
@@ -403,6 +411,7 @@ def _checks(viewer: Viewer, services: ServicesDep, campaign: Campaign) -> dict[s
     suspended = policy is not None and policy.state.value == "suspended"
     return {
         "items": checklist.items,
+        "names": CHECKS,
         "blocking": bool(checklist.blocking) or bool(domain_problem) or suspended,
         "policy": policy,
         "suspended": suspended,

@@ -37,6 +37,8 @@ SHOWN = (
     (N_("Unsubscribed"), "unsubscribed"),
     (N_("Complaints"), "complained"),
 )
+# A link is only clicked: its other figures are the campaign's.
+LINK_SHOWN = ((N_("Clicks"), "clicks"), (N_("Unique clicks"), "unique_clicks"))
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -151,6 +153,7 @@ def _campaign_figures(viewer: Viewer, services: ServicesDep, campaign_id: str) -
         "breakdowns": {},
         "series": _series(days),
         "shown": SHOWN,
+        "link_shown": LINK_SHOWN,
         "variants": [],
         "test": None,
         "polling": summary.status in ("scheduled", "sending", "paused", "sent"),
