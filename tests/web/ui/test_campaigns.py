@@ -23,7 +23,7 @@ from tests.support.journey import Journey
 from tests.support.sandbox import Internet
 from tests.support.seeds.campaigns import UNSUBSCRIBE, make_campaign, seed_list
 from tests.support.tenants import TenantAccess
-from tests.web.ui.conftest import Member
+from tests.web.ui.conftest import Member, member
 
 SALE = "https://shop.test/sale?season=spring"
 HTML = (
@@ -318,3 +318,33 @@ def test_another_tenants_campaign_is_not_found(
         assert journey.page.locator("h1").count() == 1
     with journey.expecting(404):
         journey.page.goto(journey.base + f"/app/statistics/{theirs}.csv")
+
+
+def test_an_analyst_reads_campaigns_and_figures_but_changes_nothing(
+    journey: Journey, services: Services, tenant_a: TenantAccess
+) -> None:
+    campaign_id = make_campaign(services, tenant_a, [seed_list(services, tenant_a, ["a@x.test"])])
+    analyst = member(services, tenant_a, "analyst@example.test", "analyst")
+    journey.sign_in(analyst.email, analyst.password)
+    page = journey.page
+    journey.goto("/app/campaigns")
+    assert page.locator('a[href="/app/campaigns/new"]').count() == 0
+    journey.goto(f"/app/campaigns/{campaign_id}")
+    assert page.locator("#checks").count() == 1
+    assert page.locator("#send, #schedule, #ab-create").count() == 0
+    journey.snap("campaign-read-only")
+    journey.goto(f"/app/statistics/{campaign_id}")
+    journey.goto("/app/statistics")
+    # A send forced by hand is refused by the service's permission check.
+    with journey.expecting(403):
+        page.evaluate(
+            """(id) => { const f = document.createElement('form'); f.method = 'post';
+            f.action = '/app/campaigns/' + id + '/send'; const c = document.createElement('input');
+            c.type = 'hidden'; c.name = 'csrf';
+            c.value = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'];
+            f.appendChild(c); document.body.appendChild(f); f.submit(); }""",
+            campaign_id,
+        )
+        page.wait_for_url(f"**/app/campaigns/{campaign_id}/send")
+    assert page.locator("h1").inner_text() == "Not allowed"
+    assert services.campaigns.get(tenant_a.operator, campaign_id).status.value == "draft"

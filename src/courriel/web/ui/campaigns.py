@@ -360,6 +360,11 @@ def detail_page(
     if plan.scheduled_at is not None:
         local = plan.scheduled_at.astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
     test = services.ab_tests.of_campaign(principal, campaign_id)
+    variant_names = (
+        {v.campaign_id: services.campaigns.get(principal, v.campaign_id).name for v in test[1]}
+        if test is not None
+        else {}
+    )
     segment = ""
     if plan.segment_id and viewer.can(Capability.CONTACTS_READ):
         names = {s.id: s.name for s in services.audience.segments.names(principal)}
@@ -381,6 +386,7 @@ def detail_page(
         errors=errors or {},
         zones=zones(),
         test=test,
+        variant_names=variant_names,
         ab_given=ab or {},
         ab_errors=ab_errors or {},
         ab_templates=(
