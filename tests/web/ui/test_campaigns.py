@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -31,7 +32,12 @@ HTML = (
     f'<p><a href="{SALE}">See the sale</a></p>'
 )
 # Addresses the sandbox's recipients act on: open, click, or do not exist.
-PEOPLE = ["open-ann@gmail.test", "click-bob@yahoo.test", "carol@outlook.test"]
+PEOPLE = [
+    "open-ann@gmail.test",
+    "click-bob@yahoo.test",
+    "carol@outlook.test",
+    "unknown-dan@gmail.test",
+]
 WAIT_MS = 60_000
 
 
@@ -154,11 +160,13 @@ def test_create_check_schedule_send_and_watch_the_figures(
         page.wait_for_url("**?done=send")
         journey.check()
         expect(page.locator('[data-count="delivered"]')).to_have_text("3", timeout=WAIT_MS)
-        assert _count(journey, "queued") == "3"
+        expect(page.locator('[data-count="bounced"]')).to_have_text("1", timeout=WAIT_MS)
+        assert _count(journey, "queued") == "4"
         journey.snap("campaign-progress")
 
         # The statistics refresh themselves as Ann opens and Bob clicks.
         journey.goto(f"/app/statistics/{campaign_id}")
+        before = page.locator("#campaign-days-data").text_content()
         opens = page.locator('#figures [data-figure="unique_opens"]')
         # Bob clicks seconds after delivery: counted as a click, though (as a link
         # scanner's would be) not as a unique human click.
@@ -166,6 +174,14 @@ def test_create_check_schedule_send_and_watch_the_figures(
         expect(clicks).to_contain_text("1", timeout=WAIT_MS)
         expect(opens).not_to_contain_text("0", timeout=WAIT_MS)
         internet.settle()
+    chart = json.loads(page.locator("#campaign-days-data").text_content() or "{}")
+    by_label = {s["label"]: s["values"] for s in chart["series"]}
+    if before != page.locator("#campaign-days-data").text_content():
+        # The chart was drawn again from the new figures (unless Bob had
+        # clicked before the page first loaded).
+        assert page.locator("#campaign-days svg, #campaign-days canvas").count() >= 1
+    assert by_label["Clicks"][-1] >= 1
+    assert by_label["Bounced"][-1] == 1
     assert page.locator("figure.chart svg, figure.chart canvas").count() >= 1
     assert SALE in page.locator("#per-link").inner_text()
     assert "google" in page.locator("#per-provider").inner_text()
@@ -180,6 +196,7 @@ def test_create_check_schedule_send_and_watch_the_figures(
     total = next(r for r in rows if r["dimension"] == "campaign")
     stats = services.stats.campaign(tenant_a.operator, campaign_id)
     assert int(total["delivered"]) == stats.figures["delivered"] == 3
+    assert int(total["bounced"]) == stats.figures["bounced"] == 1
     assert int(total["clicks"]) == stats.figures["clicks"] >= 1
     assert int(total["unique_clicks"]) == stats.figures["unique_clicks"]
     assert int(total["unique_opens"]) == stats.figures["unique_opens"] >= 1
