@@ -177,3 +177,17 @@ class AbTestService:
                 )
             )
         return test, variants
+
+    def of_campaign(
+        self, principal: Principal, campaign_id: str
+    ) -> tuple[AbTest, list[AbVariant]] | None:
+        """The test a campaign is the main campaign or a variant of; None when it is in none."""
+        principal.require(Capability.CAMPAIGNS_READ)
+        self._campaigns.reach(principal, campaign_id)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            test_id = session.scalar(select(AbTest.id).where(AbTest.campaign_id == campaign_id))
+            if test_id is None:
+                test_id = session.scalar(
+                    select(AbVariant.ab_test_id).where(AbVariant.campaign_id == campaign_id)
+                )
+        return None if test_id is None else self.get(principal, test_id)

@@ -318,6 +318,30 @@ class SenderDomainService:
         if problem:
             raise InvalidInputError("from_email", f"{domain}: {problem}")
 
+    def sender_problem(self, principal: Principal, from_email: str) -> str | None:
+        """Why `check_sender` would refuse this From now, without changing anything.
+
+        For the checks shown before a send; None when the domain may be used.
+        """
+        principal.require(Capability.CAMPAIGNS_READ)
+        domain = from_email.rpartition("@")[2].lower()
+        refusal = webmail_refusal(domain)
+        if refusal:
+            return refusal
+        with self._storage.control() as session:
+            if self._is_sandbox_domain(domain) or not self._settings.require_verified_sender_domain:
+                if _held_by_another(session, principal.tenant_id, domain) or _claimed_by_another(
+                    session, principal.tenant_id, domain
+                ):
+                    return "is already used by another account"
+                return None
+            row = session.scalar(
+                select(SenderDomain).where(
+                    SenderDomain.tenant_id == principal.tenant_id, SenderDomain.domain == domain
+                )
+            )
+        return sending_problem(row)
+
     def _is_sandbox_domain(self, domain: str) -> bool:
         return self._settings.resolver == "sandbox" and domain.endswith(".test")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, func, select
@@ -143,6 +143,12 @@ class SegmentService:
             return [
                 CountedSegment(s, self._count(session, s.expression, principal)) for s in segments
             ]
+
+    def names(self, principal: Principal) -> Sequence[Segment]:
+        """The tenant's segments without counting them (a form's choices)."""
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            return list(session.scalars(select(Segment).order_by(Segment.name, Segment.id)))
 
     def condition(
         self, principal: Principal, segment_id: str, session: Session

@@ -6,6 +6,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from courriel.web.ui import (
+    campaign_ab,
+    campaigns,
     contacts,
     dashboard,
     domains,
@@ -16,6 +18,7 @@ from courriel.web.ui import (
     privacy,
     segments,
     settings,
+    statistics,
     suppressions,
     team,
     webhooks,
@@ -37,6 +40,9 @@ GROUPS = (
     mail_templates,
     privacy,
     settings,
+    campaign_ab,
+    campaigns,
+    statistics,
 )
 
 
