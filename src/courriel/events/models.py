@@ -80,6 +80,8 @@ class StatCounter(TenantBase):
     """
 
     __tablename__ = "stat_counters"
+    # The day counters of every campaign over a window (the policy's explanation).
+    __table_args__ = (Index("ix_stat_counters_dimension_key", "dimension", "key"),)
 
     campaign_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
