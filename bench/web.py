@@ -413,7 +413,9 @@ class Seeder:
             for n, cid in batch:
                 age = self.args.campaigns - 1 - n
                 sent_at = self.now - dt.timedelta(days=age, hours=2)
-                offset = (n * per * 7919) % total
+                # Every `total // per`-th contact from a start of its own: the
+                # campaigns reach different people, each about as many.
+                offset = (n * 7919) % total
                 for k in range(per):
                     i = (offset + k * (total // per)) % total
                     log.recipient(
@@ -829,6 +831,13 @@ def measure_services(
         ),
         "contacts.search_property": lambda: services.audience.list_contacts(
             principal, None, 50, ContactSearch(property_value=("city", "Lyon"))
+        ),
+        # No contact matches: the worst case, every row is read (JSON or LIKE '%…%').
+        "contacts.search_property_none": lambda: services.audience.list_contacts(
+            principal, None, 50, ContactSearch(property_value=("city", "Nowhere"))
+        ),
+        "contacts.search_name_none": lambda: services.audience.list_contacts(
+            principal, None, 50, ContactSearch(name="Nobody")
         ),
         "contacts.get": lambda: services.audience.get_contact(principal, ids["contact"]),
         "contacts.consent_history": lambda: services.audience.consent_history(
