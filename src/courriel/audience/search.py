@@ -2,7 +2,8 @@
 
 Every criterion is optional and they combine with AND. Addresses compare
 case-insensitively (RFC 5321 §2.4 leaves the local part to the receiving
-system, and people type their address in any case); a name matches when
+system, and people type their address in any case), through their
+case-folded key as the contacts' identity is; a name matches when
 the text appears in the first name, the last name or both together;
 a property compares as its definition's kind says (a number as a number).
 Text goes into LIKE patterns escaped, so `%` and `_` are only themselves.
@@ -18,9 +19,12 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import Contact, PropertyKind
 from courriel.audience.properties import load_definitions
+from courriel.core.addresses import address_key
 from courriel.core.errors import InvalidInputError
 
 MAX_TEXT = 320
+# Sorts after every character: key >= prefix and key < prefix + _LAST is a prefix range.
+_LAST = "\U0010ffff"
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 
@@ -60,11 +64,20 @@ def _text(field: str, value: str) -> str:
 def search_conditions(session: Session, search: ContactSearch) -> list[ColumnElement[bool]]:
     """The conditions on `Contact` for `search`, in this tenant's session."""
     conditions: list[ColumnElement[bool]] = []
+    # Addresses are compared by their identity (`email_key`, the case-folded
+    # address, unique and indexed): an exact address is one index lookup and
+    # a prefix one index range, never a scan of a million lower(email) values.
     if search.email is not None:
-        conditions.append(func.lower(Contact.email) == _text("email", search.email).lower())
+        conditions.append(Contact.email_key == address_key(_text("email", search.email)))
     if search.email_prefix is not None:
-        prefix = _like(_text("email_prefix", search.email_prefix).lower())
-        conditions.append(func.lower(Contact.email).like(f"{prefix}%", escape="\\"))
+        folded = address_key(_text("email_prefix", search.email_prefix))
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite's LIKE never uses an index on a case-sensitive column, but
+            # its binary collation orders every key with the prefix in this
+            # range (a locale collation need not: elsewhere LIKE alone).
+            conditions.append(Contact.email_key >= folded)
+            conditions.append(Contact.email_key < folded + _LAST)
+        conditions.append(Contact.email_key.like(f"{_like(folded)}%", escape="\\"))
     if search.name is not None:
         pattern = f"%{_like(_text('name', search.name).lower())}%"
         first = func.lower(func.coalesce(Contact.first_name, ""))

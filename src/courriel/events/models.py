@@ -40,7 +40,9 @@ class Event(TenantBase):
     __table_args__ = (
         Index("ix_events_campaign_type", "campaign_id", "type"),
         Index("ix_events_message", "message_id"),
-        Index("ix_events_contact", "contact_id"),
+        # A contact's events, and whether one of a type exists since a time
+        # (segments: `opened within 90 days`), answered from the index alone.
+        Index("ix_events_contact_type_time", "contact_id", "type", "occurred_at"),
         Index("ix_events_occurred_at", "occurred_at"),
     )
 
@@ -80,6 +82,8 @@ class StatCounter(TenantBase):
     """
 
     __tablename__ = "stat_counters"
+    # The day counters of every campaign over a window (the policy's explanation).
+    __table_args__ = (Index("ix_stat_counters_dimension_key", "dimension", "key"),)
 
     campaign_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(20), primary_key=True)

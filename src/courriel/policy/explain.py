@@ -1,5 +1,10 @@
 """The numbers behind a policy decision: figures of the window, and the campaigns,
-lists and import sources that produced them."""
+lists and import sources that produced them.
+
+Figures are read from the day counters the recorder keeps with the events
+(`events.recorder`), and only the window's partial first day from the
+event log: the status is on every dashboard view, and a window holds
+every message the tenant sent in a week."""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from courriel.audience.models import ContactImport, MailingList
 from courriel.campaigns.models import Campaign, CampaignList
-from courriel.events.models import Event, EventType
+from courriel.events.metrics import TENANT_WIDE
+from courriel.events.models import Event, EventType, StatCounter
 from courriel.policy.thresholds import Figures, Finding, crossed
 
 # Which events each rule counts.
@@ -36,13 +42,92 @@ _COUNTED = (
 TOP_CAMPAIGNS = 5
 
 
+# The day counter (`events.recorder`) each counted event adds exactly 1 to.
+_METRIC: dict[EventType, str] = {
+    EventType.DELIVERED: "delivered",
+    EventType.BOUNCED: "bounced",
+    EventType.BLOCKED: "blocked",
+    EventType.EXPIRED: "expired",
+    EventType.SENT: "sent",
+    EventType.UNSUBSCRIBED: "unsubscribed",
+    EventType.CLICKED: "clicks",
+    EventType.COMPLAINED: "complained",
+    EventType.SPAM_TRAP_HIT: "spam_trap_hits",
+}
+_TYPE_OF = {metric: kind for kind, metric in _METRIC.items()}
+
+
+def _first_whole_day(since: dt.datetime) -> dt.datetime:
+    """The first UTC midnight at or after `since`."""
+    since = since.astimezone(dt.UTC)
+    midnight = since.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if midnight == since else midnight + dt.timedelta(days=1)
+
+
 def _counts(session: Session, since: dt.datetime) -> dict[EventType, int]:
+    """Events of each counted type since `since`, without reading a window of events.
+
+    The whole days come from the tenant-wide day counters the recorder keeps
+    with the events (a few rows a day); only the events of the partial first
+    day are counted from the log, through its time index. A window of
+    millions of events is then read in a few dozen rows.
+    """
+    whole = _first_whole_day(since)
+    counts: dict[EventType, int] = defaultdict(int)
     rows = session.execute(
         select(Event.type, func.count())
-        .where(Event.occurred_at >= since, Event.type.in_(_COUNTED))
+        .where(Event.occurred_at >= since, Event.occurred_at < whole, Event.type.in_(_COUNTED))
         .group_by(Event.type)
     )
-    return {t: int(c) for t, c in rows}
+    for kind, count in rows:
+        counts[kind] += int(count)
+    days = session.execute(
+        select(StatCounter.metric, func.sum(StatCounter.count))
+        .where(
+            StatCounter.campaign_id == TENANT_WIDE,
+            StatCounter.dimension == "day",
+            StatCounter.key >= whole.date().isoformat(),
+            StatCounter.metric.in_(list(_TYPE_OF)),
+        )
+        .group_by(StatCounter.metric)
+    )
+    for metric, count in days:
+        counts[_TYPE_OF[metric]] += int(count or 0)
+    return dict(counts)
+
+
+def _per_campaign(
+    session: Session, since: dt.datetime, types: list[EventType]
+) -> dict[str, dict[str, int]]:
+    """Events of `types` per campaign since `since` (whole days from their day counters)."""
+    whole = _first_whole_day(since)
+    per_campaign: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = session.execute(
+        select(Event.campaign_id, Event.type, func.count())
+        .where(
+            Event.occurred_at >= since,
+            Event.occurred_at < whole,
+            Event.campaign_id.is_not(None),
+            Event.type.in_(types),
+        )
+        .group_by(Event.campaign_id, Event.type)
+    )
+    for campaign_id, event_type, count in rows:
+        if campaign_id is not None:
+            per_campaign[campaign_id][event_type.value] += int(count)
+    days = session.execute(
+        select(StatCounter.campaign_id, StatCounter.metric, func.sum(StatCounter.count))
+        .where(
+            StatCounter.dimension == "day",
+            StatCounter.key >= whole.date().isoformat(),
+            StatCounter.campaign_id != TENANT_WIDE,
+            StatCounter.metric.in_([_METRIC[t] for t in types]),
+        )
+        .group_by(StatCounter.campaign_id, StatCounter.metric)
+    )
+    for campaign_id, metric, count in days:
+        per_campaign[campaign_id][_TYPE_OF[metric].value] += int(count or 0)
+    return {c: dict(found) for c, found in per_campaign.items()}
 
 
 def _sent(counts: dict[EventType, int]) -> int:
@@ -77,20 +162,9 @@ def explanation(
     """Figures, the rules measured, and the campaigns, lists and imports behind the breaches."""
     over = [f for f in findings if crossed(f)] or [f for f in findings if f.value > 0]
     types = sorted({RULE_EVENTS[f.rule] for f in over})
-    per_campaign: dict[str, dict[str, int]] = defaultdict(dict)
+    per_campaign: dict[str, dict[str, int]] = {}
     if types:
-        rows = session.execute(
-            select(Event.campaign_id, Event.type, func.count())
-            .where(
-                Event.occurred_at >= window_start,
-                Event.campaign_id.is_not(None),
-                Event.type.in_([*types, *_FINAL]),
-            )
-            .group_by(Event.campaign_id, Event.type)
-        )
-        for campaign_id, event_type, count in rows:
-            if campaign_id is not None:
-                per_campaign[campaign_id][event_type.value] = int(count)
+        per_campaign = _per_campaign(session, window_start, sorted({*types, *_FINAL}))
     ranked = sorted(
         per_campaign,
         key=lambda c: -sum(per_campaign[c].get(t.value, 0) for t in types),
