@@ -258,12 +258,16 @@ class Governance:
     def register(self, principal: Principal) -> list[RegisterEntry]:
         """The tenant's processing register: one entry per list, by name."""
         principal.require(Capability.LISTS_READ)
+        statement = (
+            select(MailingList, ListGovernance)
+            .outerjoin(ListGovernance, ListGovernance.list_id == MailingList.id)
+            .order_by(MailingList.name, MailingList.id)
+        )
+        if principal.lists is not None:
+            # A user limited to some lists learns nothing of the others, here either.
+            statement = statement.where(MailingList.id.in_(principal.lists))
         with self._storage.tenant(principal.tenant_id)() as session:
-            rows = session.execute(
-                select(MailingList, ListGovernance)
-                .outerjoin(ListGovernance, ListGovernance.list_id == MailingList.id)
-                .order_by(MailingList.name, MailingList.id)
-            ).all()
+            rows = session.execute(statement).all()
             properties = list(
                 session.scalars(select(PropertyDefinition.name).order_by(PropertyDefinition.name))
             )
