@@ -45,6 +45,8 @@ class Campaign(TenantBase):
     """A message sent to the subscribers of some lists."""
 
     __tablename__ = "campaigns"
+    # Listed newest first (ids are random): `CampaignService.list`.
+    __table_args__ = (Index("ix_campaigns_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

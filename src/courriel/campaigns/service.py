@@ -18,7 +18,7 @@ from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, insert_for, transaction
 from courriel.core.errors import InvalidInputError
 from courriel.core.ids import new_id
-from courriel.core.pagination import Page, paginate
+from courriel.core.pagination import Page, paginate_newest
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
 
@@ -117,12 +117,19 @@ class CampaignService:
             )
 
     def list(self, principal: Principal, cursor: str | None, limit: int) -> Page[Campaign]:
-        """The tenant's campaigns, a page at a time."""
+        """The tenant's campaigns, newest first, a page at a time."""
         principal.require(Capability.CAMPAIGNS_READ)
         statement: Select[tuple[Campaign]] = select(Campaign)
         statement = reachable_campaigns(statement, principal, Campaign.id)
         with self._storage.tenant(principal.tenant_id)() as session:
-            return paginate(session, statement, Campaign.id, cursor, limit)
+            return paginate_newest(
+                session,
+                statement,
+                created=Campaign.created_at,
+                key=Campaign.id,
+                cursor=cursor,
+                limit=limit,
+            )
 
     def send(self, principal: Principal, campaign_id: str) -> Campaign:
         """Start sending now: the campaign becomes `sending` and a fan-out job is queued.

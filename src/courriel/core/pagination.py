@@ -7,11 +7,12 @@ OFFSET scan grows with the page number.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Select
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from courriel.core.errors import InvalidInputError
@@ -52,4 +53,40 @@ def paginate(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = str(getattr(rows[-1], key.key)) if more and rows else None
+    return Page(items=rows, next_cursor=next_cursor)
+
+
+def paginate_newest(
+    session: Session,
+    statement: Select[tuple[T]],
+    *,
+    created: InstrumentedAttribute[Any],
+    key: InstrumentedAttribute[Any],
+    cursor: str | None,
+    limit: int,
+) -> Page[T]:
+    """Newest first: ordered by `created` then `key`, both descending.
+
+    Ids are random, so creation order needs the time in the cursor too:
+    ``<ISO time>|<id>`` of the last row, opaque to clients like any cursor.
+    """
+    check_limit(limit)
+    if cursor is not None:
+        when_text, bar, last = cursor.partition("|")
+        try:
+            when = dt.datetime.fromisoformat(when_text)
+        except ValueError:
+            raise InvalidInputError("cursor", "not a cursor of this listing") from None
+        if not bar or not last:
+            raise InvalidInputError("cursor", "not a cursor of this listing")
+        statement = statement.where(or_(created < when, and_(created == when, key < last)))
+    ordered = statement.order_by(created.desc(), key.desc()).limit(limit + 1)
+    rows = cast("list[T]", list(session.scalars(ordered)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more and rows:
+        last_row = rows[-1]
+        stamp = getattr(last_row, created.key)
+        next_cursor = f"{stamp.isoformat()}|{getattr(last_row, key.key)}"
     return Page(items=rows, next_cursor=next_cursor)
