@@ -193,3 +193,19 @@ def test_a_one_time_password_must_be_changed_first(
     assert changed.headers["location"] == "/app"
     assert browser.get("/app").status_code == 200
     assert browser.get("/v1/lists").status_code == 200
+
+
+def test_the_sign_in_pages_speak_the_browsers_language(
+    browser: TestClient, services: Services, tenant_a: TenantAccess
+) -> None:
+    make_user(services, tenant_a)
+    french = {"accept-language": "fr-FR,fr;q=0.9,en;q=0.5"}
+    page = browser.get("/app/sign-in", headers=french)
+    assert '<html lang="fr">' in page.text
+    assert "Se connecter" in page.text
+    assert "Mot de passe oublié ?" in page.text
+    refused = sign_in(browser, "ana@example.test", "wrong password here", **french)
+    assert refused.status_code == 401
+    assert "adresse ou mot de passe incorrect" in refused.text
+    assert "Sign in" in browser.get("/app/sign-in").text  # English by default
+    assert "Réinitialiser" in browser.get("/app/password-reset", headers=french).text

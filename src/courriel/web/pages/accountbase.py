@@ -11,13 +11,14 @@ from collections.abc import Collection, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment
+from jinja2 import Environment, Template
 
 from courriel.accounts.models import SessionStage
 from courriel.accounts.sessions import SignedIn
 from courriel.web.deps import Services
 from courriel.web.pages.base import page_templates
 from courriel.web.sessioncookie import session_token
+from courriel.web.ui.i18n import DEFAULT, negotiate, translations
 
 FORM_STYLE = """
 label{display:block;margin:.9rem 0 .3rem;font-weight:600}
@@ -37,19 +38,45 @@ NEXT_PAGE = {
 }
 
 
-def account_templates(templates: Mapping[str, str]) -> Environment:
-    """An autoescaping environment with the account pages' style."""
-    # Every page of a session offers to sign out (ASVS 5.0 V7.4.4).
-    layout = (
-        '{% extends "base" %}{% block width %}40rem{% endblock %}'
-        "{% block style %}" + FORM_STYLE + "{% endblock %}"
-        "{% block body %}{% block page %}{% endblock %}"
-        '{% if csrf and not before_sign_in %}<form method="post" action="/app/sign-out">'
-        '<input type="hidden" name="csrf" value="{{ csrf }}">'
-        '<button type="submit" class="danger">Sign out</button></form>{% endif %}'
-        "{% endblock %}"
-    )
-    return page_templates({"account": layout, **templates})
+class AccountPages:
+    """The account pages' templates in each language: their strings are marked
+    with ``_()`` and translated from the application's Babel catalogues."""
+
+    def __init__(self, templates: Mapping[str, str]) -> None:
+        # Every page of a session offers to sign out (ASVS 5.0 V7.4.4).
+        layout = (
+            '{% extends "base" %}{% block width %}40rem{% endblock %}'
+            "{% block style %}" + FORM_STYLE + "{% endblock %}"
+            "{% block body %}{% block page %}{% endblock %}"
+            '{% if csrf and not before_sign_in %}<form method="post" action="/app/sign-out">'
+            '<input type="hidden" name="csrf" value="{{ csrf }}">'
+            '<button type="submit" class="danger">{{ _("Sign out") }}</button></form>{% endif %}'
+            "{% endblock %}"
+        )
+        self.sources = {"account": layout, **templates}
+        self._environments: dict[str, Environment] = {}
+
+    def get_template(self, name: str, language: str = DEFAULT) -> Template:
+        """The template `name`, speaking `language`."""
+        environment = self._environments.get(language)
+        if environment is None:
+            environment = page_templates(self.sources)
+            environment.add_extension("jinja2.ext.i18n")
+            environment.install_gettext_translations(  # type: ignore[attr-defined]
+                translations(language), newstyle=True
+            )
+            self._environments[language] = environment
+        return environment.get_template(name)
+
+
+def account_templates(templates: Mapping[str, str]) -> AccountPages:
+    """The account pages' templates (autoescaped, their style, every language)."""
+    return AccountPages(templates)
+
+
+def language_of(request: Request, chosen: str = "") -> str:
+    """The page's language: the user's choice when known, else the browser's."""
+    return negotiate(chosen, request.headers.get("accept-language", ""))
 
 
 class NotSignedIn(Exception):  # noqa: N818 (a redirect, not a failure)

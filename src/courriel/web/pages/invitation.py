@@ -9,54 +9,70 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.web.deps import ServicesDep
-from courriel.web.pages.accountbase import account_templates, html
+from courriel.web.pages.accountbase import account_templates, html, language_of
+from courriel.web.ui.i18n import N_, translations
 
 _ACCEPT = """{% extends "account" %}{% block page %}
-<h1>Join your team</h1>
+<h1>{{ _("Join your team") }}</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-<p>Choose the password for <strong>{{ email }}</strong>.</p>
+<p>{{ _("Choose the password for %(email)s.", email=email) }}</p>
 <form method="post" action="/app/invitation"><input type="hidden" name="token" value="{{ token }}">
-<label for="password">Password (at least {{ min_length }} characters)</label>
+<label for="password">{{ _("Password (at least %(count)s characters)", count=min_length) }}</label>
 <input id="password" name="password" type="password" required minlength="{{ min_length }}"
  maxlength="128" autocomplete="new-password">
-<button type="submit">Join</button></form>{% endblock %}"""
+<button type="submit">{{ _("Join") }}</button></form>{% endblock %}"""
 
 _DONE = """{% extends "account" %}{% block page %}
-<h1>{{ title }}</h1><p>{{ message }}</p>
-{% if sign_in %}<p><a href="/app/sign-in">Sign in</a></p>{% endif %}{% endblock %}"""
+<h1>{{ _(title) }}</h1><p>{{ _(message) }}</p>
+{% if sign_in %}<p><a href="/app/sign-in">{{ _("Sign in") }}</a></p>{% endif %}{% endblock %}"""
 
 _PAGES = account_templates({"accept": _ACCEPT, "done": _DONE})
-INVALID = "This invitation is invalid, was already used or has expired. Ask for a new one."
+INVALID = N_("This invitation is invalid, was already used or has expired. Ask for a new one.")
+NOT_VALID = N_("Link not valid")
 
 
 def router() -> APIRouter:
     """The invitation pages."""
     pages = APIRouter(prefix="/app", tags=["account pages"], include_in_schema=False)
 
+    def done(
+        request: Request, title: str, message: str, status: int = 200, **more: bool
+    ) -> HTMLResponse:
+        language = language_of(request)
+        body = _PAGES.get_template("done", language).render(
+            language=language, title=title, message=message, **more
+        )
+        return html(body, status)
+
     def accept_page(
-        services: ServicesDep, token: str, error: str = "", status: int = 200
+        request: Request, services: ServicesDep, token: str, error: str = "", status: int = 200
     ) -> HTMLResponse:
         user = services.invitations.pending(token)
         if user is None:
-            body = _PAGES.get_template("done").render(title="Link not valid", message=INVALID)
-            return html(body, 404)
+            return done(request, NOT_VALID, INVALID, 404)
         policy = services.credentials.policy(user.tenant_id)
-        body = _PAGES.get_template("accept").render(
-            token=token, email=user.email, error=error, min_length=policy.min_password_length
+        language = language_of(request)
+        body = _PAGES.get_template("accept", language).render(
+            language=language,
+            token=token,
+            email=user.email,
+            error=error,
+            min_length=policy.min_password_length,
         )
         return html(body, status)
 
     @pages.get("/invitation", response_class=HTMLResponse)
-    def invitation(services: ServicesDep, token: str = "") -> HTMLResponse:
-        return accept_page(services, token[:2000])
+    def invitation(request: Request, services: ServicesDep, token: str = "") -> HTMLResponse:
+        return accept_page(request, services, token[:2000])
 
     @pages.post("/invitation", response_class=HTMLResponse)
     def accept(
+        request: Request,
         services: ServicesDep,
         token: Annotated[str, Form(max_length=2000)],
         password: Annotated[str, Form(max_length=1000)],
@@ -64,13 +80,10 @@ def router() -> APIRouter:
         try:
             services.invitations.accept(token, password)
         except NotFoundError:
-            body = _PAGES.get_template("done").render(title="Link not valid", message=INVALID)
-            return html(body, 404)
+            return done(request, NOT_VALID, INVALID, 404)
         except InvalidInputError as exc:
-            return accept_page(services, token, f"The password {exc.reason}.", 422)
-        body = _PAGES.get_template("done").render(
-            title="Welcome", message="Your password is set.", sign_in=True
-        )
-        return html(body)
+            said = translations(language_of(request)).gettext("The password %(reason)s.")
+            return accept_page(request, services, token, said % {"reason": exc.reason}, 422)
+        return done(request, N_("Welcome"), N_("Your password is set."), sign_in=True)
 
     return pages

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from courriel.core.errors import InvalidInputError, NotFoundError, RateLimitedError
 from courriel.web.deps import ServicesDep
-from courriel.web.pages.accountbase import account_templates, go, html
+from courriel.web.pages.accountbase import account_templates, go, html, language_of
 from courriel.web.sessioncookie import (
     check_pre_session,
     client_of,
@@ -26,39 +26,43 @@ from courriel.web.sessioncookie import (
     pre_session_token,
     set_pre_session,
 )
+from courriel.web.ui.i18n import N_, translations
 
 _ASK = """{% extends "account" %}{% block page %}
-<h1>Reset your password</h1>
+<h1>{{ _("Reset your password") }}</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-{% if sent %}<p class="done" role="status">If an account uses this address, a link to choose a
-new password is on its way. It works once, for one hour.</p>{% endif %}
-<p class="muted">Type the address you sign in with; we send it a link to choose a new password.</p>
+{% if sent %}<p class="done" role="status">{{ _("If an account uses this address, a link to \
+choose a new password is on its way. It works once, for one hour.") }}</p>{% endif %}
+<p class="muted">{{ _("Type the address you sign in with; we send it a link to choose a new \
+password.") }}</p>
 <form method="post" action="/app/password-reset">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<label for="email">Email address</label>
+<label for="email">{{ _("Email address") }}</label>
 <input id="email" name="email" type="email" required maxlength="320" autocomplete="username"
  value="{{ email }}">
-<button type="submit">Send me a link</button>
+<button type="submit">{{ _("Send me a link") }}</button>
 </form>
-<p><a href="/app/sign-in">Back to sign-in</a></p>{% endblock %}"""
+<p><a href="/app/sign-in">{{ _("Back to sign-in") }}</a></p>{% endblock %}"""
 
 _CHOOSE = """{% extends "account" %}{% block page %}
-<h1>Choose a new password</h1>
+<h1>{{ _("Choose a new password") }}</h1>
 {% if error %}<p class="error" role="alert" id="password-error">{{ error }}</p>{% endif %}
-<p>For <strong>{{ email }}</strong>. Your other sessions end, and your second factor is still
-asked when you sign in.</p>
+<p>{{ _("For %(email)s. Your other sessions end, and your second factor is still asked \
+when you sign in.", email=email) }}</p>
 <form method="post" action="/app/password-reset/new">
 <input type="hidden" name="token" value="{{ token }}">
-<label for="password">New password (at least {{ min_length }} characters)</label>
+<label for="password">{{ _("New password (at least %(count)s characters)", count=min_length) }}\
+</label>
 <input id="password" name="password" type="password" required minlength="{{ min_length }}"
  maxlength="128" autocomplete="new-password"{% if error %} aria-invalid="true"
  aria-describedby="password-error"{% endif %}>
-<button type="submit">Set the password</button></form>{% endblock %}"""
+<button type="submit">{{ _("Set the password") }}</button></form>{% endblock %}"""
 
 _INVALID = """{% extends "account" %}{% block page %}
-<h1>Link not valid</h1>
-<p>This link is invalid, was already used or has expired.</p>
-<p><a href="/app/password-reset">Ask for a new link</a> · <a href="/app/sign-in">Sign in</a></p>
+<h1>{{ _("Link not valid") }}</h1>
+<p>{{ _("This link is invalid, was already used or has expired.") }}</p>
+<p><a href="/app/password-reset">{{ _("Ask for a new link") }}</a> · \
+<a href="/app/sign-in">{{ _("Sign in") }}</a></p>
 {% endblock %}"""
 
 _PAGES = account_templates({"ask": _ASK, "choose": _CHOOSE, "invalid": _INVALID})
@@ -73,8 +77,14 @@ def router() -> APIRouter:  # noqa: C901 (one route per page action)
     ) -> HTMLResponse:
         nonce = pre_session_nonce(request, services.settings)
         values.setdefault("email", "")
-        body = _PAGES.get_template("ask").render(
-            csrf=pre_session_token(services.secret_key, nonce), before_sign_in=True, **values
+        language = language_of(request)
+        if values.get("error"):
+            values["error"] = translations(language).gettext(str(values["error"]))
+        body = _PAGES.get_template("ask", language).render(
+            language=language,
+            csrf=pre_session_token(services.secret_key, nonce),
+            before_sign_in=True,
+            **values,
         )
         response = html(body, status)
         set_pre_session(response, services.settings, nonce)
@@ -98,7 +108,7 @@ def router() -> APIRouter:  # noqa: C901 (one route per page action)
             services.password_resets.request(email, client)
         except RateLimitedError as exc:
             response = ask_page(
-                request, services, 429, email=email, error="Too many requests; wait a moment."
+                request, services, 429, email=email, error=N_("Too many requests; wait a moment.")
             )
             response.headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
             return response
@@ -106,21 +116,30 @@ def router() -> APIRouter:  # noqa: C901 (one route per page action)
         tasks.add_task(services.password_resets.deliver, email, client)
         return go("/app/password-reset?sent=1")
 
+    def invalid(request: Request, status: int) -> HTMLResponse:
+        language = language_of(request)
+        return html(_PAGES.get_template("invalid", language).render(language=language), status)
+
     def choose_page(
-        services: ServicesDep, token: str, error: str = "", status: int = 200
+        request: Request, services: ServicesDep, token: str, error: str = "", status: int = 200
     ) -> HTMLResponse:
         user = services.password_resets.pending(token)
         if user is None:
-            return html(_PAGES.get_template("invalid").render(), 404)
+            return invalid(request, 404)
         policy = services.credentials.policy(user.tenant_id)
-        body = _PAGES.get_template("choose").render(
-            token=token, email=user.email, error=error, min_length=policy.min_password_length
+        language = language_of(request, user.language)
+        body = _PAGES.get_template("choose", language).render(
+            language=language,
+            token=token,
+            email=user.email,
+            error=error,
+            min_length=policy.min_password_length,
         )
         return html(body, status)
 
     @pages.get("/password-reset/new", response_class=HTMLResponse)
-    def choose_form(services: ServicesDep, token: str = "") -> HTMLResponse:
-        return choose_page(services, token[:2000])
+    def choose_form(request: Request, services: ServicesDep, token: str = "") -> HTMLResponse:
+        return choose_page(request, services, token[:2000])
 
     @pages.post("/password-reset/new", response_model=None)
     def choose(
@@ -133,13 +152,14 @@ def router() -> APIRouter:  # noqa: C901 (one route per page action)
         try:
             services.password_resets.reset(token, password, client)
         except NotFoundError:
-            return html(_PAGES.get_template("invalid").render(), 404)
+            return invalid(request, 404)
         except RateLimitedError as exc:
-            response = html(_PAGES.get_template("invalid").render(), 429)
+            response = invalid(request, 429)
             response.headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
             return response
         except InvalidInputError as exc:
-            return choose_page(services, token, f"The new password {exc.reason}.", 422)
+            said = translations(language_of(request)).gettext("The new password %(reason)s.")
+            return choose_page(request, services, token, said % {"reason": exc.reason}, 422)
         return go("/app/sign-in?reset=1")
 
     return pages

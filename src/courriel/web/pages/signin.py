@@ -23,6 +23,7 @@ from courriel.web.pages.accountbase import (
     account_templates,
     go,
     html,
+    language_of,
     signed_in_at,
 )
 from courriel.web.sessioncookie import (
@@ -37,46 +38,50 @@ from courriel.web.sessioncookie import (
     set_pre_session,
     set_session_cookie,
 )
+from courriel.web.ui.i18n import N_, translations
 
 _SIGN_IN = """{% extends "account" %}{% block page %}
-<h1>Sign in</h1>
-{% if reset %}<p class="done" role="status">Your password was changed; sign in with it.</p>
-{% endif %}
+<h1>{{ _("Sign in") }}</h1>
+{% if reset %}<p class="done" role="status">
+{{ _("Your password was changed; sign in with it.") }}</p>{% endif %}
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 <form method="post" action="/app/sign-in">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<label for="email">Email address</label>
+<label for="email">{{ _("Email address") }}</label>
 <input id="email" name="email" type="email" required maxlength="320" autocomplete="username"
  value="{{ email }}">
-<label for="password">Password</label>
+<label for="password">{{ _("Password") }}</label>
 <input id="password" name="password" type="password" required maxlength="1000"
  autocomplete="current-password">
-<button type="submit">Sign in</button>
+<button type="submit">{{ _("Sign in") }}</button>
 </form>
-<p><a href="/app/password-reset">Forgot your password?</a></p>{% endblock %}"""
+<p><a href="/app/password-reset">{{ _("Forgot your password?") }}</a></p>{% endblock %}"""
 
 _SECOND = """{% extends "account" %}{% block page %}
-<h1>Second factor</h1>
+<h1>{{ _("Second factor") }}</h1>
 {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
 {% if totp %}<form method="post" action="/app/sign-in/second-factor">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<label for="code">Code from your authenticator app, or a recovery code</label>
+<label for="code">{{ _("Code from your authenticator app, or a recovery code") }}</label>
 <input id="code" name="code" type="text" required maxlength="20" autocomplete="one-time-code"
  inputmode="text">
-<button type="submit">Continue</button></form>{% endif %}
+<button type="submit">{{ _("Continue") }}</button></form>{% endif %}
 {% if passkey %}<p><button type="button" id="use-passkey" data-csrf="{{ csrf }}"
  data-options="/app/sign-in/passkey/options" data-finish="/app/sign-in/passkey">
-Use a passkey</button></p><p id="passkey-error" class="error" hidden></p>
+{{ _("Use a passkey") }}</button></p><p id="passkey-error" class="error" hidden></p>
 <script src="/app/passkeys.js"></script>{% endif %}
 {% if not totp %}<form method="post" action="/app/sign-in/second-factor">
 <input type="hidden" name="csrf" value="{{ csrf }}">
-<label for="code">Or a recovery code</label>
+<label for="code">{{ _("Or a recovery code") }}</label>
 <input id="code" name="code" type="text" maxlength="20" autocomplete="one-time-code">
-<button type="submit">Continue</button></form>{% endif %}
+<button type="submit">{{ _("Continue") }}</button></form>{% endif %}
 {% endblock %}"""
 
 _PAGES = account_templates({"sign_in": _SIGN_IN, "second": _SECOND})
-TOTP_OR_RECOVERY = "that code is not right"
+TOTP_OR_RECOVERY = N_("that code is not right")
+TOO_MANY = N_("too many attempts; wait a moment")
+# The sign-in service's refusal (accounts.signin.WRONG), marked here for the catalogues.
+N_("wrong email or password")
 
 
 def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
@@ -93,9 +98,11 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         reset: bool = False,
     ) -> HTMLResponse:
         nonce = pre_session_nonce(request, services.settings)
-        body = _PAGES.get_template("sign_in").render(
+        language = language_of(request)
+        body = _PAGES.get_template("sign_in", language).render(
+            language=language,
             csrf=pre_session_token(services.secret_key, nonce),
-            error=error,
+            error=translations(language).gettext(error) if error else "",
             email=email,
             reset=reset,
             before_sign_in=True,
@@ -137,14 +144,20 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
     @pages.get("/sign-in/second-factor", response_class=HTMLResponse)
     def second_form(request: Request, services: ServicesDep) -> HTMLResponse:
         signed_in, _ = signed_in_at(request, services, {SessionStage.SECOND_FACTOR})
-        return _second_page(services, signed_in)
+        return _second_page(request, services, signed_in)
 
     def _second_page(
-        services: ServicesDep, signed_in: SignedIn, error: str = "", status: int = 200
+        request: Request,
+        services: ServicesDep,
+        signed_in: SignedIn,
+        error: str = "",
+        status: int = 200,
     ) -> HTMLResponse:
-        body = _PAGES.get_template("second").render(
+        language = language_of(request, signed_in.user.language)
+        body = _PAGES.get_template("second", language).render(
+            language=language,
             csrf=signed_in.session.csrf_token,
-            error=error,
+            error=translations(language).gettext(error) if error else "",
             totp=signed_in.user.totp_enabled_at is not None,
             passkey=bool(services.passkeys.list(signed_in.user.id)),
         )
@@ -165,7 +178,7 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         try:
             services.sign_in.check_throttle(keys)
         except RateLimitedError as exc:
-            response = _second_page(services, signed_in, "too many attempts; wait a moment", 429)
+            response = _second_page(request, services, signed_in, TOO_MANY, 429)
             response.headers["retry-after"] = str(max(1, int(exc.retry_after + 0.999)))
             return response
         factor = None
@@ -176,7 +189,7 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 (one route per page action)
         if factor is None:
             services.sign_in.failed(keys)
             services.sign_in.audit(user, "auth.second_factor_failed", client, "totp", "wrong code")
-            return _second_page(services, signed_in, TOTP_OR_RECOVERY, 401)
+            return _second_page(request, services, signed_in, TOTP_OR_RECOVERY, 401)
         services.sign_in.succeeded(keys[0])
         new = services.sign_in.passed_second_factor(signed_in, token, factor, client)
         resolved = services.sessions.resolve(new)
