@@ -37,11 +37,11 @@ def marked_strings() -> dict[str, str]:
             found.setdefault(text, f"{page.name}:{lineno}")
     for page in [*ACCOUNT_PAGES, PAGES / "accountbase.py"]:
         for name, source in _template_strings(page):
-            for lineno, _func, message, _comments in babel_extract(
+            for lineno, _func, said, _comments in babel_extract(
                 io.BytesIO(source.encode()), list(KEYWORDS), [], {}
             ):
-                if isinstance(message, str):
-                    found.setdefault(message, f"{page.name}:{name}:{lineno}")
+                if isinstance(said, str):
+                    found.setdefault(said, f"{page.name}:{name}:{lineno}")
     return found
 
 
