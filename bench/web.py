@@ -742,6 +742,14 @@ def page_routes(routes: list[Any]) -> list[str]:
     return sorted(found)
 
 
+DOWNLOADS = ("/export", ".csv", ".js", "/proof")
+
+
+def is_download(path: str) -> bool:
+    """A file to download rather than a page to view."""
+    return path.endswith(DOWNLOADS)
+
+
 def percentile(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -949,11 +957,16 @@ def main() -> None:
         services.close()
         if holder is not None:
             holder.cleanup()
-    slowest = max(pages, key=lambda p: pages[p]["p95_ms"]) if pages else None
-    p95 = pages[slowest]["p95_ms"] if slowest else None
+    # Downloads (exports, CSV files, scripts) are timed and reported too, but
+    # a whole audit log or a campaign's CSV is not a page: the budget is pages'.
+    viewed = {p: f for p, f in pages.items() if not is_download(p)}
+    slowest = max(viewed, key=lambda p: viewed[p]["p95_ms"]) if viewed else None
+    p95 = viewed[slowest]["p95_ms"] if slowest else None
+    downloads = {p: f for p, f in pages.items() if is_download(p)}
     result = {
         **sizes,
         "p95_ms": p95,
+        "downloads": downloads,
         "slowest_page": slowest,
         "budget_ms": BUDGET_MS,
         "within_budget": p95 is not None and p95 <= BUDGET_MS,
@@ -967,7 +980,10 @@ def main() -> None:
     print("== web")
     for key, value in machine_facts().items():
         print(f"{key:>12}: {value}")
-    print(f"{'pages':>12}: {len(pages)} timed, {len(errors)} errors, {len(skipped)} skipped")
+    print(
+        f"{'pages':>12}: {len(viewed)} timed, {len(downloads)} downloads, {len(errors)} errors,"
+        f" {len(skipped)} skipped"
+    )
     print(f"{'slowest':>12}: {slowest} p95 {p95} ms (budget {BUDGET_MS} ms)")
     over = sorted(n for n, f in calls.items() if f.get("p95_ms", 0) > BUDGET_MS or "error" in f)
     print(f"{'services':>12}: over budget or failing: {', '.join(over) or 'none'}")

@@ -122,9 +122,10 @@ class Journey:
                 )
 
     def snap(self, name: str) -> None:
-        """Check the page and keep a full-page screenshot of it as `name`.png."""
+        """Check the page and keep a full-page screenshot of it as `name`.jpg."""
         self.check()
-        self.page.screenshot(path=self.shots / f"{name}.png", full_page=True)
+        # JPEG at 70: a hundred full pages stay a few megabytes in docs/screenshots.
+        self.page.screenshot(path=self.shots / f"{name}.jpg", full_page=True, quality=70)
 
     def sign_in(self, email: str, password: str, totp_secret: str | None = None) -> None:
         """Sign in through the form, with the TOTP code when the user has a second factor."""

@@ -256,6 +256,10 @@ class Segment(TenantBase):
     name: Mapped[str] = mapped_column(String(200))
     expression: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # The count when last taken (saving counts it): a page shows this rather
+    # than scanning a million contacts on every view.
+    last_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    counted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class AudienceAudit(TenantBase):

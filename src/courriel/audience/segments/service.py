@@ -102,8 +102,15 @@ class SegmentService:
         refuse_hidden_fields(principal, expression)
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             count = self._count(session, expression, principal)
+            now = self._clock.now()
             segment = Segment(
-                id=new_id("seg"), name=clean, expression=expression, created_at=self._clock.now()
+                id=new_id("seg"),
+                name=clean,
+                expression=expression,
+                created_at=now,
+                # The tenant's count; a list-limited author's is theirs alone.
+                last_count=count if principal.lists is None else None,
+                counted_at=now,
             )
             session.add(segment)
         return CountedSegment(segment, count)
@@ -120,7 +127,23 @@ class SegmentService:
             count = self._count(session, expression, principal)
             segment.name = clean
             segment.expression = expression
+            segment.last_count = count if principal.lists is None else None
+            segment.counted_at = self._clock.now()
         return CountedSegment(segment, count)
+
+    def stored(self, principal: Principal, segment_id: str) -> Segment:
+        """A saved segment with the count taken when it was last saved (no scan).
+
+        The count is the whole tenant's, taken by whoever saved it; a principal
+        limited to some lists gets none (its own count needs a live one).
+        """
+        principal.require(Capability.CONTACTS_READ)
+        with self._storage.tenant(principal.tenant_id)() as session:
+            segment = get_or_not_found(session, Segment, segment_id, "segment")
+            session.expunge(segment)
+        if principal.lists is not None:
+            segment.last_count = None
+        return segment
 
     def saved(self, principal: Principal, cursor: str | None, limit: int) -> Page[Segment]:
         """The tenant's segments a page at a time, without counting them (cheap to show)."""

@@ -528,7 +528,9 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 - one route per page, side by 
         headers = {**_DOWNLOAD, "Content-Disposition": f'attachment; filename="audit.{format}"'}
         return StreamingResponse(chunks, media_type=media, headers=headers)
 
-    @pages.get("/audit/verify", response_class=HTMLResponse)
+    # A POST: the check walks the whole chain (seconds for millions of entries),
+    # an action the user asks for, not a page to load on every visit.
+    @pages.post("/audit/verify", response_class=HTMLResponse)
     def verify(request: Request, viewer: ViewerDep, services: ServicesDep) -> HTMLResponse:
         result = services.audit.verify(viewer.principal)
         return render(

@@ -143,12 +143,13 @@ def router() -> APIRouter:
         services: ServicesDep,
         saved: bool = False,
     ) -> HTMLResponse:
-        found = services.audience.segments.get(viewer.principal, segment_id)
-        segment = found.segment
+        # The count kept from the last save: counting a million contacts on every
+        # view would not be a page; typing in the editor counts live.
+        segment = services.audience.segments.stored(viewer.principal, segment_id)
         return _editor(
             request,
             viewer,
-            {"count": found.count, "located": None},
+            {"count": segment.last_count, "located": None, "counted_at": segment.counted_at},
             segment_id=segment.id,
             name=segment.name,
             expression=segment.expression,
