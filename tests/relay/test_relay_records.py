@@ -11,13 +11,14 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from courriel.audience.models import Suppression, SuppressionReason
+from courriel.audience.models import Contact, Suppression, SuppressionReason
 from courriel.core.addresses import tenant_address_hash
 from courriel.core.db import transaction
 from courriel.core.errors import NotFoundError
+from courriel.core.ids import new_id
 from courriel.core.principal import Principal
 from courriel.delivery.models import SpoolMessage
-from courriel.messages.models import MessageStatus
+from courriel.messages.models import MessageStatus, TransactionalMessage
 from courriel.messages.service import MessageRefusedError, OutgoingMessage, Party
 from courriel.policy.models import PolicyState, TenantPolicy
 from courriel.relay.submission import RelayServer
@@ -206,3 +207,68 @@ def test_the_sending_policy_refuses_relayed_mail_as_it_refuses_the_send_api(
     if state is PolicyState.SUSPENDED:
         assert "complaints 0.9%" in problem.message
     assert services.spool.pending_count() == (1 if cap is not None else 0)
+
+
+def test_the_api_and_the_relay_hold_back_the_same_recipients(
+    services: Services, relay: RelayServer, shop_a: Sender
+) -> None:
+    now = services.clock.now()
+    tenant_id = shop_a.tenant_id
+    with transaction(services.storage.tenant(tenant_id)) as session:
+        suppressed = {"gone@gmail.test": "hard-bounce", "left@gmail.test": "unsubscribe"}
+        for address, reason in suppressed.items():
+            session.add(
+                Suppression(
+                    address_hash=tenant_address_hash(services.secret_key, tenant_id, address),
+                    reason=SuppressionReason(reason),
+                    created_at=now,
+                )
+            )
+        session.add(
+            Contact(
+                id=new_id("con"),
+                email="quiet@gmail.test",
+                email_domain="gmail.test",
+                restricted=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    to = ["gone@gmail.test", "left@gmail.test", "quiet@gmail.test", "new@gmail.test"]
+    api = services.messages.submit(
+        shop_a.operator,
+        OutgoingMessage(
+            sender=Party(f"orders@{shop_a.domain}"),
+            to=[Party(a) for a in to],
+            subject="Order",
+            text="Thanks.",
+        ),
+    )
+    assert relay.starttls_address is not None
+    transcript = swaks(
+        relay.starttls_address[1],
+        *login(shop_a),
+        "--from",
+        f"orders@{shop_a.domain}",
+        "--to",
+        ",".join(to),
+    )
+    assert len(_queued_ids(transcript)) == 1
+    over_the_api = {r.message_id for r in api.recipients}
+    with services.storage.tenant(tenant_id)() as session:
+        relayed = {
+            r.recipient: (r.status, r.reason)
+            for r in session.scalars(select(TransactionalMessage))
+            if r.id not in over_the_api
+        }
+    held = {r.email: (r.status, r.reason) for r in api.recipients}
+    assert relayed == held
+    assert held == {
+        "gone@gmail.test": (MessageStatus.BLOCKED, "suppressed (hard-bounce)"),
+        "left@gmail.test": (MessageStatus.QUEUED, ""),
+        "quiet@gmail.test": (
+            MessageStatus.BLOCKED,
+            "processing of this contact is restricted (GDPR Art. 18)",
+        ),
+        "new@gmail.test": (MessageStatus.QUEUED, ""),
+    }
