@@ -344,6 +344,7 @@ class Services:
             dkim_keys=self.dkim_keys,
             spool=self.spool,
             transactional=self.messages,
+            policy=self.policy,
         )
 
     def close(self) -> None:

@@ -53,6 +53,10 @@ class OutcomeReporter:
         self._now = now
         self._deferred: list[Deferral] = []
         self._lock = threading.Lock()
+        # One report at a time: the worker's main loop and its priority lane
+        # both report after their batches, and two overlapping reports would
+        # write the same finished messages to their tenants twice.
+        self._reporting = threading.Lock()
 
     def report_deferred(
         self,
@@ -70,8 +74,13 @@ class OutcomeReporter:
     def report_finished(self, limit: int = 1000) -> int:
         """Report up to `limit` finished messages and every noted deferral.
 
-        Returns how many finished messages left the spool.
+        Returns how many finished messages left the spool. A call made while
+        another report runs waits for it, then reports what is left.
         """
+        with self._reporting:
+            return self._report(limit)
+
+    def _report(self, limit: int) -> int:
         rows = self._spool.finished(limit)
         with self._lock:
             deferrals, self._deferred = self._deferred, []
@@ -85,7 +94,7 @@ class OutcomeReporter:
             # A deleted tenant's messages simply leave the spool.
             with contextlib.suppress(NotFoundError):
                 self._sink.record(tenant_id, finished[tenant_id], deferred[tenant_id])
-        self._spool.remove([row.id for row in rows])
+        self._spool.remove(rows)
         now = self._now()
         for row in rows:
             outcome = row.outcome or "unknown"

@@ -266,7 +266,13 @@ _FINISHED = (
     .order_by(_TABLE.c.id)
     .limit(bindparam("limit"))
 )
-_REMOVE = delete(_TABLE).where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+# By id (the primary key finds each row) and message id: on SQLite the id of
+# a deleted row is given again to the next message spooled, so an id alone
+# may name a message that arrived after the report (`Spool.remove`).
+_REMOVE = delete(_TABLE).where(
+    _TABLE.c.id.in_(bindparam("ids", expanding=True)),
+    _TABLE.c.message_id.in_(bindparam("message_ids", expanding=True)),
+)
 # Two ranges of the (state, next_attempt_at) index.
 _BACKLOG = (
     select(func.count())
@@ -415,11 +421,21 @@ class Spool:
             rows = session.connection().execute(_FINISHED, {"limit": limit})
             return [FinishedMessage(**row._asdict()) for row in rows]
 
-    def remove(self, spool_ids: Sequence[int]) -> None:
-        """A message leaves the spool once its fate is reported."""
-        if spool_ids:
+    def remove(self, reported: Sequence[FinishedMessage]) -> None:
+        """Finished messages leave the spool once their fate is reported.
+
+        A row goes only if it is still the message reported: another reporter
+        (the worker's other loop, another worker) may have removed it
+        meanwhile, and SQLite gives a deleted row's id to the next message
+        spooled (no AUTOINCREMENT), which must stay until it is delivered.
+        """
+        if reported:
+            params = {
+                "ids": [m.id for m in reported],
+                "message_ids": [m.message_id for m in reported],
+            }
             with transaction(self._sessions) as session:
-                session.connection().execute(_REMOVE, {"ids": list(spool_ids)})
+                session.connection().execute(_REMOVE, params)
 
     def withdraw(self, tenant_id: str, campaign_id: str) -> list[str]:
         """Delete a campaign's messages no worker holds; return their message ids.

@@ -39,11 +39,10 @@ from email.header import decode_header, make_header
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 
 from courriel.accounts.service import ApiKeyService
-from courriel.audience.models import Contact, Suppression, SuppressionReason
-from courriel.campaigns.ports import Allowance
+from courriel.audience.models import Contact
 from courriel.config import Settings
 from courriel.content import dkim
 from courriel.content.dkimkeys import DkimKeyService
@@ -59,6 +58,7 @@ from courriel.delivery.verp import encode_return_path
 from courriel.events.models import EventType
 from courriel.events.recorder import NewEvent, record_events
 from courriel.messages.models import MessageStatus, TransactionalMessage
+from courriel.messages.rules import SendingCheck, holds
 from courriel.messages.service import (
     MessageRefusedError,
     OutgoingMessage,
@@ -66,7 +66,7 @@ from courriel.messages.service import (
     TransactionalService,
 )
 from courriel.policy.domains import SenderDomainService
-from courriel.policy.enforcement import PolicyAllowance
+from courriel.policy.service import PolicyService
 
 # Lower-case names of the Mailjet SMTP headers (Mailjet's SMTP relay guide).
 MJ_CUSTOM_ID = "x-mj-customid"
@@ -96,7 +96,7 @@ EVENT_PAYLOAD_MAX = 1000
 # up once per tenant and domain for this long: a rotated key, or a domain
 # removed, takes effect within it.
 SIGNER_CACHE_SECONDS = 60.0
-# A tenant's sending-policy state is read at most this often (see `_check_policy`).
+# A tenant's sending-policy state is read at most this often (`rules.SendingCheck`).
 POLICY_CACHE_SECONDS = 2.0
 
 
@@ -186,6 +186,7 @@ class RelayedMail:
         dkim_keys: DkimKeyService,
         spool: Spool,
         transactional: TransactionalService,
+        policy: PolicyService,
     ) -> None:
         self._storage = storage
         self._settings = settings
@@ -196,10 +197,9 @@ class RelayedMail:
         self._dkim_keys = dkim_keys
         self._spool = spool
         self._transactional = transactional
-        self._allowance = PolicyAllowance(storage.control)
+        self._sending = SendingCheck(storage, clock, policy, cache_seconds=POLICY_CACHE_SECONDS)
         self._signers: dict[tuple[str, str], tuple[float, list[dkim.DkimSigner]]] = {}
         self._senders_ok: dict[tuple[str, str], float] = {}
-        self._allowances: dict[str, tuple[float, Allowance]] = {}
 
     def authenticate(self, key_id: str, secret: str) -> Principal:
         """The principal of an API key given as (id, secret): `authenticate_pair`."""
@@ -271,23 +271,9 @@ class RelayedMail:
         return_domain = self._settings.return_path_domain
         rows: list[NewMessage] = []
         with transaction(self._storage.tenant(tenant_id)) as session:
-            hashes = {digest(a): a for a in addresses}
-            held: dict[str, str] = {}
-            for address_hash, suppression in session.execute(
-                select(Suppression.address_hash, Suppression.reason).where(
-                    Suppression.address_hash.in_(list(hashes))
-                )
-            ):
-                # An order confirmation is not marketing: an unsubscribe does not stop it.
-                if suppression is not SuppressionReason.UNSUBSCRIBE:
-                    held[hashes[address_hash]] = f"suppressed ({suppression.value})"
-            contacts = {
-                c.email: c
-                for c in session.scalars(select(Contact).where(Contact.email.in_(list(addresses))))
-            }
-            for address, found in contacts.items():
-                if found.restricted and address not in held:
-                    held[address] = "processing of this contact is restricted (GDPR Art. 18)"
+            # The Send API's holds (`rules.holds`): an unsubscribe does not stop it.
+            found = holds(session, digest, addresses)
+            held, contacts = found.reasons, found.contacts
             records, events = [], []
             for message in messages:
                 for copy in message.copies:
@@ -375,39 +361,11 @@ class RelayedMail:
         self._senders_ok[principal.tenant_id, domain] = now
 
     def _check_policy(self, principal: Principal, count: int) -> None:
-        """A suspended tenant sends nothing; a limited one at most its hourly cap."""
-        now = self._clock.now()
-        allowance = self._current_allowance(principal.tenant_id, now)
-        if allowance.suspended:
-            raise RelayRefusedError(
-                RefusalKind.PERMISSION,
-                "sending is suspended by the sending policy; an operator must lift it",
-            )
-        if allowance.hourly_cap is None:
-            return
-        with self._storage.tenant(principal.tenant_id)() as session:
-            sent = session.scalar(
-                select(func.count())
-                .select_from(TransactionalMessage)
-                .where(TransactionalMessage.created_at > now - dt.timedelta(hours=1))
-            )
-        if (sent or 0) + count > allowance.hourly_cap:
-            raise RelayRefusedError(
-                RefusalKind.LATER,
-                f"sending is limited to {allowance.hourly_cap} messages an hour; try again later",
-            )
-
-    def _current_allowance(self, tenant_id: str, now: dt.datetime) -> Allowance:
-        # The engine re-evaluates the policy every `policy_evaluate_seconds`
-        # (5 s by default); a state read this recently is as fresh as it gets,
-        # and reading it for every message cost a control-database query.
-        moment = time.monotonic()
-        cached = self._allowances.get(tenant_id)
-        if cached is not None and moment - cached[0] < POLICY_CACHE_SECONDS:
-            return cached[1]
-        allowance = self._allowance.allowance(tenant_id, now)
-        self._allowances[tenant_id] = (moment, allowance)
-        return allowance
+        """The Send API's sending policy check (`rules.SendingCheck`), as an SMTP refusal."""
+        refusal = self._sending.refusal(principal, count)
+        if refusal is not None:
+            kind = RefusalKind.LATER if refusal.later else RefusalKind.PERMISSION
+            raise RelayRefusedError(kind, refusal.detail)
 
     def _signers_for(self, tenant_id: str, domain: str) -> list[dkim.DkimSigner]:
         now = time.monotonic()

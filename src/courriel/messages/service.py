@@ -28,10 +28,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from courriel.audience.models import Contact, Suppression, SuppressionReason
+from courriel.audience.models import Contact
 from courriel.config import Settings
 from courriel.content import headers as h
 from courriel.content.compose import Composer, Recipient, SendContext, Sender, contact_context
@@ -46,7 +46,6 @@ from courriel.core.addresses import normalize_address as _normalize_address
 from courriel.core.clock import Clock
 from courriel.core.db import transaction
 from courriel.core.errors import (
-    ConflictError,
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
@@ -65,8 +64,8 @@ from courriel.messages.content import (
     inline_version,
 )
 from courriel.messages.models import MessageStatus, TransactionalMessage
+from courriel.messages.rules import SendingCheck, holds
 from courriel.policy.domains import SenderDomainService
-from courriel.policy.enforcement import PolicyAllowance
 from courriel.policy.service import PolicyService
 
 MAX_RECIPIENTS = 50
@@ -84,8 +83,6 @@ def normalize_address(address: str, field: str = "email") -> str:
 
 
 _CONTACT_FIELDS = ("email", "first_name", "last_name", "language", "timezone")
-# Suppressions that do not stop transactional mail: a marketing unsubscribe.
-_MARKETING_ONLY = {SuppressionReason.UNSUBSCRIBE}
 
 
 @dataclass(frozen=True)
@@ -222,8 +219,7 @@ class TransactionalService:
         self._templates = templates
         self._dkim_keys = dkim_keys
         self._sender_domains = sender_domains
-        self._policy = policy
-        self._allowance = PolicyAllowance(storage.control)
+        self._sending = SendingCheck(storage, clock, policy)
         self._composers = ComposerCache()
         self._test_sends = _WindowLimit(settings.test_send_limit_per_minute, 60)
 
@@ -358,36 +354,11 @@ class TransactionalService:
             raise MessageRefusedError(refused.problems)
 
     def _check_policy(self, principal: Principal, count: int) -> None:
-        """A suspended tenant sends nothing; a limited one at most its hourly cap."""
-        try:
-            self._policy.check_may_send(principal, None)
-        except ConflictError as exc:
-            raise MessageRefusedError([Problem("mj-0001", 403, exc.detail, ())]) from None
-        now = self._clock.now()
-        allowance = self._allowance.allowance(principal.tenant_id, now)
-        if allowance.hourly_cap is None:
-            return
-        with self._storage.tenant(principal.tenant_id)() as session:
-            sent = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(TransactionalMessage)
-                    .where(TransactionalMessage.created_at > now - dt.timedelta(hours=1))
-                )
-                or 0
-            )
-        if sent + count > allowance.hourly_cap:
-            raise MessageRefusedError(
-                [
-                    Problem(
-                        "mj-0001",
-                        429,
-                        "sending is limited by the sending policy to "
-                        f"{allowance.hourly_cap} messages an hour; try again later",
-                        (),
-                    )
-                ]
-            )
+        """A suspended tenant sends nothing; a limited one at most its hourly cap (`rules`)."""
+        refusal = self._sending.refusal(principal, count)
+        if refusal is not None:
+            status = 429 if refusal.later else 403
+            raise MessageRefusedError([Problem("mj-0001", status, refusal.detail, ())])
 
     def _content(
         self, principal: Principal, message: OutgoingMessage, now: dt.datetime
@@ -443,32 +414,16 @@ class TransactionalService:
     def _holds(self, session: Session, tenant_id: str, prepared: list[_Prepared]) -> None:
         """Mark the copies that must not go, with the reason (suppressed, restricted, repeat).
 
-        Two queries for a whole batch: suppressions by address hash, contacts by address.
+        The same holds as for relayed mail (`rules.holds`), for a whole batch.
         """
-        digest = address_hasher(self._key, tenant_id)
         copies = [c for p in prepared for c in p.copies]
-        by_hash: dict[str, list[_Copy]] = {}
+        found = holds(session, address_hasher(self._key, tenant_id), (c.address for c in copies))
         for copy in copies:
-            by_hash.setdefault(digest(copy.address), []).append(copy)
-        for address_hash, reason in session.execute(
-            select(Suppression.address_hash, Suppression.reason).where(
-                Suppression.address_hash.in_(list(by_hash))
-            )
-        ):
-            if reason in _MARKETING_ONLY:
-                continue
-            for copy in by_hash[address_hash]:
+            copy.contact = found.contacts.get(copy.address)
+            reason = found.reasons.get(copy.address)
+            if reason is not None:
                 copy.status = MessageStatus.BLOCKED
-                copy.reason = f"suppressed ({reason.value})"
-        addresses = list({c.address for c in copies})
-        contacts = {
-            c.email: c for c in session.scalars(select(Contact).where(Contact.email.in_(addresses)))
-        }
-        for copy in copies:
-            copy.contact = contacts.get(copy.address)
-            if copy.status is MessageStatus.QUEUED and copy.contact and copy.contact.restricted:
-                copy.status = MessageStatus.BLOCKED
-                copy.reason = "processing of this contact is restricted (GDPR Art. 18)"
+                copy.reason = reason
         for item in prepared:
             if item.message.deduplicate and item.message.campaign:
                 self._hold_repeats(session, item)
