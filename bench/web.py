@@ -86,6 +86,7 @@ from courriel.events import recorder
 from courriel.events.metrics import Facts, link_metrics, metrics
 from courriel.events.models import CampaignCounter, EngagementFirst, Event, EventType, StatCounter
 from courriel.events.service import EventFilter
+from courriel.privacy.rights import Actor, NewRequest
 from courriel.services import Services
 from courriel.web.app import create_app
 from courriel.web.sessioncookie import cookie_name
@@ -689,6 +690,10 @@ _PARAM_WORDS = (
     ("signup", "form"),
     ("domain", "domain"),
     ("suppression", "suppression"),
+    ("endpoint", "endpoint"),
+    ("request", "request"),
+    ("language", "language"),
+    ("roles", "role"),
 )
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
@@ -748,6 +753,28 @@ DOWNLOADS = ("/export", ".csv", ".js", "/proof")
 def is_download(path: str) -> bool:
     """A file to download rather than a page to view."""
     return path.endswith(DOWNLOADS)
+
+
+def add_page_objects(services: Services, seeded: dict[str, Any]) -> None:
+    """A webhook endpoint, a custom role and a data-subject request, for their pages
+    (made at each run, over a seeded directory too; idempotent)."""
+    operator = Principal.operator(seeded["tenant_id"])
+    ids = seeded["ids"]
+    ids["language"] = "fr"
+    endpoints = services.webhooks.list(operator)
+    if not endpoints:
+        endpoints = [services.webhooks.create(operator, "http://127.0.0.1:9/hook", ["*"]).endpoint]
+    ids["endpoint"] = endpoints[0].id
+    if not any(role.name == "bench-reader" for role in services.roles.list(operator)):
+        services.roles.create(operator, "bench-reader", ["lists:read", "stats:read"])
+    ids["role"] = "bench-reader"
+    actor = Actor.of(operator)
+    requests = services.privacy_rights.list_requests(actor, None, 1)
+    if not requests.items:
+        email = address(1)[0]
+        services.privacy_rights.create(actor, NewRequest(type="access", email=email))
+        requests = services.privacy_rights.list_requests(actor, None, 1)
+    ids["request"] = requests.items[0].id
 
 
 def percentile(samples: list[float], share: float) -> float:
@@ -827,6 +854,9 @@ def measure_services(
     ids = seeded["ids"]
     contact = services.audience.get_contact(principal, ids["contact"])
     middle = services.audience.list_contacts(principal, None, 50).items[-1].id
+    tenth_page = None  # the cursor of the tenth page of campaigns (newest first)
+    for _ in range(9):
+        tenth_page = services.campaigns.list(principal, tenth_page, 50).next_cursor
     today = services.clock.now().date()
     calls: dict[str, Callable[[], object]] = {
         "contacts.first_page": lambda: services.audience.list_contacts(principal, None, 50),
@@ -862,7 +892,7 @@ def measure_services(
         ),
         "lists.list": lambda: services.audience.list_lists(principal, None, 50),
         "campaigns.list": lambda: services.campaigns.list(principal, None, 50),
-        "campaigns.list_page_10": lambda: services.campaigns.list(principal, f"cmp_{500:026d}", 50),
+        "campaigns.list_page_10": lambda: services.campaigns.list(principal, tenth_page, 50),
         "stats.campaign": lambda: services.stats.campaign(principal, ids["campaign"]),
         "stats.by_provider": lambda: services.stats.campaign_breakdown(
             principal, ids["campaign"], "provider"
@@ -931,7 +961,11 @@ def main() -> None:
     else:
         root = args.keep / "_".join(f"{k}{v}" for k, v in sizes.items())
         root.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=root / "data", resolver="sandbox")
+    # The bench's webhook receiver is on loopback, which the SSRF rules refuse
+    # unless allowed (it never receives anything: no event is delivered here).
+    settings = Settings(
+        data_dir=root / "data", resolver="sandbox", webhook_allowed_networks=["127.0.0.0/8"]
+    )
     marker = root / MARKER
     seed_seconds = 0.0
     if marker.exists():
@@ -951,6 +985,7 @@ def main() -> None:
     services.tenants.migrate_all()
     try:
         token = sign_in(services, seeded)
+        add_page_objects(services, seeded)
         pages, errors, skipped = measure_pages(services, seeded, token, args.runs, args.warmups)
         calls = measure_services(services, seeded, token, args.runs)
     finally:
