@@ -56,7 +56,9 @@ quick: $(STAMP)
 
 # The web application's journeys, keeping a screenshot of every page for docs/ui.md.
 screenshots: $(STAMP) browser
-	COURRIEL_SCREENSHOTS=docs/screenshots $(BIN)/pytest -n $(PYTEST_WORKERS) tests/web/ui
+	COURRIEL_SCREENSHOTS=docs/screenshots $(BIN)/pytest -n $(PYTEST_WORKERS) tests/web/ui \
+		--ignore=tests/web/ui/test_docs.py
+	$(BIN)/pytest tests/web/ui/test_docs.py
 
 bench: $(STAMP) browser
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
