@@ -81,3 +81,29 @@ def test_a_font_the_author_adds_is_kept(
         client, services, tenant_a, sandbox, MJML.format(head=head, family="Raleway, Arial")
     )
     assert "https://fonts.shop.test/raleway.css" in _FETCHED.findall(html)
+
+
+def test_a_social_icon_the_author_did_not_give_is_refused_not_fetched_from_mailjet(
+    client: TestClient, tenant_a: TenantAccess
+) -> None:
+    social = (
+        "<mjml><mj-body><mj-section><mj-column><mj-social>"
+        '<mj-social-element name="facebook" href="https://shop.test">Facebook</mj-social-element>'
+        "</mj-social></mj-column></mj-section></mj-body></mjml>"
+    )
+    refused = client.post(
+        "/v1/templates",
+        json={"name": "Social", "subject": "Hi", "mjml": social},
+        headers=tenant_a.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "mailjet.com" in refused.json()["detail"]
+    hosted = social.replace(
+        'name="facebook"', 'name="facebook" src="https://cdn.shop.test/facebook.png"'
+    )
+    accepted = client.post(
+        "/v1/templates",
+        json={"name": "Social", "subject": "Hi", "mjml": hosted},
+        headers=tenant_a.headers,
+    )
+    assert accepted.status_code == 201, accepted.text

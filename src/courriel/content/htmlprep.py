@@ -22,6 +22,8 @@ from courriel.core.errors import InvalidInputError
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _PLACEHOLDER = re.compile(r"cjph(\d+)x")
 _MJ_STYLE = re.compile(r"<mj-style\b[^>]*>(.*?)</mj-style>", re.DOTALL | re.IGNORECASE)
+# Where MJML fetches <mj-social-element> icons when the author gives no src.
+_MJML_ICON_HOST = "https://www.mailjet.com/images/theme/v1/icons/ico-social/"
 _MSO_SEAM = "<![endif]--><!--[if mso | IE]>"
 # Style sheets stay in <head> too: media queries and clients that read them.
 _HTML_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
@@ -74,6 +76,15 @@ def prepare_html(source: str, source_format: SourceFormat) -> str:
             protected = mjml.mjml2html(protected, disable_comments=True, fonts={})
         except Exception as exc:  # noqa: BLE001 - the compiler's errors are plain exceptions
             raise InvalidInputError("mjml", f"MJML does not compile: {exc}") from None
+        if _MJML_ICON_HOST in protected:
+            # <mj-social-element> without a src takes its icon from MJML's own
+            # host: every reader who opens the message would ask that host for
+            # it, which the author never chose (issue 19, item 18).
+            raise InvalidInputError(
+                "mjml",
+                "an <mj-social-element> without a src loads its icon from www.mailjet.com; "
+                "give it a src (an icon you host) so the message asks no other host",
+            )
         # Outlook-only blocks that end where the next begins are one block;
         # MJML's own minifier merges them too. About 3 % of the HTML, which
         # every message carries (and hashes for DKIM).

@@ -75,3 +75,27 @@ def test_a_user_chooses_french_and_the_application_speaks_it(
 def test_without_a_session_every_page_leads_to_sign_in(journey: Journey) -> None:
     journey.goto("/app/preferences")
     assert journey.page.url.endswith("/app/sign-in")
+
+
+def test_the_keyboard_reaches_the_content_and_every_section(
+    journey: Journey, admin: Member
+) -> None:
+    journey.sign_in(admin.email, admin.password, admin.totp_secret)
+    journey.check()
+    page = journey.page
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "content"
+    # From the top, Tab walks the header, then every section of the navigation.
+    page.goto(journey.base + "/app")
+    reached = []
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        href = page.evaluate("document.activeElement.getAttribute('href')")
+        if href and href.startswith("/app/") and href not in reached:
+            reached.append(href)
+    sections = page.locator("nav.side a").evaluate_all(
+        "(as) => as.map(a => a.getAttribute('href'))"
+    )
+    assert [h for h in sections if h != "/app"] == [h for h in reached if h in sections]
