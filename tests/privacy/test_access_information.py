@@ -6,6 +6,7 @@ keeps phone numbers and defuses formulas."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from courriel.audience.export import neutralize
 from courriel.config import Settings
+from courriel.content.links import preferences_token
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
 from courriel.web.app import create_app
@@ -25,6 +27,7 @@ from tests.support.seeds.rights import (
     fulfil,
     make_campaign,
     make_list,
+    message_of,
     new_request,
     send,
 )
@@ -135,3 +138,50 @@ def test_only_what_a_spreadsheet_evaluates_is_quoted() -> None:
     assert [neutralize(v) for v in kept] == kept
     for formula in ("=1+2", "@SUM(A1)", "+A1", "-2+cmd|' /C calc'!A0", "\t=1", "+HYPERLINK(1)"):
         assert neutralize(formula) == "'" + formula
+
+
+def test_each_tenant_names_its_own_controller_dpo_and_complaint_route(
+    gov: Services, web: TestClient, acme: TenantAccess, sandbox: Sandbox
+) -> None:
+    own = {
+        "organisation": "Acme",
+        "controller": "Acme Ltd, 5 Main Street, Dublin, privacy@acme.test",
+        "dpo": "Liam Byrne, dpo@acme.test",
+        "complaint": "Data Protection Commission, Dublin (dataprotection.ie)",
+    }
+    saved = web.put("/v1/branding", json=own, headers=acme.headers)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["dpo"] == own["dpo"]
+    other = make_tenant(gov, "Other")
+    news = make_list(web, acme, "News")
+    ada = add_person(web, acme, news, "ada@gmail.test", "Ada")
+    campaign = make_campaign(web, acme, news)
+    send(web, acme, campaign)
+    deliver_all(gov)
+
+    register = web.get("/v1/privacy/register", headers=acme.headers).json()
+    assert register["controller_contact"] == own["controller"]
+    assert register["dpo"] == own["dpo"]
+    # A tenant that named nobody shows the installation's.
+    theirs = web.get("/v1/privacy/register", headers=other.headers).json()
+    assert theirs["controller_contact"] == CONTROLLER
+    assert theirs["dpo"] == DPO
+
+    request = new_request(web, acme, "access", ada)
+    fulfil(web, acme, request["id"])
+    held = web.get(
+        f"/v1/privacy/requests/{request['id']}/export",
+        params={"format": "json"},
+        headers=acme.headers,
+    ).json()
+    assert held["information"]["controller"] == own["controller"]
+    assert held["information"]["complaint"] == own["complaint"]
+
+    message = message_of(gov, acme, campaign, ada)
+    center = web.get(f"/p/{preferences_token(gov.secret_key, acme.tenant.id, message)}").text
+    for said in (own["controller"], own["dpo"], own["complaint"]):
+        assert html.escape(said) in center, said
+
+    too_long = web.put("/v1/branding", json={**own, "dpo": "x" * 501}, headers=acme.headers)
+    assert too_long.status_code == 422
+    assert web.get("/v1/branding", headers=acme.headers).json()["dpo"] == own["dpo"]

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy.orm import Session
 
 from courriel.audience.models import Branding
 from courriel.core.clock import Clock
@@ -91,6 +92,10 @@ class Brand:
     sender_domain: str | None = None
     confirmations: Mapping[str, Confirmation] = field(default_factory=dict)
     updated_at: dt.datetime | None = None
+    # The tenant's privacy contacts ("" : the installation's).
+    controller: str = ""
+    dpo: str = ""
+    complaint: str = ""
 
     def confirmation(self, language: str | None) -> Confirmation:
         """The texts of `language` (the tenant's own, else the built-in ones)."""
@@ -122,6 +127,9 @@ class BrandInput:
     footer: str = ""
     languages: Sequence[str] = ("en",)
     sender_domain: str = ""
+    controller: str = ""
+    dpo: str = ""
+    complaint: str = ""
 
 
 @dataclass(frozen=True)
@@ -292,7 +300,22 @@ def _brand(row: Branding | None) -> Brand:
         sender_domain=row.sender_domain,
         confirmations=confirmations,
         updated_at=row.updated_at,
+        controller=row.controller or "",
+        dpo=row.dpo or "",
+        complaint=row.complaint or "",
     )
+
+
+# A name and a postal or email address: a few lines.
+MAX_CONTACT = 500
+
+
+def privacy_contacts(session: Session) -> tuple[str, str, str]:
+    """The tenant's controller, DPO and complaint route as set ("" where not)."""
+    row = session.get(Branding, ROW)
+    if row is None:
+        return "", "", ""
+    return row.controller or "", row.dpo or "", row.complaint or ""
 
 
 class BrandingService:
@@ -351,6 +374,9 @@ class BrandingService:
             "footer": _text(given.footer, "footer", MAX_FOOTER),
             "languages": list(dict.fromkeys(languages)),
             "sender_domain": domain,
+            "controller": _text(given.controller, "controller", MAX_CONTACT),
+            "dpo": _text(given.dpo, "dpo", MAX_CONTACT),
+            "complaint": _text(given.complaint, "complaint", MAX_CONTACT),
         }
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
             row = self._row(session)

@@ -295,4 +295,10 @@ class Branding(TenantBase):
     # A verified sender domain of the tenant the confirmations come from.
     sender_domain: Mapped[str | None] = mapped_column(String(255), default=None)
     confirmations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Who answers for the contacts' data (the tenant is their controller), its
+    # data-protection officer and where to complain (GDPR Arts. 13, 15, 30, 77);
+    # empty: the installation's defaults (settings privacy_*).
+    controller: Mapped[str] = mapped_column(Text, default="", server_default="")
+    dpo: Mapped[str] = mapped_column(Text, default="", server_default="")
+    complaint: Mapped[str] = mapped_column(Text, default="", server_default="")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

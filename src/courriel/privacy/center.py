@@ -169,7 +169,7 @@ class PrivacyCenter:
             last_name=contact.last_name,
             language=contact.language,
             properties=tuple(sorted((k, str(v)) for k, v in (contact.properties or {}).items())),
-            notice=self._rights.notice,
+            notice=self._rights.notice_of(ref.tenant_id),
         )
 
     # Tokens of the forms ---------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from courriel.audience.access import contact_in_reach, reachable
+from courriel.audience.branding import privacy_contacts
 from courriel.audience.models import Contact, Suppression, SuppressionReason
 from courriel.audience.reactions import suppress_contact
 from courriel.core.addresses import address_key, normalize_address, tenant_address_hash
@@ -129,8 +130,14 @@ class DataSubjectRights:
 
     @property
     def notice(self) -> Notice:
-        """Who answers for the data and where to complain, as shown to people."""
+        """The installation's notice: what a tenant that named nobody shows."""
         return self._notice
+
+    def notice_of(self, tenant_id: str) -> Notice:
+        """Who answers for a tenant's contacts' data and where to complain: the
+        tenant's own contacts (it is their controller), else the installation's."""
+        with self._storage.tenant(tenant_id)() as session:
+            return _merged(self._notice, privacy_contacts(session))
 
     # Recording -------------------------------------------------------------
 
@@ -261,8 +268,9 @@ class DataSubjectRights:
             if request.status is RequestStatus.REJECTED:
                 raise ConflictError("this request was rejected")
             contact = self._contact_of(session, request)
+            notice = _merged(self._notice, privacy_contacts(session))
             held = dossier.gather(
-                session, self._key, actor.tenant_id, contact, self._clock.now(), self._notice
+                session, self._key, actor.tenant_id, contact, self._clock.now(), notice
             )
             self._audit(session, actor, "privacy.data.exported", request, {"format": fmt})
         if actor.principal is not None and actor.principal.masks:
@@ -494,3 +502,13 @@ def _kind(value: str) -> RequestType:
     except ValueError:
         names = ", ".join(t.value for t in RequestType)
         raise InvalidInputError("type", f"must be one of {names}") from None
+
+
+def _merged(installation: Notice, tenant: tuple[str, str, str]) -> Notice:
+    """The tenant's own privacy contacts, the installation's where it named none."""
+    controller, dpo, complaint = tenant
+    return Notice(
+        controller or installation.controller,
+        dpo or installation.dpo,
+        complaint or installation.complaint,
+    )

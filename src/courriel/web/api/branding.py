@@ -38,6 +38,16 @@ class BrandingIn(Input):
     sender_domain: str = Field(
         default="", max_length=255, description="A verified domain; empty: the platform's"
     )
+    controller: str = Field(
+        default="",
+        max_length=500,
+        description="Who answers for the contacts' data (GDPR Art. 13(1)(a)); empty: the "
+        "installation's",
+    )
+    dpo: str = Field(default="", max_length=500, description="The data-protection officer")
+    complaint: str = Field(
+        default="", max_length=500, description="Where to complain (a supervisory authority)"
+    )
 
 
 class BrandingOut(BaseModel):
@@ -49,6 +59,9 @@ class BrandingOut(BaseModel):
     languages: list[str]
     sender_domain: str | None
     confirmations: dict[str, dict[str, str]]
+    controller: str
+    dpo: str
+    complaint: str
     updated_at: dt.datetime | None
 
 
@@ -73,6 +86,9 @@ def _out(brand: Brand) -> BrandingOut:
             lang: {"subject": c.subject, "body": c.body, "thanks": c.thanks}
             for lang, c in brand.confirmations.items()
         },
+        controller=brand.controller,
+        dpo=brand.dpo,
+        complaint=brand.complaint,
         updated_at=brand.updated_at,
     )
 

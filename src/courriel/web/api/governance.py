@@ -12,7 +12,6 @@ from courriel.core.schemas import Input, Int64
 from courriel.privacy.governance import (
     DEFAULT_CATEGORIES,
     GovernanceInput,
-    Notice,
     register_csv,
     register_html,
     register_json,
@@ -205,8 +204,7 @@ def processing_register(
     entries = services.governance.register(principal)
     name = services.tenants.get(principal.tenant_id).name
     now = services.clock.now()
-    settings = services.settings
-    notice = Notice(settings.privacy_controller, settings.privacy_dpo, settings.privacy_complaint)
+    notice = services.privacy_rights.notice_of(principal.tenant_id)
     if fmt == "csv":
         body, media = register_csv(entries), "text/csv; charset=utf-8"
     elif fmt == "html":

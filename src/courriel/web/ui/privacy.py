@@ -21,7 +21,6 @@ from courriel.core.principal import Capability
 from courriel.privacy.audit_export import export_trail
 from courriel.privacy.governance import (
     GovernanceInput,
-    Notice,
     register_csv,
     register_html,
     register_json,
@@ -436,10 +435,7 @@ def router() -> APIRouter:  # noqa: C901, PLR0915 - one route per page, side by 
         entries = services.governance.register(viewer.principal)
         name = services.tenants.get(viewer.principal.tenant_id).name
         now = services.clock.now()
-        settings = services.settings
-        notice = Notice(
-            settings.privacy_controller, settings.privacy_dpo, settings.privacy_complaint
-        )
+        notice = services.privacy_rights.notice_of(viewer.principal.tenant_id)
         if format == "csv":
             body = register_csv(entries)
         elif format == "html":

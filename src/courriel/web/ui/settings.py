@@ -35,6 +35,9 @@ def _brand_form(brand: Brand) -> dict[str, Any]:
         "footer": brand.footer,
         "languages": list(brand.languages),
         "sender_domain": brand.sender_domain or "",
+        "controller": brand.controller,
+        "dpo": brand.dpo,
+        "complaint": brand.complaint,
     }
 
 
@@ -122,6 +125,9 @@ def router() -> APIRouter:
         footer: Annotated[str, Form(max_length=2000)] = "",
         languages: Annotated[list[str] | None, Form(max_length=10)] = None,
         sender_domain: Annotated[str, Form(max_length=255)] = "",
+        controller: Annotated[str, Form(max_length=1000)] = "",
+        dpo: Annotated[str, Form(max_length=1000)] = "",
+        complaint: Annotated[str, Form(max_length=1000)] = "",
     ) -> Response:
         given = BrandInput(
             organisation=organisation,
@@ -131,6 +137,9 @@ def router() -> APIRouter:
             footer=footer,
             languages=[code[:10] for code in (languages or [])][:10],
             sender_domain=sender_domain,
+            controller=controller,
+            dpo=dpo,
+            complaint=complaint,
         )
         try:
             services.branding.set(viewer.principal, given)
