@@ -646,6 +646,9 @@ def record_public_url(settings: Settings) -> str | None:
     """
     if not settings.public_url_configured:
         settings.public_url = f"http://{settings.http_host}:{settings.http_port}"
+    # A first `serve` may come before any `migrate`: the directory may not exist yet
+    # (0700, as core.files keeps every data directory).
+    Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     Path(settings.data_dir, PUBLIC_URL_FILE).write_text(settings.public_url + "\n", "utf-8")
     if settings.public_url_configured or settings.resolver == "sandbox":
         return None

@@ -79,7 +79,9 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     )
     logging.basicConfig(level=level, handlers=[handler])
     quiet = max(logging.WARNING, logging.getLevelNamesMapping()[level])
-    for noisy in ("alembic", "mail.log", "uvicorn.access"):
+    # httpx logs every URL it fetches: the sandbox's recipients following tracking
+    # links (capability tokens) and webhook addresses have no place in the log.
+    for noisy in ("alembic", "mail.log", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(quiet)
 
 
