@@ -51,6 +51,8 @@ class SmtpClientProtocol(asyncio.Protocol):
         self._replies: deque[Reply] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._lost: BaseException | None = None
+        # Done when the transport is gone (the server hung up, or we did).
+        self.ended: asyncio.Future[None] = loop.create_future()
 
     @property
     def connected(self) -> bool:
@@ -63,6 +65,8 @@ class SmtpClientProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc or ConnectionResetError("connection closed by the server"))
+        if not self.ended.done():
+            self.ended.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data

@@ -49,6 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# How long a closing session waits for the server to hang up after QUIT.
+QUIT_WAIT_S = 2.0
 # Judges the server's certificate (DER) after the handshake: None, or why not.
 PeerCheck = Callable[[bytes | None], str | None]
 SmtpStage = Literal["connect", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "network"]
@@ -308,15 +310,20 @@ class SmtpSession:
         return replies
 
     async def close(self) -> None:
-        """Say QUIT and close; the connection is over whatever the server answers.
+        """Say QUIT, let the server end the session, then close.
 
-        The reply to QUIT is not awaited (Postfix's ``smtp_skip_quit_response``
-        default): a round trip that could change nothing.
+        RFC 5321 §4.1.1.10: the server answers 221 and closes. Waiting for that
+        close (at most `QUIT_WAIT_S`) costs a round trip per session, not per
+        message, and it matters: the lane's connection slot is given back after
+        this, and another engine may open a session at once; a server that still
+        counted the old one would see one more than the lane allows.
         """
         self._usable = False
         if self._wire.connected:
             with contextlib.suppress(OSError):
                 self._wire.write(b"QUIT\r\n")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._wire.ended), QUIT_WAIT_S)
         self._wire.close()
 
     def _mail_options(self, mail_from: str, rcpt: str, data: bytes) -> list[str] | SmtpReply:
