@@ -40,11 +40,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import event, insert, select
 
@@ -89,6 +88,7 @@ from courriel.events.service import EventFilter
 from courriel.privacy.rights import Actor, NewRequest
 from courriel.services import Services
 from courriel.web.app import create_app
+from courriel.web.routing import get_paths
 from courriel.web.sessioncookie import cookie_name
 
 BUDGET_MS = 200.0
@@ -718,33 +718,9 @@ def fill(path: str, ids: dict[str, str]) -> str | None:
     return result
 
 
-def _flat(routes: list[Any]) -> Iterator[tuple[str, set[str]]]:
-    """(path, methods) of every route, through included routers.
-
-    FastAPI includes routers lazily: an included router is one entry whose
-    routes (with their prefixes) it lists itself.
-    """
-    for route in routes:
-        if hasattr(route, "effective_route_contexts"):
-            for context in route.effective_route_contexts():
-                yield from _flat([context])
-            continue
-        original = getattr(route, "original_route", route)
-        path = getattr(route, "path", None) or getattr(original, "path", None)
-        if isinstance(original, APIRoute) and path:
-            yield path, set(original.methods or ())
-
-
-def page_routes(routes: list[Any]) -> list[str]:
+def page_routes(app: Any) -> list[str]:
     """The GET pages of the application (under /app), but those of `VISITOR_PAGES`."""
-    found = {
-        path
-        for path, methods in _flat(routes)
-        if "GET" in methods
-        and (path == "/app" or path.startswith("/app/"))
-        and not path.startswith(VISITOR_PAGES)
-    }
-    return sorted(found)
+    return [path for path in get_paths(app, "/app") if not path.startswith(VISITOR_PAGES)]
 
 
 DOWNLOADS = ("/export", ".csv", ".js", "/proof")
@@ -811,7 +787,7 @@ def measure_pages(
     pages: dict[str, Any] = {}
     errors: dict[str, Any] = {}
     skipped: list[str] = []
-    for template in page_routes(app.routes):
+    for template in page_routes(app):
         path = fill(template, seeded["ids"])
         if path is None:
             skipped.append(template)

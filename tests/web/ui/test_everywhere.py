@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from courriel.services import Services
 from courriel.web.app import create_app
+from courriel.web.routing import get_paths
 from tests.support.people import PASSWORD, csrf_of, make_user
-from tests.support.routes import get_paths
 from tests.support.seeds.rights import add_person, make_campaign, make_list
 from tests.support.tenants import TenantAccess
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, Template
 
-from courriel.accounts.models import SessionStage
+from courriel.accounts.models import SessionStage, User
 from courriel.accounts.sessions import SignedIn
 from courriel.web.deps import Services
 from courriel.web.pages.base import page_templates
@@ -72,6 +72,30 @@ class AccountPages:
 def account_templates(templates: Mapping[str, str]) -> AccountPages:
     """The account pages' templates (autoescaped, their style, every language)."""
     return AccountPages(templates)
+
+
+def choose_password_page(  # noqa: PLR0917 (the form and what it shows)
+    pages: AccountPages,
+    template: str,
+    request: Request,
+    services: Services,
+    user: User,
+    token: str,
+    error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    """The form that sets `user`'s password from an emailed token (invitation, reset),
+    with the length the tenant's policy asks for."""
+    policy = services.credentials.policy(user.tenant_id)
+    language = language_of(request, user.language)
+    body = pages.get_template(template, language).render(
+        language=language,
+        token=token,
+        email=user.email,
+        error=error,
+        min_length=policy.min_password_length,
+    )
+    return html(body, status)
 
 
 def language_of(request: Request, chosen: str = "") -> str:

@@ -14,7 +14,12 @@ from fastapi.responses import HTMLResponse
 
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.web.deps import ServicesDep
-from courriel.web.pages.accountbase import account_templates, html, language_of
+from courriel.web.pages.accountbase import (
+    account_templates,
+    choose_password_page,
+    html,
+    language_of,
+)
 from courriel.web.ui.i18n import N_, translations
 
 _ACCEPT = """{% extends "account" %}{% block page %}
@@ -55,16 +60,7 @@ def router() -> APIRouter:
         user = services.invitations.pending(token)
         if user is None:
             return done(request, NOT_VALID, INVALID, 404)
-        policy = services.credentials.policy(user.tenant_id)
-        language = language_of(request)
-        body = _PAGES.get_template("accept", language).render(
-            language=language,
-            token=token,
-            email=user.email,
-            error=error,
-            min_length=policy.min_password_length,
-        )
-        return html(body, status)
+        return choose_password_page(_PAGES, "accept", request, services, user, token, error, status)
 
     @pages.get("/invitation", response_class=HTMLResponse)
     def invitation(request: Request, services: ServicesDep, token: str = "") -> HTMLResponse:

@@ -18,7 +18,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from courriel.core.errors import InvalidInputError, NotFoundError, RateLimitedError
 from courriel.web.deps import ServicesDep
-from courriel.web.pages.accountbase import account_templates, go, html, language_of
+from courriel.web.pages.accountbase import (
+    account_templates,
+    choose_password_page,
+    go,
+    html,
+    language_of,
+)
 from courriel.web.sessioncookie import (
     check_pre_session,
     client_of,
@@ -126,16 +132,7 @@ def router() -> APIRouter:  # noqa: C901 (one route per page action)
         user = services.password_resets.pending(token)
         if user is None:
             return invalid(request, 404)
-        policy = services.credentials.policy(user.tenant_id)
-        language = language_of(request, user.language)
-        body = _PAGES.get_template("choose", language).render(
-            language=language,
-            token=token,
-            email=user.email,
-            error=error,
-            min_length=policy.min_password_length,
-        )
-        return html(body, status)
+        return choose_password_page(_PAGES, "choose", request, services, user, token, error, status)
 
     @pages.get("/password-reset/new", response_class=HTMLResponse)
     def choose_form(request: Request, services: ServicesDep, token: str = "") -> HTMLResponse:
