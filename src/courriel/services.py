@@ -70,6 +70,7 @@ from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
 from courriel.policy.gate import send_checks
+from courriel.policy.links.service import LinkChecker
 from courriel.policy.service import PolicyService
 from courriel.privacy.center import PrivacyCenter
 from courriel.privacy.governance import Governance, Notice
@@ -115,6 +116,7 @@ class Services:
     policy: PolicyService
     sender_domains: SenderDomainService
     content_checks: ContentChecks
+    link_checker: LinkChecker
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -151,7 +153,10 @@ class Services:
         dkim_keys = DkimKeyService(storage, clock, key)
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
-        content_checks = ContentChecks(storage)
+        link_checker = _link_checker(storage, settings, clock)
+        content_checks = ContentChecks(
+            storage, link_checker if settings.link_check_campaigns else None
+        )
         branding = BrandingService(storage, clock, sender_domains.verified_names)
         campaigns = CampaignService(
             storage, clock, send_checks(policy, sender_domains, content_checks)
@@ -245,6 +250,7 @@ class Services:
             policy=policy,
             sender_domains=sender_domains,
             content_checks=content_checks,
+            link_checker=link_checker,
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,
@@ -350,6 +356,14 @@ class Services:
     def close(self) -> None:
         """Release database connections."""
         self.storage.dispose()
+
+
+def _link_checker(storage: Storage, settings: Settings, clock: Clock) -> LinkChecker:
+    """The link checker; in sandbox mode the zone file pins the simulated hosts."""
+    if settings.resolver != "sandbox":
+        return LinkChecker(storage, settings, clock)
+    zone = StaticMxResolver.from_zone_file(zone_path(settings.data_dir))
+    return LinkChecker(storage, settings, clock, pinned=zone.address_of, records=zone.records)
 
 
 def _owner(role: str) -> str:

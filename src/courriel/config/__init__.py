@@ -388,6 +388,58 @@ class Settings(BaseSettings):
             "endpoint failing for this long is disabled."
         ),
     )
+    # Link checking (courriel.policy.links): every link fetched before a send.
+    link_check_campaigns: bool = Field(
+        default=False,
+        description=(
+            "Fetch every link of a campaign before it may be sent or scheduled (and on its "
+            "check page): dead links, links to blocklisted domains and links whose shown URL "
+            "names another domain refuse the send. Off by default because it needs outbound "
+            "HTTP and DNS from the web and engine nodes."
+        ),
+    )
+    link_check_messages: bool = Field(
+        default=False,
+        description=(
+            "Check the links of every Send API message (native and Mailjet shape), as if each "
+            "asked for it with `check_links` or the `X-Courriel-Check-Links: 1` header."
+        ),
+    )
+    link_check_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long one link (its whole redirect chain) has to answer.",
+    )
+    link_check_max_redirects: int = Field(
+        default=5, ge=0, le=20, description="Redirects followed before a link counts as dead."
+    )
+    link_check_max_bytes: int = Field(
+        default=65_536,
+        ge=0,
+        le=10_000_000,
+        description="Bytes of a page's body read at most (when HEAD is refused and GET is used).",
+    )
+    link_check_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Links fetched at once by one check."
+    )
+    link_check_cache_hours: float = Field(
+        default=6.0,
+        ge=0,
+        le=168,
+        description=(
+            "How long a tenant's link results are reused before the link is fetched again "
+            "(0: never reused)."
+        ),
+    )
+    link_check_blocklist_zones: list[str] = Field(
+        default=[],
+        description=(
+            "DNS URI blocklist zones links' domains are looked up in as `<domain>.<zone>` "
+            "(e.g. dbl.spamhaus.org, multi.surbl.org: they need a resolver of your own, not a "
+            "public one; dbl.sandbox.test is the sandbox's). Empty: no blocklist lookup."
+        ),
+    )
     # Sending policy: defaults are the published policy.
     policy_window_days: int = Field(
         default=7, ge=1, le=90, description="Rolling window over which policy rates are computed."

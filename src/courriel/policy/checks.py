@@ -23,6 +23,7 @@ from courriel.core.db import get_or_not_found
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
+from courriel.policy.links.service import LinkChecker, LinkReport
 
 SUBJECT_MAX = 78  # RFC 5322 §2.1.1's line length; longer subjects are cut by clients.
 # Visible text characters expected per image before the balance looks like image spam.
@@ -251,11 +252,47 @@ def _spam_item(subject: str, body: str) -> Item:
     )
 
 
-class ContentChecks:
-    """The content checklist of the principal's campaigns."""
+def link_items(reports: list[LinkReport]) -> list[Item]:
+    """The link check's items: blocking problems (one line per link), cross-domain redirects."""
+    refused = [r for r in reports if r.blocking]
+    moved = [r for r in reports if r.problems and not r.blocking]
+    return [
+        Item(
+            "link_check",
+            not refused,
+            Severity.BLOCKING,
+            "\n".join(r.line for r in refused)
+            or f"{len(reports)} link(s) fetched: each leads to a page",
+            {"problems": [r.as_dict() for r in refused], "checked": len(reports)},
+        ),
+        Item(
+            "link_redirects",
+            not moved,
+            Severity.WARNING,
+            "\n".join(r.line for r in moved) or "no link leaves its domain",
+            {"problems": [r.as_dict() for r in moved]},
+        ),
+    ]
 
-    def __init__(self, storage: Storage) -> None:
+
+class ContentChecks:
+    """The content checklist of the principal's campaigns.
+
+    With `links` (setting `link_check_campaigns`), every link is also fetched
+    (`courriel.policy.links`) and its problems become items of the checklist.
+    """
+
+    def __init__(self, storage: Storage, links: LinkChecker | None = None) -> None:
         self._storage = storage
+        self._links = links
+
+    def _with_links(
+        self, tenant_id: str, version: TemplateVersion, checklist: Checklist
+    ) -> Checklist:
+        if self._links is None:
+            return checklist
+        reports = self._links.check_html(tenant_id, version.html or "")
+        return Checklist([*checklist.items, *link_items(reports)])
 
     def checklist(self, principal: Principal, campaign_id: str) -> Checklist:
         """The checklist of one campaign."""
@@ -265,7 +302,7 @@ class ContentChecks:
             require_campaign(session, principal, campaign_id)
             version = session.get(TemplateVersion, campaign.template_version_id)
         assert version is not None
-        return check_content(version, campaign)
+        return self._with_links(principal.tenant_id, version, check_content(version, campaign))
 
     def template_checklist(
         self,
@@ -287,15 +324,23 @@ class ContentChecks:
             )
         if found is None:
             raise NotFoundError(f"no version {version} of template {template_id!r}")
-        return check_version(found, marketing=marketing)
+        return self._with_links(
+            principal.tenant_id, found, check_version(found, marketing=marketing)
+        )
 
     def check_before_send(self, principal: Principal, campaign: Campaign) -> None:
         """A send check: refuse when a blocking item fails, naming each."""
         with self._storage.tenant(principal.tenant_id)() as session:
             version = session.get(TemplateVersion, campaign.template_version_id)
         assert version is not None
-        blocking = check_content(version, campaign).blocking
-        if blocking:
+        checklist = self._with_links(principal.tenant_id, version, check_content(version, campaign))
+        if checklist.blocking:
+            # One line per problem: a link check names each bad link on its own line.
             raise InvalidInputError(
-                "template", "; ".join(f"{i.check}: {i.detail}" for i in blocking)
+                "template",
+                "\n".join(
+                    f"{i.check}: {line}"
+                    for i in checklist.blocking
+                    for line in i.detail.split("\n")
+                ),
             )

@@ -27,6 +27,7 @@ from courriel.sandbox.handler import (
 from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
 from courriel.sandbox.recipients import SimulatedRecipients
 from courriel.sandbox.store import MailStore, store_path
+from courriel.sandbox.web import WebHosts, blocklist_records
 from courriel.sandbox.zone import Zone, build_zone, write_zone, zone_path
 
 if TYPE_CHECKING:
@@ -86,6 +87,8 @@ class Sandbox:
         self.connections_accepted: dict[str, int] = dict.fromkeys(names, 0)
         # Each provider's SMTP hooks, which count its sessions (`peak_sessions`).
         self.handlers: dict[str, ProviderHandler] = {}
+        # The simulated web sites links lead to; pages can be scripted before `start`.
+        self.web = WebHosts()
 
     @property
     def store(self) -> MailStore:
@@ -119,7 +122,13 @@ class Sandbox:
                 self._servers.append(server)
                 ip, bound_port = server.sockets[0].getsockname()[:2]
                 addresses[provider.name] = (str(ip), int(bound_port))
-            self._zone = build_zone(self.providers, addresses)
+            web = await self.web.start(self.host)
+            self._zone = build_zone(
+                self.providers,
+                addresses,
+                web=dict.fromkeys(self.web.hosts, web),
+                records=blocklist_records(),
+            )
             write_zone(self.zone_file, self._zone)
             self.recipients.start()
         except BaseException:
@@ -134,6 +143,7 @@ class Sandbox:
         connections, which it must treat as a temporary failure anyway.
         """
         await self.recipients.stop()
+        await self.web.stop()
         for server in self._servers:
             server.close()
         # Abort rather than close: a client that stopped reading would keep

@@ -19,6 +19,20 @@ what MTA-STS and DANE look up (tests publish them)::
     "signed": ["google.test"]
 
 ``signed`` names the zones whose answers count as DNSSEC-validated.
+
+The simulated web hosts (`courriel.sandbox.web`) are in ``hosts`` too: a
+web host's ``[ip, port]`` stands in for its A record plus port 80, just as
+an MX host's stands in for port 25 (the sandbox web server speaks plain
+HTTP). The DNS URI blocklist zone is in ``records``: its apex carries a TXT
+record, and each listed domain an A record under it::
+
+    "hosts": {"www.example.test": ["127.0.0.1", 40555]},
+    "records": {"dbl.sandbox.test": {"TXT": ["sandbox URI blocklist"]},
+                "listed.test.dbl.sandbox.test": {"A": ["127.0.1.2"]}}
+
+A name under a zone the file knows (a key of ``domains``, ``hosts`` or
+``records``) is answered from the file alone; any other name goes to DNS.
+Readers that know nothing of web hosts see only more hosts.
 """
 
 from __future__ import annotations
@@ -26,7 +40,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +73,7 @@ class Zone:
 
     domains: dict[str, list[tuple[str, int]]]
     hosts: dict[str, tuple[str, int]]
+    records: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def mx(self, domain: str) -> list[tuple[str, int]]:
         """The MX records of ``domain``, most preferred first; [] if unknown."""
@@ -74,8 +89,16 @@ def zone_path(data_dir: Path) -> Path:
     return data_dir / "sandbox" / "zone.json"
 
 
-def build_zone(providers: Iterable[Provider], addresses: Mapping[str, tuple[str, int]]) -> Zone:
+def build_zone(
+    providers: Iterable[Provider],
+    addresses: Mapping[str, tuple[str, int]],
+    web: Mapping[str, tuple[str, int]] | None = None,
+    records: Mapping[str, dict[str, list[str]]] | None = None,
+) -> Zone:
     """The zone for ``providers``, whose servers listen on ``addresses``.
+
+    ``web`` maps simulated web host names to the HTTP server's (ip, port);
+    ``records`` are other DNS records (the blocklist zone).
 
     ``addresses`` maps a provider name to the (ip, port) its server bound.
     A domain claimed by two providers is an error: mail for it would go to
@@ -90,7 +113,11 @@ def build_zone(providers: Iterable[Provider], addresses: Mapping[str, tuple[str,
             if domain in domains:
                 raise ValueError(f"domain {domain!r} belongs to two providers")
             domains[domain] = [(provider.mx_host, MX_PREFERENCE)]
-    return Zone(domains=domains, hosts=hosts)
+    for name, address in (web or {}).items():
+        if name in hosts:
+            raise ValueError(f"host {name!r} is both an MX host and a web host")
+        hosts[name] = address
+    return Zone(domains=domains, hosts=hosts, records=dict(records or {}))
 
 
 def write_zone(path: Path, zone: Zone) -> None:
@@ -100,10 +127,12 @@ def write_zone(path: Path, zone: Zone) -> None:
     temporary file in the same directory renamed over the old one means it
     sees either the old zone or the new one, never half of one.
     """
-    document = {
+    document: dict[str, Any] = {
         "domains": {d: [[host, pref] for host, pref in mx] for d, mx in zone.domains.items()},
         "hosts": {host: [ip, port] for host, (ip, port) in zone.hosts.items()},
     }
+    if zone.records:
+        document["records"] = zone.records
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".zone-", suffix=".tmp", dir=path.parent)
     try:
@@ -135,7 +164,20 @@ def read_zone(path: Path) -> Zone:
         for domain, mx in raw_domains.items()
     }
     hosts = {str(host).lower(): _pair(addr, path) for host, addr in raw_hosts.items()}
-    return Zone(domains=domains, hosts=hosts)
+    records = {
+        str(name).lower().rstrip("."): {
+            str(kind).upper(): [str(v) for v in _list(values, path)]
+            for kind, values in _mapping(rr, path).items()
+        }
+        for name, rr in _object(document, "records", path).items()
+    }
+    return Zone(domains=domains, hosts=hosts, records=records)
+
+
+def _mapping(value: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ZoneFileError(f"{path}: a record set is a JSON object of type to values")
+    return value
 
 
 def _object(document: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -9,6 +9,11 @@ DNS answer that changes between the check and the connection (DNS
 rebinding) cannot slip through. Redirects are never followed. Self-hosted
 receivers on private networks are allowed only through an explicit
 allow-list of networks in the settings.
+
+The link checker (`courriel.policy.links`) uses the same guard for every hop
+of a redirect chain. It passes `pinned`: the sandbox internet's zone file,
+whose simulated hosts (on loopback) count as the internet only through it;
+any other loopback or private address is refused as it is for webhooks.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from courriel.core.errors import InvalidInputError
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolve = Callable[[str, int], list[str]]
+# A host name to the (address, port) a resolver override pins it to, or None.
+Pin = Callable[[str], "tuple[str, int] | None"]
 
 # Not all of these are caught by `is_global` on every Python version; listed
 # so the refusal does not depend on the standard library's tables.
@@ -62,6 +69,10 @@ class Target:
     host: str
     port: int
     address: str
+
+
+class UnresolvableError(InvalidInputError):
+    """The URL's host has no address (DNS failure): a dead link, not a refused one."""
 
 
 def system_resolve(host: str, port: int) -> list[str]:
@@ -151,16 +162,24 @@ def _addresses(host: str, port: int, resolve: Resolve) -> list[IPAddress]:
     try:
         found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve(host, port)]
     except (OSError, UnicodeError, ValueError) as exc:
-        raise InvalidInputError("url", f"host {host!r} does not resolve") from exc
+        raise UnresolvableError("url", f"host {host!r} does not resolve") from exc
     if not found:
-        raise InvalidInputError("url", f"host {host!r} does not resolve")
+        raise UnresolvableError("url", f"host {host!r} does not resolve")
     return found
 
 
 def check_url(
-    url: str, resolve: Resolve = system_resolve, allowed: Sequence[Network] = ()
+    url: str,
+    resolve: Resolve = system_resolve,
+    allowed: Sequence[Network] = (),
+    pinned: Pin | None = None,
 ) -> Target:
-    """Resolve and check a webhook URL; raise InvalidInputError("url", why) when refused."""
+    """Resolve and check a webhook URL; raise InvalidInputError("url", why) when refused.
+
+    `UnresolvableError` (an InvalidInputError) when the host has no address.
+    A host that `pinned` answers for goes to the (address, port) it gives,
+    unchecked: that override is the operator's own (the sandbox's zone file).
+    """
     if len(url) > 2048:
         raise InvalidInputError("url", "is longer than 2048 characters")
     try:
@@ -176,6 +195,9 @@ def check_url(
     if parts.username or parts.password:
         raise InvalidInputError("url", "must not carry credentials")
     port = port or (443 if parts.scheme == "https" else 80)
+    fixed = pinned(host.lower()) if pinned is not None else None
+    if fixed is not None:
+        return Target(url=url, scheme=parts.scheme, host=host, port=fixed[1], address=fixed[0])
     addresses = _addresses(host, port, resolve)
     # Every address must pass: a name with one public and one private address
     # would otherwise reach the private one on some connection.
