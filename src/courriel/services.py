@@ -275,6 +275,7 @@ class Services:
                 dkim_keys=dkim_keys,
                 sender_domains=sender_domains,
                 policy=policy,
+                links=link_checker,
             ),
             idempotency=IdempotencyKeys(storage, clock),
             users=users,

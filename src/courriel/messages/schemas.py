@@ -47,6 +47,13 @@ class MessageIn(Input):
     track_clicks: bool = False
     priority: int = Field(default=2, ge=0, le=3)
     sandbox: bool = Field(default=False, description="Check everything, send nothing")
+    check_links: bool = Field(
+        default=False,
+        description=(
+            "Fetch every link of the HTML first: a dead, blocklisted or phishing-style link "
+            "refuses the message (422), one line per link"
+        ),
+    )
 
 
 class RecipientOut(BaseModel):

@@ -66,6 +66,7 @@ from courriel.messages.content import (
 from courriel.messages.models import MessageStatus, TransactionalMessage
 from courriel.messages.rules import SendingCheck, holds
 from courriel.policy.domains import SenderDomainService
+from courriel.policy.links.service import LinkChecker
 from courriel.policy.service import PolicyService
 
 MAX_RECIPIENTS = 50
@@ -124,6 +125,9 @@ class OutgoingMessage:
     sample: Mapping[str, Any] | None = None
     # A template's test send: its links lead to a page saying so (TEST_MESSAGE_PREFIX).
     test: bool = False
+    # Fetch every link before accepting (`courriel.policy.links`); also on for
+    # every message with the setting `link_check_messages`.
+    check_links: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,7 @@ class TransactionalService:
         dkim_keys: DkimKeyService,
         sender_domains: SenderDomainService,
         policy: PolicyService,
+        links: LinkChecker | None = None,
     ) -> None:
         self._storage = storage
         self._settings = settings
@@ -220,6 +225,7 @@ class TransactionalService:
         self._dkim_keys = dkim_keys
         self._sender_domains = sender_domains
         self._sending = SendingCheck(storage, clock, policy)
+        self._links = links
         self._composers = ComposerCache()
         self._test_sends = _WindowLimit(settings.test_send_limit_per_minute, 60)
 
@@ -296,7 +302,21 @@ class TransactionalService:
             raise MessageRefusedError(problems)
         self._check_sender(principal, message, senders)
         version = self._content(principal, message, now)
+        self._check_links(principal, message, version)
         return _Prepared(message, version, self._copies(message))
+
+    def _check_links(
+        self, principal: Principal, message: OutgoingMessage, version: TemplateVersion
+    ) -> None:
+        """Refuse a message with a dead, refused, blocklisted or phishing-style link, when asked."""
+        if self._links is None or not (message.check_links or self._settings.link_check_messages):
+            return
+        reports = self._links.check_html(principal.tenant_id, version.html or "")
+        refused = [r for r in reports if r.blocking]
+        if refused:
+            raise MessageRefusedError(
+                [Problem("link-check", 400, r.line, ("HTMLPart",)) for r in refused]
+            )
 
     def _compose_all(
         self, principal: Principal, prepared: _Prepared, now: dt.datetime

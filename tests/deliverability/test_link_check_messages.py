@@ -1,0 +1,86 @@
+"""The Send API checks links when asked: a field of /v1/messages, a header of /v3.1/send."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from courriel.config import Settings
+from courriel.sandbox.server import Sandbox
+from courriel.sandbox.web import BLOCKLIST_ZONE
+from tests.support.tenants import TenantAccess
+
+SITE = "http://www.example.test"
+HTML = (
+    f'<p>Your order.</p><a href="{SITE}/offer">Track it</a>'
+    f'<a href="{SITE}/missing">Old</a><a href="http://www.listed.test/win">Win</a>'
+)
+LINES = [
+    f"{SITE}/missing: dead link (HTTP 404)",
+    f"http://www.listed.test/win: listed.test is listed on {BLOCKLIST_ZONE} (127.0.1.2)",
+]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    settings.link_check_blocklist_zones = [BLOCKLIST_ZONE]
+    settings.link_check_timeout_seconds = 1.0
+    return settings
+
+
+def _native(**more: object) -> dict[str, object]:
+    return {
+        "from_email": "orders@shop.test",
+        "to": [{"email": "ann@gmail.test"}],
+        "subject": "Your order",
+        "html": HTML,
+        **more,
+    }
+
+
+def test_native_messages_are_checked_when_asked(
+    client: TestClient, tenant_a: TenantAccess, sandbox: Sandbox
+) -> None:
+    refused = client.post("/v1/messages", json=_native(check_links=True), headers=tenant_a.headers)
+    assert refused.status_code == 422, refused.text
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "html"
+    assert error["detail"].splitlines() == LINES
+    assert sandbox.web.hits("www.example.test", "/missing") == 1
+    # Not asked: nothing is fetched and the message goes.
+    sent = client.post("/v1/messages", json=_native(), headers=tenant_a.headers)
+    assert sent.status_code == 202, sent.text
+    assert sandbox.web.hits("www.example.test", "/missing") == 1
+
+
+def test_mailjet_messages_are_checked_with_the_header(
+    client: TestClient, tenant_a: TenantAccess, sandbox: Sandbox
+) -> None:
+    message = {
+        "From": {"Email": "orders@shop.test"},
+        "To": [{"Email": "ann@gmail.test"}],
+        "Subject": "Your order",
+        "HTMLPart": HTML,
+    }
+    payload = {"Messages": [message], "AdvanceErrorHandling": True}
+    checked = client.post(
+        "/v3.1/send",
+        json=payload,
+        headers={**tenant_a.headers, "X-Courriel-Check-Links": "1"},
+    )
+    assert checked.status_code == 400, checked.text
+    (answer,) = checked.json()["Messages"]
+    assert answer["Status"] == "error"
+    assert [e["ErrorMessage"] for e in answer["Errors"]] == LINES
+    assert {e["ErrorCode"] for e in answer["Errors"]} == {"link-check"}
+    plain = client.post("/v3.1/send", json=payload, headers=tenant_a.headers)
+    assert plain.json()["Messages"][0]["Status"] == "success"
+
+
+def test_the_setting_checks_every_message(
+    client: TestClient, settings: Settings, tenant_a: TenantAccess, sandbox: Sandbox
+) -> None:
+    settings.link_check_messages = True
+    refused = client.post("/v1/messages", json=_native(), headers=tenant_a.headers)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["detail"].splitlines() == LINES
