@@ -66,6 +66,8 @@ CHECKS = {
     "spammy_phrases": N_("Spam-like phrases"),
     "links": N_("Links"),
     "subject_length": N_("Subject length"),
+    "link_check": N_("Links fetched"),
+    "link_redirects": N_("Links leaving their domain"),
 }
 
 

@@ -58,6 +58,8 @@ CHECKS = {
     "spammy_phrases": N_("Spammy phrases"),
     "links": N_("Links"),
     "subject_length": N_("Subject length"),
+    "link_check": N_("Links fetched"),
+    "link_redirects": N_("Links leaving their domain"),
 }
 _ERROR_LINE = re.compile(r"template error on line (\d+):")
 # Which form field an error of the template service belongs next to.
