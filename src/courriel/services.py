@@ -70,6 +70,7 @@ from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
 from courriel.policy.gate import send_checks
+from courriel.policy.links.preferences import LinkCheckPreferences
 from courriel.policy.links.service import LinkChecker
 from courriel.policy.service import PolicyService
 from courriel.privacy.center import PrivacyCenter
@@ -117,6 +118,7 @@ class Services:
     sender_domains: SenderDomainService
     content_checks: ContentChecks
     link_checker: LinkChecker
+    link_check_preferences: LinkCheckPreferences
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -154,9 +156,8 @@ class Services:
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
         link_checker = _link_checker(storage, settings, clock)
-        content_checks = ContentChecks(
-            storage, link_checker if settings.link_check_campaigns else None
-        )
+        link_check_preferences = LinkCheckPreferences(storage, settings, clock, audit)
+        content_checks = ContentChecks(storage, link_checker, link_check_preferences)
         branding = BrandingService(storage, clock, sender_domains.verified_names)
         campaigns = CampaignService(
             storage, clock, send_checks(policy, sender_domains, content_checks)
@@ -251,6 +252,7 @@ class Services:
             sender_domains=sender_domains,
             content_checks=content_checks,
             link_checker=link_checker,
+            link_check_preferences=link_check_preferences,
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,
@@ -276,6 +278,7 @@ class Services:
                 sender_domains=sender_domains,
                 policy=policy,
                 links=link_checker,
+                link_preferences=link_check_preferences,
             ),
             idempotency=IdempotencyKeys(storage, clock),
             users=users,

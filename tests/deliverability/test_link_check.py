@@ -7,10 +7,13 @@ zone file pins its hosts), and the URI blocklist is the sandbox's DNS zone.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from courriel.cli.main import app
 from courriel.config import Settings
 from courriel.core.clock import FrozenClock
 from courriel.core.errors import InvalidInputError
@@ -231,3 +234,26 @@ def test_the_check_over_http_names_each_link(
     sent = client.post(f"/v1/campaigns/{campaign}/send", headers=tenant_a.headers)
     assert sent.status_code == 422
     assert "link_check: http://www.example.test/broken: dead link (HTTP 500)" in sent.text
+
+
+def test_the_cli_check_prints_each_bad_link_and_fails(
+    services: Services, settings: Settings, tenant_a: TenantAccess, sandbox: Sandbox
+) -> None:
+    campaign = _campaign(services, tenant_a, f'<a href="{SITE}/missing">Old page</a>')
+    env = {
+        "COURRIEL_RESOLVER": "sandbox",
+        "COURRIEL_LINK_CHECK_CAMPAIGNS": "true",
+        "COURRIEL_DATABASE_PREFIX": settings.database_prefix,
+        **({"COURRIEL_DATABASE_URL": settings.database_url} if settings.database_url else {}),
+    }
+    result = CliRunner().invoke(
+        app,
+        [
+            *("campaigns", "check", campaign),
+            *("--tenant", tenant_a.tenant.id, "--data-dir", str(settings.data_dir)),
+        ],
+        env=env,
+    )
+    assert result.exit_code == 1, result.output
+    item = next(i for i in json.loads(result.output)["items"] if i["check"] == "link_check")
+    assert item["detail"] == f"{SITE}/missing: dead link (HTTP 404)"

@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 from courriel.config import Settings
 from courriel.sandbox.server import Sandbox
 from courriel.sandbox.web import BLOCKLIST_ZONE
+from courriel.services import Services
+from tests.support.seeds.campaigns import make_campaign, seed_list
 from tests.support.tenants import TenantAccess
 
 SITE = "http://www.example.test"
@@ -81,6 +83,60 @@ def test_the_setting_checks_every_message(
     client: TestClient, settings: Settings, tenant_a: TenantAccess, sandbox: Sandbox
 ) -> None:
     settings.link_check_messages = True
+    choice = client.get("/v1/link-check", headers=tenant_a.headers).json()
+    assert (choice["messages"], choice["required_messages"]) == (False, True)
+    # A tenant cannot turn off what the installation requires.
+    client.put("/v1/link-check", json={"messages": False}, headers=tenant_a.headers)
     refused = client.post("/v1/messages", json=_native(), headers=tenant_a.headers)
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["detail"].splitlines() == LINES
+
+
+def test_a_tenant_turns_link_checks_on_for_itself_only(
+    client: TestClient,
+    services: Services,
+    tenant_a: TenantAccess,
+    tenant_b: TenantAccess,
+    sandbox: Sandbox,
+) -> None:
+    assert client.get("/v1/link-check", headers=tenant_a.headers).json() == {
+        "campaigns": False,
+        "messages": False,
+        "required_campaigns": False,
+        "required_messages": False,
+    }
+    on = client.put("/v1/link-check", json={"messages": True}, headers=tenant_a.headers)
+    assert on.json()["messages"] is True
+    refused = client.post("/v1/messages", json=_native(), headers=tenant_a.headers)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["detail"].splitlines() == LINES
+    # The other tenant chose nothing: its messages go unchecked.
+    assert client.get("/v1/link-check", headers=tenant_b.headers).json()["messages"] is False
+    other = client.post(
+        "/v1/messages", json=_native(from_email="news@b-shop.test"), headers=tenant_b.headers
+    )
+    assert other.status_code == 202, other.text
+    # Campaigns are a separate switch.
+    list_id = seed_list(services, tenant_a, ["a@gmail.test"])
+    campaign = make_campaign(services, tenant_a, [list_id], html=HTML)
+
+    def checks() -> set[str]:
+        return {
+            i.check for i in services.content_checks.checklist(tenant_a.operator, campaign).items
+        }
+
+    assert "link_check" not in checks()
+    client.put("/v1/link-check", json={"campaigns": True}, headers=tenant_a.headers)
+    assert "link_check" in checks()
+    # Each switch is in the tenant's audit trail, with who and what.
+    actions = [e.action for e in services.audit.entries(tenant_a.operator, limit=200).items]
+    assert actions.count("link_check.set") == 2
+
+
+def test_bad_link_check_choices_are_refused_and_change_nothing(
+    client: TestClient, tenant_a: TenantAccess
+) -> None:
+    for body in ({"messages": "maybe"}, {"campaigns": True, "everything": True}, ["messages"]):
+        answer = client.put("/v1/link-check", json=body, headers=tenant_a.headers)
+        assert answer.status_code == 422, body
+    assert client.get("/v1/link-check", headers=tenant_a.headers).json()["campaigns"] is False

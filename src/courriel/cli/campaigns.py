@@ -163,6 +163,29 @@ def check(campaign_id: str, tenant: TenantOpt, data_dir: DataDir = None) -> None
         raise typer.Exit(code=1)
 
 
+@campaigns_app.command("link-check")
+def link_check(
+    tenant: TenantOpt,
+    campaigns: Annotated[
+        bool | None, typer.Option("--campaigns/--no-campaigns", help="Check campaigns' links")
+    ] = None,
+    messages: Annotated[
+        bool | None, typer.Option("--messages/--no-messages", help="Check Send API messages")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Show or switch the tenant's link checking (the settings may require more)."""
+    with _services(data_dir) as services:
+        principal = Principal.operator(tenant)
+        if campaigns is None and messages is None:
+            choice = services.link_check_preferences.get(principal)
+        else:
+            choice = services.link_check_preferences.set(
+                principal, campaigns=campaigns, messages=messages
+            )
+        _print(asdict(choice))
+
+
 @policy_app.command("show")
 def policy_show(tenant: TenantOpt, data_dir: DataDir = None) -> None:
     """The tenant's policy state, why, and the figures now."""

@@ -19,6 +19,7 @@ the message asks for it (and never for a contact who objected to it).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import threading
@@ -66,6 +67,7 @@ from courriel.messages.content import (
 from courriel.messages.models import MessageStatus, TransactionalMessage
 from courriel.messages.rules import SendingCheck, holds
 from courriel.policy.domains import SenderDomainService
+from courriel.policy.links.preferences import LinkCheckPreferences
 from courriel.policy.links.service import LinkChecker
 from courriel.policy.service import PolicyService
 
@@ -215,6 +217,7 @@ class TransactionalService:
         sender_domains: SenderDomainService,
         policy: PolicyService,
         links: LinkChecker | None = None,
+        link_preferences: LinkCheckPreferences | None = None,
     ) -> None:
         self._storage = storage
         self._settings = settings
@@ -226,6 +229,7 @@ class TransactionalService:
         self._sender_domains = sender_domains
         self._sending = SendingCheck(storage, clock, policy)
         self._links = links
+        self._link_preferences = link_preferences
         self._composers = ComposerCache()
         self._test_sends = _WindowLimit(settings.test_send_limit_per_minute, 60)
 
@@ -257,7 +261,13 @@ class TransactionalService:
         now = self._clock.now()
         senders: dict[str, MessageRefusedError | None] = {}
         checked: list[_Prepared | MessageRefusedError] = []
+        # Asked once per request: the tenant's choice (or the installation's).
+        every = self._link_preferences is not None and self._link_preferences.of_tenant(
+            principal.tenant_id
+        ).checks("messages")
         for message in messages:
+            if every and not message.check_links:
+                message = dataclasses.replace(message, check_links=True)  # noqa: PLW2901
             try:
                 checked.append(self._check(principal, message, now, senders))
             except MessageRefusedError as exc:
@@ -309,7 +319,7 @@ class TransactionalService:
         self, principal: Principal, message: OutgoingMessage, version: TemplateVersion
     ) -> None:
         """Refuse a message with a dead, refused, blocklisted or phishing-style link, when asked."""
-        if self._links is None or not (message.check_links or self._settings.link_check_messages):
+        if self._links is None or not message.check_links:
             return
         reports = self._links.check_html(principal.tenant_id, version.html or "")
         refused = [r for r in reports if r.blocking]

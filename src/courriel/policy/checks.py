@@ -23,6 +23,7 @@ from courriel.core.db import get_or_not_found
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
+from courriel.policy.links.preferences import LinkCheckPreferences
 from courriel.policy.links.service import LinkChecker, LinkReport
 
 SUBJECT_MAX = 78  # RFC 5322 §2.1.1's line length; longer subjects are cut by clients.
@@ -278,18 +279,27 @@ def link_items(reports: list[LinkReport]) -> list[Item]:
 class ContentChecks:
     """The content checklist of the principal's campaigns.
 
-    With `links` (setting `link_check_campaigns`), every link is also fetched
+    When the tenant's campaigns are link-checked (setting `link_check_campaigns`
+    or the tenant's own choice, `preferences`), every link is also fetched
     (`courriel.policy.links`) and its problems become items of the checklist.
     """
 
-    def __init__(self, storage: Storage, links: LinkChecker | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        links: LinkChecker | None = None,
+        preferences: LinkCheckPreferences | None = None,
+    ) -> None:
         self._storage = storage
         self._links = links
+        self._preferences = preferences
 
     def _with_links(
         self, tenant_id: str, version: TemplateVersion, checklist: Checklist
     ) -> Checklist:
-        if self._links is None:
+        if self._links is None or self._preferences is None:
+            return checklist
+        if not self._preferences.of_tenant(tenant_id).checks("campaigns"):
             return checklist
         reports = self._links.check_html(tenant_id, version.html or "")
         return Checklist([*checklist.items, *link_items(reports)])

@@ -63,3 +63,20 @@ class DomainOut(BaseModel):
 class ChecklistOut(BaseModel):
     sendable: bool
     items: list[dict[str, Any]]
+
+
+class LinkCheckIn(Input):
+    campaigns: bool | None = Field(
+        default=None, description="Fetch every link of a campaign before it may be sent"
+    )
+    messages: bool | None = Field(
+        default=None, description="Fetch every link of each Send API message before accepting it"
+    )
+
+
+class LinkCheckOut(BaseModel):
+    campaigns: bool
+    messages: bool
+    # Checked whatever the tenant chose: the installation's settings.
+    required_campaigns: bool
+    required_messages: bool

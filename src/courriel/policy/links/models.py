@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import TenantBase, UTCDateTime
@@ -28,3 +28,19 @@ class LinkCheck(TenantBase):
     problems: Mapped[str] = mapped_column(Text, default="[]")
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LinkCheckPreference(TenantBase):
+    """The tenant's own choice of what is link-checked (one row, id 1).
+
+    Either switch adds to the installation's settings (`link_check_campaigns`,
+    `link_check_messages`): a tenant can ask for checks the operator left
+    off, not turn off checks the operator requires.
+    """
+
+    __tablename__ = "link_check_preferences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    campaigns: Mapped[bool] = mapped_column(Boolean, default=False)
+    messages: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

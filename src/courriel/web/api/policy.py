@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter
 
 from courriel.policy.domains import sending_problem
@@ -10,6 +12,8 @@ from courriel.policy.schemas import (
     ChecklistOut,
     DomainIn,
     DomainOut,
+    LinkCheckIn,
+    LinkCheckOut,
     NotifyIn,
     PolicyChangeOut,
     PolicyOut,
@@ -93,3 +97,24 @@ def check_campaign(
     """The content checklist: blocking items stop a send, warnings are advice."""
     checklist = services.content_checks.checklist(principal, campaign_id)
     return ChecklistOut(**checklist.as_dict())
+
+
+@router.get("/link-check")
+def get_link_check(services: ServicesDep, principal: PrincipalDep) -> LinkCheckOut:
+    """Whether the tenant's campaigns and Send API messages are link-checked."""
+    choice = services.link_check_preferences.get(principal)
+    return LinkCheckOut(**dataclasses.asdict(choice))
+
+
+@router.put("/link-check")
+def set_link_check(
+    body: LinkCheckIn, services: ServicesDep, principal: PrincipalDep
+) -> LinkCheckOut:
+    """Switch link checking of campaigns and/or messages on or off for the tenant.
+
+    The installation's settings (`required_*`) stay in force whatever is chosen here.
+    """
+    choice = services.link_check_preferences.set(
+        principal, campaigns=body.campaigns, messages=body.messages
+    )
+    return LinkCheckOut(**dataclasses.asdict(choice))

@@ -1,4 +1,4 @@
-"""a per-tenant cache of link checks
+"""a per-tenant cache of link checks, and the tenant's link-check preference
 
 Revision ID: tenant_links_0001
 Revises: tenant_web_0005
@@ -34,8 +34,16 @@ def upgrade() -> None:
         sa.Column("expires_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_link_checks_expires_at", "link_checks", ["expires_at"])
+    op.create_table(
+        "link_check_preferences",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("campaigns", sa.Boolean(), nullable=False),
+        sa.Column("messages", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("link_check_preferences")
     op.drop_index("ix_link_checks_expires_at", table_name="link_checks")
     op.drop_table("link_checks")
