@@ -26,6 +26,8 @@ from courriel.accounts.totp import TotpService, forget_recovery_codes
 from courriel.accounts.users import UserService
 from courriel.audience.branding import BrandingService
 from courriel.audience.export import ExportService
+from courriel.audience.hygiene.maildomains import MailDomains
+from courriel.audience.hygiene.screen import ListHygiene
 from courriel.audience.importer import ImportService
 from courriel.audience.personalization import AudienceDirectory
 from courriel.audience.properties import PropertyService
@@ -152,6 +154,7 @@ class Services:
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
         content_checks = ContentChecks(storage)
+        hygiene = list_hygiene(settings)
         branding = BrandingService(storage, clock, sender_domains.verified_names)
         campaigns = CampaignService(
             storage, clock, send_checks(policy, sender_domains, content_checks)
@@ -213,13 +216,20 @@ class Services:
                 key,
                 properties=PropertyService(storage, clock),
                 suppressions=SuppressionService(storage, clock, key),
-                imports=ImportService(storage, clock, key),
+                imports=ImportService(storage, clock, key, hygiene=hygiene),
                 exports=ExportService(storage, clock),
                 segments=SegmentService(storage, clock),
                 retention=RetentionService(storage, clock),
             ),
             signups=SignupService(
-                storage, clock, key, settings, mailer, branding=branding, dkim_keys=dkim_keys
+                storage,
+                clock,
+                key,
+                settings,
+                mailer,
+                branding=branding,
+                dkim_keys=dkim_keys,
+                hygiene=hygiene,
             ),
             branding=branding,
             templates=templates,
@@ -306,10 +316,7 @@ class Services:
 
     def resolver(self) -> MxResolver:
         """Real DNS, or the sandbox internet's zone file in front of it."""
-        dns = DnsMxResolver()
-        if self.settings.resolver == "sandbox":
-            return StaticMxResolver.from_zone_file(zone_path(self.settings.data_dir), fallback=dns)
-        return dns
+        return mx_resolver(self.settings)
 
     def worker(self, resolver: MxResolver | None = None) -> DeliveryWorker:
         """A delivery worker owned by this process."""
@@ -355,3 +362,23 @@ class Services:
 def _owner(role: str) -> str:
     # Unique per process and per object, readable in the spool for operators.
     return f"{role}@{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def mx_resolver(settings: Settings) -> MxResolver:
+    """Real DNS, or the sandbox internet's zone file in front of it."""
+    dns = DnsMxResolver()
+    if settings.resolver == "sandbox":
+        return StaticMxResolver.from_zone_file(zone_path(settings.data_dir), fallback=dns)
+    return dns
+
+
+def list_hygiene(settings: Settings) -> ListHygiene:
+    """The hygiene rules of imports and sign-ups, asking DNS as delivery does."""
+    domains = MailDomains(
+        mx_resolver(settings),
+        enabled=settings.hygiene_dns_check,
+        concurrency=settings.hygiene_dns_concurrency,
+        timeout=settings.hygiene_dns_timeout_seconds,
+        probe=settings.hygiene_dns_probe,
+    )
+    return ListHygiene(Path(settings.data_dir), domains)

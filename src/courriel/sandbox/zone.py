@@ -19,6 +19,12 @@ what MTA-STS and DANE look up (tests publish them)::
     "signed": ["google.test"]
 
 ``signed`` names the zones whose answers count as DNSSEC-validated.
+
+A domain's MX list may also be ``[[".", 0]]``, the null MX of RFC 7505 (it
+accepts no mail), or ``[]``, no MX records: mail then goes to the domain's
+own address (RFC 5321 §5.1) if ``records`` gives it an ``A`` or ``AAAA``,
+and the domain has no mail at all otherwise. List hygiene reads the same
+file to refuse such domains at import and sign-up.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +65,8 @@ class Zone:
 
     domains: dict[str, list[tuple[str, int]]]
     hosts: dict[str, tuple[str, int]]
+    # Other records, name → type → values ("A", "TXT", "TLSA"…); optional.
+    records: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def mx(self, domain: str) -> list[tuple[str, int]]:
         """The MX records of ``domain``, most preferred first; [] if unknown."""
@@ -100,10 +108,12 @@ def write_zone(path: Path, zone: Zone) -> None:
     temporary file in the same directory renamed over the old one means it
     sees either the old zone or the new one, never half of one.
     """
-    document = {
+    document: dict[str, Any] = {
         "domains": {d: [[host, pref] for host, pref in mx] for d, mx in zone.domains.items()},
         "hosts": {host: [ip, port] for host, (ip, port) in zone.hosts.items()},
     }
+    if zone.records:
+        document["records"] = zone.records
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".zone-", suffix=".tmp", dir=path.parent)
     try:
@@ -135,7 +145,14 @@ def read_zone(path: Path) -> Zone:
         for domain, mx in raw_domains.items()
     }
     hosts = {str(host).lower(): _pair(addr, path) for host, addr in raw_hosts.items()}
-    return Zone(domains=domains, hosts=hosts)
+    records = {
+        str(name).lower(): {
+            str(t).upper(): [str(v) for v in _list(vs, path)] for t, vs in rr.items()
+        }
+        for name, rr in _object(document, "records", path).items()
+        if isinstance(rr, dict)
+    }
+    return Zone(domains=domains, hosts=hosts, records=records)
 
 
 def _object(document: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
