@@ -73,6 +73,7 @@ from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
 from courriel.policy.gate import send_checks
 from courriel.policy.service import PolicyService
+from courriel.policy.spamassassin import SpamAssassin, spamd_address_file
 from courriel.privacy.center import PrivacyCenter
 from courriel.privacy.governance import Governance, Notice
 from courriel.privacy.repermission import Repermissions
@@ -117,6 +118,7 @@ class Services:
     policy: PolicyService
     sender_domains: SenderDomainService
     content_checks: ContentChecks
+    spamassassin: SpamAssassin
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -153,7 +155,21 @@ class Services:
         dkim_keys = DkimKeyService(storage, clock, key)
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
-        content_checks = ContentChecks(storage)
+        templates = TemplateService(
+            storage,
+            clock,
+            settings=settings,
+            mailer=mailer,
+            secret_key=key,
+            dkim_keys=dkim_keys,
+            contacts=AudienceDirectory(storage, clock),
+        )
+        spamassassin = SpamAssassin(
+            settings.spamd_address,
+            settings.spamd_timeout_seconds,
+            spamd_address_file(settings) if settings.spamd_start else None,
+        )
+        content_checks = ContentChecks(storage, templates=templates, scorer=spamassassin)
         hygiene = list_hygiene(settings)
         branding = BrandingService(storage, clock, sender_domains.verified_names)
         campaigns = CampaignService(
@@ -178,15 +194,6 @@ class Services:
         )
         backups = BackupService(storage, settings, clock)
         tracker = Tracker(storage, settings, clock, key)
-        templates = TemplateService(
-            storage,
-            clock,
-            settings=settings,
-            mailer=mailer,
-            secret_key=key,
-            dkim_keys=dkim_keys,
-            contacts=AudienceDirectory(storage, clock),
-        )
         users = UserService(storage, clock, audit)
         users.on_second_factor_reset(forget_recovery_codes)
         users.on_second_factor_reset(forget_passkeys)
@@ -255,6 +262,7 @@ class Services:
             policy=policy,
             sender_domains=sender_domains,
             content_checks=content_checks,
+            spamassassin=spamassassin,
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,

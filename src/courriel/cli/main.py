@@ -33,6 +33,7 @@ from courriel.engine.runtime import (
     run_loop,
     run_relay,
 )
+from courriel.policy.spamassassin import SpamdError
 from courriel.sandbox.server import Sandbox, run_sandbox
 from courriel.sandbox.store import MailStore, store_path
 from courriel.sandbox.zone import Zone
@@ -352,10 +353,18 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
                 # The demo campaign is sent at once: the engine below delivers it.
                 services.campaigns.send(Principal.operator(seed.tenant_id), seed.campaign_id)
                 _announce_demo(settings, seed)
+            if settings.spamd_start:
+                # SpamAssassin's spamd for the content check's score, on loopback;
+                # without it the check uses Courriel's own heuristics only.
+                try:
+                    await asyncio.to_thread(services.spamassassin.start)
+                except SpamdError as exc:
+                    logging.getLogger("courriel").warning("spamd not started: %s", exc)
             base = settings.public_url
             typer.echo(f"Courriel at {base}/app (API at {base}/v1, docs: {base}/docs)")
             await asyncio.gather(run_http(services, stop), run_engine(services, stop))
         finally:
+            await asyncio.to_thread(services.spamassassin.stop)
             if sandbox:
                 await box.stop()
 
