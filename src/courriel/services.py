@@ -119,6 +119,7 @@ class Services:
     sender_domains: SenderDomainService
     content_checks: ContentChecks
     spamassassin: SpamAssassin
+    hygiene: ListHygiene
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -263,6 +264,7 @@ class Services:
             sender_domains=sender_domains,
             content_checks=content_checks,
             spamassassin=spamassassin,
+            hygiene=hygiene,
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,
