@@ -12,9 +12,10 @@ STAMP := $(VENV)/.installed
 # Debian packages: Chromium for the browser tests (Playwright drives it, and
 # never downloads a browser of its own), wrk for the HTTP benchmarks, swaks
 # (with Net::SSLeay for STARTTLS) for the SMTP relay tests, pg_dump and pg_restore
-# for backups of PostgreSQL installations.
+# for backups of PostgreSQL installations; SpamAssassin (spamd, spamc) for the
+# spam score of the content check.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := chromium wrk swaks libnet-ssleay-perl postgresql-client
+APT_PACKAGES := chromium wrk swaks libnet-ssleay-perl postgresql-client spamassassin spamc
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +30,7 @@ run: $(STAMP)
 test: $(STAMP) browser lint typecheck pytest
 
 browser:
-	@command -v chromium >/dev/null && command -v wrk >/dev/null && command -v swaks >/dev/null && command -v pg_dump >/dev/null || \
+	@command -v chromium >/dev/null && command -v wrk >/dev/null && command -v swaks >/dev/null && command -v pg_dump >/dev/null && command -v spamd >/dev/null && command -v spamc >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES))
 
 # import-linter keeps the layers of docs/architecture.md (contracts in pyproject.toml).

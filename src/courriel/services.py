@@ -26,6 +26,8 @@ from courriel.accounts.totp import TotpService, forget_recovery_codes
 from courriel.accounts.users import UserService
 from courriel.audience.branding import BrandingService
 from courriel.audience.export import ExportService
+from courriel.audience.hygiene.maildomains import MailDomains
+from courriel.audience.hygiene.screen import ListHygiene
 from courriel.audience.importer import ImportService
 from courriel.audience.personalization import AudienceDirectory
 from courriel.audience.properties import PropertyService
@@ -73,6 +75,7 @@ from courriel.policy.gate import send_checks
 from courriel.policy.links.preferences import LinkCheckPreferences
 from courriel.policy.links.service import LinkChecker
 from courriel.policy.service import PolicyService
+from courriel.policy.spamassassin import SpamAssassin, spamd_address_file
 from courriel.privacy.center import PrivacyCenter
 from courriel.privacy.governance import Governance, Notice
 from courriel.privacy.repermission import Repermissions
@@ -119,6 +122,8 @@ class Services:
     content_checks: ContentChecks
     link_checker: LinkChecker
     link_check_preferences: LinkCheckPreferences
+    spamassassin: SpamAssassin
+    hygiene: ListHygiene
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -155,9 +160,30 @@ class Services:
         dkim_keys = DkimKeyService(storage, clock, key)
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
+        templates = TemplateService(
+            storage,
+            clock,
+            settings=settings,
+            mailer=mailer,
+            secret_key=key,
+            dkim_keys=dkim_keys,
+            contacts=AudienceDirectory(storage, clock),
+        )
+        spamassassin = SpamAssassin(
+            settings.spamd_address,
+            settings.spamd_timeout_seconds,
+            spamd_address_file(settings) if settings.spamd_start else None,
+        )
+        hygiene = list_hygiene(settings)
         link_checker = _link_checker(storage, settings, clock)
         link_check_preferences = LinkCheckPreferences(storage, settings, clock, audit)
-        content_checks = ContentChecks(storage, link_checker, link_check_preferences)
+        content_checks = ContentChecks(
+            storage,
+            link_checker,
+            link_check_preferences,
+            templates=templates,
+            scorer=spamassassin,
+        )
         branding = BrandingService(storage, clock, sender_domains.verified_names)
         campaigns = CampaignService(
             storage, clock, send_checks(policy, sender_domains, content_checks)
@@ -181,15 +207,6 @@ class Services:
         )
         backups = BackupService(storage, settings, clock)
         tracker = Tracker(storage, settings, clock, key)
-        templates = TemplateService(
-            storage,
-            clock,
-            settings=settings,
-            mailer=mailer,
-            secret_key=key,
-            dkim_keys=dkim_keys,
-            contacts=AudienceDirectory(storage, clock),
-        )
         users = UserService(storage, clock, audit)
         users.on_second_factor_reset(forget_recovery_codes)
         users.on_second_factor_reset(forget_passkeys)
@@ -219,13 +236,20 @@ class Services:
                 key,
                 properties=PropertyService(storage, clock),
                 suppressions=SuppressionService(storage, clock, key),
-                imports=ImportService(storage, clock, key),
+                imports=ImportService(storage, clock, key, hygiene=hygiene),
                 exports=ExportService(storage, clock),
                 segments=SegmentService(storage, clock),
                 retention=RetentionService(storage, clock),
             ),
             signups=SignupService(
-                storage, clock, key, settings, mailer, branding=branding, dkim_keys=dkim_keys
+                storage,
+                clock,
+                key,
+                settings,
+                mailer,
+                branding=branding,
+                dkim_keys=dkim_keys,
+                hygiene=hygiene,
             ),
             branding=branding,
             templates=templates,
@@ -253,6 +277,8 @@ class Services:
             content_checks=content_checks,
             link_checker=link_checker,
             link_check_preferences=link_check_preferences,
+            spamassassin=spamassassin,
+            hygiene=hygiene,
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,
@@ -316,10 +342,7 @@ class Services:
 
     def resolver(self) -> MxResolver:
         """Real DNS, or the sandbox internet's zone file in front of it."""
-        dns = DnsMxResolver()
-        if self.settings.resolver == "sandbox":
-            return StaticMxResolver.from_zone_file(zone_path(self.settings.data_dir), fallback=dns)
-        return dns
+        return mx_resolver(self.settings)
 
     def worker(self, resolver: MxResolver | None = None) -> DeliveryWorker:
         """A delivery worker owned by this process."""
@@ -373,3 +396,23 @@ def _link_checker(storage: Storage, settings: Settings, clock: Clock) -> LinkChe
 def _owner(role: str) -> str:
     # Unique per process and per object, readable in the spool for operators.
     return f"{role}@{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def mx_resolver(settings: Settings) -> MxResolver:
+    """Real DNS, or the sandbox internet's zone file in front of it."""
+    dns = DnsMxResolver()
+    if settings.resolver == "sandbox":
+        return StaticMxResolver.from_zone_file(zone_path(settings.data_dir), fallback=dns)
+    return dns
+
+
+def list_hygiene(settings: Settings) -> ListHygiene:
+    """The hygiene rules of imports and sign-ups, asking DNS as delivery does."""
+    domains = MailDomains(
+        mx_resolver(settings),
+        enabled=settings.hygiene_dns_check,
+        concurrency=settings.hygiene_dns_concurrency,
+        timeout=settings.hygiene_dns_timeout_seconds,
+        probe=settings.hygiene_dns_probe,
+    )
+    return ListHygiene(Path(settings.data_dir), domains)

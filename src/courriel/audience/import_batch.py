@@ -248,6 +248,7 @@ class BatchWriter:
                     + len(outcome.joining),
                     unchanged=ContactImport.unchanged + outcome.unchanged,
                     rejected=ContactImport.rejected + len(outcome.rejected),
+                    flagged=ContactImport.flagged + checked.flagged,
                 )
             )
         self.rows_read += checked.read

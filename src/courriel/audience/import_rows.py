@@ -50,6 +50,8 @@ class CheckedBatch:
     rows: list[CheckedRow] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     read: int = 0
+    # Role addresses among `rows`, taken with their flag (list hygiene counts them).
+    flagged: int = 0
 
 
 Check = Callable[[str], Any]

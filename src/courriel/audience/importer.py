@@ -22,6 +22,7 @@ from typing import cast
 
 from sqlalchemy import Select, select
 
+from courriel.audience.hygiene.screen import ListHygiene
 from courriel.audience.import_batch import BatchWriter, ImportContext
 from courriel.audience.import_reader import ReadPlan, check_here, check_in_child
 from courriel.audience.import_rows import PropertySpec
@@ -112,11 +113,18 @@ class ImportService:
     """Start, run and report on imports."""
 
     def __init__(
-        self, storage: Storage, clock: Clock, secret_key: bytes, limits: ReadLimits | None = None
+        self,
+        storage: Storage,
+        clock: Clock,
+        secret_key: bytes,
+        limits: ReadLimits | None = None,
+        *,
+        hygiene: ListHygiene | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._secret_key = secret_key
+        self._hygiene = hygiene
         self.limits = limits or ReadLimits()
         self.parallel_from_bytes = PARALLEL_FROM_BYTES
 
@@ -210,7 +218,7 @@ class ImportService:
             return job
         factory = self._storage.tenant(principal.tenant_id)
         try:
-            self._read(principal, job, request, path, progress)
+            unchecked = self._read(principal, job, request, path, progress)
         except CourrielError as exc:
             with transaction(factory) as session:
                 row = session.get(ContactImport, job.id)
@@ -231,6 +239,7 @@ class ImportService:
             row = session.get(ContactImport, job.id)
             assert row is not None
             row.status = ImportStatus.DONE
+            row.unchecked_domains = unchecked
             row.finished_at = self._clock.now()
             record_entry(
                 session,
@@ -244,6 +253,7 @@ class ImportService:
                     "imported": row.imported,
                     "unchanged": row.unchanged,
                     "rejected": row.rejected,
+                    "flagged": row.flagged,
                 },
             )
         return self.get(principal, job.id)
@@ -255,7 +265,8 @@ class ImportService:
         request: ImportRequest,
         path: Path,
         progress: Progress | None,
-    ) -> None:
+    ) -> int:
+        """Read, screen and write the file; the number of domains DNS could not check."""
         factory = self._storage.tenant(principal.tenant_id)
         with factory() as session:
             definitions = load_definitions(session)
@@ -287,14 +298,18 @@ class ImportService:
         large = path.stat().st_size >= self.parallel_from_bytes
         writer = BatchWriter(context, factory, self._clock)
         batches = check_in_child(plan) if large else check_here(plan)
+        unchecked: set[str] = set()
         # Closed at once if writing fails, which stops a child reader.
         with contextlib.closing(batches):
             for batch in batches:
+                if self._hygiene is not None:
+                    unchecked |= self._hygiene.screen(batch, mailing_list.role_addresses)
                 writer.write(batch)
                 if progress is not None:
                     progress(writer.rows_read)
         if progress is not None and writer.rows_read == 0:
             progress(0)
+        return len(unchecked)
 
     def get(self, principal: Principal, import_id: str) -> ContactImport:
         """One import and its progress."""

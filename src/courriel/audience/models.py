@@ -44,6 +44,15 @@ class ConsentSource(enum.StrEnum):
     ADMIN = "admin"
 
 
+class RoleAddresses(enum.StrEnum):
+    """What a list does with role addresses (`postmaster@`, `noreply@`…)."""
+
+    # Taken, and shown as a role address wherever the contact appears.
+    FLAG = "flag"
+    # Refused at import (a rejection line) and at sign-up.
+    REFUSE = "refuse"
+
+
 class SuppressionReason(enum.StrEnum):
     """Why an address must not be mailed."""
 
@@ -109,6 +118,9 @@ class MailingList(TenantBase):
     purpose_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Days a pending or unsubscribed contact's data is kept on this list (None: no limit).
     retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    role_addresses: Mapped[RoleAddresses] = mapped_column(
+        str_enum(RoleAddresses), default=RoleAddresses.FLAG, server_default="flag"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -228,6 +240,10 @@ class ContactImport(TenantBase):
     imported: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+    # Role addresses taken with their flag (the list's rule is "flag").
+    flagged: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Domains whose mail servers could not be checked: DNS was unreachable.
+    unchecked_domains: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str] = mapped_column(Text, default="")
     principal: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from courriel.audience.models import ConsentSource, PropertyKind, SuppressionReason
+from courriel.core.addresses import is_role_address
 from courriel.core.schemas import Input, Int64
 
 
@@ -19,10 +20,23 @@ class ListIn(Input):
         default=None, description="Days pending/unsubscribed data is kept (none: no limit)"
     )
     tracking: bool = Field(default=True, description="Track opens and clicks of this list's mail")
+    role_addresses: Literal["flag", "refuse"] = Field(
+        default="flag",
+        description=(
+            "Role addresses (postmaster@, noreply@…) at import and sign-up: "
+            "flag (taken, shown as role addresses) or refuse"
+        ),
+    )
 
 
 class ListTrackingIn(Input):
     tracking: bool = Field(description="Track opens and clicks of this list's mail")
+
+
+class ListRoleAddressesIn(Input):
+    role_addresses: Literal["flag", "refuse"] = Field(
+        description="flag (taken, shown as role addresses) or refuse"
+    )
 
 
 class ListPurposeIn(Input):
@@ -38,6 +52,7 @@ class ListOut(BaseModel):
     retention_days: int | None
     created_at: dt.datetime
     tracking: bool = True
+    role_addresses: str = "flag"
 
 
 class PropertyIn(Input):
@@ -108,6 +123,13 @@ class ContactOut(BaseModel):
     properties: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="A role mailbox (postmaster@, noreply@…): a function, not a person"
+    )
+    @property
+    def role_address(self) -> bool:
+        return is_role_address(self.email)
 
 
 class SubscribeOut(BaseModel):

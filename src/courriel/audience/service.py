@@ -18,6 +18,7 @@ from courriel.audience.models import (
     ConsentSource,
     Contact,
     MailingList,
+    RoleAddresses,
     Subscription,
     Suppression,
 )
@@ -145,6 +146,7 @@ class AudienceService:
         retention_days: int | None = None,
         *,
         tracking: bool = True,
+        role_addresses: str = RoleAddresses.FLAG,
     ) -> MailingList:
         """Create a list; its purpose text is what people are shown when they subscribe."""
         principal.require(Capability.LISTS_WRITE)
@@ -156,6 +158,7 @@ class AudienceService:
             raise InvalidInputError("name", "must not be empty")
         if retention_days is not None and not 1 <= retention_days <= 36_500:
             raise InvalidInputError("retention_days", "must be between 1 and 36500 days")
+        roles = _role_rule(role_addresses)
         mailing_list = MailingList(
             id=new_id("lst"),
             name=clean,
@@ -164,6 +167,7 @@ class AudienceService:
             double_opt_in=double_opt_in,
             retention_days=retention_days,
             tracking=tracking,
+            role_addresses=roles,
             created_at=self._clock.now(),
         )
         with transaction(self._storage.tenant(principal.tenant_id)) as session:
@@ -184,6 +188,26 @@ class AudienceService:
                 "list.tracking_changed",
                 f"list:{list_id}",
                 {"tracking": tracking},
+            )
+        return found
+
+    def set_list_role_addresses(
+        self, principal: Principal, list_id: str, role_addresses: str
+    ) -> MailingList:
+        """Flag or refuse role addresses (`postmaster@`, `noreply@`…) at import and sign-up."""
+        principal.require(Capability.LISTS_WRITE)
+        principal.require_list(list_id)
+        rule = _role_rule(role_addresses)
+        with transaction(self._storage.tenant(principal.tenant_id)) as session:
+            found = get_or_not_found(session, MailingList, list_id, "list")
+            found.role_addresses = rule
+            record_entry(
+                session,
+                self._clock.now(),
+                principal,
+                "list.role_addresses_changed",
+                f"list:{list_id}",
+                {"role_addresses": rule.value},
             )
         return found
 
@@ -494,3 +518,11 @@ def _refuse_search_on_hidden(principal: Principal, search: ContactSearch) -> Non
     for name in wanted:
         if principal.access(name) == FieldAccess.HIDDEN:
             raise ForbiddenError(f"you may not search by {name}: it is hidden from you")
+
+
+def _role_rule(value: str) -> RoleAddresses:
+    try:
+        return RoleAddresses(value)
+    except ValueError:
+        allowed = ", ".join(r.value for r in RoleAddresses)
+        raise InvalidInputError("role_addresses", f"must be one of {allowed}") from None

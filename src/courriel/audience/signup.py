@@ -28,12 +28,14 @@ from courriel.audience.branding import (
     RenderedConfirmation,
     render_confirmation,
 )
+from courriel.audience.hygiene.screen import ListHygiene, Refusal
 from courriel.audience.models import (
     ConsentAction,
     ConsentRecord,
     ConsentSource,
     Contact,
     MailingList,
+    RoleAddresses,
     SignupForm,
     Subscription,
 )
@@ -112,7 +114,9 @@ class SignupService:
         *,
         branding: BrandingService | None = None,
         dkim_keys: DkimKeyService | None = None,
+        hygiene: ListHygiene | None = None,
     ) -> None:
+        self._hygiene = hygiene
         self._storage = storage
         self._clock = clock
         self._key = secret_key
@@ -245,6 +249,21 @@ class SignupService:
             and bool(nonce)
             and payload.get("n") == nonce
         )
+
+    def refusal(self, form: PublicForm, email: str) -> Refusal | None:
+        """Why the list hygiene refuses a normalized `email` on this form's list, or None.
+
+        Only what anyone could tell from the address itself (a role mailbox,
+        a throwaway or mistyped domain, a domain without mail): nothing about
+        whether the address is known here.
+        """
+        if self._hygiene is None:
+            return None
+        with self._storage.tenant(form.tenant_id)() as session:
+            signup = session.get(SignupForm, form.form_id)
+            mailing_list = session.get(MailingList, signup.list_id) if signup else None
+            roles = mailing_list.role_addresses if mailing_list else RoleAddresses.FLAG
+        return self._hygiene.refusal(email, roles)
 
     def submit(
         self, form: PublicForm, email: str, visitor: Visitor, language: str | None = None

@@ -63,8 +63,13 @@ def import_contacts(
         services.close()
     console.print(
         f"import {job.id}: {job.rows_read} rows read, {job.imported} imported, "
-        f"{job.unchanged} unchanged, {job.rejected} rejected"
+        f"{job.unchanged} unchanged, {job.rejected} rejected, "
+        f"{job.flagged} role addresses flagged"
     )
+    if job.unchecked_domains:
+        console.print(
+            f"{job.unchecked_domains} domains not checked for mail servers: DNS unreachable"
+        )
 
 
 @contacts_app.command("export")

@@ -18,6 +18,7 @@ from courriel.cli.backup import backup_app
 from courriel.cli.campaigns import campaigns_app
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.governance import audit_app
+from courriel.cli.hygiene import hygiene_app
 from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
 from courriel.cli.roles import roles_app
@@ -33,6 +34,7 @@ from courriel.engine.runtime import (
     run_loop,
     run_relay,
 )
+from courriel.policy.spamassassin import SpamdError
 from courriel.sandbox.server import Sandbox, run_sandbox
 from courriel.sandbox.store import MailStore, store_path
 from courriel.sandbox.zone import Zone
@@ -53,6 +55,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(backup_app, name="backup")
 app.add_typer(roles_app, name="roles")
 app.add_typer(users_app, name="users")
+app.add_typer(hygiene_app, name="hygiene")
 
 console = Console()
 err = Console(stderr=True)
@@ -352,10 +355,18 @@ def serve(  # noqa: PLR0917 (typer: one parameter per command-line option)
                 # The demo campaign is sent at once: the engine below delivers it.
                 services.campaigns.send(Principal.operator(seed.tenant_id), seed.campaign_id)
                 _announce_demo(settings, seed)
+            if settings.spamd_start:
+                # SpamAssassin's spamd for the content check's score, on loopback;
+                # without it the check uses Courriel's own heuristics only.
+                try:
+                    await asyncio.to_thread(services.spamassassin.start)
+                except SpamdError as exc:
+                    logging.getLogger("courriel").warning("spamd not started: %s", exc)
             base = settings.public_url
             typer.echo(f"Courriel at {base}/app (API at {base}/v1, docs: {base}/docs)")
             await asyncio.gather(run_http(services, stop), run_engine(services, stop))
         finally:
+            await asyncio.to_thread(services.spamassassin.stop)
             if sandbox:
                 await box.stop()
 

@@ -641,6 +641,45 @@ class Settings(BaseSettings):
         max_length=1000,
         description="Where a person may complain (Art. 77), as recipients read it.",
     )
+    hygiene_dns_check: bool = Field(
+        default=True,
+        description=(
+            "Refuse addresses at import and sign-up whose domain does not exist, has no mail "
+            "server or publishes a null MX (RFC 7505); skipped, not failed, when DNS is "
+            "unreachable."
+        ),
+    )
+    hygiene_dns_concurrency: int = Field(
+        default=16, ge=1, le=256, description="DNS lookups of list hygiene in flight at once."
+    )
+    hygiene_dns_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=60, description="Longest wait for one domain's DNS answer."
+    )
+    hygiene_dns_probe: str = Field(
+        default="gmail.com",
+        description=(
+            "A domain that surely receives mail: negative DNS answers are trusted only once it "
+            "resolves (a resolver cut off from the internet answers 'no such domain' to all); "
+            "empty trusts every answer."
+        ),
+    )
+    spamd_start: bool = Field(
+        default=False,
+        description=(
+            "Start SpamAssassin's spamd on a loopback port (Debian package spamassassin) to "
+            "score messages in the content check."
+        ),
+    )
+    spamd_address: str = Field(
+        default="",
+        description=(
+            "host:port of a running spamd to score messages with; empty: none, unless "
+            "spamd_start. Without either, the content check uses Courriel's own heuristics only."
+        ),
+    )
+    spamd_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="Longest wait for spamd to score one message."
+    )
 
     _public_url_given: bool = PrivateAttr(default=False)
 

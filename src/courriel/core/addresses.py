@@ -130,3 +130,44 @@ def address_hasher(secret_key: bytes, tenant_id: str) -> Callable[[str], str]:
 def tenant_hash_key(secret_key: bytes, tenant_id: str) -> bytes:
     """The key of a tenant's address hashes, derived from the installation key."""
     return hmac.new(secret_key, b"tenant-address:" + tenant_id.encode(), hashlib.sha256).digest()
+
+
+# Mailboxes of a function, not a person (RFC 2142 and the usual automated
+# senders): nobody there gave consent as a person, several people may read
+# them, and they complain and bounce more than personal addresses.
+ROLE_LOCAL_PARTS = frozenset(
+    {
+        "abuse",
+        "admin",
+        "administrator",
+        "billing",
+        "contact",
+        "do-not-reply",
+        "donotreply",
+        "hostmaster",
+        "info",
+        "mailer-daemon",
+        "marketing",
+        "no-reply",
+        "noc",
+        "noreply",
+        "postmaster",
+        "root",
+        "sales",
+        "security",
+        "support",
+        "usenet",
+        "uucp",
+        "webmaster",
+        "www",
+    }
+)
+
+
+def is_role_address(address: str) -> bool:
+    """Whether a normalized address is a role mailbox (`postmaster@`, `noreply@`, …).
+
+    A tag after "+" is ignored (`noreply+news@x` is still `noreply@x`).
+    """
+    local = address.rpartition("@")[0].casefold().partition("+")[0]
+    return local in ROLE_LOCAL_PARTS

@@ -249,7 +249,9 @@ class StaticMxResolver:
     """Answer from a fixed table: the sandbox internet, or pinned hosts in tests.
 
     ``domains`` maps a domain to its ``(exchanger, preference)`` pairs (an
-    exchanger ``"."`` alone is a null MX); ``hosts`` maps an exchanger to the
+    exchanger ``"."`` alone is a null MX; no pairs at all is a domain without
+    MX records, which has mail only through an ``A``/``AAAA`` record of
+    ``records``); ``hosts`` maps an exchanger to the
     ``(address, port)`` to connect to. Domains not in the table go to
     ``fallback``, or do not exist.
     """
@@ -294,11 +296,27 @@ class StaticMxResolver:
             if self._fallback is not None:
                 return await self._fallback.resolve(domain)
             raise MxError("nxdomain", f"{name} is not in the static MX table")
+        if not records:
+            # No MX records: RFC 5321 §5.1's implicit MX, when the table gives
+            # the domain an address record (or a host entry).
+            if name in self._hosts or any(
+                self._records.get(name, {}).get(rdtype) for rdtype in ("A", "AAAA")
+            ):
+                return MxResult(name, (self._host(name, 0),))
+            raise MxError("no-address", f"{name} has neither MX nor address records")
         hosts = [self._host(exchange, preference) for exchange, preference in records]
         usable = [host for host in hosts if host.name]
         if not usable:
             raise MxError("null-mx", f"{name} publishes a null MX: it accepts no mail")
         return MxResult(name, order_hosts(usable, self._rng))
+
+    def knows(self, domain: str) -> bool:
+        """Whether the table answers for `domain` itself (rather than the fallback)."""
+        self._reload_if_changed()
+        try:
+            return normalize_domain(domain) in self._domains
+        except MxError:
+            return False
 
     def _load(
         self,

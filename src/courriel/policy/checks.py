@@ -6,11 +6,8 @@ checklist (`GET /v1/campaigns/{id}/check`) and left to the sender's judgement.
 
 from __future__ import annotations
 
-import enum
 import ipaddress
-from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -18,13 +15,27 @@ from sqlalchemy import select
 from courriel.campaigns.access import require_campaign
 from courriel.campaigns.models import Campaign, MailClass
 from courriel.content.models import Template, TemplateVersion
+from courriel.content.service import TemplateService
 from courriel.content.variables import has_unsubscribe_link
 from courriel.core.db import get_or_not_found
-from courriel.core.errors import InvalidInputError, NotFoundError
+from courriel.core.errors import CourrielError, InvalidInputError, NotFoundError
 from courriel.core.principal import Capability, Principal
 from courriel.core.storage import Storage
+from courriel.policy.checklist import Checklist, Item, Severity
 from courriel.policy.links.preferences import LinkCheckPreferences
 from courriel.policy.links.service import LinkChecker, LinkReport
+from courriel.policy.spamassassin import SpamScorer
+from courriel.policy.spamcheck import forbidden_item, sample_message, spamassassin_item
+
+__all__ = [
+    "Checklist",
+    "ContentChecks",
+    "Item",
+    "Severity",
+    "check_content",
+    "check_version",
+    "link_items",
+]
 
 SUBJECT_MAX = 78  # RFC 5322 §2.1.1's line length; longer subjects are cut by clients.
 # Visible text characters expected per image before the balance looks like image spam.
@@ -66,46 +77,9 @@ SPAMMY: dict[str, float] = {
     "$$$": 2.5,
 }
 SPAM_WARNING = 2.5
+# The From of a template scored before any campaign gives it one.
+SAMPLE_SENDER = "sender@example.com"
 SPAM_BLOCKING = 6.0
-
-
-class Severity(enum.StrEnum):
-    """What a failed item does to a send."""
-
-    BLOCKING = "blocking"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Item:
-    """One line of the checklist."""
-
-    check: str
-    passed: bool
-    severity: Severity
-    detail: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Checklist:
-    """Every item; `blocking` are those that stop a send."""
-
-    items: list[Item]
-
-    @property
-    def blocking(self) -> list[Item]:
-        return [i for i in self.items if not i.passed and i.severity is Severity.BLOCKING]
-
-    @property
-    def warnings(self) -> list[Item]:
-        return [i for i in self.items if not i.passed and i.severity is Severity.WARNING]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sendable": not self.blocking,
-            "items": [asdict(i) for i in self.items],
-        }
 
 
 class _Html(HTMLParser):
@@ -206,6 +180,7 @@ def check_version(version: TemplateVersion, *, marketing: bool, from_name: str =
         )
     )
     items.append(_spam_item(version.subject, visible + " " + (version.text or "")))
+    items.append(forbidden_item(version.subject, visible + "\n" + (version.text or "")))
     problems = [(href, p) for href in page.links if (p := _link_problem(href))]
     items.append(
         Item(
@@ -289,10 +264,15 @@ class ContentChecks:
         storage: Storage,
         links: LinkChecker | None = None,
         preferences: LinkCheckPreferences | None = None,
+        *,
+        templates: TemplateService | None = None,
+        scorer: SpamScorer | None = None,
     ) -> None:
         self._storage = storage
         self._links = links
         self._preferences = preferences
+        self._templates = templates
+        self._scorer = scorer
 
     def _with_links(
         self, tenant_id: str, version: TemplateVersion, checklist: Checklist
@@ -304,6 +284,46 @@ class ContentChecks:
         reports = self._links.check_html(tenant_id, version.html or "")
         return Checklist([*checklist.items, *link_items(reports)])
 
+    def _scored(
+        self,
+        principal: Principal,
+        checklist: Checklist,
+        version: TemplateVersion,
+        sender: tuple[str, str],
+        *,
+        marketing: bool,
+    ) -> Checklist:
+        """The checklist with SpamAssassin's item added, when there is a spamd.
+
+        The message is rendered for sample data first, so SpamAssassin reads
+        what a recipient reads, not template placeholders.
+        """
+        if self._scorer is None or self._templates is None or not self._scorer.available():
+            return checklist
+        try:
+            preview = self._templates.preview(
+                principal, version.template_id, version=version.version
+            )
+        except CourrielError as exc:
+            item = Item(
+                "spamassassin",
+                passed=True,
+                severity=Severity.WARNING,
+                detail=f"not scored: {exc.detail}",
+                data={"scored": False},
+            )
+            return Checklist([*checklist.items, item])
+        from_name, from_email = sender
+        message = sample_message(
+            preview.subject,
+            preview.html,
+            preview.text,
+            from_name or version.sender_name,
+            from_email,
+            marketing,
+        )
+        return Checklist([*checklist.items, spamassassin_item(self._scorer, message)])
+
     def checklist(self, principal: Principal, campaign_id: str) -> Checklist:
         """The checklist of one campaign."""
         principal.require(Capability.CAMPAIGNS_READ)
@@ -312,7 +332,14 @@ class ContentChecks:
             require_campaign(session, principal, campaign_id)
             version = session.get(TemplateVersion, campaign.template_version_id)
         assert version is not None
-        return self._with_links(principal.tenant_id, version, check_content(version, campaign))
+        scored = self._scored(
+            principal,
+            check_content(version, campaign),
+            version,
+            (campaign.from_name, campaign.from_email),
+            marketing=campaign.mail_class is MailClass.MARKETING,
+        )
+        return self._with_links(principal.tenant_id, version, scored)
 
     def template_checklist(
         self,
@@ -334,9 +361,14 @@ class ContentChecks:
             )
         if found is None:
             raise NotFoundError(f"no version {version} of template {template_id!r}")
-        return self._with_links(
-            principal.tenant_id, found, check_version(found, marketing=marketing)
+        scored = self._scored(
+            principal,
+            check_version(found, marketing=marketing),
+            found,
+            (found.sender_name, SAMPLE_SENDER),
+            marketing=marketing,
         )
+        return self._with_links(principal.tenant_id, found, scored)
 
     def check_before_send(self, principal: Principal, campaign: Campaign) -> None:
         """A send check: refuse when a blocking item fails, naming each."""

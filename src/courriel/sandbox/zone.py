@@ -33,6 +33,12 @@ record, and each listed domain an A record under it::
 A name under a zone the file knows (a key of ``domains``, ``hosts`` or
 ``records``) is answered from the file alone; any other name goes to DNS.
 Readers that know nothing of web hosts see only more hosts.
+
+A domain's MX list may also be ``[[".", 0]]``, the null MX of RFC 7505 (it
+accepts no mail), or ``[]``, no MX records: mail then goes to the domain's
+own address (RFC 5321 §5.1) if ``records`` gives it an ``A`` or ``AAAA``,
+and the domain has no mail at all otherwise. List hygiene reads the same
+file to refuse such domains at import and sign-up.
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ class Zone:
 
     domains: dict[str, list[tuple[str, int]]]
     hosts: dict[str, tuple[str, int]]
+    # Other records, name → type → values ("A", "TXT", "TLSA"…); optional.
     records: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def mx(self, domain: str) -> list[tuple[str, int]]:

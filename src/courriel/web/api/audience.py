@@ -17,6 +17,7 @@ from courriel.audience.schemas import (
     ListIn,
     ListOut,
     ListPurposeIn,
+    ListRoleAddressesIn,
     ListTrackingIn,
     PropertyIn,
     PropertyOut,
@@ -57,8 +58,18 @@ def create_list(body: ListIn, services: ServicesDep, principal: PrincipalDep) ->
         body.double_opt_in,
         body.retention_days,
         tracking=body.tracking,
+        role_addresses=body.role_addresses,
     )
     return ListOut.model_validate(created, from_attributes=True)
+
+
+@router.put("/lists/{list_id}/role-addresses")
+def set_list_role_addresses(
+    list_id: str, body: ListRoleAddressesIn, services: ServicesDep, principal: PrincipalDep
+) -> ListOut:
+    """Flag or refuse role addresses (postmaster@, noreply@…) at import and sign-up."""
+    changed = services.audience.set_list_role_addresses(principal, list_id, body.role_addresses)
+    return ListOut.model_validate(changed, from_attributes=True)
 
 
 @router.put("/lists/{list_id}/tracking")

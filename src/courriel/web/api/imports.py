@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from courriel.audience.importer import ImportRequest, ImportService
 from courriel.audience.models import ContactImport, ImportStatus
@@ -39,6 +39,13 @@ class ImportOut(BaseModel):
     imported: int
     unchanged: int
     rejected: int
+    flagged: int = Field(
+        default=0, description="Role addresses taken with their flag (the list flags them)"
+    )
+    unchecked_domains: int = Field(
+        default=0,
+        description="Domains whose mail servers were not checked: DNS was unreachable",
+    )
     error: str
 
 

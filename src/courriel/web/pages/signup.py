@@ -78,6 +78,15 @@ TEXT = {
         "subscribe": "Subscribe",
         "tick": "Tick the box to agree.",
         "invalid_email": "Enter a valid email address.",
+        "refused_role": (
+            "Use your own address rather than a shared one (such as contact@ or noreply@)."
+        ),
+        "refused_disposable": (
+            "Addresses at throwaway email services cannot subscribe: use your usual address."
+        ),
+        "refused_typo": "Check the domain of your address.",
+        "refused_no-mail": "This address's domain cannot receive email: check your address.",
+        "did_you_mean": "Did you mean {address}?",
         "check_title": "Check your inbox",
         "check": THANKS,
         "expired_title": "Form expired",
@@ -95,6 +104,19 @@ TEXT = {
         "subscribe": "S'inscrire",
         "tick": "Cochez la case pour donner votre accord.",
         "invalid_email": "Saisissez une adresse e-mail valide.",
+        "refused_role": (
+            "Utilisez votre propre adresse plutôt qu'une adresse partagée "
+            "(comme contact@ ou noreply@)."
+        ),
+        "refused_disposable": (
+            "Les adresses de messageries jetables ne peuvent pas s'inscrire : "
+            "utilisez votre adresse habituelle."
+        ),
+        "refused_typo": "Vérifiez le domaine de votre adresse.",
+        "refused_no-mail": (
+            "Le domaine de cette adresse ne peut pas recevoir d'e-mails : vérifiez votre adresse."
+        ),
+        "did_you_mean": "Vouliez-vous dire {address} ?",
         "check_title": "Consultez votre boîte de réception",
         "check": (
             "Merci. Si cette adresse peut être inscrite, nous lui avons envoyé un e-mail : "
@@ -242,6 +264,13 @@ def _accept(
         address = normalize_address(fields.email)
     except InvalidInputError:
         return _show(request, form, services, look, error=t["invalid_email"], email=fields.email)
+    refused = services.signups.refusal(form, address)
+    if refused is not None:
+        # Said on the form, in the visitor's language, with the field as typed.
+        error = t[f"refused_{refused.kind.value}"]
+        if refused.suggestion:
+            error = t["did_you_mean"].format(address=refused.suggestion)
+        return _show(request, form, services, look, error=error, email=fields.email)
     services.signups.submit(form, address, _visitor(request), look.lang)
     return _message(look, path, t["check_title"], t["check"])
 

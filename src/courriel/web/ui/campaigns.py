@@ -64,6 +64,8 @@ CHECKS = {
     "sender_identification": N_("Sender named"),
     "text_image_ratio": N_("Text and images"),
     "spammy_phrases": N_("Spam-like phrases"),
+    "forbidden_content": N_("Forbidden content"),
+    "spamassassin": N_("SpamAssassin score"),
     "links": N_("Links"),
     "subject_length": N_("Subject length"),
     "link_check": N_("Links fetched"),

@@ -19,6 +19,7 @@ from courriel.audience.models import ConsentSource, MailingList
 from courriel.audience.models import SubscriptionStatus as S
 from courriel.audience.search import ContactSearch, parse_property
 from courriel.audience.service import LEGAL_BASES, ConsentInput, ContactInput
+from courriel.core.addresses import is_role_address
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.principal import Capability, FieldAccess
 from courriel.events.service import EventFilter
@@ -150,14 +151,24 @@ def create_list(
     name: Annotated[str, Form(max_length=400)] = "",
     purpose: Text = "",
     double_opt_in: Annotated[bool, Form()] = False,
+    role_addresses: Annotated[str, Form(max_length=20)] = "flag",
 ) -> HTMLResponse | RedirectResponse:
     try:
         created = services.audience.create_list(
-            viewer.principal, name, purpose.strip(), double_opt_in
+            viewer.principal,
+            name,
+            purpose.strip(),
+            double_opt_in,
+            role_addresses=role_addresses,
         )
     except InvalidInputError as exc:
         field, reason = _field_error(exc)
-        values = {"name": name, "purpose": purpose, "double_opt_in": double_opt_in}
+        values = {
+            "name": name,
+            "purpose": purpose,
+            "double_opt_in": double_opt_in,
+            "role_addresses": role_addresses,
+        }
         return render(
             request,
             viewer,
@@ -207,6 +218,25 @@ def show_list(
     created: str = "",
 ) -> HTMLResponse:  # fmt: skip
     return list_page(request, viewer, services, list_id, created=created)
+
+
+@pages.post("/lists/{list_id}/role-addresses", response_model=None)
+def set_role_addresses(
+    request: Request,
+    *,
+    list_id: IdPath,
+    viewer: ViewerDep,
+    services: ServicesDep,
+    role_addresses: Annotated[str, Form(max_length=20)] = "",
+) -> HTMLResponse | RedirectResponse:
+    try:
+        services.audience.set_list_role_addresses(viewer.principal, list_id, role_addresses)
+    except InvalidInputError as exc:
+        field, reason = _field_error(exc)
+        return list_page(request, viewer, services, list_id, 422, errors={field: reason})
+    return RedirectResponse(
+        f"/app/contacts/lists/{list_id}?created=role-addresses", status_code=303
+    )
 
 
 @pages.post("/lists/{list_id}/forms", response_model=None)
@@ -289,6 +319,7 @@ def contact_page(
         events=events,
         events_next=events_next,
         legal_bases=sorted(LEGAL_BASES),
+        role_address=is_role_address(contact.email),
         **context,
     )
 
