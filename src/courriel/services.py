@@ -66,6 +66,7 @@ from courriel.messages.relayed import RelayedMail
 from courriel.messages.service import TransactionalService
 from courriel.operations.backup.service import BackupService
 from courriel.operations.offboarding import Offboarding
+from courriel.policy.blocklists import BlocklistWatch
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -115,6 +116,7 @@ class Services:
     policy: PolicyService
     sender_domains: SenderDomainService
     content_checks: ContentChecks
+    blocklists: BlocklistWatch
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -245,6 +247,7 @@ class Services:
             policy=policy,
             sender_domains=sender_domains,
             content_checks=content_checks,
+            blocklists=BlocklistWatch(storage, settings, clock),
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,
@@ -303,6 +306,10 @@ class Services:
     def scheduler(self) -> Scheduler:
         """A scheduler owned by this process."""
         return Scheduler(self.storage, self.fanout, self.clock, owner=_owner("scheduler"))
+
+    def blocklist_owner(self) -> str:
+        """The lease owner name of this process's blocklist watch."""
+        return _owner("blocklists")
 
     def resolver(self) -> MxResolver:
         """Real DNS, or the sandbox internet's zone file in front of it."""

@@ -19,14 +19,22 @@ what MTA-STS and DANE look up (tests publish them)::
     "signed": ["google.test"]
 
 ``signed`` names the zones whose answers count as DNSSEC-validated.
+
+DNS blocklists (RFC 5782) are published as records too: the sandbox always
+holds the two empty zones `IP_BLOCKLIST` and `DOMAIN_BLOCKLIST` (their apex
+names make every name under them the sandbox's to answer, "not listed" by
+default), and `Sandbox.list_on_blocklist` adds an entry::
+
+    "2.0.0.127.bl.sandbox.test": {"A": ["127.0.0.2"], "TXT": ["listed: why"]}
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +44,12 @@ if TYPE_CHECKING:
     from courriel.sandbox.providers import Provider
 
 __all__ = [
+    "DOMAIN_BLOCKLIST",
+    "IP_BLOCKLIST",
     "MX_PREFERENCE",
     "Zone",
     "ZoneFileError",
+    "blocklist_name",
     "build_zone",
     "read_zone",
     "write_zone",
@@ -47,6 +58,14 @@ __all__ = [
 
 MX_PREFERENCE = 10
 """The preference of the single MX record each simulated domain has."""
+
+IP_BLOCKLIST = "bl.sandbox.test"
+"""The sandbox's DNS blocklist of IP addresses (queried as reversed octets + zone)."""
+
+DOMAIN_BLOCKLIST = "dbl.sandbox.test"
+"""The sandbox's domain blocklist (queried as domain + zone, RFC 5782 §2.3)."""
+
+Records = dict[str, dict[str, list[str]]]
 
 
 class ZoneFileError(ValueError):
@@ -59,6 +78,9 @@ class Zone:
 
     domains: dict[str, list[tuple[str, int]]]
     hosts: dict[str, tuple[str, int]]
+    # Other records (name → type → values) and the DNSSEC-signed zones.
+    records: Records = field(default_factory=dict)
+    signed: tuple[str, ...] = ()
 
     def mx(self, domain: str) -> list[tuple[str, int]]:
         """The MX records of ``domain``, most preferred first; [] if unknown."""
@@ -67,6 +89,22 @@ class Zone:
     def address(self, host: str) -> tuple[str, int] | None:
         """The (ip, port) to connect to for MX ``host``, if it is simulated."""
         return self.hosts.get(host.lower())
+
+
+def blocklist_name(subject: str, zone: str) -> str:
+    """The name to look `subject` up at in blocklist `zone` (RFC 5782 §2.1, §2.4).
+
+    An IPv4 address is its octets reversed (``192.0.2.1`` → ``1.2.0.192.zone``),
+    an IPv6 address its 32 nibbles reversed; anything else is a domain name,
+    looked up as ``domain.zone``.
+    """
+    try:
+        address = ipaddress.ip_address(subject)
+    except ValueError:
+        return f"{subject.lower().rstrip('.')}.{zone}"
+    # reverse_pointer is "1.2.0.192.in-addr.arpa" or "<nibbles>.ip6.arpa".
+    reversed_name = address.reverse_pointer.rsplit(".", 2)[0]
+    return f"{reversed_name}.{zone}"
 
 
 def zone_path(data_dir: Path) -> Path:
@@ -90,7 +128,10 @@ def build_zone(providers: Iterable[Provider], addresses: Mapping[str, tuple[str,
             if domain in domains:
                 raise ValueError(f"domain {domain!r} belongs to two providers")
             domains[domain] = [(provider.mx_host, MX_PREFERENCE)]
-    return Zone(domains=domains, hosts=hosts)
+    # The apexes of the empty blocklists: every name under them is ours to
+    # answer, so a lookup there says "not listed" instead of asking real DNS.
+    records: Records = {IP_BLOCKLIST: {}, DOMAIN_BLOCKLIST: {}}
+    return Zone(domains=domains, hosts=hosts, records=records)
 
 
 def write_zone(path: Path, zone: Zone) -> None:
@@ -100,10 +141,14 @@ def write_zone(path: Path, zone: Zone) -> None:
     temporary file in the same directory renamed over the old one means it
     sees either the old zone or the new one, never half of one.
     """
-    document = {
+    document: dict[str, Any] = {
         "domains": {d: [[host, pref] for host, pref in mx] for d, mx in zone.domains.items()},
         "hosts": {host: [ip, port] for host, (ip, port) in zone.hosts.items()},
     }
+    if zone.records:
+        document["records"] = zone.records
+    if zone.signed:
+        document["signed"] = list(zone.signed)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".zone-", suffix=".tmp", dir=path.parent)
     try:
@@ -135,7 +180,23 @@ def read_zone(path: Path) -> Zone:
         for domain, mx in raw_domains.items()
     }
     hosts = {str(host).lower(): _pair(addr, path) for host, addr in raw_hosts.items()}
-    return Zone(domains=domains, hosts=hosts)
+    records: Records = {}
+    for name, by_type in _object(document, "records", path).items():
+        if not isinstance(by_type, dict) or not all(
+            isinstance(values, list) and all(isinstance(v, str) for v in values)
+            for values in by_type.values()
+        ):
+            raise ZoneFileError(f"{path}: records of {name!r} must map a type to strings")
+        records[str(name).lower().rstrip(".")] = {str(t).upper(): v for t, v in by_type.items()}
+    signed = document.get("signed", [])
+    if not isinstance(signed, list):
+        raise ZoneFileError(f"{path}: 'signed' must be a list of zone names")
+    return Zone(
+        domains=domains,
+        hosts=hosts,
+        records=records,
+        signed=tuple(str(n).lower().rstrip(".") for n in signed),
+    )
 
 
 def _object(document: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

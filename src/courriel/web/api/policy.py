@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from courriel.policy.domains import sending_problem
 from courriel.policy.models import SenderDomain
 from courriel.policy.schemas import (
+    BlocklistListingOut,
     ChecklistOut,
     DomainIn,
     DomainOut,
@@ -32,7 +33,34 @@ def get_policy(services: ServicesDep, principal: PrincipalDep) -> PolicyOut:
         notify_email=status.notify_email,
         explanation=status.explanation,
         current=status.current,
+        blocklists=_listings(services, principal),
     )
+
+
+def _listings(services: Services, principal: PrincipalDep) -> list[BlocklistListingOut]:
+    return [
+        BlocklistListingOut(
+            kind=r.kind.value,
+            subject=r.subject,
+            zone=r.zone,
+            code=r.code,
+            reason=r.reason,
+            listed_at=r.listed_at,
+            checked_at=r.checked_at,
+        )
+        for r in services.blocklists.listings(principal)
+    ]
+
+
+@router.get("/policy/blocklists")
+def policy_blocklists(services: ServicesDep, principal: PrincipalDep) -> list[BlocklistListingOut]:
+    """The sending IPs and this tenant's sender domains now on a DNS blocklist.
+
+    Checked by the engine every `blocklist_interval_seconds`; a listing is
+    also announced as a `blocklist-listed` event (and webhook), its end as
+    `blocklist-cleared`.
+    """
+    return _listings(services, principal)
 
 
 @router.get("/policy/changes")
