@@ -67,6 +67,7 @@ from courriel.messages.service import TransactionalService
 from courriel.operations.backup.service import BackupService
 from courriel.operations.offboarding import Offboarding
 from courriel.policy.blocklists import BlocklistWatch
+from courriel.policy.bulksender import BulkSenderRules
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -117,6 +118,7 @@ class Services:
     sender_domains: SenderDomainService
     content_checks: ContentChecks
     blocklists: BlocklistWatch
+    bulk_sender: BulkSenderRules
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -248,6 +250,7 @@ class Services:
             sender_domains=sender_domains,
             content_checks=content_checks,
             blocklists=BlocklistWatch(storage, settings, clock),
+            bulk_sender=BulkSenderRules(storage, settings, clock, sender_domains),
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,

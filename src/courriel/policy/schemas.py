@@ -77,3 +77,17 @@ class DomainOut(BaseModel):
 class ChecklistOut(BaseModel):
     sendable: bool
     items: list[dict[str, Any]]
+
+
+class BulkSenderRuleOut(BaseModel):
+    """One bulk-sender rule (Gmail/Yahoo 2024, Microsoft 2025) for one sender domain."""
+
+    name: str = Field(
+        description=(
+            "spf, dkim, alignment, dmarc, one-click-unsubscribe, unsubscribes-honoured, "
+            "complaint-rate or reverse-dns."
+        )
+    )
+    status: str = Field(description="pass, fail or unknown (a lookup failed, nothing measured).")
+    reason: str
+    fix: str = Field(description="What to do when it does not pass; empty when it passes.")

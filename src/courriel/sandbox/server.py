@@ -132,6 +132,18 @@ class Sandbox:
         name = blocklist_name(subject, zone or _default_blocklist(subject))
         self._publish({n: rr for n, rr in self.zone.records.items() if n != name})
 
+    def publish(self, records: dict[str, dict[str, list[str]]]) -> None:
+        """Add (or replace) records of the zone: TXT, A, PTR… by name, then type.
+
+        What a sender domain publishes at its DNS host (SPF, DKIM, DMARC) or a
+        provider at its reverse zone (PTR), so the checks that read them run
+        against the sandbox. An entry with no types makes its name, and the
+        names under it, the sandbox's to answer (empty), not real DNS's.
+        """
+        self._publish(
+            {**self.zone.records, **{n.lower().rstrip("."): rr for n, rr in records.items()}}
+        )
+
     def _publish(self, records: dict[str, dict[str, list[str]]]) -> None:
         zone = self.zone
         self._zone = Zone(
