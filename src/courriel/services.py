@@ -33,6 +33,7 @@ from courriel.audience.retention import RetentionService
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.service import AudienceService
 from courriel.audience.signup import SignupService
+from courriel.audience.sunset_policy import SunsetService
 from courriel.audience.suppressions import SuppressionService
 from courriel.campaigns.abtest import AbTestService
 from courriel.campaigns.control import CampaignControl
@@ -119,6 +120,7 @@ class Services:
     content_checks: ContentChecks
     blocklists: BlocklistWatch
     bulk_sender: BulkSenderRules
+    sunset: SunsetService
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -155,7 +157,7 @@ class Services:
         dkim_keys = DkimKeyService(storage, clock, key)
         policy = PolicyService(storage, settings, clock, mailer)
         sender_domains = SenderDomainService(storage, settings, clock, dkim_keys)
-        content_checks = ContentChecks(storage)
+        content_checks = ContentChecks(storage, clock)
         branding = BrandingService(storage, clock, sender_domains.verified_names)
         campaigns = CampaignService(
             storage, clock, send_checks(policy, sender_domains, content_checks)
@@ -251,6 +253,7 @@ class Services:
             content_checks=content_checks,
             blocklists=BlocklistWatch(storage, settings, clock),
             bulk_sender=BulkSenderRules(storage, settings, clock, sender_domains),
+            sunset=SunsetService(storage, clock, SegmentService(storage, clock)),
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,

@@ -109,6 +109,10 @@ class MailingList(TenantBase):
     purpose_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Days a pending or unsubscribed contact's data is kept on this list (None: no limit).
     retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Sunset policy (audience/sunset.py): subscribers without an open or click
+    # in this many months are left out of marketing (None: off). Lists created
+    # through `create_list` start at 12; lists made before the policy keep None.
+    sunset_months: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

@@ -19,6 +19,13 @@ class ListIn(Input):
         default=None, description="Days pending/unsubscribed data is kept (none: no limit)"
     )
     tracking: bool = Field(default=True, description="Track opens and clicks of this list's mail")
+    sunset_months: Int64 | None = Field(
+        default=12,
+        description=(
+            "Sunset policy: leave out of marketing the subscribers without an open or click "
+            "in this many months (1 to 120); null: off"
+        ),
+    )
 
 
 class ListTrackingIn(Input):
@@ -38,6 +45,9 @@ class ListOut(BaseModel):
     retention_days: int | None
     created_at: dt.datetime
     tracking: bool = True
+    # Sunset policy: months without an open or click before marketing leaves a
+    # subscriber out (null: off). PUT /v1/lists/{id}/sunset changes it.
+    sunset_months: int | None = None
 
 
 class PropertyIn(Input):

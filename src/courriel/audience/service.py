@@ -33,6 +33,7 @@ from courriel.audience.retention import RetentionService
 from courriel.audience.search import ContactSearch, search_conditions
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.subscriptions import can_move, check_move
+from courriel.audience.sunset import DEFAULT_MONTHS, MAX_MONTHS
 from courriel.audience.suppressions import SuppressionService, erased_only
 from courriel.core.addresses import address_key, domain_of, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
@@ -145,8 +146,13 @@ class AudienceService:
         retention_days: int | None = None,
         *,
         tracking: bool = True,
+        sunset_months: int | None = DEFAULT_MONTHS,
     ) -> MailingList:
-        """Create a list; its purpose text is what people are shown when they subscribe."""
+        """Create a list; its purpose text is what people are shown when they subscribe.
+
+        The sunset policy is on at `DEFAULT_MONTHS` unless asked otherwise
+        (audience/sunset.py says why).
+        """
         principal.require(Capability.LISTS_WRITE)
         if principal.lists is not None:
             # Its new list would be outside the user's own lists at once.
@@ -156,6 +162,10 @@ class AudienceService:
             raise InvalidInputError("name", "must not be empty")
         if retention_days is not None and not 1 <= retention_days <= 36_500:
             raise InvalidInputError("retention_days", "must be between 1 and 36500 days")
+        if sunset_months is not None and not 1 <= sunset_months <= MAX_MONTHS:
+            raise InvalidInputError(
+                "sunset_months", f"must be between 1 and {MAX_MONTHS} months, or null (off)"
+            )
         mailing_list = MailingList(
             id=new_id("lst"),
             name=clean,
@@ -164,6 +174,7 @@ class AudienceService:
             double_opt_in=double_opt_in,
             retention_days=retention_days,
             tracking=tracking,
+            sunset_months=sunset_months,
             created_at=self._clock.now(),
         )
         with transaction(self._storage.tenant(principal.tenant_id)) as session:

@@ -17,8 +17,11 @@ from sqlalchemy import select
 
 from courriel.campaigns.access import require_campaign
 from courriel.campaigns.models import Campaign, MailClass
+from courriel.campaigns.plan import CampaignPlan
+from courriel.campaigns.resolution import left_out_by_sunset
 from courriel.content.models import Template, TemplateVersion
 from courriel.content.variables import has_unsubscribe_link
+from courriel.core.clock import Clock, SystemClock
 from courriel.core.db import get_or_not_found
 from courriel.core.errors import InvalidInputError, NotFoundError
 from courriel.core.principal import Capability, Principal
@@ -104,6 +107,40 @@ class Checklist:
             "sendable": not self.blocking,
             "items": [asdict(i) for i in self.items],
         }
+
+
+def sunset_item(session: Any, campaign: Campaign, clock: Clock) -> Item | None:
+    """How many contacts the lists' sunset policy leaves out of a marketing campaign.
+
+    Advice, never blocking: leaving them out is the safe default, and the
+    plan's `include_sunset` brings them back for a re-engagement campaign.
+    """
+    if campaign.mail_class is not MailClass.MARKETING:
+        return None
+    plan = session.get(CampaignPlan, campaign.id)
+    left_out = left_out_by_sunset(session, campaign, plan, clock)
+    included = plan is not None and plan.include_sunset
+    if included:
+        detail = (
+            f"{left_out} contacts without an open or click in their list's sunset period are "
+            "included (this campaign overrides the sunset policy)"
+        )
+    else:
+        detail = (
+            f"{left_out} contacts are left out by the sunset policy (no open or click in their "
+            "list's sunset period); include them only in a re-engagement campaign"
+        )
+    return Item(
+        "sunset",
+        passed=not included or left_out == 0,
+        severity=Severity.WARNING,
+        detail=detail,
+        data={
+            "left_out_by_sunset": 0 if included else left_out,
+            "sunset_contacts": left_out,
+            "include_sunset": included,
+        },
+    )
 
 
 class _Html(HTMLParser):
@@ -254,8 +291,9 @@ def _spam_item(subject: str, body: str) -> Item:
 class ContentChecks:
     """The content checklist of the principal's campaigns."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, clock: Clock | None = None) -> None:
         self._storage = storage
+        self._clock = clock or SystemClock()
 
     def checklist(self, principal: Principal, campaign_id: str) -> Checklist:
         """The checklist of one campaign."""
@@ -264,8 +302,10 @@ class ContentChecks:
             campaign = get_or_not_found(session, Campaign, campaign_id, "campaign")
             require_campaign(session, principal, campaign_id)
             version = session.get(TemplateVersion, campaign.template_version_id)
+            sunset = sunset_item(session, campaign, self._clock)
         assert version is not None
-        return check_content(version, campaign)
+        checklist = check_content(version, campaign)
+        return Checklist([*checklist.items, sunset]) if sunset else checklist
 
     def template_checklist(
         self,

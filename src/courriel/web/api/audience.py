@@ -57,6 +57,7 @@ def create_list(body: ListIn, services: ServicesDep, principal: PrincipalDep) ->
         body.double_opt_in,
         body.retention_days,
         tracking=body.tracking,
+        sunset_months=body.sunset_months,
     )
     return ListOut.model_validate(created, from_attributes=True)
 

@@ -17,9 +17,12 @@ from courriel.policy.schemas import (
     PolicyOut,
     RecordOut,
 )
+from courriel.web.api.sunset import router as sunset_router
 from courriel.web.deps import PrincipalDep, Services, ServicesDep
 
 router = APIRouter(tags=["policy"])
+# The sunset policy (audience) is deliverability too; served beside the policy.
+router.include_router(sunset_router)
 
 
 @router.get("/policy")

@@ -66,6 +66,7 @@ CHECKS = {
     "spammy_phrases": N_("Spam-like phrases"),
     "links": N_("Links"),
     "subject_length": N_("Subject length"),
+    "sunset": N_("Left out by sunset"),
 }
 
 
