@@ -40,6 +40,10 @@ class ZoneDns:
             found = self._table.records(name, rdtype)
             if found is not None:
                 return [v.rstrip(".") if rdtype in ("PTR", "CNAME") else v for v in found[0]]
+            if name.lower().rstrip(".").endswith(".test"):
+                # RFC 6761 §6.2: no real name server answers for .test; asking
+                # one would only wait for its timeout.
+                return []
         try:
             answer = self._resolver.resolve(name, rdtype)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):

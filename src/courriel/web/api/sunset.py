@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from courriel.audience.sunset import MAX_MONTHS
 from courriel.core.schemas import Input
 from courriel.web.deps import PrincipalDep, ServicesDep
 
@@ -13,10 +14,12 @@ router = APIRouter(tags=["audience"])
 
 class SunsetIn(Input):
     sunset_months: int | None = Field(
+        ge=1,
+        le=MAX_MONTHS,
         description=(
             "Leave out of marketing the subscribers without an open or click in this many "
             "months (1 to 120; a month is 30 days); null turns the policy off for the list."
-        )
+        ),
     )
 
 
