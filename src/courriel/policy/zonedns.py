@@ -44,6 +44,9 @@ class ZoneDns:
                 # RFC 6761 §6.2: no real name server answers for .test; asking
                 # one would only wait for its timeout.
                 return []
+        return self._ask_dns(name, rdtype)
+
+    def _ask_dns(self, name: str, rdtype: str) -> list[str] | None:
         try:
             answer = self._resolver.resolve(name, rdtype)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
