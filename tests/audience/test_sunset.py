@@ -21,6 +21,7 @@ from courriel.events.models import EventType
 from courriel.events.recorder import NewEvent, record_events
 from courriel.services import Services
 from tests.support.databases import Templates, build_services
+from tests.support.people import PASSWORD, make_user, post_form, sign_in
 from tests.support.seeds.campaigns import make_campaign, recipients, seed_list
 from tests.support.tenants import TenantAccess
 
@@ -197,3 +198,36 @@ def test_no_re_engagement_segment_when_the_policy_is_off(
     services.sunset.set_months(tenant_a.operator, news, None)
     with pytest.raises(InvalidInputError, match="sunset policy of this list is off"):
         services.sunset.reengagement_segment(tenant_a.operator, news)
+
+
+def test_the_list_page_shows_and_changes_the_policy(
+    services: Services,
+    tenant_a: TenantAccess,
+    tenant_b: TenantAccess,
+    news: str,
+    client: TestClient,
+) -> None:
+    make_user(services, tenant_a, email="ana@example.test")
+    assert sign_in(client, "ana@example.test", PASSWORD).status_code == 303
+    assert f"/app/contacts/lists/{news}/sunset" in client.get(f"/app/contacts/lists/{news}").text
+    page = f"/app/contacts/lists/{news}/sunset"
+    assert f'data-sunset="{len(SUNSET)}"' in client.get(page).text
+
+    refused = post_form(client, page, page, months="a year")
+    assert refused.status_code == 422
+    assert "whole number of months" in refused.text
+    refused = post_form(client, page, page, months="0")
+    assert refused.status_code == 422
+    assert "between 1 and 120" in refused.text
+    assert services.sunset.summary(tenant_a.operator, news).months == 12
+
+    made = post_form(client, page, f"{page}/re-engagement")
+    assert made.status_code == 303
+    assert made.headers["location"].startswith("/app/segments/seg_")
+    assert post_form(client, page, page, months="").status_code == 303
+    assert services.sunset.summary(tenant_a.operator, news).months is None
+
+    other = TestClient(client.app, base_url=str(client.base_url))
+    make_user(services, tenant_b, email="bob@example.test")
+    assert sign_in(other, "bob@example.test", PASSWORD).status_code == 303
+    assert other.get(page, headers={"accept": "text/html"}).status_code == 404
