@@ -35,6 +35,7 @@ from courriel.audience.retention import RetentionService
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.service import AudienceService
 from courriel.audience.signup import SignupService
+from courriel.audience.sunset_policy import SunsetService
 from courriel.audience.suppressions import SuppressionService
 from courriel.campaigns.abtest import AbTestService
 from courriel.campaigns.control import CampaignControl
@@ -68,6 +69,8 @@ from courriel.messages.relayed import RelayedMail
 from courriel.messages.service import TransactionalService
 from courriel.operations.backup.service import BackupService
 from courriel.operations.offboarding import Offboarding
+from courriel.policy.blocklists import BlocklistWatch
+from courriel.policy.bulksender import BulkSenderRules
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -124,6 +127,9 @@ class Services:
     link_check_preferences: LinkCheckPreferences
     spamassassin: SpamAssassin
     hygiene: ListHygiene
+    blocklists: BlocklistWatch
+    bulk_sender: BulkSenderRules
+    sunset: SunsetService
     governance: Governance
     repermissions: Repermissions
     privacy_rights: DataSubjectRights
@@ -179,6 +185,7 @@ class Services:
         link_check_preferences = LinkCheckPreferences(storage, settings, clock, audit)
         content_checks = ContentChecks(
             storage,
+            clock,
             link_checker,
             link_check_preferences,
             templates=templates,
@@ -279,6 +286,9 @@ class Services:
             link_check_preferences=link_check_preferences,
             spamassassin=spamassassin,
             hygiene=hygiene,
+            blocklists=BlocklistWatch(storage, settings, clock),
+            bulk_sender=BulkSenderRules(storage, settings, clock, sender_domains),
+            sunset=SunsetService(storage, clock, SegmentService(storage, clock)),
             governance=Governance(storage, clock),
             repermissions=Repermissions(
                 storage,
@@ -339,6 +349,10 @@ class Services:
     def scheduler(self) -> Scheduler:
         """A scheduler owned by this process."""
         return Scheduler(self.storage, self.fanout, self.clock, owner=_owner("scheduler"))
+
+    def blocklist_owner(self) -> str:
+        """The lease owner name of this process's blocklist watch."""
+        return _owner("blocklists")
 
     def resolver(self) -> MxResolver:
         """Real DNS, or the sandbox internet's zone file in front of it."""

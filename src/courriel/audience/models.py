@@ -121,6 +121,10 @@ class MailingList(TenantBase):
     role_addresses: Mapped[RoleAddresses] = mapped_column(
         str_enum(RoleAddresses), default=RoleAddresses.FLAG, server_default="flag"
     )
+    # Sunset policy (audience/sunset.py): subscribers without an open or click
+    # in this many months are left out of marketing (None: off). Lists created
+    # through `create_list` start at 12; lists made before the policy keep None.
+    sunset_months: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 

@@ -27,6 +27,13 @@ class ListIn(Input):
             "flag (taken, shown as role addresses) or refuse"
         ),
     )
+    sunset_months: Int64 | None = Field(
+        default=12,
+        description=(
+            "Sunset policy: leave out of marketing the subscribers without an open or click "
+            "in this many months (1 to 120); null: off"
+        ),
+    )
 
 
 class ListTrackingIn(Input):
@@ -53,6 +60,9 @@ class ListOut(BaseModel):
     created_at: dt.datetime
     tracking: bool = True
     role_addresses: str = "flag"
+    # Sunset policy: months without an open or click before marketing leaves a
+    # subscriber out (null: off). PUT /v1/lists/{id}/sunset changes it.
+    sunset_months: int | None = None
 
 
 class PropertyIn(Input):

@@ -34,6 +34,7 @@ from courriel.audience.retention import RetentionService
 from courriel.audience.search import ContactSearch, search_conditions
 from courriel.audience.segments.service import SegmentService
 from courriel.audience.subscriptions import can_move, check_move
+from courriel.audience.sunset import DEFAULT_MONTHS, MAX_MONTHS
 from courriel.audience.suppressions import SuppressionService, erased_only
 from courriel.core.addresses import address_key, domain_of, normalize_address, tenant_address_hash
 from courriel.core.audit import record_entry
@@ -147,8 +148,13 @@ class AudienceService:
         *,
         tracking: bool = True,
         role_addresses: str = RoleAddresses.FLAG,
+        sunset_months: int | None = DEFAULT_MONTHS,
     ) -> MailingList:
-        """Create a list; its purpose text is what people are shown when they subscribe."""
+        """Create a list; its purpose text is what people are shown when they subscribe.
+
+        The sunset policy is on at `DEFAULT_MONTHS` unless asked otherwise
+        (audience/sunset.py says why).
+        """
         principal.require(Capability.LISTS_WRITE)
         if principal.lists is not None:
             # Its new list would be outside the user's own lists at once.
@@ -159,6 +165,10 @@ class AudienceService:
         if retention_days is not None and not 1 <= retention_days <= 36_500:
             raise InvalidInputError("retention_days", "must be between 1 and 36500 days")
         roles = _role_rule(role_addresses)
+        if sunset_months is not None and not 1 <= sunset_months <= MAX_MONTHS:
+            raise InvalidInputError(
+                "sunset_months", f"must be between 1 and {MAX_MONTHS} months, or null (off)"
+            )
         mailing_list = MailingList(
             id=new_id("lst"),
             name=clean,
@@ -168,6 +178,7 @@ class AudienceService:
             retention_days=retention_days,
             tracking=tracking,
             role_addresses=roles,
+            sunset_months=sunset_months,
             created_at=self._clock.now(),
         )
         with transaction(self._storage.tenant(principal.tenant_id)) as session:

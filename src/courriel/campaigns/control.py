@@ -110,8 +110,10 @@ class CampaignControl:
         *,
         segment_id: str | None = None,
         rate_per_hour: int | None = None,
+        include_sunset: bool = False,
     ) -> CampaignPlan:
-        """Set the segment and the hourly rate cap of a campaign not yet sending."""
+        """Set the segment, the hourly rate cap and whether the lists' sunset contacts are
+        included (a re-engagement campaign) of a campaign not yet sending."""
         principal.require(Capability.CAMPAIGNS_WRITE)
         if rate_per_hour is not None and not 1 <= rate_per_hour <= 10_000_000:
             raise InvalidInputError("rate_per_hour", "must be between 1 and 10000000")
@@ -122,6 +124,7 @@ class CampaignControl:
             plan = plan_of(session, campaign.id)
             plan.segment_id = segment_id
             plan.rate_per_hour = rate_per_hour
+            plan.include_sunset = include_sunset
             session.flush()
             session.expunge(plan)
         return plan

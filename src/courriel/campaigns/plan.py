@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from courriel.core.db import TenantBase, UTCDateTime
@@ -32,6 +32,9 @@ class CampaignPlan(TenantBase):
     default_timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # At most this many messages of the campaign enter the spool per hour.
     rate_per_hour: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Send to the lists' sunset contacts too (audience/sunset.py): the
+    # override a re-engagement campaign uses.
+    include_sunset: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # A/B/n tests (campaigns/abtest.py): a variant takes only contacts whose id
     # starts with one of these two-character buckets; the rest excludes them all.
     id_buckets: Mapped[list[str] | None] = mapped_column(JSON, default=None)

@@ -4,7 +4,9 @@ A contact is in the audience of a marketing campaign when it is `subscribed`
 (so not pending double opt-in, unsubscribed, bounced, complained or
 suppressed) on one of the campaign's lists, its consent on that list was not
 withdrawn or expired since it was last given, and it matches the campaign's
-segment if there is one. Transactional mail needs no marketing consent, but a
+segment if there is one, and is not left out by the sunset policy of that
+list (no open or click in its `sunset_months`, audience/sunset.py) unless
+the campaign's plan includes sunset contacts. Transactional mail needs no marketing consent, but a
 contact whose address bounced, complained or was suppressed is never in it.
 (Addresses on the suppression list are dropped again when each message is
 composed, since that list holds keyed hashes only; for transactional mail an
@@ -36,6 +38,7 @@ from courriel.audience.models import (
     SubscriptionStatus,
 )
 from courriel.audience.segments.service import segment_condition
+from courriel.audience.sunset import list_months, sunset_on_lists
 from courriel.campaigns.models import (
     Campaign,
     CampaignList,
@@ -77,9 +80,18 @@ def _consent_ended(subscription: Any) -> ColumnElement[bool]:
 
 
 def eligible(
-    session: Session, campaign: Campaign, plan: CampaignPlan | None, clock: Clock
+    session: Session,
+    campaign: Campaign,
+    plan: CampaignPlan | None,
+    clock: Clock,
+    *,
+    sunset: bool | None = None,
 ) -> ColumnElement[bool]:
-    """The condition on `Contact` of being in the campaign's audience."""
+    """The condition on `Contact` of being in the campaign's audience.
+
+    `sunset` says whether the lists' sunset policy leaves contacts out (None:
+    as the plan says, which is yes unless it includes them).
+    """
     sub = aliased(Subscription)
     lists = select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id)
     if campaign.mail_class is MailClass.MARKETING:
@@ -89,6 +101,11 @@ def eligible(
             sub.status == SubscriptionStatus.SUBSCRIBED,
             ~_consent_ended(sub),
         )
+        if sunset is None:
+            sunset = plan is None or not plan.include_sunset
+        months = list_months(session, lists) if sunset else {}
+        if months:
+            on_list = on_list.where(~sunset_on_lists(sub, months, clock.now()))
     else:
         on_list = exists().where(
             sub.contact_id == Contact.id,
@@ -107,6 +124,22 @@ def eligible(
         if segment is not None:
             condition = and_(condition, segment_condition(session, segment.expression, clock))
     return condition
+
+
+def left_out_by_sunset(
+    session: Session, campaign: Campaign, plan: CampaignPlan | None, clock: Clock
+) -> int:
+    """How many contacts of the audience the lists' sunset policy leaves out.
+
+    Counted whether or not the plan includes them, so the campaign check can
+    say what the override adds; 0 for transactional mail.
+    """
+    if campaign.mail_class is not MailClass.MARKETING:
+        return 0
+    count = select(func.count()).select_from(Contact)
+    everyone = session.scalar(count.where(eligible(session, campaign, plan, clock, sunset=False)))
+    kept = session.scalar(count.where(eligible(session, campaign, plan, clock, sunset=True)))
+    return int(everyone or 0) - int(kept or 0)
 
 
 def bucket_of(contact_id: Any) -> Any:

@@ -65,6 +65,13 @@ class CampaignEditIn(Input):
 class PlanIn(Input):
     segment_id: str | None = Field(default=None, max_length=40)
     rate_per_hour: Int64 | None = None
+    include_sunset: bool = Field(
+        default=False,
+        description=(
+            "Send to the lists' sunset contacts too (no open or click in the list's "
+            "sunset_months): for a re-engagement campaign."
+        ),
+    )
 
 
 class PlanOut(BaseModel):
@@ -74,6 +81,7 @@ class PlanOut(BaseModel):
     local_time: str | None
     default_timezone: str
     rate_per_hour: int | None
+    include_sunset: bool = False
 
 
 class ScheduleIn(Input):

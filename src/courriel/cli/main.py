@@ -16,6 +16,7 @@ from rich.table import Table
 from courriel.cli.audience import contacts_app, segments_app
 from courriel.cli.backup import backup_app
 from courriel.cli.campaigns import campaigns_app
+from courriel.cli.deliverability import register_deliverability
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.governance import audit_app
 from courriel.cli.hygiene import hygiene_app
@@ -56,6 +57,7 @@ app.add_typer(backup_app, name="backup")
 app.add_typer(roles_app, name="roles")
 app.add_typer(users_app, name="users")
 app.add_typer(hygiene_app, name="hygiene")
+register_deliverability()
 
 console = Console()
 err = Console(stderr=True)

@@ -528,6 +528,36 @@ class Settings(BaseSettings):
             "system resolver."
         ),
     )
+    sending_ips: list[str] = Field(
+        default=[],
+        description=(
+            "Public addresses the delivery engine sends from (IPv4 or IPv6): what the "
+            "blocklist watch and the bulk-sender rules (SPF, reverse DNS) check. Empty: "
+            "no IP is watched (IP pools, when configured, add theirs)."
+        ),
+    )
+    blocklist_ip_zones: list[str] = Field(
+        default=[],
+        description=(
+            "DNS blocklist zones the sending IPs are looked up in, as "
+            "`<reversed octets>.<zone>` (RFC 5782), e.g. `zen.spamhaus.org`. Empty: none."
+        ),
+    )
+    blocklist_domain_zones: list[str] = Field(
+        default=[],
+        description=(
+            "Domain blocklist zones the tenants' sender domains are looked up in, as "
+            "`<domain>.<zone>` (RFC 5782 §2.3), e.g. `dbl.spamhaus.org`. Empty: none."
+        ),
+    )
+    blocklist_interval_seconds: float = Field(
+        default=3600.0,
+        ge=60,
+        description=(
+            "How often the engine looks the sending IPs and sender domains up in the "
+            "blocklist zones (one engine at a time, under a lease)."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records."
     )
@@ -611,6 +641,29 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{value!r} is not a network (CIDR) or address") from None
         return [v.strip() for v in values]
+
+    @field_validator("sending_ips")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        # A typo would watch an address no one sends from, and say all is well.
+        for value in values:
+            try:
+                ipaddress.ip_address(value.strip())
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return [str(ipaddress.ip_address(v.strip())) for v in values]
+
+    @field_validator("blocklist_ip_zones", "blocklist_domain_zones")
+    @classmethod
+    def _zones(cls, values: list[str]) -> list[str]:
+        zones = [v.strip().lower().rstrip(".") for v in values]
+        for zone in zones:
+            labels = zone.split(".")
+            if len(labels) < 2 or not all(
+                label and label.replace("-", "").replace("_", "").isalnum() for label in labels
+            ):
+                raise ValueError(f"{zone!r} is not a DNS zone name such as zen.spamhaus.org")
+        return zones
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

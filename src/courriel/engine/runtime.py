@@ -130,6 +130,7 @@ async def _run_engine(services: Services, stop: asyncio.Event) -> None:
         run_offboarding(services, stop),
         run_relay(services, stop, enabled=services.settings.relay_enabled),
         run_audit_anchor(services, stop),
+        run_blocklists(services, stop),
     )
 
 
@@ -189,6 +190,31 @@ async def run_audit_anchor(services: Services, stop: asyncio.Event) -> None:
             log.exception("audit anchoring failed; retrying")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), services.settings.audit_anchor_seconds)
+
+
+async def run_blocklists(services: Services, stop: asyncio.Event) -> None:
+    """Look the sending IPs and sender domains up in the blocklist zones until `stop`.
+
+    Several engines may run this loop: the watch runs only under the
+    `blocklists` lease (policy/periodic.py), so the zones are asked once per
+    `blocklist_interval_seconds`, not once per engine.
+    """
+    settings = services.settings
+    if not (settings.blocklist_ip_zones or settings.blocklist_domain_zones):
+        return
+    owner = services.blocklist_owner()
+    # Waking more often than the interval lets another engine's run be
+    # taken over soon after its lease ends.
+    pause = min(settings.blocklist_interval_seconds, 60.0)
+    while not stop.is_set():
+        try:
+            done = await asyncio.to_thread(services.blocklists.run_due, owner)
+            if done is not None and (done.listed or done.cleared):
+                log.warning("blocklists: %d new listings, %d cleared", done.listed, done.cleared)
+        except Exception:
+            log.exception("blocklist watch failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
 
 
 async def run_policy(services: Services, stop: asyncio.Event) -> None:

@@ -31,6 +31,10 @@ class EventType(enum.StrEnum):
     SPAM_TRAP_HIT = "spam-trap-hit"
     # The tenant's sending-policy state changed (policy/); no message.
     POLICY_CHANGED = "policy-changed"
+    # A sending IP or sender domain of the tenant appeared on, or left, a DNS
+    # blocklist (policy/blocklists.py); no message.
+    BLOCKLIST_LISTED = "blocklist-listed"
+    BLOCKLIST_CLEARED = "blocklist-cleared"
 
 
 class Event(TenantBase):

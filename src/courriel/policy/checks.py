@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import ipaddress
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from courriel.campaigns.access import require_campaign
 from courriel.campaigns.models import Campaign, MailClass
+from courriel.campaigns.plan import CampaignPlan
+from courriel.campaigns.resolution import left_out_by_sunset
 from courriel.content.models import Template, TemplateVersion
 from courriel.content.service import TemplateService
 from courriel.content.variables import has_unsubscribe_link
+from courriel.core.clock import Clock, SystemClock
 from courriel.core.db import get_or_not_found
 from courriel.core.errors import CourrielError, InvalidInputError, NotFoundError
 from courriel.core.principal import Capability, Principal
@@ -80,6 +84,40 @@ SPAM_WARNING = 2.5
 # The From of a template scored before any campaign gives it one.
 SAMPLE_SENDER = "sender@example.com"
 SPAM_BLOCKING = 6.0
+
+
+def sunset_item(session: Any, campaign: Campaign, clock: Clock) -> Item | None:
+    """How many contacts the lists' sunset policy leaves out of a marketing campaign.
+
+    Advice, never blocking: leaving them out is the safe default, and the
+    plan's `include_sunset` brings them back for a re-engagement campaign.
+    """
+    if campaign.mail_class is not MailClass.MARKETING:
+        return None
+    plan = session.get(CampaignPlan, campaign.id)
+    left_out = left_out_by_sunset(session, campaign, plan, clock)
+    included = plan is not None and plan.include_sunset
+    if included:
+        detail = (
+            f"{left_out} contacts without an open or click in their list's sunset period are "
+            "included (this campaign overrides the sunset policy)"
+        )
+    else:
+        detail = (
+            f"{left_out} contacts are left out by the sunset policy (no open or click in their "
+            "list's sunset period); include them only in a re-engagement campaign"
+        )
+    return Item(
+        "sunset",
+        passed=not included or left_out == 0,
+        severity=Severity.WARNING,
+        detail=detail,
+        data={
+            "left_out_by_sunset": 0 if included else left_out,
+            "sunset_contacts": left_out,
+            "include_sunset": included,
+        },
+    )
 
 
 class _Html(HTMLParser):
@@ -228,6 +266,10 @@ def _spam_item(subject: str, body: str) -> Item:
     )
 
 
+def _with(checklist: Checklist, item: Item | None) -> Checklist:
+    return Checklist([*checklist.items, item]) if item else checklist
+
+
 def link_items(reports: list[LinkReport]) -> list[Item]:
     """The link check's items: blocking problems (one line per link), cross-domain redirects."""
     refused = [r for r in reports if r.blocking]
@@ -262,6 +304,7 @@ class ContentChecks:
     def __init__(
         self,
         storage: Storage,
+        clock: Clock | None = None,
         links: LinkChecker | None = None,
         preferences: LinkCheckPreferences | None = None,
         *,
@@ -269,6 +312,7 @@ class ContentChecks:
         scorer: SpamScorer | None = None,
     ) -> None:
         self._storage = storage
+        self._clock = clock or SystemClock()
         self._links = links
         self._preferences = preferences
         self._templates = templates
@@ -331,10 +375,11 @@ class ContentChecks:
             campaign = get_or_not_found(session, Campaign, campaign_id, "campaign")
             require_campaign(session, principal, campaign_id)
             version = session.get(TemplateVersion, campaign.template_version_id)
+            sunset = sunset_item(session, campaign, self._clock)
         assert version is not None
         scored = self._scored(
             principal,
-            check_content(version, campaign),
+            _with(check_content(version, campaign), sunset),
             version,
             (campaign.from_name, campaign.from_email),
             marketing=campaign.mail_class is MailClass.MARKETING,

@@ -93,3 +93,52 @@ class SenderDomain(ControlBase):
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ListingKind(enum.StrEnum):
+    """What a blocklist names: one of our sending IPs, or a tenant's sender domain."""
+
+    IP = "ip"
+    DOMAIN = "domain"
+
+
+class BlocklistListing(ControlBase):
+    """An IP or domain found on a DNS blocklist zone; `cleared_at` set once it is off.
+
+    One row per (subject, zone): a delisting sets `cleared_at`, a relisting
+    starts it again with a new `listed_at`. It is a fact about the world, not
+    about one tenant: a sending IP concerns every tenant, a domain the tenants
+    that send from it.
+    """
+
+    __tablename__ = "blocklist_listings"
+    __table_args__ = (UniqueConstraint("kind", "subject", "zone"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[ListingKind] = mapped_column(str_enum(ListingKind))
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    zone: Mapped[str] = mapped_column(String(255))
+    # The A answer (127.0.0.x, RFC 5782 §2.1): some lists say why by the code.
+    code: Mapped[str] = mapped_column(String(45), default="")
+    # The TXT answer, when the list publishes one (often a removal URL).
+    reason: Mapped[str] = mapped_column(Text, default="")
+    listed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class PeriodicRun(ControlBase):
+    """A periodic job that runs once across all engines: whoever holds the lease runs it.
+
+    The same lease as the scheduler's fan-out jobs: claimed when due and not
+    leased (FOR UPDATE SKIP LOCKED on PostgreSQL), so of several engines one
+    runs it, and a crashed engine's run is taken over when its lease ends.
+    """
+
+    __tablename__ = "periodic_runs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(120), default=None)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -10,6 +10,18 @@ from pydantic import BaseModel, Field
 from courriel.core.schemas import Input
 
 
+class BlocklistListingOut(BaseModel):
+    """A sending IP or sender domain currently on a DNS blocklist: a warning."""
+
+    kind: str = Field(description="`ip` (a shared sending IP) or `domain` (a sender domain).")
+    subject: str
+    zone: str = Field(description="The blocklist zone that lists it.")
+    code: str = Field(description="The A answer, 127.0.0.x (RFC 5782 §2.1).")
+    reason: str = Field(description="The list's TXT answer, often a removal URL; may be empty.")
+    listed_at: dt.datetime
+    checked_at: dt.datetime
+
+
 class PolicyOut(BaseModel):
     state: str
     since: dt.datetime | None
@@ -20,6 +32,8 @@ class PolicyOut(BaseModel):
     explanation: dict[str, Any]
     # The same, measured now.
     current: dict[str, Any]
+    # Current blocklist listings of the sending IPs and this tenant's domains.
+    blocklists: list[BlocklistListingOut] = []
 
 
 class PolicyChangeOut(BaseModel):
@@ -80,3 +94,17 @@ class LinkCheckOut(BaseModel):
     # Checked whatever the tenant chose: the installation's settings.
     required_campaigns: bool
     required_messages: bool
+
+
+class BulkSenderRuleOut(BaseModel):
+    """One bulk-sender rule (Gmail/Yahoo 2024, Microsoft 2025) for one sender domain."""
+
+    name: str = Field(
+        description=(
+            "spf, dkim, alignment, dmarc, one-click-unsubscribe, unsubscribes-honoured, "
+            "complaint-rate or reverse-dns."
+        )
+    )
+    status: str = Field(description="pass, fail or unknown (a lookup failed, nothing measured).")
+    reason: str
+    fix: str = Field(description="What to do when it does not pass; empty when it passes.")

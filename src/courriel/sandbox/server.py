@@ -9,6 +9,7 @@ policy those servers apply lives in ``handler`` and ``behaviour``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import ssl
 import weakref
@@ -28,7 +29,15 @@ from courriel.sandbox.providers import DEFAULT_PROVIDERS, Provider
 from courriel.sandbox.recipients import SimulatedRecipients
 from courriel.sandbox.store import MailStore, store_path
 from courriel.sandbox.web import WebHosts, blocklist_records
-from courriel.sandbox.zone import Zone, build_zone, write_zone, zone_path
+from courriel.sandbox.zone import (
+    DOMAIN_BLOCKLIST,
+    IP_BLOCKLIST,
+    Zone,
+    blocklist_name,
+    build_zone,
+    write_zone,
+    zone_path,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -103,6 +112,47 @@ class Sandbox:
         if self._zone is None:
             raise RuntimeError("the sandbox is not running")
         return self._zone
+
+    def list_on_blocklist(
+        self,
+        subject: str,
+        reason: str = "listed by the sandbox blocklist",
+        *,
+        zone: str | None = None,
+        code: str = "127.0.0.2",
+    ) -> None:
+        """List an IP address or a domain on a blocklist zone of the sandbox.
+
+        The zone defaults to `IP_BLOCKLIST` for an address, `DOMAIN_BLOCKLIST`
+        for a domain. As a real DNSBL does (RFC 5782 §2.1), the entry answers
+        A with a 127.0.0.x code and TXT with the reason.
+        """
+        name = blocklist_name(subject, zone or _default_blocklist(subject))
+        self._publish({**self.zone.records, name: {"A": [code], "TXT": [reason]}})
+
+    def delist(self, subject: str, *, zone: str | None = None) -> None:
+        """Take `subject` off a sandbox blocklist zone (no entry: not listed)."""
+        name = blocklist_name(subject, zone or _default_blocklist(subject))
+        self._publish({n: rr for n, rr in self.zone.records.items() if n != name})
+
+    def publish(self, records: dict[str, dict[str, list[str]]]) -> None:
+        """Add (or replace) records of the zone: TXT, A, PTR… by name, then type.
+
+        What a sender domain publishes at its DNS host (SPF, DKIM, DMARC) or a
+        provider at its reverse zone (PTR), so the checks that read them run
+        against the sandbox. An entry with no types makes its name, and the
+        names under it, the sandbox's to answer (empty), not real DNS's.
+        """
+        self._publish(
+            {**self.zone.records, **{n.lower().rstrip("."): rr for n, rr in records.items()}}
+        )
+
+    def _publish(self, records: dict[str, dict[str, list[str]]]) -> None:
+        zone = self.zone
+        self._zone = Zone(
+            domains=zone.domains, hosts=zone.hosts, records=records, signed=zone.signed
+        )
+        write_zone(self.zone_file, self._zone)
 
     async def start(self) -> Zone:
         """Bind every provider's server, then publish the zone file."""
@@ -285,3 +335,11 @@ def run_sandbox(
             data_dir, host, base_port, providers, on_ready, store_bodies=store_bodies
         )
     )
+
+
+def _default_blocklist(subject: str) -> str:
+    try:
+        ipaddress.ip_address(subject)
+    except ValueError:
+        return DOMAIN_BLOCKLIST
+    return IP_BLOCKLIST

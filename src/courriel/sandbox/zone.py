@@ -39,10 +39,18 @@ accepts no mail), or ``[]``, no MX records: mail then goes to the domain's
 own address (RFC 5321 §5.1) if ``records`` gives it an ``A`` or ``AAAA``,
 and the domain has no mail at all otherwise. List hygiene reads the same
 file to refuse such domains at import and sign-up.
+
+DNS blocklists (RFC 5782) are published as records too: the sandbox always
+holds the two empty zones `IP_BLOCKLIST` and `DOMAIN_BLOCKLIST` (their apex
+names make every name under them the sandbox's to answer, "not listed" by
+default), and `Sandbox.list_on_blocklist` adds an entry::
+
+    "2.0.0.127.bl.sandbox.test": {"A": ["127.0.0.2"], "TXT": ["listed: why"]}
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tempfile
@@ -56,9 +64,12 @@ if TYPE_CHECKING:
     from courriel.sandbox.providers import Provider
 
 __all__ = [
+    "DOMAIN_BLOCKLIST",
+    "IP_BLOCKLIST",
     "MX_PREFERENCE",
     "Zone",
     "ZoneFileError",
+    "blocklist_name",
     "build_zone",
     "read_zone",
     "write_zone",
@@ -67,6 +78,14 @@ __all__ = [
 
 MX_PREFERENCE = 10
 """The preference of the single MX record each simulated domain has."""
+
+IP_BLOCKLIST = "bl.sandbox.test"
+"""The sandbox's DNS blocklist of IP addresses (queried as reversed octets + zone)."""
+
+DOMAIN_BLOCKLIST = "dbl.sandbox.test"
+"""The sandbox's domain blocklist (queried as domain + zone, RFC 5782 §2.3)."""
+
+Records = dict[str, dict[str, list[str]]]
 
 
 class ZoneFileError(ValueError):
@@ -79,8 +98,9 @@ class Zone:
 
     domains: dict[str, list[tuple[str, int]]]
     hosts: dict[str, tuple[str, int]]
-    # Other records, name → type → values ("A", "TXT", "TLSA"…); optional.
-    records: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Other records (name → type → values) and the DNSSEC-signed zones.
+    records: Records = field(default_factory=dict)
+    signed: tuple[str, ...] = ()
 
     def mx(self, domain: str) -> list[tuple[str, int]]:
         """The MX records of ``domain``, most preferred first; [] if unknown."""
@@ -89,6 +109,22 @@ class Zone:
     def address(self, host: str) -> tuple[str, int] | None:
         """The (ip, port) to connect to for MX ``host``, if it is simulated."""
         return self.hosts.get(host.lower())
+
+
+def blocklist_name(subject: str, zone: str) -> str:
+    """The name to look `subject` up at in blocklist `zone` (RFC 5782 §2.1, §2.4).
+
+    An IPv4 address is its octets reversed (``192.0.2.1`` → ``1.2.0.192.zone``),
+    an IPv6 address its 32 nibbles reversed; anything else is a domain name,
+    looked up as ``domain.zone``.
+    """
+    try:
+        address = ipaddress.ip_address(subject)
+    except ValueError:
+        return f"{subject.lower().rstrip('.')}.{zone}"
+    # reverse_pointer is "1.2.0.192.in-addr.arpa" or "<nibbles>.ip6.arpa".
+    reversed_name = address.reverse_pointer.rsplit(".", 2)[0]
+    return f"{reversed_name}.{zone}"
 
 
 def zone_path(data_dir: Path) -> Path:
@@ -124,7 +160,11 @@ def build_zone(
         if name in hosts:
             raise ValueError(f"host {name!r} is both an MX host and a web host")
         hosts[name] = address
-    return Zone(domains=domains, hosts=hosts, records=dict(records or {}))
+    # The apexes of the empty blocklists: every name under them is ours to
+    # answer, so a lookup there says "not listed" instead of asking real DNS.
+    merged: Records = {IP_BLOCKLIST: {}, DOMAIN_BLOCKLIST: {}}
+    merged.update(records or {})
+    return Zone(domains=domains, hosts=hosts, records=merged)
 
 
 def write_zone(path: Path, zone: Zone) -> None:
@@ -140,6 +180,8 @@ def write_zone(path: Path, zone: Zone) -> None:
     }
     if zone.records:
         document["records"] = zone.records
+    if zone.signed:
+        document["signed"] = list(zone.signed)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".zone-", suffix=".tmp", dir=path.parent)
     try:
@@ -171,20 +213,23 @@ def read_zone(path: Path) -> Zone:
         for domain, mx in raw_domains.items()
     }
     hosts = {str(host).lower(): _pair(addr, path) for host, addr in raw_hosts.items()}
-    records = {
-        str(name).lower().rstrip("."): {
-            str(kind).upper(): [str(v) for v in _list(values, path)]
-            for kind, values in _mapping(rr, path).items()
-        }
-        for name, rr in _object(document, "records", path).items()
-    }
-    return Zone(domains=domains, hosts=hosts, records=records)
-
-
-def _mapping(value: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ZoneFileError(f"{path}: a record set is a JSON object of type to values")
-    return value
+    records: Records = {}
+    for name, by_type in _object(document, "records", path).items():
+        if not isinstance(by_type, dict) or not all(
+            isinstance(values, list) and all(isinstance(v, str) for v in values)
+            for values in by_type.values()
+        ):
+            raise ZoneFileError(f"{path}: records of {name!r} must map a type to strings")
+        records[str(name).lower().rstrip(".")] = {str(t).upper(): v for t, v in by_type.items()}
+    signed = document.get("signed", [])
+    if not isinstance(signed, list):
+        raise ZoneFileError(f"{path}: 'signed' must be a list of zone names")
+    return Zone(
+        domains=domains,
+        hosts=hosts,
+        records=records,
+        signed=tuple(str(n).lower().rstrip(".") for n in signed),
+    )
 
 
 def _object(document: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

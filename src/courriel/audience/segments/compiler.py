@@ -37,6 +37,7 @@ from courriel.audience.segments.parser import (
     SegmentError,
     When,
 )
+from courriel.audience.sunset import sunset_subscription
 from courriel.events.models import Event, EventType
 
 BUILTIN: dict[str, InstrumentedAttribute[Any]] = {
@@ -52,9 +53,16 @@ BUILTIN: dict[str, InstrumentedAttribute[Any]] = {
 class Compiler:
     """Turns nodes into conditions for one tenant's properties, at one moment."""
 
-    def __init__(self, definitions: Mapping[str, PropertyDefinition], now: dt.datetime) -> None:
+    def __init__(
+        self,
+        definitions: Mapping[str, PropertyDefinition],
+        now: dt.datetime,
+        sunsets: Mapping[str, int] | None = None,
+    ) -> None:
         self._definitions = definitions
         self._now = now
+        # The lists whose sunset policy is on: id → months (audience/sunset.py).
+        self._sunsets = sunsets or {}
 
     def compile(self, node: Node) -> ColumnElement[bool]:
         """The condition selecting the contacts `node` describes."""
@@ -67,12 +75,21 @@ class Compiler:
         if isinstance(node, Engagement):
             return self._engagement(node)
         if isinstance(node, Member):
-            return exists().where(
-                Subscription.contact_id == Contact.id,
-                Subscription.list_id == node.list_id,
-                Subscription.status == S.SUBSCRIBED,
-            )
+            return self._member(node)
         return self._when(node)
+
+    def _member(self, node: Member) -> ColumnElement[bool]:
+        member = exists().where(
+            Subscription.contact_id == Contact.id,
+            Subscription.list_id == node.list_id,
+            Subscription.status == S.SUBSCRIBED,
+        )
+        if not node.sunset:
+            return member
+        months = self._sunsets.get(node.list_id)
+        if months is None:
+            return false()  # The policy is off there: nobody is sunset.
+        return member.where(sunset_subscription(Subscription, months, self._now))
 
     def _bool(self, node: BoolOp) -> ColumnElement[bool]:
         # Compiled in the written order, so an error names the leftmost problem.

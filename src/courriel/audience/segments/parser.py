@@ -8,7 +8,7 @@ Grammar (keywords are case-insensitive)::
     condition := FIELD OP value | FIELD ["not"] "in" "(" value ("," value)* ")"
                | FIELD "contains" STRING | FIELD "is" ["not"] "set"
                | ("opened" | "clicked") [ "within" NUMBER "days" | "campaign" STRING ]
-               | "list" STRING
+               | "list" STRING | "sunset" STRING
                | ("subscribed" | "consented" | "created")
                  ("within" NUMBER "days" | ("before" | "after") STRING)
 
@@ -95,6 +95,8 @@ class Engagement:
 @dataclass(frozen=True)
 class Member:
     list_id: str
+    # `sunset "<list>"`: on the list and left out by its sunset policy.
+    sunset: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,8 +217,9 @@ class Parser:
         word = token.text.lower()
         if word in ("opened", "clicked"):
             return self._engagement(word)
-        if word == "list":
-            return Member(str(self._expect("string", what="a list id in quotes").value))
+        if word in ("list", "sunset"):
+            list_id = str(self._expect("string", what="a list id in quotes").value)
+            return Member(list_id, sunset=word == "sunset")
         if word in ("subscribed", "consented", "created"):
             return self._when(word)
         return self._field_condition(token)

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, false, func, select
 from sqlalchemy.orm import Session
 
 from courriel.audience.access import reachable
-from courriel.audience.models import Contact, Segment
+from courriel.audience.models import Contact, MailingList, Segment
 from courriel.audience.properties import clean_text, load_definitions
 from courriel.audience.segments.compiler import BUILTIN, Compiler
 from courriel.audience.segments.parser import (
@@ -18,11 +18,13 @@ from courriel.audience.segments.parser import (
     Contains,
     InSet,
     IsSet,
+    Member,
     Node,
     Not,
     SegmentError,
     parse,
 )
+from courriel.audience.sunset import list_months
 from courriel.core.clock import Clock
 from courriel.core.db import get_or_not_found, transaction
 from courriel.core.ids import new_id
@@ -45,9 +47,21 @@ def segment_condition(session: Session, expression: str, clock: Clock) -> Column
     Campaigns select their audience with it:
     ``select(Contact.id).where(segment_condition(session, text, clock))``.
     """
-    condition = Compiler(load_definitions(session), clock.now()).compile(parse(expression))
+    tree = parse(expression)
+    sunsets = list_months(session, select(MailingList.id)) if _names_sunset(tree) else {}
+    condition = Compiler(load_definitions(session), clock.now(), sunsets).compile(tree)
     # Contacts under restricted processing (GDPR Art. 18) are in no segment.
     return and_(condition, Contact.restricted.is_(false()))
+
+
+def _names_sunset(node: Node) -> bool:
+    if isinstance(node, Member):
+        return node.sunset
+    if isinstance(node, Not):
+        return _names_sunset(node.item)
+    if isinstance(node, BoolOp):
+        return any(_names_sunset(item) for item in node.items)
+    return False
 
 
 def _fields(node: Node) -> Iterator[Compare | InSet | Contains | IsSet]:

@@ -59,6 +59,7 @@ def create_list(body: ListIn, services: ServicesDep, principal: PrincipalDep) ->
         body.retention_days,
         tracking=body.tracking,
         role_addresses=body.role_addresses,
+        sunset_months=body.sunset_months,
     )
     return ListOut.model_validate(created, from_attributes=True)
 

@@ -60,10 +60,15 @@ def get_plan(campaign_id: str, services: ServicesDep, principal: PrincipalDep) -
 def set_plan(
     campaign_id: str, body: PlanIn, services: ServicesDep, principal: PrincipalDep
 ) -> PlanOut:
-    """Set the segment and the hourly rate cap of a campaign not yet sending."""
+    """Set the segment, the hourly rate cap and whether the lists' sunset contacts are
+    included (`include_sunset`, for a re-engagement campaign) of a campaign not yet sending."""
     return _plan(
         services.campaign_control.configure(
-            principal, campaign_id, segment_id=body.segment_id, rate_per_hour=body.rate_per_hour
+            principal,
+            campaign_id,
+            segment_id=body.segment_id,
+            rate_per_hour=body.rate_per_hour,
+            include_sunset=body.include_sunset,
         )
     )
 

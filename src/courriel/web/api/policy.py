@@ -9,6 +9,8 @@ from fastapi import APIRouter
 from courriel.policy.domains import sending_problem
 from courriel.policy.models import SenderDomain
 from courriel.policy.schemas import (
+    BlocklistListingOut,
+    BulkSenderRuleOut,
     ChecklistOut,
     DomainIn,
     DomainOut,
@@ -19,9 +21,12 @@ from courriel.policy.schemas import (
     PolicyOut,
     RecordOut,
 )
+from courriel.web.api.sunset import router as sunset_router
 from courriel.web.deps import PrincipalDep, Services, ServicesDep
 
 router = APIRouter(tags=["policy"])
+# The sunset policy (audience) is deliverability too; served beside the policy.
+router.include_router(sunset_router)
 
 
 @router.get("/policy")
@@ -36,7 +41,34 @@ def get_policy(services: ServicesDep, principal: PrincipalDep) -> PolicyOut:
         notify_email=status.notify_email,
         explanation=status.explanation,
         current=status.current,
+        blocklists=_listings(services, principal),
     )
+
+
+def _listings(services: Services, principal: PrincipalDep) -> list[BlocklistListingOut]:
+    return [
+        BlocklistListingOut(
+            kind=r.kind.value,
+            subject=r.subject,
+            zone=r.zone,
+            code=r.code,
+            reason=r.reason,
+            listed_at=r.listed_at,
+            checked_at=r.checked_at,
+        )
+        for r in services.blocklists.listings(principal)
+    ]
+
+
+@router.get("/policy/blocklists")
+def policy_blocklists(services: ServicesDep, principal: PrincipalDep) -> list[BlocklistListingOut]:
+    """The sending IPs and this tenant's sender domains now on a DNS blocklist.
+
+    Checked by the engine every `blocklist_interval_seconds`; a listing is
+    also announced as a `blocklist-listed` event (and webhook), its end as
+    `blocklist-cleared`.
+    """
+    return _listings(services, principal)
 
 
 @router.get("/policy/changes")
@@ -88,6 +120,24 @@ def get_sender_domain(domain: str, services: ServicesDep, principal: PrincipalDe
 def verify_sender_domain(domain: str, services: ServicesDep, principal: PrincipalDep) -> DomainOut:
     """Look the records up in DNS now: ownership, SPF, DKIM, DMARC."""
     return _domain(services, principal, services.sender_domains.verify(principal, domain))
+
+
+@router.get("/sender-domains/{domain}/bulk-sender-rules")
+def bulk_sender_rules(
+    domain: str, services: ServicesDep, principal: PrincipalDep
+) -> list[BulkSenderRuleOut]:
+    """The bulk-sender rules of Gmail, Yahoo and Microsoft for one sender domain.
+
+    Looked up and measured now: SPF authorizes the sending IPs, DKIM and
+    alignment with From, DMARC published, one-click unsubscribe, unsubscribes
+    honoured within two days, complaint rate under 0.3 % per provider over 30
+    days, forward-confirmed reverse DNS of the sending IPs. Each rule says
+    pass, fail or unknown, why, and the fix.
+    """
+    return [
+        BulkSenderRuleOut(name=r.name, status=r.status.value, reason=r.reason, fix=r.fix)
+        for r in services.bulk_sender.check(principal, domain)
+    ]
 
 
 @router.get("/campaigns/{campaign_id}/check")

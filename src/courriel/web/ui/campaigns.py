@@ -70,6 +70,7 @@ CHECKS = {
     "subject_length": N_("Subject length"),
     "link_check": N_("Links fetched"),
     "link_redirects": N_("Links leaving their domain"),
+    "sunset": N_("Left out by sunset"),
 }
 
 

@@ -51,10 +51,12 @@ def _figures(viewer: Viewer, services: ServicesDep) -> dict[str, Any]:
         "totals": {},
         "campaigns": [],
         "unverified": [],
+        "blocklists": [],
     }
     if viewer.can(Capability.STATS_READ):
         status = services.policy.status(principal)
         found["policy"] = status
+        found["blocklists"] = services.blocklists.listings(principal)
         findings = status.current.get("findings", [])
         found["near"] = [f for f in findings if float(f.get("ratio", 0)) >= NEAR]
         end = services.clock.now().date()

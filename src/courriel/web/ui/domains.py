@@ -30,6 +30,18 @@ PURPOSES = {
     "dmarc": N_("DMARC: the policy receivers apply"),
 }
 
+# The bulk-sender rules (policy/bulksender.py), as a person reads them.
+RULES = {
+    "spf": N_("SPF authorizes our sending IPs"),
+    "dkim": N_("DKIM signatures with the domain"),
+    "alignment": N_("Aligned with the From domain (DMARC)"),
+    "dmarc": N_("DMARC record published"),
+    "one-click-unsubscribe": N_("One-click unsubscribe (RFC 8058)"),
+    "unsubscribes-honoured": N_("Unsubscribes honoured within two days"),
+    "complaint-rate": N_("Spam complaints under 0.3 % at each provider (30 days)"),
+    "reverse-dns": N_("Reverse DNS of the sending IPs confirmed"),
+}
+
 # An open page of a domain that is not ready polls its status every 10 s
 # (domain_status.html); a poll looks the records up again when the last check
 # is at least this old, so each poll of one open page checks once.
@@ -103,6 +115,21 @@ def router() -> APIRouter:
             title=N_("Sender domain"),
             records=labelled,
             **_status(row),
+        )
+
+    @pages.get("/{domain}/rules", response_class=HTMLResponse)
+    def rules(
+        *, request: Request, domain: str, viewer: ViewerDep, services: ServicesDep
+    ) -> Response:
+        # Looked up when asked (DNS and 30 days of events), not on every domain page view.
+        checked = services.bulk_sender.check(viewer.principal, domain)
+        return render(
+            request,
+            viewer,
+            "admin/domain_rules.html",
+            title=N_("Bulk-sender rules"),
+            domain=domain,
+            rules=[(RULES.get(r.name, r.name), r) for r in checked],
         )
 
     @pages.get("/{domain}/status", response_class=HTMLResponse)

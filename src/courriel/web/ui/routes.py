@@ -19,6 +19,7 @@ from courriel.web.ui import (
     segments,
     settings,
     statistics,
+    sunset,
     suppressions,
     team,
     webhooks,
@@ -29,6 +30,7 @@ from courriel.web.ui.errors import error_page, wants_page
 GROUPS = (
     dashboard,
     preferences,
+    sunset,
     contacts,
     imports,
     team,
