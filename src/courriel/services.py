@@ -55,6 +55,7 @@ from courriel.core.tenancy import TenantService
 from courriel.delivery.mx import DnsMxResolver, MxResolver, StaticMxResolver
 from courriel.delivery.reporting import OutcomeReporter
 from courriel.delivery.spool import Spool
+from courriel.delivery.warmup import WarmupPlans
 from courriel.delivery.worker import DeliveryWorker
 from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
@@ -66,6 +67,7 @@ from courriel.messages.relayed import RelayedMail
 from courriel.messages.service import TransactionalService
 from courriel.operations.backup.service import BackupService
 from courriel.operations.offboarding import Offboarding
+from courriel.operations.pools.service import PoolService
 from courriel.policy.checks import ContentChecks
 from courriel.policy.domains import SenderDomainService
 from courriel.policy.enforcement import PolicyAllowance
@@ -121,6 +123,7 @@ class Services:
     privacy_center: PrivacyCenter
     backups: BackupService
     offboarding: Offboarding
+    pools: PoolService
     view_online: ViewOnline
     mailto_unsubscribes: MailtoUnsubscribes
     messages: TransactionalService
@@ -144,7 +147,10 @@ class Services:
         key = load_secret_key(settings)
         # The audit chain is keyed by the installation secret (core.audit).
         storage.audit_key = key
-        spool = Spool(storage.spool)
+        pools = PoolService(
+            storage, settings, clock, WarmupPlans(storage.spool, settings.warmup_timezone)
+        )
+        spool = Spool(storage.spool, pools=pools.snapshots)
         mailer = Mailer(settings, spool, key)
         audit = AuditTrail(storage, clock)
         roles = RoleService(storage, clock, audit)
@@ -257,6 +263,7 @@ class Services:
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
             backups=backups,
             offboarding=Offboarding(storage, settings, clock, backups),
+            pools=pools,
             view_online=ViewOnline(storage, settings, key),
             mailto_unsubscribes=MailtoUnsubscribes(tracker, settings.return_path_domain),
             messages=TransactionalService(
@@ -320,6 +327,7 @@ class Services:
             settings=self.settings,
             clock=self.clock,
             owner=_owner("worker"),
+            sources=self.pools.snapshots,
         )
 
     def webhook_deliverer(self) -> WebhookDeliverer:
