@@ -18,6 +18,7 @@ from courriel.cli.backup import backup_app
 from courriel.cli.campaigns import campaigns_app
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.governance import audit_app
+from courriel.cli.pools import pools_app, warmup_app
 from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
 from courriel.cli.roles import roles_app
@@ -53,6 +54,8 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(backup_app, name="backup")
 app.add_typer(roles_app, name="roles")
 app.add_typer(users_app, name="users")
+app.add_typer(pools_app, name="pools")
+app.add_typer(warmup_app, name="warmup")
 
 console = Console()
 err = Console(stderr=True)

@@ -272,8 +272,10 @@ class PoolService:
         *,
         mail_class: str | None = None,
         campaign_id: str | None = None,
+        pool: str | None = None,
     ) -> Assignment:
-        """Remove the tenant's assignment in that scope; its mail falls back to the next."""
+        """Remove the tenant's assignment in that scope (to ``pool``, if given); its mail
+        falls back to the next scope's pool."""
         scope = checks.scope(mail_class, campaign_id)
         with transaction(self._storage.control) as session:
             row = session.scalars(
@@ -281,7 +283,7 @@ class PoolService:
                     IpPoolAssignment.tenant_id == tenant_id, IpPoolAssignment.scope == scope
                 )
             ).first()
-            if row is None:
+            if row is None or (pool is not None and row.pool != pool):
                 raise NotFoundError(
                     f"tenant {tenant_id!r} has no pool assigned for {_scope_words(scope)}"
                 )
