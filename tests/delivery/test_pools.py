@@ -208,3 +208,20 @@ def test_warmup_days_follow_the_configured_time_zone(services: Services, zone: s
     late = dt.datetime(2027, 3, 1, 23, 30, tzinfo=dt.UTC)
     assert plans.today(late) == dt.date(2027, 3, 2)
     assert plans.next_day(late) == dt.datetime(2027, 3, 2, 23, 0, tzinfo=dt.UTC)
+
+
+def test_an_address_missing_on_the_sending_host_defers_its_mail_saying_so(
+    services: Services, sandbox: Sandbox, mailer: Mailer, clock: ShiftableClock
+) -> None:
+    # Configured from another host (no local check): this one cannot bind it.
+    services.pools.create(OPERATOR, "remote", default=True)
+    services.pools.add_address(OPERATOR, "remote", "192.0.2.44", "mta44.example.com",
+                               check_local=False)  # fmt: skip
+    mailer.send(["a@gmail.test"])
+    deliver_due(pool_worker(services, clock))
+
+    assert sandbox.store.count() == 0
+    with services.storage.spool() as session:
+        (message,) = session.query(SpoolMessage).all()
+    assert message.state is SpoolState.QUEUED  # deferred for a retry, never bounced
+    assert "cannot send from 192.0.2.44 on this host" in message.last_reply

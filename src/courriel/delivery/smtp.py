@@ -535,9 +535,9 @@ async def _connect_socket(
                     continue
                 sock = socket.socket(family, type_, proto)
                 sock.setblocking(False)  # noqa: FBT003
+                if source_address is not None:
+                    _bind(sock, source_address)
                 try:
-                    if source_address is not None:
-                        sock.bind((source_address, 0))
                     await loop.sock_connect(sock, address)
                 except OSError as exc:
                     last = exc
@@ -552,6 +552,20 @@ async def _connect_socket(
         if sock is not None:
             sock.close()
     raise _network_error("connect", last or OSError("no address")) from last
+
+
+def _bind(sock: socket.socket, source_address: str) -> None:
+    """Bind ``sock`` to an IP pool's address; an address this host lacks fails the session.
+
+    Its own kind, so the reply stored with the deferred message says which
+    address is missing on which host rather than looking like a network fault.
+    """
+    try:
+        sock.bind((source_address, 0))
+    except OSError as exc:
+        text = f"source-address: cannot send from {source_address} on this host: {exc}"
+        reply = SmtpReply(NO_REPLY, text, "connect")
+        raise SmtpSessionError(reply, kind="source-address") from exc
 
 
 def _family(address: str) -> socket.AddressFamily:

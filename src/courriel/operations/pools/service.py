@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from courriel.campaigns.models import Campaign
 from courriel.config import Settings
@@ -62,6 +62,15 @@ class Pool:
     addresses: list[tuple[str, str]]
     assignments: list[Assignment]
     warmup: list[WarmupStatus]
+
+
+def sending_addresses(control: sessionmaker[Session]) -> list[str]:
+    """Every source address of every pool, sorted: what blocklists should be checked for.
+
+    Reads the control database directly, so a monitoring job needs no services.
+    """
+    with control() as session:
+        return list(session.scalars(select(IpPoolAddress.address).order_by(IpPoolAddress.address)))
 
 
 class PoolService:
@@ -173,10 +182,7 @@ class PoolService:
 
     def sending_addresses(self) -> list[str]:
         """Every source address of every pool (for blocklist checks and monitoring)."""
-        with self._storage.control() as session:
-            return list(
-                session.scalars(select(IpPoolAddress.address).order_by(IpPoolAddress.address))
-            )
+        return sending_addresses(self._storage.control)
 
     # Addresses -------------------------------------------------------------
 
