@@ -129,11 +129,18 @@ def _midnight_after(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
+def at_noon(clock: ShiftableClock) -> None:
+    """Move the clock to noon (UTC) of the next day: no midnight falls mid-test."""
+    noon = _midnight_after(clock.now()) + dt.timedelta(hours=12)
+    clock.advance(seconds=(noon - clock.now()).total_seconds())
+
+
 def test_a_warmup_plan_caps_day_one_at_the_receiving_side_and_sends_the_rest_on_day_two(
     services: Services, sandbox: Sandbox, mailer: Mailer, clock: ShiftableClock
 ) -> None:
+    at_noon(clock)
     make_pool(services, "fresh", "127.0.0.7", default=True)
-    services.pools.start_warmup(OPERATOR, "fresh", "google", [3, 10])
+    services.pools.warmup.put("fresh", "google", [3, 10], clock.now())
     people = [f"p{n}@gmail.test" for n in range(5)]
     mailer.send([*people, "y@yahoo.test"])
 
@@ -176,8 +183,9 @@ def test_a_warmup_plan_caps_day_one_at_the_receiving_side_and_sends_the_rest_on_
 def test_a_rate_limit_reply_pauses_the_plan_until_resumed(
     services: Services, sandbox: Sandbox, mailer: Mailer, clock: ShiftableClock
 ) -> None:
+    at_noon(clock)
     make_pool(services, "fresh", "127.0.0.8", default=True)
-    services.pools.start_warmup(OPERATOR, "fresh", "google", [5, 10, 20])
+    services.pools.warmup.put("fresh", "google", [5, 10, 20], clock.now())
     sandbox.behaviours["google"].fail_next(
         "rcpt", 421, "4.7.28 Our system has detected an unusual rate of mail from your IP"
     )

@@ -5,12 +5,15 @@ of their own account's mail, in their language."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 
 from courriel.operations.pools.service import OPERATOR
 from courriel.services import Services
 from courriel.web.app import create_app
+from tests.support.journey import Journey
 from tests.support.people import PASSWORD, csrf_of, make_user
 from tests.support.tenants import TenantAccess
+from tests.web.ui.conftest import Member
 
 
 def signed_in(services: Services, email: str) -> TestClient:
@@ -70,3 +73,30 @@ def test_an_administrator_sees_pools_and_warmup_and_resumes_a_paused_plan(
         follow_redirects=False,
     )
     assert forbidden.status_code == 403
+
+
+def test_the_pools_page_in_the_browser_shows_warmup_progress_and_resumes(
+    journey: Journey, services: Services, admin: Member, tenant_a: TenantAccess
+) -> None:
+    services.settings.platform_admin_tenant = tenant_a.tenant.id
+    pools = services.pools
+    pools.create(OPERATOR, "bulk", "Marketing, shared", default=True)
+    pools.add_address(OPERATOR, "bulk", "127.0.0.2", "mta2.mail.example.com")
+    pools.add_address(OPERATOR, "bulk", "127.0.0.3", "mta3.mail.example.com")
+    pools.start_warmup(OPERATOR, "bulk", "google")
+    pools.start_warmup(OPERATOR, "bulk", "yahoo", [20, 40, 80, 150, 300], day=3)
+    now = services.clock.now()
+    pools.warmup.reserve("bulk", "google", 32, now)
+    pools.warmup.reserve("bulk", "yahoo", 80, now)
+    pools.warmup.pause("bulk", "yahoo", "deferred (rate-limit, 4.7.0)", now)
+    page = journey.page
+
+    journey.sign_in(admin.email, admin.password, admin.totp_secret)
+    journey.goto("/app/settings/pools")
+    expect(page.locator("#warmup-bulk-yahoo")).to_contain_text("rate-limit")
+    journey.snap("settings-pools")
+    page.click("text=Resume")
+    page.wait_for_url("**/app/settings/pools?done=resumed")
+    journey.check()
+    expect(page.locator("#warmup-bulk-yahoo")).to_contain_text("running")
+    journey.assert_clean()
