@@ -58,6 +58,7 @@ from courriel.core.tenancy import TenantService
 from courriel.delivery.mx import DnsMxResolver, MxResolver, StaticMxResolver
 from courriel.delivery.reporting import OutcomeReporter
 from courriel.delivery.spool import Spool
+from courriel.delivery.warmup import WarmupPlans
 from courriel.delivery.worker import DeliveryWorker
 from courriel.events.service import EventService
 from courriel.events.webhooks.deliverer import WebhookDeliverer
@@ -69,6 +70,7 @@ from courriel.messages.relayed import RelayedMail
 from courriel.messages.service import TransactionalService
 from courriel.operations.backup.service import BackupService
 from courriel.operations.offboarding import Offboarding
+from courriel.operations.pools.service import PoolService
 from courriel.policy.blocklists import BlocklistWatch
 from courriel.policy.bulksender import BulkSenderRules
 from courriel.policy.checks import ContentChecks
@@ -136,6 +138,7 @@ class Services:
     privacy_center: PrivacyCenter
     backups: BackupService
     offboarding: Offboarding
+    pools: PoolService
     view_online: ViewOnline
     mailto_unsubscribes: MailtoUnsubscribes
     messages: TransactionalService
@@ -159,7 +162,10 @@ class Services:
         key = load_secret_key(settings)
         # The audit chain is keyed by the installation secret (core.audit).
         storage.audit_key = key
-        spool = Spool(storage.spool)
+        pools = PoolService(
+            storage, settings, clock, WarmupPlans(storage.spool, settings.warmup_timezone)
+        )
+        spool = Spool(storage.spool, pools=pools.snapshots)
         mailer = Mailer(settings, spool, key)
         audit = AuditTrail(storage, clock)
         roles = RoleService(storage, clock, audit)
@@ -301,6 +307,7 @@ class Services:
             privacy_center=PrivacyCenter(storage, clock, key, privacy_rights),
             backups=backups,
             offboarding=Offboarding(storage, settings, clock, backups),
+            pools=pools,
             view_online=ViewOnline(storage, settings, key),
             mailto_unsubscribes=MailtoUnsubscribes(tracker, settings.return_path_domain),
             messages=TransactionalService(
@@ -367,6 +374,7 @@ class Services:
             settings=self.settings,
             clock=self.clock,
             owner=_owner("worker"),
+            sources=self.pools.snapshots,
         )
 
     def webhook_deliverer(self) -> WebhookDeliverer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import courriel.messages.models
+import courriel.operations.pools.models
 import courriel.policy.links.models  # noqa: F401 - registers the link-check cache
 from courriel.core.db import ControlBase, SpoolBase, TenantBase
 

@@ -201,6 +201,7 @@ class Fanout:
                     rcpt_to=contact.email,
                     body=body,
                     transfer_ready=True,
+                    mail_class=campaign.mail_class.value,
                 )
             )
         return messages, failures

@@ -20,6 +20,7 @@ from courriel.cli.deliverability import register_deliverability
 from courriel.cli.demo import DemoSeed, seed_demo, send_and_wait
 from courriel.cli.governance import audit_app
 from courriel.cli.hygiene import hygiene_app
+from courriel.cli.pools import pools_app, warmup_app
 from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
 from courriel.cli.roles import roles_app
@@ -58,6 +59,8 @@ app.add_typer(roles_app, name="roles")
 app.add_typer(users_app, name="users")
 app.add_typer(hygiene_app, name="hygiene")
 register_deliverability()
+app.add_typer(pools_app, name="pools")
+app.add_typer(warmup_app, name="warmup")
 
 console = Console()
 err = Console(stderr=True)

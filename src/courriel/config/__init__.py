@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -176,6 +177,21 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         description="Share of its full rate a slowed lane regains each minute without throttling.",
+    )
+    warmup_timezone: str = Field(
+        default="UTC",
+        description=(
+            "Time zone (IANA name) whose midnight starts a new warm-up day: daily caps of "
+            "IP pools' warm-up plans count and grow by calendar day there."
+        ),
+    )
+    platform_admin_tenant: str = Field(
+        default="",
+        max_length=40,
+        description=(
+            "Id of the tenant whose users with users:manage administer the platform over "
+            "the API and the web application (IP pools, warm-up plans); empty: only the CLI."
+        ),
     )
     smart_host: str | None = Field(
         default=None,
@@ -664,6 +680,17 @@ class Settings(BaseSettings):
             ):
                 raise ValueError(f"{zone!r} is not a DNS zone name such as zen.spamhaus.org")
         return zones
+
+    @field_validator("warmup_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                f"{value!r} is not a known time zone (e.g. UTC, Europe/Paris)"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

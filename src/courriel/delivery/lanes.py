@@ -10,6 +10,12 @@ message is tried on that connection. What the lane cannot send now (paused
 by a throttling reply, no free connection, its time slice used up, the
 worker stopping) goes back to the queue unattempted, due when the lane can
 take it; a session that can carry more goes back to the pool.
+
+Mail of an IP pool (`sources.py`) leaves from one of its addresses: the
+lane's shared state (rate, connections, idle sessions) is then that
+address's (`throttle_key`), since a provider judges each address on its
+own, and the pool's warm-up plan (`warmup.py`) caps what goes out today:
+over the cap, the rest waits for the next day, unattempted.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ from courriel.delivery.reporting import OutcomeReporter
 from courriel.delivery.retry import settlement_for
 from courriel.delivery.settle import SettleBatcher
 from courriel.delivery.smtp import Connector, SmtpReply, SmtpSession, SmtpSessionError
+from courriel.delivery.sources import SourceAddress, throttle_key
 from courriel.delivery.spool import ClaimedMessage, Settlement
 from courriel.delivery.throttle import Grant, LaneThrottles
+from courriel.delivery.warmup import WarmupPlans, pushback
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,8 @@ class LaneContext:
     # priority lane has one of its own on every lane, so a password reset
     # does not wait for a campaign holding all the others.
     reserved_slots: int = 0
+    # The warm-up plans, when any exists (None: nothing is capped).
+    warmup: WarmupPlans | None = None
 
 
 class _Pacer:
@@ -77,13 +87,19 @@ class _Pacer:
         self._used = 0
         self._lock = asyncio.Lock()
         self.resume_at: dt.datetime | None = None
+        # Messages counted against today's warm-up cap and not sent yet;
+        # None once no plan applies to this run.
+        self.warm: int | None = 0 if run.pool is not None and run.ctx.warmup else None
 
     async def next(self) -> bool:
         """Wait for this lane's next sending slot; False when the lane must stop for now."""
         run = self._run
         async with self._lock:
+            if not await self._warm_slot():
+                return False
             while True:
                 if run.ctx.stop.is_set() or self.resume_at is not None:
+                    self.refund()
                     return False
                 if self._grant is not None and self._used < self._grant.count:
                     when = self._grant.slot(self._used)
@@ -91,7 +107,7 @@ class _Pacer:
                     break
                 grant = await asyncio.to_thread(
                     run.ctx.throttles.reserve,
-                    run.lane,
+                    run.key,
                     run.provider,
                     run.profile,
                     len(run.queue),
@@ -103,10 +119,38 @@ class _Pacer:
                     continue
                 if grant.first > run.slice_end:
                     self.resume_at = grant.first
+                    self.refund()
                     return False
                 await self._sleep_until(grant.first - RESERVE_AHEAD)
         await self._sleep_until(when)
         return True
+
+    async def _warm_slot(self) -> bool:
+        """Take one message off today's warm-up allowance; False when the cap is reached."""
+        run, warmup = self._run, self._run.ctx.warmup
+        if self.warm is None or warmup is None or run.pool is None:
+            return True
+        if self.warm == 0:
+            now = run.ctx.clock.now()
+            granted = await asyncio.to_thread(
+                warmup.reserve, run.pool, run.provider, len(run.queue), now
+            )
+            if granted is None:
+                self.warm = None
+                return True
+            if granted == 0:
+                # Today's cap is reached: the rest waits for tomorrow, untried.
+                self.resume_at = warmup.next_day(now)
+                log.info("pool %s reached its warm-up cap for %s", run.pool, run.provider)
+                return False
+            self.warm = granted
+        self.warm -= 1
+        return True
+
+    def refund(self) -> None:
+        """A message taken off the warm-up allowance was not sent after all."""
+        if self.warm is not None:
+            self.warm += 1
 
     def pause(self, until: dt.datetime) -> None:
         """Stop taking slots: the lane is paused until ``until``."""
@@ -126,10 +170,18 @@ class LaneRun:
         ctx: LaneContext,
         mx: MxResult,
         messages: Sequence[ClaimedMessage],
+        source: SourceAddress | None = None,
+        pool: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.mx = mx
+        # The lane (MX host set) names the destination in events and
+        # statistics; `key` names its throttle state for this source address.
         self.lane = mx.lane_key
+        self.source = source
+        self.pool = pool
+        self.key = throttle_key(self.lane, source)
+        self._warmup_paused = False
         self.provider, self.profile = profile_for_lane(self.lane, ctx.settings.throttle_profiles)
         self.queue: deque[ClaimedMessage] = deque(messages)
         # The worker's heartbeat keeps the messages' leases meanwhile.
@@ -142,18 +194,30 @@ class LaneRun:
         connections = min(
             self.profile.max_connections, self.ctx.settings.lane_max_connections, len(self.queue)
         )
-        await asyncio.gather(*(self._connection() for _ in range(connections)))
-        await self._give_back()
+        try:
+            await asyncio.gather(*(self._connection() for _ in range(connections)))
+            await self._give_back()
+        finally:
+            await self._release_warmup()
+
+    async def _release_warmup(self) -> None:
+        """Give back what was counted against today's warm-up cap and not sent."""
+        warm, warmup = self._pacer.warm, self.ctx.warmup
+        if warm and warmup is not None and self.pool is not None:
+            await asyncio.to_thread(
+                warmup.release, self.pool, self.provider, warm, self.ctx.clock.now()
+            )
+            self._pacer.warm = 0
 
     async def _connection(self) -> None:
         ctx = self.ctx
         lease = dt.timedelta(seconds=ctx.settings.worker_lease_seconds)
-        pooled = await ctx.pool.take(self.lane, ctx.clock.now()) if ctx.pool else None
+        pooled = await ctx.pool.take(self.key, ctx.clock.now()) if ctx.pool else None
         if pooled is None:
             now = ctx.clock.now()
             slot = await asyncio.to_thread(
                 ctx.throttles.acquire_connection,
-                self.lane,
+                self.key,
                 self.profile.max_connections + ctx.reserved_slots,
                 ctx.owner,
                 now,
@@ -166,6 +230,7 @@ class LaneRun:
         try:
             while self.queue and self._down is None and await self._pacer.next():
                 if not self.queue:
+                    self._pacer.refund()
                     break
                 message = self.queue.popleft()
                 if session is None or not session.usable or sent_here >= self._per_connection:
@@ -203,18 +268,18 @@ class LaneRun:
             and pooled.sent < self._per_connection
             and not ctx.stop.is_set()
         ):
-            await ctx.pool.put(self.lane, pooled, ctx.clock.now())
+            await ctx.pool.put(self.key, pooled, ctx.clock.now())
             return
         if session is not None:
             await session.close()
-        await asyncio.to_thread(ctx.throttles.release_connection, self.lane, pooled.slot, ctx.owner)
+        await asyncio.to_thread(ctx.throttles.release_connection, self.key, pooled.slot, ctx.owner)
 
     @property
     def _per_connection(self) -> int:
         return self.profile.messages_per_connection
 
     async def _open(self) -> SmtpSession:
-        return await self.ctx.connector.open(self.mx)
+        return await self.ctx.connector.open(self.mx, self.source)
 
     async def _lane_down(self, message: ClaimedMessage, exc: SmtpSessionError) -> None:
         """No session could be opened: the verdict applies to the whole lane for now."""
@@ -241,10 +306,11 @@ class LaneRun:
         if verdict.outcome is Outcome.THROTTLED:
             # Never final: the lane pauses, and its messages come back when it resumes.
             retry_at = await asyncio.to_thread(
-                ctx.throttles.throttled, self.lane, self.provider, now
+                ctx.throttles.throttled, self.key, self.provider, now
             )
             self._pacer.pause(retry_at)
-            log.info("lane %s throttled; paused until %s", self.lane, retry_at.isoformat())
+            log.info("lane %s throttled; paused until %s", self.key, retry_at.isoformat())
+        await self._pause_warmup(verdict, now)
         settlement = settlement_for(
             message,
             verdict,
@@ -258,6 +324,18 @@ class LaneRun:
         await ctx.settler.settle(settlement)
         if settlement.outcome is None:
             ctx.reporter.report_deferred(message, settlement.code, reply.text, self.lane, now)
+
+    async def _pause_warmup(self, verdict: Classification, now: dt.datetime) -> None:
+        """A provider pushing back on the pool pauses its warm-up (once per run)."""
+        reason = pushback(verdict)
+        if reason is None or self.pool is None or self._warmup_paused:
+            return
+        warmup = self.ctx.warmup
+        if warmup is None:
+            return
+        self._warmup_paused = True
+        if await asyncio.to_thread(warmup.pause, self.pool, self.provider, reason, now):
+            log.info("warm-up of pool %s towards %s paused: %s", self.pool, self.provider, reason)
 
     async def _give_back(self) -> None:
         """Messages not tried: the lane's verdict if it is down, else back to the queue."""

@@ -6,7 +6,9 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     Float,
     Index,
     Integer,
@@ -85,6 +87,9 @@ class SpoolMessage(SpoolBase):
     # 0: campaign and system mail; above 0: the priority lane (transactional
     # messages), claimed before everything else that is due.
     priority: Mapped[int] = mapped_column(SmallInteger, server_default="0", default=0)
+    # The IP pool it leaves from, chosen when it was queued (`delivery.sources`);
+    # None: the installation's own address.
+    pool: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # When the receiving server gave the final answer (or the message expired):
     # the moment its delivery event is dated, however late it is reported.
@@ -125,3 +130,41 @@ class SpoolLaneConnection(SpoolBase):
     slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     owner: Mapped[str | None] = mapped_column(String(80), default=None)
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class WarmupPlan(SpoolBase):
+    """The warm-up of one pool towards one provider: a daily cap growing day by day.
+
+    ``schedule[n - 1]`` is the cap of day ``n``; past its end the plan is
+    complete and nothing is capped. ``day`` is the plan's day on the date
+    ``day_date`` (in the warm-up time zone); it moves on with the calendar
+    while the plan runs and stands still while it is paused, so a pool that
+    a provider pushed back repeats its current cap until an operator
+    resumes it. The plans live beside the lane throttles because every
+    worker reads and counts them in the same short transactions.
+    """
+
+    __tablename__ = "spool_warmup_plans"
+
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # A throttle profile's name (google, yahoo, microsoft, ...); "default"
+    # covers every provider without a plan of its own, together.
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    schedule: Mapped[list[int]] = mapped_column(JSON)
+    day: Mapped[int] = mapped_column(default=1)
+    day_date: Mapped[str] = mapped_column(String(10))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str] = mapped_column(Text, default="")
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class WarmupDay(SpoolBase):
+    """Messages a pool sent (or is sending) to one plan's provider(s) on one day."""
+
+    __tablename__ = "spool_warmup_days"
+
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day_date: Mapped[str] = mapped_column(String(10), primary_key=True)
+    sent: Mapped[int] = mapped_column(default=0)

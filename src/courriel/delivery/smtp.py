@@ -34,6 +34,7 @@ from courriel.core.wire import dot_stuff, is_valid_path, unverified_tls_context
 from courriel.delivery.dane import check_peer
 from courriel.delivery.mx import MxHost, MxResult
 from courriel.delivery.protocol import ProtocolError, Reply, SmtpClientProtocol
+from courriel.delivery.sources import SourceAddress
 from courriel.delivery.tlspolicy import HostPlan, TransportSecurity, TransportSecurityError
 
 __all__ = [
@@ -146,6 +147,7 @@ class SmtpSession:
         credentials: tuple[str, str] | None = None,
         server_name: str | None = None,
         peer_check: PeerCheck | None = None,
+        source_address: str | None = None,
     ) -> Self:
         """Connect, read the greeting, EHLO and STARTTLS as ``tls`` says.
 
@@ -160,8 +162,10 @@ class SmtpSession:
         ``server_name`` is the name TLS sends (SNI) and verifies (default:
         ``host``, which may be an address); ``peer_check`` judges the
         certificate after the handshake (DANE): a reason fails the session.
+        ``source_address`` is the local address the connection leaves from
+        (an IP pool's); None lets the system choose.
         """
-        sock = await _connect_socket(host, port, timeouts.connect)
+        sock = await _connect_socket(host, port, timeouts.connect, source_address)
         loop = asyncio.get_running_loop()
         try:
             _, wire = await loop.create_connection(lambda: SmtpClientProtocol(loop), sock=sock)
@@ -192,6 +196,7 @@ class SmtpSession:
                     tls="off",
                     timeouts=timeouts,
                     credentials=credentials,
+                    source_address=source_address,
                 )
             raise
         except BaseException:
@@ -509,11 +514,15 @@ def _b64(text: str) -> bytes:
     return base64.b64encode(text.encode("utf-8"))
 
 
-async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket:
+async def _connect_socket(
+    host: str, port: int, seconds: float, source_address: str | None = None
+) -> socket.socket:
     """Open the TCP connection within ``seconds``, trying each address in turn.
 
     RFC 5321 §4.5.3.2.1 grants the greeting five minutes, far too long to
-    wait for a SYN, so the TCP handshake has its own, shorter timeout.
+    wait for a SYN, so the TCP handshake has its own, shorter timeout. With
+    ``source_address`` the socket is bound to it first (port 0: any), and
+    only destination addresses of its family are tried.
     """
     loop = asyncio.get_running_loop()
     last: BaseException | None = None
@@ -522,8 +531,12 @@ async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket
         async with asyncio.timeout(seconds):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             for family, type_, proto, _, address in infos:
+                if source_address is not None and family != _family(source_address):
+                    continue
                 sock = socket.socket(family, type_, proto)
                 sock.setblocking(False)  # noqa: FBT003
+                if source_address is not None:
+                    _bind(sock, source_address)
                 try:
                     await loop.sock_connect(sock, address)
                 except OSError as exc:
@@ -539,6 +552,24 @@ async def _connect_socket(host: str, port: int, seconds: float) -> socket.socket
         if sock is not None:
             sock.close()
     raise _network_error("connect", last or OSError("no address")) from last
+
+
+def _bind(sock: socket.socket, source_address: str) -> None:
+    """Bind ``sock`` to an IP pool's address; an address this host lacks fails the session.
+
+    Its own kind, so the reply stored with the deferred message says which
+    address is missing on which host rather than looking like a network fault.
+    """
+    try:
+        sock.bind((source_address, 0))
+    except OSError as exc:
+        text = f"source-address: cannot send from {source_address} on this host: {exc}"
+        reply = SmtpReply(NO_REPLY, text, "connect")
+        raise SmtpSessionError(reply, kind="source-address") from exc
+
+
+def _family(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def verified_tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
@@ -584,8 +615,13 @@ class Connector:
         host = MxHost(s.smart_host, 0, address=s.smart_host, port=s.smart_host_port)
         return MxResult(domain, (host,))
 
-    async def open(self, mx: MxResult) -> SmtpSession:
-        """A session to the first exchanger of `mx` that answers."""
+    async def open(self, mx: MxResult, source: SourceAddress | None = None) -> SmtpSession:
+        """A session to the first exchanger of `mx` that answers.
+
+        From ``source`` (an IP pool's address, greeting with its name) when
+        given, else from the address the system picks, greeting as the
+        ``helo_name`` setting says.
+        """
         s = self._settings
         credentials = None
         if s.smart_host and s.smart_host_username:
@@ -620,12 +656,13 @@ class Connector:
                 return await SmtpSession.open(
                     address,
                     port,
-                    helo_name=s.helo_name,
+                    helo_name=source.helo_name if source else s.helo_name,
                     tls=host_tls,
                     tls_context=host_context,
                     credentials=credentials,
                     server_name=host.name,
                     peer_check=check,
+                    source_address=source.address if source else None,
                 )
             except SmtpSessionError as exc:
                 failure = exc  # The next exchanger may answer.

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from courriel.core.db import UTCDateTime, insert_for, transaction
 from courriel.delivery.models import SpoolMessage, SpoolState
+from courriel.delivery.sources import PoolChooser
 from courriel.delivery.transfer import BodyFormat, pack, transfer_form
 
 
@@ -54,6 +55,16 @@ class NewMessage:
     transfer_ready: bool = False
     # Above 0: the priority lane (transactional mail), claimed first.
     priority: int = 0
+    # "marketing" or "transactional", which may choose its IP pool; None:
+    # marketing for a campaign's message, transactional for any other.
+    mail_class: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The mail class its IP pool is chosen by (`sources.PoolChooser`)."""
+        if self.mail_class is not None:
+            return self.mail_class
+        return "marketing" if self.campaign_id else "transactional"
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,8 @@ class ClaimedMessage:
     deadline_at: dt.datetime
     compressed_body: bytes
     body_format: int
+    # Its IP pool (`delivery.sources`); None: the installation's own address.
+    pool: str | None = None
 
     @property
     def transfer(self) -> bytes:
@@ -134,6 +147,7 @@ _CLAIMED_COLUMNS = (
     _TABLE.c.deadline_at,
     _TABLE.c.body,
     _TABLE.c.body_format,
+    _TABLE.c.pool,
 )
 _FINISHED_COLUMNS = (
     _TABLE.c.id,
@@ -290,8 +304,9 @@ _BACKLOG = (
 class Spool:
     """Operations on the spool database."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], pools: PoolChooser | None = None) -> None:
         self._sessions = sessions
+        self._pools = pools
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -307,6 +322,7 @@ class Spool:
         """
         if not messages:
             return
+        pools = self._choose_pools(messages)
         rows = [
             {
                 "tenant_id": m.tenant_id,
@@ -324,6 +340,7 @@ class Spool:
                 "body": pack(m.body, transfer_ready=m.transfer_ready),
                 "body_format": BodyFormat.ZSTD_TRANSFER.value,
                 "priority": m.priority,
+                "pool": pools.get((m.tenant_id, m.campaign_id, m.kind)),
                 "created_at": now,
             }
             for m in messages
@@ -334,6 +351,15 @@ class Spool:
                 index_elements=[SpoolMessage.tenant_id, SpoolMessage.message_id]
             )
             session.execute(statement, rows)
+
+    def _choose_pools(
+        self, messages: Sequence[NewMessage]
+    ) -> dict[tuple[str, str | None, str], str | None]:
+        """The IP pool of each (tenant, campaign, mail class) among ``messages``."""
+        if self._pools is None:
+            return {}
+        keys = {(m.tenant_id, m.campaign_id, m.kind) for m in messages}
+        return {key: self._pools.choose(*key) for key in keys}
 
     def claim(
         self,

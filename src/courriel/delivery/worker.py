@@ -5,7 +5,8 @@ hosts, or the smart host; a DNS failure decides for the domain's messages),
 group the messages by lane (the MX host set: every Google-hosted domain
 shares one), run every lane at once (`lanes.LaneRun`: shared connection
 and rate limits, each result committed before the next message is tried on
-its connection), then report final outcomes to the tenants.
+its connection), then report final outcomes to the tenants. Mail of an IP
+pool goes in a lane of its own per source address (`sources.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from courriel.config import Settings
@@ -28,9 +30,11 @@ from courriel.delivery.reporting import OutcomeReporter
 from courriel.delivery.retry import settlement_for
 from courriel.delivery.settle import SettleBatcher
 from courriel.delivery.smtp import Connector
+from courriel.delivery.sources import SourceAddress, SourceDirectory, pick, throttle_key
 from courriel.delivery.spool import ClaimedMessage, Spool
 from courriel.delivery.throttle import Adaptation, LaneThrottles
 from courriel.delivery.tlspolicy import TransportSecurity, policy_source
+from courriel.delivery.warmup import WarmupPlans
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,16 @@ def throttles_for(spool: Spool, settings: Settings) -> LaneThrottles:
     )
 
 
+@dataclass
+class _Lane:
+    """One lane's share of a batch: where to, from which address, of which pool."""
+
+    mx: MxResult
+    source: SourceAddress | None
+    pool: str | None
+    messages: list[ClaimedMessage]
+
+
 class DeliveryWorker:
     """One worker process's delivery loop."""
 
@@ -66,6 +80,7 @@ class DeliveryWorker:
         clock: Clock,
         owner: str,
         throttles: LaneThrottles | None = None,
+        sources: SourceDirectory | None = None,
     ) -> None:
         self._spool = spool
         self._reporter = reporter
@@ -74,6 +89,8 @@ class DeliveryWorker:
         self._clock = clock
         self._owner = owner
         self.throttles = throttles or throttles_for(spool, settings)
+        self._sources = sources
+        self.warmup = WarmupPlans(spool.sessions, settings.warmup_timezone)
         self._settler = SettleBatcher(spool, owner)
         security = (
             TransportSecurity(policy_source(resolver), settings.mx_tls_ca_file)
@@ -212,12 +229,17 @@ class DeliveryWorker:
         for message in claimed:
             by_domain[message.domain].append(message)
         routes = await asyncio.gather(*(self._route(d, ms) for d, ms in by_domain.items()))
-        lanes: dict[str, tuple[MxResult, list[ClaimedMessage]]] = {}
+        sources, warm = await self._pools_of(claimed)
+        lanes: dict[str, _Lane] = {}
         for route in routes:
             if route is None:
                 continue
             mx, messages = route
-            lanes.setdefault(mx.lane_key, (mx, []))[1].extend(messages)
+            for message in messages:
+                source = pick(sources.get(message.pool or "", ()), message.id)
+                pool = message.pool if source is not None else None
+                key = throttle_key(mx.lane_key, source)
+                lanes.setdefault(key, _Lane(mx, source, pool, [])).messages.append(message)
         ctx = LaneContext(
             settings=self._settings,
             clock=self._clock,
@@ -229,8 +251,28 @@ class DeliveryWorker:
             pool=(self._priority_pool if priority else self._pool) if self._pooling else None,
             connector=self._connector,
             reserved_slots=1 if priority else 0,
+            warmup=self.warmup if warm else None,
         )
-        await asyncio.gather(*(LaneRun(ctx, mx, messages).run() for mx, messages in lanes.values()))
+        await asyncio.gather(
+            *(
+                LaneRun(ctx, lane.mx, lane.messages, lane.source, lane.pool).run()
+                for lane in lanes.values()
+            )
+        )
+
+    async def _pools_of(
+        self, claimed: Sequence[ClaimedMessage]
+    ) -> tuple[dict[str, Sequence[SourceAddress]], bool]:
+        """The addresses of the batch's pools, and whether any warm-up plan may apply."""
+        pools = {m.pool for m in claimed if m.pool}
+        if not pools or self._sources is None:
+            return {}, False
+        directory = self._sources
+
+        def read() -> tuple[dict[str, Sequence[SourceAddress]], bool]:
+            return {p: directory.addresses(p) for p in pools}, self.warmup.has_plans()
+
+        return await asyncio.to_thread(read)
 
     async def _route(
         self, domain: str, messages: list[ClaimedMessage]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -101,6 +102,9 @@ class ProviderHandler:
         # server sees of a sender's connection limit, across all its engines.
         self.open_sessions = 0
         self.peak_sessions = 0
+        # Sessions opened by each client address: a receiver's view of a
+        # sender's IPs (each judged on its own), whether or not mail followed.
+        self.sessions_by_peer: Counter[str] = Counter()
         # Called with (return path, recipient, message) for each stored copy,
         # so simulated recipients and asynchronous bounces can react.
         self.on_received = on_received
@@ -187,7 +191,15 @@ class ProviderHandler:
         content = envelope.original_content or b""
         trace = self._trace_headers(session, mail_from)
         kept = content if self.store_bodies else content.partition(b"\r\n\r\n")[0] + b"\r\n"
-        ids = self.store.add(self.provider.name, mail_from, envelope.rcpt_tos, trace + kept)
+        peer = session.peer
+        ids = self.store.add(
+            self.provider.name,
+            mail_from,
+            envelope.rcpt_tos,
+            trace + kept,
+            peer=peer[0] if isinstance(peer, tuple) else str(peer),
+            helo=str(session.host_name or ""),
+        )
         if self.on_received is not None:
             for rcpt in envelope.rcpt_tos:
                 self.on_received(mail_from, rcpt, content)
@@ -295,6 +307,8 @@ class ProviderSmtp(SMTP):
             counts = self._provider_handler
             counts.open_sessions += 1
             counts.peak_sessions = max(counts.peak_sessions, counts.open_sessions)
+            peer = transport.get_extra_info("peername")
+            counts.sessions_by_peer[str(peer[0]) if isinstance(peer, tuple) else str(peer)] += 1
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS received (
     mail_from TEXT NOT NULL,
     rcpt TEXT NOT NULL,
     rcpt_key TEXT NOT NULL,
-    message BLOB NOT NULL
+    message BLOB NOT NULL,
+    peer TEXT NOT NULL DEFAULT '',
+    helo TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS received_by_rcpt ON received (rcpt_key, id);
 """
@@ -66,6 +68,10 @@ class ReceivedMessage:
     mail_from: str
     rcpt: str
     data: bytes
+    # The sending client's address and the name it gave in EHLO/HELO: what a
+    # receiver judges a sender's reputation (and its reverse DNS) by.
+    peer: str = ""
+    helo: str = ""
 
     def as_email(self) -> EmailMessage:
         """The message parsed with the modern ``email`` API."""
@@ -117,12 +123,29 @@ class MailStore:
             # it measures. A crash of the process loses nothing committed.
             self._db.execute("PRAGMA synchronous = OFF")
             self._db.executescript(_SCHEMA)
+            # A store written before peers were recorded gets the columns.
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(received)")}
+            for column in ("peer", "helo"):
+                if column not in columns:
+                    self._db.execute(
+                        f"ALTER TABLE received ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+                    )
 
-    def add(self, provider: str, mail_from: str, rcpts: Iterable[str], data: bytes) -> list[int]:
-        """Record ``data`` as received by each of ``rcpts``; return the row ids."""
+    def add(  # noqa: PLR0917 (one received copy's facts)
+        self,
+        provider: str,
+        mail_from: str,
+        rcpts: Iterable[str],
+        data: bytes,
+        peer: str = "",
+        helo: str = "",
+    ) -> list[int]:
+        """Record ``data`` as received by each of ``rcpts`` from ``peer`` (its EHLO name
+        ``helo``); return the row ids."""
         received_at = datetime.now(UTC).isoformat()
         rows = [
-            (received_at, provider, mail_from, rcpt, _address_key(rcpt), data) for rcpt in rcpts
+            (received_at, provider, mail_from, rcpt, _address_key(rcpt), data, peer, helo)
+            for rcpt in rcpts
         ]
         ids: list[int] = []
         with self._lock:
@@ -131,8 +154,8 @@ class MailStore:
                 for row in rows:
                     cursor = self._db.execute(
                         "INSERT INTO received"
-                        " (received_at, provider, mail_from, rcpt, rcpt_key, message)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        " (received_at, provider, mail_from, rcpt, rcpt_key, message, peer, helo)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
                     ids.append(cast("int", cursor.lastrowid))
@@ -145,7 +168,7 @@ class MailStore:
     def inbox(self, address: str, limit: int = 100) -> list[ReceivedMessage]:
         """What ``address`` received, newest first."""
         return self._select(
-            "SELECT id, received_at, provider, mail_from, rcpt, message FROM received"
+            "SELECT id, received_at, provider, mail_from, rcpt, message, peer, helo FROM received"
             " WHERE rcpt_key = ? ORDER BY id DESC LIMIT ?",
             (_address_key(address), limit),
         )
@@ -153,7 +176,7 @@ class MailStore:
     def recent(self, limit: int = 100) -> list[ReceivedMessage]:
         """What any recipient received, newest first (the mail catcher view)."""
         return self._select(
-            "SELECT id, received_at, provider, mail_from, rcpt, message FROM received"
+            "SELECT id, received_at, provider, mail_from, rcpt, message, peer, helo FROM received"
             " ORDER BY id DESC LIMIT ?",
             (limit,),
         )
@@ -161,7 +184,8 @@ class MailStore:
     def get(self, message_id: int) -> ReceivedMessage | None:
         """One received message by its id."""
         found = self._select(
-            "SELECT id, received_at, provider, mail_from, rcpt, message FROM received WHERE id = ?",
+            "SELECT id, received_at, provider, mail_from, rcpt, message, peer, helo"
+            " FROM received WHERE id = ?",
             (message_id,),
         )
         return found[0] if found else None
@@ -184,6 +208,14 @@ class MailStore:
                 "SELECT rcpt_key, count(*) FROM received GROUP BY rcpt_key ORDER BY rcpt_key"
             ).fetchall()
         return {str(key): int(n) for key, n in rows}
+
+    def peers(self) -> dict[str, int]:
+        """Every sending address seen, with how many messages came from each."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT peer, count(*) FROM received GROUP BY peer ORDER BY peer"
+            ).fetchall()
+        return {str(peer): int(n) for peer, n in rows}
 
     def clear(self) -> None:
         """Forget everything received (between demo runs or test cases)."""
@@ -217,6 +249,8 @@ class MailStore:
                 mail_from=str(row[3]),
                 rcpt=str(row[4]),
                 data=bytes(row[5]),
+                peer=str(row[6]),
+                helo=str(row[7]),
             )
             for row in rows
         ]

@@ -19,6 +19,7 @@ from courriel.web.api.governance import router as governance_router
 from courriel.web.api.keys import router as accounts_router
 from courriel.web.api.messages import router as messages_router
 from courriel.web.api.policy import router as policy_router
+from courriel.web.api.pools import router as pools_router
 from courriel.web.api.privacy import router as privacy_rights_router
 from courriel.web.api.roles import router as roles_router
 from courriel.web.api.sandbox import router as sandbox_router
@@ -70,6 +71,7 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(router, prefix="/v1")
     app.include_router(campaign_control_router, prefix="/v1")
     app.include_router(policy_router, prefix="/v1")
+    app.include_router(pools_router, prefix="/v1")
     app.include_router(audit_router, prefix="/v1")
     app.include_router(governance_router, prefix="/v1")
     app.include_router(privacy_rights_router, prefix="/v1")
