@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from courriel.web.ui import (
     campaign_ab,
+    campaign_links,
     campaigns,
     contacts,
     dashboard,
@@ -41,6 +42,7 @@ GROUPS = (
     privacy,
     settings,
     campaign_ab,
+    campaign_links,
     campaigns,
     statistics,
 )
