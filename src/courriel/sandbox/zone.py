@@ -166,12 +166,17 @@ def read_zone(path: Path) -> Zone:
     hosts = {str(host).lower(): _pair(addr, path) for host, addr in raw_hosts.items()}
     records = {
         str(name).lower().rstrip("."): {
-            str(kind).upper(): [str(v) for v in _list(values, path)]
-            for kind, values in _mapping(rr, path).items()
+            str(kind).upper(): _strings(values, path) for kind, values in _mapping(rr, path).items()
         }
         for name, rr in _object(document, "records", path).items()
     }
     return Zone(domains=domains, hosts=hosts, records=records)
+
+
+def _strings(value: Any, path: Path) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ZoneFileError(f"{path}: record values are a list of strings, got {value!r}")
+    return list(value)
 
 
 def _mapping(value: Any, path: Path) -> dict[str, Any]:
