@@ -48,11 +48,13 @@ def test_native_messages_are_checked_when_asked(
     (error,) = refused.json()["errors"]
     assert error["field"] == "html"
     assert error["detail"].splitlines() == LINES
-    assert sandbox.web.hits("www.example.test", "/missing") == 1
+    # A 404 to HEAD is asked again with GET before the link is called dead.
+    missing = [("HEAD", "www.example.test", "/missing"), ("GET", "www.example.test", "/missing")]
+    assert [sandbox.web.requests[r] for r in missing] == [1, 1]
     # Not asked: nothing is fetched and the message goes.
     sent = client.post("/v1/messages", json=_native(), headers=tenant_a.headers)
     assert sent.status_code == 202, sent.text
-    assert sandbox.web.hits("www.example.test", "/missing") == 1
+    assert sandbox.web.hits("www.example.test", "/missing") == 2
 
 
 def test_mailjet_messages_are_checked_with_the_header(

@@ -1,4 +1,5 @@
-"""The campaign's check shows each bad link on its own line, and the send stays off."""
+"""The tenant turns link checking on from a campaign's checks; each bad link is then
+shown on its own line, and the send stays off."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ SITE = "http://www.example.test"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    settings.link_check_campaigns = True
     settings.link_check_blocklist_zones = [BLOCKLIST_ZONE]
     settings.link_check_timeout_seconds = 2.0
     return settings
@@ -45,7 +45,14 @@ def test_the_check_page_lists_each_bad_link(
     )
     journey.sign_in(admin.email, admin.password, admin.totp_secret)
     journey.goto(f"/app/campaigns/{campaign}")
-    row = journey.page.locator('#checks tr[data-check="link_check"]')
+    page = journey.page
+    expect(page.locator('#checks tr[data-check="link_check"]')).to_have_count(0)
+    page.get_by_role("button", name="Fetch every link before sending").click()
+    journey.check()
+    expect(
+        page.get_by_text("Every link will be fetched before a campaign is sent.")
+    ).to_be_visible()
+    row = page.locator('#checks tr[data-check="link_check"]')
     expect(row.locator(".badge.error")).to_be_visible()
     expect(row.locator("li")).to_have_text(
         [
@@ -60,5 +67,6 @@ def test_the_check_page_lists_each_bad_link(
             ),
         ]
     )
-    expect(journey.page.locator("#send")).to_be_disabled()
+    expect(page.locator("#send")).to_be_disabled()
+    expect(page.get_by_role("button", name="Stop checking links")).to_be_visible()
     journey.snap("campaign-link-check")

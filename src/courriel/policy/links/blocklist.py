@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 
 import dns.asyncresolver
 import dns.exception
-import dns.resolver
 
 from courriel.delivery.mx import MxError, normalize_domain
 
@@ -89,6 +88,8 @@ class Blocklists:
             answer = await self._resolver.resolve(
                 name, "A", raise_on_no_answer=False, lifetime=self._timeout_s
             )
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers, dns.exception.DNSException):
+        except dns.exception.DNSException:
+            # NXDOMAIN is "not listed"; a timeout or SERVFAIL is "unknown",
+            # which never refuses a send either.
             return []
         return [r.to_text() for r in answer]

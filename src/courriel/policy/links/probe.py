@@ -4,9 +4,10 @@ Each hop is checked by `courriel.events.webhooks.ssrf.check_url` (public
 addresses only, or a host the sandbox's zone file pins) and the request goes
 to the checked address, so a redirect to ``http://127.0.0.1/`` or a name
 that resolves to a private address is refused before any byte is sent.
-HEAD first, as it costs the site nothing; GET when HEAD is refused (405 or
-501: RFC 9110 §9.3.2 lets a server not implement HEAD), reading at most
-`Limits.max_bytes` of the body. Redirects are followed by hand, at most
+HEAD first, as it costs the site nothing; GET when HEAD is refused or fails
+(405 or 501: RFC 9110 §9.3.2 lets a server not implement HEAD; some answer
+403 or 404 to HEAD alone, and a link is only called dead on a GET's word),
+reading at most `Limits.max_bytes` of the body. Redirects are followed by hand, at most
 `Limits.max_redirects`, each target checked again.
 """
 
@@ -31,7 +32,6 @@ from courriel.events.webhooks.ssrf import (
 from courriel.policy.links.extract import host_of
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})  # RFC 9110 §15.4
-HEAD_REFUSED = frozenset({405, 501})
 USER_AGENT = "Courriel-LinkCheck/1 (+checking links before a send)"
 
 
@@ -123,7 +123,7 @@ class Prober:
 
     async def _ask(self, target: Target) -> tuple[int, str | None]:
         status, location = await self._request("HEAD", target)
-        if status in HEAD_REFUSED:
+        if status >= 400:
             status, location = await self._request("GET", target)
         return status, location
 

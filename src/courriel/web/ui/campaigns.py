@@ -21,6 +21,7 @@ from courriel.campaigns.models import Campaign, CampaignStatus
 from courriel.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from courriel.core.principal import Capability
 from courriel.web.deps import ServicesDep
+from courriel.web.ui.campaign_links import DONE as LINK_CHECK_DONE
 from courriel.web.ui.i18n import N_
 from courriel.web.ui.render import render
 from courriel.web.ui.viewer import Viewer, ViewerDep
@@ -181,7 +182,11 @@ def campaign(
     created: bool = False,
 ) -> HTMLResponse:
     """One campaign."""
-    message = N_("The campaign is created as a draft.") if created else _ACTIONS.get(done)
+    message = (
+        N_("The campaign is created as a draft.")
+        if created
+        else _ACTIONS.get(done) or LINK_CHECK_DONE.get(done)
+    )
     return detail_page(request, viewer, services, campaign_id, done=message)
 
 
@@ -428,4 +433,5 @@ def _checks(viewer: Viewer, services: ServicesDep, campaign: Campaign) -> dict[s
         "suspended": suspended,
         "domain": campaign.from_email.rpartition("@")[2],
         "domain_problem": domain_problem,
+        "links": services.link_check_preferences.get(principal),
     }

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from courriel.web.ui import (
     campaign_ab,
+    campaign_links,
     campaigns,
     contacts,
     dashboard,
@@ -45,6 +46,7 @@ GROUPS = (
     pools,
     settings,
     campaign_ab,
+    campaign_links,
     campaigns,
     statistics,
 )
