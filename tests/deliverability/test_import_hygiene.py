@@ -145,6 +145,12 @@ def test_a_resolver_that_denies_every_domain_is_not_believed(
         "skipped",
         "DNS unreachable: mail servers not checked",
     )
+    # The sandbox zone still answers for its own names, in the same batch and after.
+    zone = StaticMxResolver({"nullmx.test": [(".", 0)]}, {}, fallback=denying)
+    mixed = MailDomains(zone, probe="gmail.com")
+    for _ in range(2):
+        found = mixed.check(["nullmx.test", "acme.org"])
+        assert (found["nullmx.test"].verdict, found["acme.org"].verdict) == ("refused", "skipped")
 
 
 def test_role_setting_bad_inputs_and_other_tenants(
