@@ -75,7 +75,11 @@ def test_role_disposable_null_mx_typo_and_no_mail_each_get_one_line_with_the_rea
 
 
 def test_a_flagging_list_takes_role_addresses_and_shows_them(
-    services: Services, settings: Settings, tenant_a: TenantAccess, tmp_path: Path
+    services: Services,
+    settings: Settings,
+    tenant_a: TenantAccess,
+    tmp_path: Path,
+    client: TestClient,
 ) -> None:
     write_hygiene_zone(settings)
     lst = services.audience.create_list(tenant_a.operator, "News", "x", double_opt_in=False)
@@ -93,6 +97,11 @@ def test_a_flagging_list_takes_role_addresses_and_shows_them(
         "ana@live.test": False,
         "abuse@live.test": True,
     }
+    # The API shows the count and the flag.
+    shown_job = client.get(f"/v1/imports/{job.id}", headers=tenant_a.headers).json()
+    assert (shown_job["flagged"], shown_job["unchecked_domains"]) == (2, 0)
+    contacts = client.get("/v1/contacts", headers=tenant_a.headers).json()["data"]
+    assert {c["email"]: c["role_address"] for c in contacts} == shown
     # Switched to refuse: the next import of role addresses gets rejection lines.
     services.audience.set_list_role_addresses(tenant_a.operator, lst.id, "refuse")
     again = tmp_path / "again.csv"
@@ -145,6 +154,12 @@ def test_a_resolver_that_denies_every_domain_is_not_believed(
         "skipped",
         "DNS unreachable: mail servers not checked",
     )
+    # The sandbox zone still answers for its own names, in the same batch and after.
+    zone = StaticMxResolver({"nullmx.test": [(".", 0)]}, {}, fallback=denying)
+    mixed = MailDomains(zone, probe="gmail.com")
+    for _ in range(2):
+        found = mixed.check(["nullmx.test", "acme.org"])
+        assert (found["nullmx.test"].verdict, found["acme.org"].verdict) == ("refused", "skipped")
 
 
 def test_role_setting_bad_inputs_and_other_tenants(

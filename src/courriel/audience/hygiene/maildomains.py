@@ -114,7 +114,7 @@ class MailDomains:
                     verdicts[domain] = cached[1]
                 elif reserved(domain) and not self._in_zone(domain):
                     verdicts[domain] = RESERVED
-                elif self._offline_until > now:
+                elif self._offline_until > now and not self._in_zone(domain):
                     verdicts[domain] = OFFLINE
                 else:
                     missing.append(domain)
@@ -163,7 +163,8 @@ class MailDomains:
         return True
 
     async def _verdict(self, domain: str) -> DomainCheck:
-        if self._offline_until > self._clock():
+        # The sandbox zone answers for its names whatever the state of DNS.
+        if self._offline_until > self._clock() and not self._in_zone(domain):
             return OFFLINE
         try:
             await asyncio.wait_for(self._resolver.resolve(domain), self._timeout)

@@ -22,7 +22,7 @@ from courriel.audience.hygiene.maildomains import OFFLINE, DomainVerdict, MailDo
 from courriel.audience.hygiene.typos import suggest_domain
 from courriel.audience.import_rows import CheckedBatch
 from courriel.audience.models import RoleAddresses
-from courriel.core.addresses import domain_of, is_role_address
+from courriel.core.addresses import ROLE_LOCAL_PARTS, domain_of, is_role_address
 
 # Distinct domains whose rule is remembered (a list has a few thousand).
 _RULES_KEPT = 50_000
@@ -92,31 +92,44 @@ class ListHygiene:
         The domain rules are decided once per distinct domain (a batch of
         10,000 rows has a few hundred), the role rule per row.
         """
-        unchecked: set[str] = set()
         self.disposable_domains()
         rules = {domain: self._domain_rule(domain) for domain in {row[2] for row in batch.rows}}
         verdicts = self._domains.check(d for d, rule in rules.items() if rule is None)
-        refuse_roles = roles is RoleAddresses.REFUSE
-        rows, rejected = [], batch.rejected
-        for row in batch.rows:
-            line, address, domain = row[0], row[1], row[2]
-            role = is_role_address(address)
-            if role and refuse_roles:
-                rejected.append((line, f"email: {_role_reason(address)}"))
-                continue
-            rule = rules[domain]
+        # Per domain, what becomes of its addresses: None (taken) or why refused.
+        refusals: dict[str, _DomainRule | str | None] = {}
+        for domain, rule in rules.items():
+            verdict = verdicts.get(domain)
             if rule is not None:
-                rejected.append((line, f"email: {rule.refusal(address).reason}"))
+                refusals[domain] = rule
+            elif verdict is not None and verdict.verdict is DomainVerdict.REFUSED:
+                refusals[domain] = verdict.reason
+            else:
+                refusals[domain] = None
+        unchecked = {d for d, verdict in verdicts.items() if verdict == OFFLINE}
+        refuse_roles = roles is RoleAddresses.REFUSE
+        role_names = ROLE_LOCAL_PARTS
+        rows, rejected, flagged = [], batch.rejected, 0
+        # The loop a million-row import runs once per row: the role test inlined
+        # (`is_role_address`), one dictionary look-up for the domain.
+        for row in batch.rows:
+            address = row[1]
+            local = address[: address.rfind("@")]
+            if "+" in local:
+                local = local[: local.index("+")]
+            role = local.lower() in role_names
+            if role and refuse_roles:
+                rejected.append((row[0], f"email: {_role_reason(address)}"))
                 continue
-            verdict = verdicts[domain]
-            if verdict.verdict is DomainVerdict.REFUSED:
-                rejected.append((line, f"email: {address}: {verdict.reason}"))
-                continue
-            if verdict == OFFLINE:
-                unchecked.add(domain)
-            batch.flagged += role
-            rows.append(row)
+            refused = refusals[row[2]]
+            if refused is None:
+                flagged += role
+                rows.append(row)
+            elif isinstance(refused, str):
+                rejected.append((row[0], f"email: {address}: {refused}"))
+            else:
+                rejected.append((row[0], f"email: {refused.refusal(address).reason}"))
         batch.rows = rows
+        batch.flagged += flagged
         return unchecked
 
     def _domain_rule(self, domain: str) -> _DomainRule | None:
