@@ -22,6 +22,7 @@ from courriel.events.models import Event, EventType
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.policy import periodic
 from courriel.policy.blocklists import BlocklistWatch
 from courriel.policy.dnsbl import DnsblLookup
 from courriel.sandbox.server import Sandbox
@@ -245,3 +246,12 @@ def test_bad_settings_are_refused_naming_the_problem(
 ) -> None:
     with pytest.raises(ValidationError, match=problem):
         Settings.model_validate({field: value})
+
+
+def test_an_engine_that_died_mid_run_is_taken_over_when_its_lease_ends(
+    services: Services, sandbox: Sandbox, clock: FrozenClock
+) -> None:
+    assert periodic.claim(services.storage, clock, "blocklists", "engine-1")  # then killed
+    assert services.blocklists.run_due("engine-2") is None
+    clock.advance(seconds=periodic.LEASE.total_seconds() + 1)
+    assert services.blocklists.run_due("engine-2") is not None
