@@ -22,7 +22,7 @@ from courriel.events.recorder import NewEvent, record_events
 from courriel.services import Services
 from tests.support.databases import Templates, build_services
 from tests.support.people import PASSWORD, make_user, post_form, sign_in
-from tests.support.seeds.campaigns import make_campaign, recipients, seed_list
+from tests.support.seeds.campaigns import UNSUBSCRIBE, make_campaign, recipients, seed_list
 from tests.support.tenants import TenantAccess
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
@@ -231,3 +231,29 @@ def test_the_list_page_shows_and_changes_the_policy(
     make_user(services, tenant_b, email="bob@example.test")
     assert sign_in(other, "bob@example.test", PASSWORD).status_code == 303
     assert other.get(page, headers={"accept": "text/html"}).status_code == 404
+
+
+def test_a_campaign_made_in_the_application_may_include_sunset_contacts(
+    services: Services, tenant_a: TenantAccess, news: str, client: TestClient
+) -> None:
+    template, _ = services.templates.create(
+        tenant_a.operator, "Still there?", "Still there?", "<p>Hello</p>" + UNSUBSCRIBE
+    )
+    make_user(services, tenant_a, email="ana@example.test")
+    assert sign_in(client, "ana@example.test", PASSWORD).status_code == 303
+    made = post_form(
+        client,
+        "/app/campaigns/new",
+        "/app/campaigns/new",
+        name="Still there?",
+        template_id=template.id,
+        from_email="news@acme.test",
+        lists=news,
+        include_sunset="yes",
+    )
+    assert made.status_code == 303, made.text
+    campaign_id = made.headers["location"].split("/")[-1].split("?")[0]
+    assert services.campaign_control.plan(tenant_a.operator, campaign_id).include_sunset
+    detail = client.get(f"/app/campaigns/{campaign_id}").text
+    assert 'data-check="sunset"' in detail
+    assert f"{len(SUNSET)} contacts without an open or click" in detail

@@ -5,6 +5,7 @@ several engines run the watch once; a failed lookup changes nothing; bad zones r
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
@@ -18,12 +19,15 @@ from sqlalchemy import select
 
 from courriel.config import Settings
 from courriel.core.clock import FrozenClock
+from courriel.engine.runtime import run_blocklists
 from courriel.events.models import Event, EventType
 from courriel.events.webhooks.deliverer import WebhookDeliverer
 from courriel.events.webhooks.endpoints import WebhookService
 from courriel.events.webhooks.ssrf import parse_networks
+from courriel.policy import periodic
 from courriel.policy.blocklists import BlocklistWatch
 from courriel.policy.dnsbl import DnsblLookup
+from courriel.policy.models import PeriodicRun
 from courriel.sandbox.server import Sandbox
 from courriel.sandbox.zone import DOMAIN_BLOCKLIST, IP_BLOCKLIST, blocklist_name, read_zone
 from courriel.services import Services
@@ -245,3 +249,37 @@ def test_bad_settings_are_refused_naming_the_problem(
 ) -> None:
     with pytest.raises(ValidationError, match=problem):
         Settings.model_validate({field: value})
+
+
+def test_an_engine_that_died_mid_run_is_taken_over_when_its_lease_ends(
+    services: Services, sandbox: Sandbox, clock: FrozenClock
+) -> None:
+    assert periodic.claim(services.storage, clock, "blocklists", "engine-1")  # then killed
+    assert services.blocklists.run_due("engine-2") is None
+    clock.advance(seconds=periodic.LEASE.total_seconds() + 1)
+    assert services.blocklists.run_due("engine-2") is not None
+
+
+def test_two_engine_loops_look_the_zones_up_once(
+    services: Services, tenant_a: TenantAccess, sandbox: Sandbox
+) -> None:
+    sandbox.list_on_blocklist(IP)
+
+    async def two_engines() -> None:
+        stop = asyncio.Event()
+        loops = [asyncio.create_task(run_blocklists(services, stop)) for _ in range(2)]
+        for _ in range(200):
+            if services.blocklists.listings(tenant_a.operator):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*loops)
+
+    asyncio.run(two_engines())
+
+    assert [r.subject for r in services.blocklists.listings(tenant_a.operator)] == [IP]
+    assert len(_events(services, tenant_a)) == 1
+    with services.storage.control() as session:
+        [run] = session.scalars(select(PeriodicRun)).all()
+    assert run.lease_owner is None  # given back
+    assert run.run_after == START + dt.timedelta(seconds=3600)

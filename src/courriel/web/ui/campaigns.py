@@ -128,6 +128,7 @@ def create(
     from_name: Annotated[str, Form(max_length=400)] = "",
     lists: Annotated[list[str] | None, Form()] = None,
     segment_id: Annotated[str, Form(max_length=40)] = "",
+    include_sunset: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Create a draft; a refused input shows the form again with the reason by the field."""
     chosen = [x for x in (lists or [])[:100] if x]
@@ -138,6 +139,7 @@ def create(
         "from_name": from_name,
         "lists": chosen,
         "segment_id": segment_id,
+        "include_sunset": bool(include_sunset),
     }
     errors: dict[str, str] = {}
     if not name.strip():
@@ -161,9 +163,14 @@ def create(
         field = refused.field.split(".")[0]
         errors[field if field in given else "name"] = refused.reason
         return _form(request, viewer, services, given=given, errors=errors, status=422)
-    if segment_id:
+    if segment_id or include_sunset:
         try:
-            services.campaign_control.configure(viewer.principal, created.id, segment_id=segment_id)
+            services.campaign_control.configure(
+                viewer.principal,
+                created.id,
+                segment_id=segment_id or None,
+                include_sunset=bool(include_sunset),
+            )
         except InvalidInputError as refused:
             # The draft exists: its page says the segment was not set.
             return detail_page(
