@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from courriel.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from courriel.core.principal import Principal
+from courriel.delivery.spool import NewMessage
 from courriel.operations.pools.choice import Snapshot
 from courriel.operations.pools.service import OPERATOR
 from courriel.services import Services
@@ -31,6 +32,18 @@ def test_the_most_specific_assignment_wins() -> None:
     assert snapshot.choose("ten_a", None, "transactional") == "a-all"
     assert snapshot.choose("ten_b", "cmp_1", "marketing") == "house"
     assert Snapshot().choose("ten_b", None, "transactional") is None
+
+
+def test_a_messages_mail_class_is_its_campaigns_else_transactional() -> None:
+    def message(campaign_id: str | None, mail_class: str | None = None) -> NewMessage:
+        return NewMessage("ten_a", "msg_1", campaign_id, None, "b@a.test", "r@b.test", b"",
+                          mail_class=mail_class)  # fmt: skip
+
+    assert message("cmp_1").kind == "marketing"
+    # A transactional campaign (an order confirmation sent as a campaign) keeps its class.
+    assert message("cmp_1", "transactional").kind == "transactional"
+    # Send API, relay and system mail.
+    assert message(None).kind == "transactional"
 
 
 def test_a_campaign_assignment_takes_the_campaigns_mail(
