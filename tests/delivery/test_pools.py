@@ -278,3 +278,6 @@ def test_a_campaign_fanned_out_for_real_leaves_from_its_campaigns_pool(
     assert {m.rcpt: (m.peer, m.helo) for m in sandbox.store.recent()} == dict.fromkeys(
         people, ("127.0.0.11", "mta11.launch.courriel.test")
     )
+    # The tenant rehearsing against the sandbox sees the same through the API.
+    (seen,) = client.get("/v1/sandbox/messages", params={"to": people[0]}, headers=h).json()
+    assert (seen["peer"], seen["helo"]) == ("127.0.0.11", "mta11.launch.courriel.test")
