@@ -4,11 +4,14 @@ message gets, and every bad input refused with an error naming it, storing nothi
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from courriel.config import Settings
 from courriel.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from courriel.core.principal import Principal
 from courriel.delivery.spool import NewMessage
@@ -227,3 +230,8 @@ def test_warmup_status_reports_day_cap_and_sent(services: Services) -> None:
     assert plans.reserve("fresh", "yahoo", 5, now) is None
     plans.put("fresh", "default", [3], now)
     assert plans.reserve("fresh", "yahoo", 5, now) == 3
+
+
+def test_an_unknown_warmup_time_zone_is_a_clear_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="'Mars/Olympus' is not a known time zone"):
+        Settings(data_dir=tmp_path, warmup_timezone="Mars/Olympus")
