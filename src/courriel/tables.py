@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-import courriel.messages.models
+import courriel.messages.models  # registers the transactional tables
 import courriel.operations.pools.models  # noqa: F401 - registers the IP pool tables
 from courriel.core.db import ControlBase, SpoolBase, TenantBase
 
