@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-import courriel.messages.models
-import courriel.operations.pools.models
+import courriel.messages.models  # registers the transactional tables
+import courriel.operations.pools.models  # registers the IP pool tables
 import courriel.policy.links.models  # noqa: F401 - registers the link-check cache
 from courriel.core.db import ControlBase, SpoolBase, TenantBase
 

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+from fastapi.testclient import TestClient
 
 from courriel.delivery.models import SpoolMessage, SpoolState
 from courriel.delivery.spool import NewMessage
@@ -15,7 +16,15 @@ from courriel.delivery.worker import DeliveryWorker
 from courriel.operations.pools.service import OPERATOR
 from courriel.sandbox.server import Sandbox
 from courriel.services import Services
-from tests.support.delivery import Mailer, ShiftableClock, body, deliver_due, fast_profiles
+from tests.support.delivery import (
+    Mailer,
+    ShiftableClock,
+    body,
+    deliver_all,
+    deliver_due,
+    fast_profiles,
+)
+from tests.support.tenants import TenantAccess
 
 
 def pool_worker(services: Services, clock: ShiftableClock, owner: str = "w1") -> DeliveryWorker:
@@ -233,3 +242,42 @@ def test_an_address_missing_on_the_sending_host_defers_its_mail_saying_so(
         (message,) = session.query(SpoolMessage).all()
     assert message.state is SpoolState.QUEUED  # deferred for a retry, never bounced
     assert "cannot send from 192.0.2.44 on this host" in message.last_reply
+
+
+def test_a_campaign_fanned_out_for_real_leaves_from_its_campaigns_pool(
+    services: Services, sandbox: Sandbox, client: TestClient, tenant_a: TenantAccess
+) -> None:
+    h = tenant_a.headers
+    consent = {"source": "api", "purpose_text": "Yes, the newsletter", "ip": "192.0.2.1"}
+    list_id = client.post(
+        "/v1/lists", json={"name": "News", "double_opt_in": False}, headers=h
+    ).json()["id"]
+    people = ["ada@gmail.test", "grace@yahoo.test"]
+    for email in people:
+        client.post(
+            "/v1/contacts", json={"email": email, "lists": [list_id], "consent": consent}, headers=h
+        )
+    template = client.post(
+        "/v1/templates",
+        json={"name": "T", "subject": "Hi", "html": '<a href="{{ unsubscribe_url }}">u</a>'},
+        headers=h,
+    ).json()["id"]
+    campaign = client.post(
+        "/v1/campaigns",
+        json={"name": "C", "template_id": template, "lists": [list_id], "from_email": "n@a.test"},
+        headers=h,
+    ).json()["id"]
+    make_pool(services, "everyday", "127.0.0.10")
+    make_pool(services, "launch", "127.0.0.11")
+    services.pools.assign(OPERATOR, "everyday", tenant_a.tenant.id)
+    services.pools.assign(OPERATOR, "launch", tenant_a.tenant.id, campaign_id=campaign)
+
+    assert client.post(f"/v1/campaigns/{campaign}/send", headers=h).status_code == 202
+    deliver_all(services)
+
+    assert {m.rcpt: (m.peer, m.helo) for m in sandbox.store.recent()} == dict.fromkeys(
+        people, ("127.0.0.11", "mta11.launch.courriel.test")
+    )
+    # The tenant rehearsing against the sandbox sees the same through the API.
+    (seen,) = client.get("/v1/sandbox/messages", params={"to": people[0]}, headers=h).json()
+    assert (seen["peer"], seen["helo"]) == ("127.0.0.11", "mta11.launch.courriel.test")

@@ -4,13 +4,17 @@ message gets, and every bad input refused with an error naming it, storing nothi
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from courriel.config import Settings
 from courriel.core.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from courriel.core.principal import Principal
+from courriel.delivery.spool import NewMessage
 from courriel.operations.pools.choice import Snapshot
 from courriel.operations.pools.service import OPERATOR
 from courriel.services import Services
@@ -31,6 +35,18 @@ def test_the_most_specific_assignment_wins() -> None:
     assert snapshot.choose("ten_a", None, "transactional") == "a-all"
     assert snapshot.choose("ten_b", "cmp_1", "marketing") == "house"
     assert Snapshot().choose("ten_b", None, "transactional") is None
+
+
+def test_a_messages_mail_class_is_its_campaigns_else_transactional() -> None:
+    def message(campaign_id: str | None, mail_class: str | None = None) -> NewMessage:
+        return NewMessage("ten_a", "msg_1", campaign_id, None, "b@a.test", "r@b.test", b"",
+                          mail_class=mail_class)  # fmt: skip
+
+    assert message("cmp_1").kind == "marketing"
+    # A transactional campaign (an order confirmation sent as a campaign) keeps its class.
+    assert message("cmp_1", "transactional").kind == "transactional"
+    # Send API, relay and system mail.
+    assert message(None).kind == "transactional"
 
 
 def test_a_campaign_assignment_takes_the_campaigns_mail(
@@ -214,3 +230,8 @@ def test_warmup_status_reports_day_cap_and_sent(services: Services) -> None:
     assert plans.reserve("fresh", "yahoo", 5, now) is None
     plans.put("fresh", "default", [3], now)
     assert plans.reserve("fresh", "yahoo", 5, now) == 3
+
+
+def test_an_unknown_warmup_time_zone_is_a_clear_settings_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="'Mars/Olympus' is not a known time zone"):
+        Settings(data_dir=tmp_path, warmup_timezone="Mars/Olympus")

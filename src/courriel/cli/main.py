@@ -243,10 +243,14 @@ def sandbox_inbox(
         raise typer.Exit(code=1)
     with MailStore(path) as store:
         messages = store.inbox(address, limit=limit)
-    table = Table("id", "received", "from", "subject")
+    table = Table("id", "received", "from", "client (EHLO)", "subject")
     for m in messages:
         table.add_row(
-            str(m.id), m.received_at.isoformat(timespec="seconds"), m.mail_from, m.subject
+            str(m.id),
+            m.received_at.isoformat(timespec="seconds"),
+            m.mail_from,
+            f"{m.peer} ({m.helo})" if m.peer else "",
+            m.subject,
         )
     console.print(table)
 

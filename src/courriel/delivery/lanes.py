@@ -95,6 +95,8 @@ class _Pacer:
         """Wait for this lane's next sending slot; False when the lane must stop for now."""
         run = self._run
         async with self._lock:
+            if run.ctx.stop.is_set() or self.resume_at is not None:
+                return False
             if not await self._warm_slot():
                 return False
             while True:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from courriel.core.errors import ForbiddenError
 from courriel.core.principal import Capability
@@ -30,6 +30,8 @@ class SandboxMessageOut(BaseModel):
     rcpt: str
     subject: str
     text: str
+    peer: str = Field(default="", description="The sending client's address (an IP pool's)")
+    helo: str = Field(default="", description="The name the client gave in EHLO")
 
 
 @router.get("/sandbox/messages")
@@ -62,6 +64,8 @@ def inbox(
                 rcpt=message.rcpt,
                 subject=message.subject,
                 text=message.text,
+                peer=message.peer,
+                helo=message.helo,
             )
         )
     return out
