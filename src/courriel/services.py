@@ -34,6 +34,11 @@ from courriel.audience.segments.service import SegmentService
 from courriel.audience.service import AudienceService
 from courriel.audience.signup import SignupService
 from courriel.audience.suppressions import SuppressionService
+from courriel.automation.engine import AutomationEngine
+from courriel.automation.events import CustomEvents
+from courriel.automation.runner import StepRunner
+from courriel.automation.sending import StepSender
+from courriel.automation.service import WorkflowService
 from courriel.campaigns.abtest import AbTestService
 from courriel.campaigns.control import CampaignControl
 from courriel.campaigns.fanout import Fanout
@@ -134,6 +139,8 @@ class Services:
     invitations: InvitationService
     roles: RoleService
     password_resets: PasswordResets
+    workflows: WorkflowService
+    custom_events: CustomEvents
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -298,11 +305,35 @@ class Services:
                 audit=audit,
                 throttle=throttle,
             ),
+            workflows=WorkflowService(
+                storage, clock, send_checks(policy, sender_domains, content_checks)
+            ),
+            custom_events=CustomEvents(storage, clock),
         )
 
     def scheduler(self) -> Scheduler:
         """A scheduler owned by this process."""
         return Scheduler(self.storage, self.fanout, self.clock, owner=_owner("scheduler"))
+
+    def automation(self) -> AutomationEngine:
+        """An automation engine owned by this process (workflows' triggers and steps)."""
+        sender = StepSender(
+            self.storage,
+            self.spool,
+            self.settings,
+            self.clock,
+            self.secret_key,
+            dkim_keys=self.dkim_keys,
+            allowance=PolicyAllowance(self.storage.control),
+        )
+        runner = StepRunner(self.storage, self.clock, self.secret_key, sender)
+        return AutomationEngine(
+            self.storage,
+            self.clock,
+            runner,
+            owner=_owner("automation"),
+            batch=self.settings.automation_batch_size,
+        )
 
     def resolver(self) -> MxResolver:
         """Real DNS, or the sandbox internet's zone file in front of it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import courriel.automation.models
 import courriel.messages.models  # noqa: F401 - registers the transactional tables
 from courriel.core.db import ControlBase, SpoolBase, TenantBase
 
