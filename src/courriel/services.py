@@ -34,6 +34,7 @@ from courriel.audience.segments.service import SegmentService
 from courriel.audience.service import AudienceService
 from courriel.audience.signup import SignupService
 from courriel.audience.suppressions import SuppressionService
+from courriel.automation.catalogue_service import WorkflowCatalogue
 from courriel.automation.engine import AutomationEngine
 from courriel.automation.events import CustomEvents
 from courriel.automation.runner import StepRunner
@@ -141,6 +142,7 @@ class Services:
     password_resets: PasswordResets
     workflows: WorkflowService
     custom_events: CustomEvents
+    workflow_templates: WorkflowCatalogue
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -205,6 +207,9 @@ class Services:
         credentials = Credentials(storage, clock, audit)
         # One throttle for every way of guessing or flooding an account.
         throttle = FailureThrottle(clock)
+        workflows = WorkflowService(
+            storage, clock, send_checks(policy, sender_domains, content_checks)
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -305,10 +310,13 @@ class Services:
                 audit=audit,
                 throttle=throttle,
             ),
-            workflows=WorkflowService(
-                storage, clock, send_checks(policy, sender_domains, content_checks)
-            ),
+            workflows=workflows,
             custom_events=CustomEvents(storage, clock),
+            workflow_templates=WorkflowCatalogue(
+                storage,
+                workflows,
+                lambda p, name, subject, html: templates.create(p, name, subject, html)[0].id,
+            ),
         )
 
     def scheduler(self) -> Scheduler:

@@ -22,6 +22,7 @@ from courriel.web.ui import (
     suppressions,
     team,
     webhooks,
+    workflows,
 )
 from courriel.web.ui.errors import error_page, wants_page
 
@@ -43,6 +44,7 @@ GROUPS = (
     campaign_ab,
     campaigns,
     statistics,
+    workflows,
 )
 
 
