@@ -88,3 +88,24 @@ def stats(client: TestClient, h: dict[str, str], workflow_id: str) -> dict[str, 
     body: dict[str, Any] = response.json()
     body["by_step"] = {s["key"]: s["figures"] for s in body["steps"]}
     return body
+
+
+def click(
+    client: TestClient, services: Services, sandbox: Sandbox, email: str, subject: str, url: str
+) -> None:
+    """The person clicks the link to `url` in the message `subject`, as a browser would."""
+    (message,) = [m for m in sandbox.store.inbox(email) if m.subject == subject]
+    part = message.as_email().get_body(preferencelist=("html",))
+    assert part is not None
+    html = str(part.get_content())
+    for start in (i for i in range(len(html)) if html.startswith("/t/c/", i)):
+        path = html[start : html.index('"', start)]
+        response = client.get(path, follow_redirects=False, headers={"User-Agent": BROWSER})
+        if response.headers.get("location") == url:
+            services.tracker.flush()
+            return
+    raise AssertionError(f"no link to {url} in {subject!r}")
+
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0"
+OFFER = "https://shop.example.test/offer"

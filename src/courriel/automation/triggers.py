@@ -38,6 +38,7 @@ from courriel.automation.graph import check_event_name, check_time
 from courriel.automation.models import Workflow
 from courriel.automation.timing import at_local, occurs_on, zone_of
 from courriel.core.errors import InvalidInputError
+from courriel.events.models import Event, EventType
 
 # What a polled trigger is handed: the session, the workflow, its active
 # version (id and stored definition) and the time; it returns its next poll.
@@ -217,6 +218,78 @@ def _next_midnight(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
+# -- behaviour: opened or clicked (a campaign's, a workflow step's, a given link) --
+
+_BEHAVIOUR_BATCH = 2000
+
+
+def _check_behaviour(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def check(data: dict[str, Any]) -> dict[str, Any]:
+        checked: dict[str, Any] = {"kind": kind}
+        for name, limit in (("campaign_id", 40), ("url", 2000)):
+            value = data.get(name)
+            if value is None:
+                continue
+            if kind == "opened" and name == "url":
+                raise InvalidInputError("trigger.url", "an open has no link; use a clicked trigger")
+            if not isinstance(value, str) or not value or len(value) > limit:
+                raise InvalidInputError(
+                    f"trigger.{name}", f"must be text of 1 to {limit} characters"
+                )
+            checked[name] = value
+        return checked
+
+    return check
+
+
+def _start_behaviour(
+    session: Session, workflow: Workflow, _definition: dict[str, Any], now: dt.datetime
+) -> None:
+    # Opens and clicks from the activation on, not the event log's history.
+    if not workflow.trigger_cursor:
+        workflow.trigger_cursor = str(session.scalar(select(func.max(Event.seq))) or 0)
+    workflow.trigger_at = now
+
+
+def _poll_behaviour(
+    session: Session,
+    workflow: Workflow,
+    version_id: str,
+    definition: dict[str, Any],
+    now: dt.datetime,
+) -> dt.datetime | None:
+    """People who opened or clicked since the cursor (the event log's growing `seq`).
+
+    A scanner's click or a machine open (Apple Mail Privacy Protection,
+    link checkers) is not a person's and lets nobody in.
+    """
+    trigger = definition["trigger"]
+    kind = EventType.OPENED if trigger["kind"] == "opened" else EventType.CLICKED
+    query = select(
+        Event.seq, Event.type, Event.contact_id, Event.campaign_id, Event.detail, Event.id
+    ).where(Event.seq > int(workflow.trigger_cursor or 0))
+    rows = session.execute(query.order_by(Event.seq).limit(_BEHAVIOUR_BATCH)).all()
+    for _seq, event_type, contact_id, campaign_id, detail, event_id in rows:
+        if event_type is not kind or contact_id is None:
+            continue
+        if (detail or {}).get("scanner") or (detail or {}).get("machine"):
+            continue
+        if _matches(trigger, campaign_id, detail or {}):
+            entry = Entry(contact_id, f"{kind.value}:{event_id}", {"campaign_id": campaign_id})
+            enroll(session, workflow, version_id, definition, entry, now=now)
+    if rows:
+        workflow.trigger_cursor = str(rows[-1][0])
+    return now
+
+
+def _matches(trigger: dict[str, Any], campaign_id: str | None, detail: dict[str, Any]) -> bool:
+    if "campaign_id" in trigger and trigger["campaign_id"] != campaign_id:
+        return False
+    return "url" not in trigger or detail.get("url") == trigger["url"]
+
+
 register(TriggerKind("list_subscribed", _check_list, _poll_list, _start_list))
+register(TriggerKind("opened", _check_behaviour("opened"), _poll_behaviour, _start_behaviour))
+register(TriggerKind("clicked", _check_behaviour("clicked"), _poll_behaviour, _start_behaviour))
 register(TriggerKind("custom_event", _check_custom))
 register(TriggerKind("date_property", _check_date, _poll_date, _start_date))
