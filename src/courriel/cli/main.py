@@ -22,6 +22,7 @@ from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
 from courriel.cli.roles import roles_app
 from courriel.cli.users import users_app
+from courriel.cli.workflow_templates import workflow_templates_app
 from courriel.cli.workflows import workflows_app
 from courriel.config import Settings, masked, record_public_url, settings_markdown
 from courriel.core.errors import CourrielError
@@ -48,6 +49,7 @@ app.add_typer(contacts_app, name="contacts")
 app.add_typer(segments_app, name="segments")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(workflows_app, name="workflows")
+app.add_typer(workflow_templates_app, name="workflow-templates")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(register_app, name="register")
