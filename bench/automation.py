@@ -24,13 +24,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import statistics
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from common import machine_facts, peak_rss_mb, timed
 from courriel.audience.import_batch import BulkInsert
@@ -143,16 +145,45 @@ def seed(services: Services, tenant_id: str, contacts: int, due: int) -> str:
     return workflow_id
 
 
+def _big_cache(services: Services, tenant_id: str) -> None:
+    """Seeding only: a page cache the million-row indexes fit in, and no fsync."""
+    engine = services.storage.tenant(tenant_id).kw["bind"]
+
+    def tune(connection: Any, _record: Any) -> None:
+        connection.execute("PRAGMA cache_size=-262144")
+        connection.execute("PRAGMA synchronous=OFF")
+
+    event.listen(engine, "connect", tune)
+    engine.dispose()
+
+
+def _seed_apart(args: argparse.Namespace, data_dir: Path, answer: Connection) -> None:
+    """In a child process, so its page cache does not count in the measured peak."""
+    services = Services.build(Settings(data_dir=data_dir), FrozenClock(START))
+    try:
+        services.tenants.migrate_shared()
+        tenant = services.tenants.create("Bench")
+        _big_cache(services, tenant.id)
+        workflow_id = seed(services, tenant.id, args.contacts, args.due)
+        answer.send((tenant.id, workflow_id))
+    finally:
+        services.close()
+
+
 def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    with timed() as took:
+        mine, theirs = multiprocessing.get_context("fork").Pipe()
+        child = multiprocessing.get_context("fork").Process(
+            target=_seed_apart, args=(args, data_dir, theirs)
+        )
+        child.start()
+        tenant_id, workflow_id = mine.recv()
+        child.join()
+    print(f"seeded {args.contacts:,} people ({args.due:,} due) in {took[0]:.1f} s", flush=True)
     clock = FrozenClock(START)
     settings = Settings(data_dir=data_dir, automation_batch_size=args.batch)
     services = Services.build(settings, clock)
     try:
-        services.tenants.migrate_shared()
-        tenant = services.tenants.create("Bench")
-        with timed() as took:
-            workflow_id = seed(services, tenant.id, args.contacts, args.due)
-        print(f"seeded {args.contacts:,} people ({args.due:,} due) in {took[0]:.1f} s", flush=True)
         engine = services.automation()
 
         clock.advance(minutes=24 * 60 - 1)  # one minute before the due minute
@@ -174,7 +205,7 @@ def measure(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             if handled == 0:
                 break
         elapsed = time.perf_counter() - began
-        factory = services.storage.tenant(tenant.id)
+        factory = services.storage.tenant(tenant_id)
         with factory() as session:
             at_long = session.scalar(
                 select(func.count())
