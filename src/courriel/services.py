@@ -341,6 +341,7 @@ class Services:
             runner,
             owner=_owner("automation"),
             batch=self.settings.automation_batch_size,
+            lease=dt.timedelta(seconds=self.settings.automation_lease_seconds),
         )
 
     def resolver(self) -> MxResolver:

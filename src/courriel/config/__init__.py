@@ -145,6 +145,12 @@ class Settings(BaseSettings):
         le=10_000,
         description="People one automation engine leases and moves forward per tenant and pass.",
     )
+    automation_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long people leased by an automation engine stay its own; after a crash "
+        "they are due again for any engine once this has passed.",
+    )
     lane_max_connections: int = Field(
         default=4,
         ge=1,
