@@ -107,46 +107,63 @@ class StepRunner:
     def advance(self, tenant_id: str, enrollment_id: str, owner: str) -> int:
         """Walk one leased enrollment until it waits or leaves; the steps done."""
         done = 0
-        for _ in range(MAX_STEPS_PER_TURN):
-            outcome = self._turn(tenant_id, enrollment_id, owner)
+        while done < MAX_STEPS_PER_TURN:
+            steps, outcome = self._turn(tenant_id, enrollment_id, owner, MAX_STEPS_PER_TURN - done)
+            done += steps
             if isinstance(outcome, _Sending):
                 failure = self._sender.deliver(outcome.prepared)
                 if self.after_spool is not None:
                     self.after_spool()
                 outcome = self._finish_send(tenant_id, enrollment_id, owner, outcome, failure)
+                done += outcome
             if not outcome:
-                break
-            done += 1
-        else:
-            self._release(tenant_id, enrollment_id, owner)
+                return done
+        self._release(tenant_id, enrollment_id, owner)
         return done
 
-    def _turn(self, tenant_id: str, enrollment_id: str, owner: str) -> bool | _Sending:
-        """One step (or the first half of a send): True to go on, False to stop."""
+    def _turn(
+        self, tenant_id: str, enrollment_id: str, owner: str, budget: int
+    ) -> tuple[int, bool | _Sending]:
+        """Steps done in one transaction, and whether to go on (True), stop (False), or
+        finish a send (its first half is done).
+
+        Local steps in a row (waits, conditions, list and property changes,
+        webhook outbox rows) share the transaction: they write only to this
+        database, so they commit or roll back together, each still behind its
+        own guard check and unique run row. A send starts its own transaction,
+        since its second half follows the spool.
+        """
         now = self._clock.now()
+        steps = 0
         with transaction(self._storage.tenant(tenant_id)) as session:
-            enrollment = _leased(session, enrollment_id, owner)
-            if enrollment is None:
-                return False
-            definition, number = self._definitions.get(session, enrollment.version_id)
-            contact = session.get(Contact, enrollment.contact_id)
-            assert contact is not None  # erasure deletes the enrollment with the contact
-            verdict = check_before_step(
-                session, enrollment, contact, definition, self._key, tenant_id, self._clock
-            )
-            if verdict is not None:
-                state = EnrollmentState.CONVERTED if verdict.converted else EnrollmentState.LEFT
-                _end(session, enrollment, state, verdict.reason, now)
-                return False
-            step = definition.step(enrollment.step_key)
-            run = _arrive(session, enrollment, step, contact, definition, now, self._clock)
-            if step.kind == "send":
-                return self._start_send(
-                    session, tenant_id, enrollment, contact, definition, step, run, number, now
+            while True:
+                enrollment = _leased(session, enrollment_id, owner)
+                if enrollment is None:
+                    return steps, False
+                definition, number = self._definitions.get(session, enrollment.version_id)
+                step = definition.step(enrollment.step_key)
+                if steps and (step.kind == "send" or steps >= budget):
+                    return steps, True
+                contact = session.get(Contact, enrollment.contact_id)
+                assert contact is not None  # erasure deletes the enrollment with the contact
+                verdict = check_before_step(
+                    session, enrollment, contact, definition, self._key, tenant_id, self._clock
                 )
-            ctx = StepContext(session, enrollment, contact, definition, run, now, self._clock)
-            result = run_local(ctx, step)
-            return _apply(session, enrollment, run, step, result, now=now)
+                if verdict is not None:
+                    state = EnrollmentState.CONVERTED if verdict.converted else EnrollmentState.LEFT
+                    _end(session, enrollment, state, verdict.reason, now)
+                    return steps, False
+                run = _arrive(session, enrollment, step, contact, definition, now, self._clock)
+                if step.kind == "send":
+                    return steps, self._start_send(
+                        session, tenant_id, enrollment, contact, definition, step, run, number, now
+                    )
+                ctx = StepContext(session, enrollment, contact, definition, run, now, self._clock)
+                result = run_local(ctx, step)
+                went_on = _apply(session, enrollment, run, step, result, now=now)
+                if not went_on:
+                    return steps, False
+                steps += 1
 
     def _start_send(  # noqa: PLR0917 (one step's facts)
         self,
