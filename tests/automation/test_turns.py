@@ -27,7 +27,7 @@ CHAIN = MAX_STEPS_PER_TURN + 10
 
 def _enrollment(services: Services, tenant: TenantAccess) -> Enrollment:
     with services.storage.tenant(tenant.tenant.id)() as session:
-        found = session.scalar(select(Enrollment))
+        found: Enrollment | None = session.scalar(select(Enrollment))
         assert found is not None
         session.expunge(found)
         return found
