@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from courriel.audience.models import ConsentAction, ConsentRecord, Contact, Subscription
@@ -195,7 +195,7 @@ def _poll_date(
     prop = Contact.properties[trigger["property"]].as_string()
     rows = session.execute(
         select(Contact.id, Contact.timezone, prop).where(
-            prop.is_not(None), Contact.restricted.is_(False)
+            prop.is_not(None), Contact.restricted.is_(false())
         )
     )
     for contact_id, zone_name, value in rows:
