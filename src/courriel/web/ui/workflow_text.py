@@ -72,7 +72,7 @@ def _step_line(lines: list[str], key: str | None, index: int | None) -> int | No
             if seen == index:
                 return number
         if key is not None and re.search(
-            rf"""["']?key["']?\s*:\s*["']?{re.escape(key)}["']?\s*[,}}\n]?""", line
+            rf"""["']?key["']?\s*:\s*["']?{re.escape(key)}(?=["'\s,}}]|$)""", line
         ):
             return number
     return None
