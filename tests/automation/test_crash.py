@@ -42,8 +42,8 @@ from tests.support.delivery import fast_profiles
 from tests.support.sandbox import SandboxThread
 from tests.support.tenants import TenantAccess
 
-PEOPLE = 200
-KILL_AFTER = 150  # steps done, of 400: mid-workflow
+PEOPLE = 120
+KILL_AFTER = 100  # steps done, of 240: mid-workflow
 LEASE_SECONDS = 3
 
 
@@ -129,7 +129,7 @@ def test_kill_9_mid_workflow_sends_nothing_twice_beyond_the_in_flight(
     with SandboxThread(Path(settings.data_dir)) as sandbox:
         first_worker = _worker(settings)
         try:
-            _wait(lambda: _steps_done(services, tenant_id) >= KILL_AFTER, 120, "the first steps")
+            _wait(lambda: _steps_done(services, tenant_id) >= KILL_AFTER, 150, "the first steps")
         finally:
             first_worker.send_signal(signal.SIGKILL)
             first_worker.wait(10)
