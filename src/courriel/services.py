@@ -37,6 +37,12 @@ from courriel.audience.service import AudienceService
 from courriel.audience.signup import SignupService
 from courriel.audience.sunset_policy import SunsetService
 from courriel.audience.suppressions import SuppressionService
+from courriel.automation.catalogue_service import WorkflowCatalogue
+from courriel.automation.engine import AutomationEngine
+from courriel.automation.events import CustomEvents
+from courriel.automation.runner import StepRunner
+from courriel.automation.sending import StepSender
+from courriel.automation.service import WorkflowService
 from courriel.campaigns.abtest import AbTestService
 from courriel.campaigns.control import CampaignControl
 from courriel.campaigns.fanout import Fanout
@@ -152,6 +158,9 @@ class Services:
     invitations: InvitationService
     roles: RoleService
     password_resets: PasswordResets
+    workflows: WorkflowService
+    custom_events: CustomEvents
+    workflow_templates: WorkflowCatalogue
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -234,6 +243,9 @@ class Services:
         credentials = Credentials(storage, clock, audit)
         # One throttle for every way of guessing or flooding an account.
         throttle = FailureThrottle(clock)
+        workflows = WorkflowService(
+            storage, clock, send_checks(policy, sender_domains, content_checks)
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -351,6 +363,13 @@ class Services:
                 audit=audit,
                 throttle=throttle,
             ),
+            workflows=workflows,
+            custom_events=CustomEvents(storage, clock),
+            workflow_templates=WorkflowCatalogue(
+                storage,
+                workflows,
+                lambda p, name, subject, html: templates.create(p, name, subject, html)[0].id,
+            ),
         )
 
     def scheduler(self) -> Scheduler:
@@ -360,6 +379,27 @@ class Services:
     def blocklist_owner(self) -> str:
         """The lease owner name of this process's blocklist watch."""
         return _owner("blocklists")
+
+    def automation(self) -> AutomationEngine:
+        """An automation engine owned by this process (workflows' triggers and steps)."""
+        sender = StepSender(
+            self.storage,
+            self.spool,
+            self.settings,
+            self.clock,
+            self.secret_key,
+            dkim_keys=self.dkim_keys,
+            allowance=PolicyAllowance(self.storage.control),
+        )
+        runner = StepRunner(self.storage, self.clock, self.secret_key, sender)
+        return AutomationEngine(
+            self.storage,
+            self.clock,
+            runner,
+            owner=_owner("automation"),
+            batch=self.settings.automation_batch_size,
+            lease=dt.timedelta(seconds=self.settings.automation_lease_seconds),
+        )
 
     def resolver(self) -> MxResolver:
         """Real DNS, or the sandbox internet's zone file in front of it."""

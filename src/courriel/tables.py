@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import courriel.automation.models  # registers the workflow tables
 import courriel.messages.models  # registers the transactional tables
 import courriel.operations.pools.models  # registers the IP pool tables
 import courriel.policy.links.models  # noqa: F401 - registers the link-check cache

@@ -25,6 +25,8 @@ from courriel.cli.privacy import privacy_app
 from courriel.cli.retention import register_app, retention_app
 from courriel.cli.roles import roles_app
 from courriel.cli.users import users_app
+from courriel.cli.workflow_templates import workflow_templates_app
+from courriel.cli.workflows import workflows_app
 from courriel.config import Settings, masked, record_public_url, settings_markdown
 from courriel.core.errors import CourrielError
 from courriel.core.principal import Principal
@@ -50,6 +52,8 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(segments_app, name="segments")
 app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(workflow_templates_app, name="workflow-templates")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(register_app, name="register")

@@ -134,6 +134,24 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=0.5, gt=0, description="Pause of an idle worker before it looks for work again."
     )
+    automation_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Pause of the automation engine, when nothing was due, before its next pass "
+        "over workflow triggers and people due for their next step.",
+    )
+    automation_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="People one automation engine leases and moves forward per tenant and pass.",
+    )
+    automation_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long people leased by an automation engine stay its own; after a crash "
+        "they are due again for any engine once this has passed.",
+    )
     lane_max_connections: int = Field(
         default=4,
         ge=1,

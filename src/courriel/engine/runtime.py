@@ -107,6 +107,20 @@ async def run_scheduler(services: Services, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), services.settings.worker_poll_seconds)
 
 
+async def run_automation(services: Services, stop: asyncio.Event) -> None:
+    """Run workflows' due triggers and steps until `stop` (leases let several engines share)."""
+    engine = services.automation()
+    while not stop.is_set():
+        try:
+            handled = await asyncio.to_thread(engine.run_once)
+        except Exception:
+            log.exception("automation pass failed; retrying")
+            handled = 0
+        if handled == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), services.settings.automation_poll_seconds)
+
+
 async def run_engine(services: Services, stop: asyncio.Event) -> None:
     """Scheduler, delivery worker and webhook deliverer together (and `/metrics` if set)."""
     stop_metrics = expose_metrics(services)
@@ -120,6 +134,7 @@ async def run_engine(services: Services, stop: asyncio.Event) -> None:
 async def _run_engine(services: Services, stop: asyncio.Event) -> None:
     await asyncio.gather(
         run_scheduler(services, stop),
+        run_automation(services, stop),
         services.worker().run(stop),
         run_webhooks(
             services.webhook_deliverer(), stop, max(1.0, services.settings.worker_poll_seconds)

@@ -209,7 +209,12 @@ class PrivacyCenter:
         return Actor(view.tenant_id, "recipient", "privacy-center", visitor.ip)
 
     def keep_lists(self, view: CenterView, keep: Collection[str], visitor: Visitor) -> list[str]:
-        """Leave every list not in `keep`; return the ids of the lists left now."""
+        """Leave every list not in `keep`; return the ids of the lists left now.
+
+        Keeping a list one is subscribed to is the person's own, explicit word
+        that they still want it: it is recorded as `reconfirmed` in the
+        consent ledger (the consent-renewal workflow template relies on it).
+        """
         now = self._clock.now()
         left: list[str] = []
         with transaction(self._storage.tenant(view.tenant_id)) as session:
@@ -217,6 +222,8 @@ class PrivacyCenter:
                 select(Subscription).where(Subscription.contact_id == view.contact_id)
             )
             for sub in subscriptions:
+                if sub.list_id in keep and sub.status is S.SUBSCRIBED:
+                    session.add(_consent(view.contact_id, sub.list_id, visitor, now))
                 if sub.list_id in keep or sub.status not in (S.SUBSCRIBED, S.PENDING):
                     continue
                 if not can_move(sub.status, S.UNSUBSCRIBED):
@@ -278,10 +285,20 @@ class PrivacyCenter:
 
 
 def _withdrawal(contact_id: str, list_id: str, visitor: Visitor, now: dt.datetime) -> ConsentRecord:
+    return _consent(contact_id, list_id, visitor, now, ConsentAction.WITHDRAWN)
+
+
+def _consent(
+    contact_id: str,
+    list_id: str,
+    visitor: Visitor,
+    now: dt.datetime,
+    action: ConsentAction = ConsentAction.RECONFIRMED,
+) -> ConsentRecord:
     return ConsentRecord(
         contact_id=contact_id,
         list_id=list_id,
-        action=ConsentAction.WITHDRAWN,
+        action=action,
         source=ConsentSource.FORM,
         legal_basis="consent",
         purpose_text="",

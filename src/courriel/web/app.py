@@ -25,6 +25,8 @@ from courriel.web.api.roles import router as roles_router
 from courriel.web.api.sandbox import router as sandbox_router
 from courriel.web.api.templates import router as content_router
 from courriel.web.api.users import router as users_router
+from courriel.web.api.workflow_templates import router as workflow_templates_router
+from courriel.web.api.workflows import router as workflows_router
 from courriel.web.pages import accountbase, apidocs, invitation, reset, security, signin
 from courriel.web.pages import tracking as tracking_public
 from courriel.web.pages.base import PageHeaders
@@ -80,6 +82,8 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(messages_router)
     app.include_router(roles_router, prefix="/v1")
     app.include_router(users_router, prefix="/v1")
+    app.include_router(workflows_router, prefix="/v1")
+    app.include_router(workflow_templates_router, prefix="/v1")
     tracking_public.install(app, services.tracker)
     if services.settings.resolver == "sandbox":
         app.include_router(sandbox_router, prefix="/v1")

@@ -30,6 +30,7 @@ SECTIONS = (
     Section(N_("Segments"), "/app/segments", (C.CONTACTS_READ,)),
     Section(N_("Templates"), "/app/templates", (C.TEMPLATES_READ,)),
     Section(N_("Campaigns"), "/app/campaigns", (C.CAMPAIGNS_READ,)),
+    Section(N_("Workflows"), "/app/workflows", (C.CAMPAIGNS_READ,)),
     Section(N_("Statistics"), "/app/statistics", (C.STATS_READ,)),
     Section(N_("Domains"), "/app/domains", (C.KEYS_MANAGE,)),
     Section(N_("Suppressions"), "/app/suppressions", (C.CONTACTS_READ,)),

@@ -25,6 +25,7 @@ from courriel.web.ui import (
     suppressions,
     team,
     webhooks,
+    workflows,
 )
 from courriel.web.ui.errors import error_page, wants_page
 
@@ -49,6 +50,7 @@ GROUPS = (
     campaign_links,
     campaigns,
     statistics,
+    workflows,
 )
 
 
