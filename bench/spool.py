@@ -88,7 +88,12 @@ def _claimer(
             break
         spool.settle(
             name,
-            [Settlement(m.id, "delivered", None, 250, "2.0.0 OK", m.domain) for m in claimed],
+            [
+                Settlement(
+                    m.id, "delivered", None, 250, "2.0.0 OK", m.domain, message_id=m.message_id
+                )
+                for m in claimed
+            ],
         )
         done += len(claimed)
     engine.dispose()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -73,6 +73,8 @@ class Settlement:
     attempted: bool = True
     # When the answer came (for a final outcome, the date of its event).
     answered_at: dt.datetime | None = None
+    _: KW_ONLY
+    message_id: str
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,11 @@ def _claim_statement(*, priority_only: bool = False) -> Update:
 def _settle_statement() -> Update:
     return (
         update(_TABLE)
-        .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.lease_owner == bindparam("b_owner"))
+        .where(
+            _TABLE.c.id == bindparam("b_id"),
+            _TABLE.c.message_id == bindparam("b_message_id"),
+            _TABLE.c.lease_owner == bindparam("b_owner"),
+        )
         .values(
             state=bindparam("b_state"),
             outcome=bindparam("b_outcome"),
@@ -224,12 +230,13 @@ _SETTLE_POSTGRES = text(
         lease_owner = NULL,
         lease_until = NULL
     FROM unnest(
-        CAST(:ids AS bigint[]), CAST(:states AS varchar[]), CAST(:outcomes AS varchar[]),
+        CAST(:ids AS bigint[]), CAST(:message_ids AS varchar[]), CAST(:states AS varchar[]),
+        CAST(:outcomes AS varchar[]),
         CAST(:increments AS integer[]), CAST(:next_ats AS timestamp[]),
         CAST(:codes AS integer[]), CAST(:replies AS text[]), CAST(:lanes AS varchar[]),
         CAST(:finished_ats AS timestamp[])
-    ) AS v(id, state, outcome, increment, next_at, code, reply, lane, finished_at)
-    WHERE s.id = v.id AND s.lease_owner = :owner
+    ) AS v(id, message_id, state, outcome, increment, next_at, code, reply, lane, finished_at)
+    WHERE s.id = v.id AND s.message_id = v.message_id AND s.lease_owner = :owner
     """
 )
 
@@ -242,6 +249,7 @@ def _as_arrays(owner: str, settlements: Sequence[Settlement]) -> dict[str, objec
     return {
         "owner": owner,
         "ids": [s.spool_id for s in settlements],
+        "message_ids": [s.message_id for s in settlements],
         "states": [
             SpoolState.FINISHED.value if s.outcome else SpoolState.QUEUED.value for s in settlements
         ],
@@ -371,6 +379,7 @@ class Spool:
         rows = [
             {
                 "b_id": s.spool_id,
+                "b_message_id": s.message_id,
                 "b_owner": owner,
                 "b_state": SpoolState.FINISHED.value if s.outcome else SpoolState.QUEUED.value,
                 "b_outcome": s.outcome,
