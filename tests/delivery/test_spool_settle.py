@@ -66,3 +66,23 @@ def test_a_late_result_for_a_removed_message_leaves_its_successor_queued(
     spool.settle("worker-1", [_delivered(second.id, second.message_id)])
     (done,) = spool.finished(10)
     assert (done.message_id, done.outcome) == ("msg_second", "delivered")
+
+
+def test_a_dead_workers_message_and_the_priority_lane_come_before_the_queue(
+    services: Services,
+) -> None:
+    spool: Spool = services.spool
+    lifetime = dt.timedelta(days=1)
+    spool.enqueue([_message(f"msg_{n}") for n in range(3)], NOW, lifetime)
+    (held,) = spool.claim("worker-1", 1, NOW, LEASE)
+    later = NOW + 2 * LEASE
+    urgent = NewMessage(**{**_message("msg_reset").__dict__, "priority": 1})
+    spool.enqueue([urgent], later, lifetime)
+
+    # worker-1 died: its lease ran out. The priority lane first, then its
+    # message (due first), then the queue in order; nothing twice.
+    claimed = spool.claim("worker-2", 3, later, LEASE)
+
+    assert [m.message_id for m in claimed] == ["msg_reset", held.message_id, "msg_1"]
+    assert spool.claim("worker-3", 10, later, LEASE)[0].message_id == "msg_2"
+    assert spool.claim("worker-3", 10, later, LEASE) == []
