@@ -72,34 +72,56 @@ def _fill(url: str, messages: int) -> None:
     engine.dispose()
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _claimer(
     url: str,
     name: str,
     ready: multiprocessing.synchronize.Barrier,
-    out: multiprocessing.Queue[int],
+    out: multiprocessing.Queue[tuple[int, float, float]],
 ) -> None:
     engine = create_db_engine(url)
     spool = Spool(make_session_factory(engine))
     done = 0
+    backend = 0
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            backend = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0)
+    # The server's CPU for this claimer's work, when its backend is on this
+    # machine: the figure to compare when the machine is shared.
+    server_before = _cpu_s(backend) if backend and Path(f"/proc/{backend}").exists() else None
     ready.wait()
+    client_before = time.process_time()
     while True:
         claimed = spool.claim(name, BATCH, dt.datetime.now(dt.UTC), LEASE)
         if not claimed:
             break
         spool.settle(
             name,
-            [Settlement(m.id, "delivered", None, 250, "2.0.0 OK", m.domain) for m in claimed],
+            [
+                Settlement(
+                    m.id, "delivered", None, 250, "2.0.0 OK", m.domain, message_id=m.message_id
+                )
+                for m in claimed
+            ],
         )
         done += len(claimed)
+    client = time.process_time() - client_before
+    server = _cpu_s(backend) - server_before if server_before is not None else float("nan")
     engine.dispose()
-    out.put(done)
+    out.put((done, client, server))
 
 
-def _run(url: str, claimers: int, messages: int) -> float:
+def _run(url: str, claimers: int, messages: int) -> tuple[float, float, float]:
+    """Messages a second, and client and server CPU µs per message."""
     _fill(url, messages)
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Barrier(claimers + 1)
-    out: multiprocessing.Queue[int] = ctx.Queue()
+    out: multiprocessing.Queue[tuple[int, float, float]] = ctx.Queue()
     procs = [
         ctx.Process(target=_claimer, args=(url, f"bench-{i}", ready, out)) for i in range(claimers)
     ]
@@ -107,15 +129,18 @@ def _run(url: str, claimers: int, messages: int) -> float:
         proc.start()
     ready.wait()
     started = time.perf_counter()
-    total = sum(out.get() for _ in procs)
+    results = [out.get() for _ in procs]
     elapsed = time.perf_counter() - started
+    total = sum(r[0] for r in results)
     for proc in procs:
         proc.join()
     assert total == messages, f"{total} settled of {messages}: a message was lost or doubled"
-    return messages / elapsed
+    client_us = sum(r[1] for r in results) / messages * 1e6
+    server_us = sum(r[2] for r in results) / messages * 1e6
+    return messages / elapsed, client_us, server_us
 
 
-def _postgres(server: str, claimers: int, messages: int) -> float:
+def _postgres(server: str, claimers: int, messages: int) -> tuple[float, float, float]:
     name = f"cbench{secrets.token_hex(4)}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
@@ -142,14 +167,21 @@ def main() -> None:
     )
     if server:
         for claimers in (1, 4, 16):
-            rate = _postgres(server, claimers, args.messages)
+            rate, client_us, server_us = _postgres(server, claimers, args.messages)
             figures[f"claims_per_s_{claimers}"] = round(rate, 1)
-            print(f"postgresql, {claimers:>2} claimers: {rate:,.0f} messages/s", flush=True)
+            figures[f"client_cpu_us_per_message_{claimers}"] = round(client_us, 1)
+            if server_us == server_us:  # not NaN: the server runs on this machine
+                figures[f"postgres_cpu_us_per_message_{claimers}"] = round(server_us, 1)
+            print(
+                f"postgresql, {claimers:>2} claimers: {rate:,.0f} messages/s, CPU a message: "
+                f"claimers {client_us:.1f} µs, PostgreSQL {server_us:.1f} µs",
+                flush=True,
+            )
     else:
         print("PostgreSQL skipped: set COURRIEL_BENCH_POSTGRES_URL", flush=True)
     for claimers in (1, 4):
         with tempfile.TemporaryDirectory() as scratch:
-            rate = _run(f"sqlite:///{scratch}/spool.db", claimers, args.messages)
+            rate, _, _ = _run(f"sqlite:///{scratch}/spool.db", claimers, args.messages)
         figures[f"sqlite_claims_per_s_{claimers}"] = round(rate, 1)
         print(f"sqlite,     {claimers:>2} claimers: {rate:,.0f} messages/s", flush=True)
     figures["peak_rss_mb"] = peak_rss_mb()

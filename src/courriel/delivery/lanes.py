@@ -348,7 +348,10 @@ class LaneRun:
             return
         resume = self._pacer.resume_at or self.ctx.clock.now()
         leftovers = [
-            Settlement(m.id, None, resume, None, "", self.lane, attempted=False) for m in self.queue
+            Settlement(
+                m.id, None, resume, None, "", self.lane, attempted=False, message_id=m.message_id
+            )
+            for m in self.queue
         ]
         self.queue.clear()
         await self.ctx.settler.settle_many(leftovers)

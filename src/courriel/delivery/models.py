@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -57,7 +58,22 @@ class SpoolMessage(SpoolBase):
         # Withdrawing a cancelled campaign's messages (Spool.withdraw).
         Index("ix_spool_messages_campaign", "tenant_id", "campaign_id"),
         # The priority lane's claim (`Spool.claim`): due transactional messages first.
-        Index("ix_spool_messages_priority", "priority", "state", "next_attempt_at"),
+        # On PostgreSQL it holds the priority lane's rows alone: campaign rows
+        # (nearly all) then cost no entry in it on each claim and settle.
+        Index(
+            "ix_spool_messages_priority",
+            "priority",
+            "state",
+            "next_attempt_at",
+            postgresql_where=text("priority > 0"),
+        ),
+        # Expired leases, found without reading every leased row (PostgreSQL's claim).
+        Index(
+            "ix_spool_messages_lease",
+            "lease_until",
+            postgresql_where=text("state = 'leased'"),
+            sqlite_where=text("state = 'leased'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(

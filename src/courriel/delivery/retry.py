@@ -58,6 +58,7 @@ def settlement_for(
             final, next_attempt = FinalOutcome.EXPIRED, None
     return Settlement(
         spool_id=message.id,
+        message_id=message.message_id,
         outcome=final.value if final else None,
         next_attempt_at=next_attempt,
         code=code,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.selectable import TextualSelect
 
 from courriel.core.db import UTCDateTime, insert_for, transaction
 from courriel.delivery.models import SpoolMessage, SpoolState
@@ -84,6 +85,8 @@ class Settlement:
     attempted: bool = True
     # When the answer came (for a final outcome, the date of its event).
     answered_at: dt.datetime | None = None
+    _: KW_ONLY
+    message_id: str
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,11 @@ def _claim_statement(*, priority_only: bool = False) -> Update:
 def _settle_statement() -> Update:
     return (
         update(_TABLE)
-        .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.lease_owner == bindparam("b_owner"))
+        .where(
+            _TABLE.c.id == bindparam("b_id"),
+            _TABLE.c.message_id == bindparam("b_message_id"),
+            _TABLE.c.lease_owner == bindparam("b_owner"),
+        )
         .values(
             state=bindparam("b_state"),
             outcome=bindparam("b_outcome"),
@@ -221,9 +228,53 @@ def _settle_statement() -> Update:
     )
 
 
+def _claim_postgres(*, priority_only: bool) -> TextualSelect:
+    # PostgreSQL: each kind of due row is read from its own index in the order
+    # it is claimed, so the LIMIT stops the scan after a batch. The single
+    # statement above (an OR of both kinds, then ORDER BY) made PostgreSQL
+    # fetch and sort every due row for each batch: 16 ms a claim with 20,000
+    # due, growing with the queue. Expired leases (a dead worker's messages)
+    # come first: they fell due before anything still queued. Rows of equal
+    # next_attempt_at come in index order, which is the order they were
+    # written. The partial index ix_spool_messages_lease holds leased rows
+    # only; the priority lane's own index finds its few rows. The ids are
+    # matched as an array (`= ANY`): one primary-key probe each, where a join
+    # let the planner hash the whole table.
+    where = "priority > 0 AND " if priority_only else ""
+    order = "priority DESC, next_attempt_at" if priority_only else "next_attempt_at"
+    returning = ", ".join(column.name for column in _CLAIMED_COLUMNS)
+    return (
+        text(
+            f"""
+        UPDATE spool_messages AS s SET
+            state = 'leased', lease_owner = :owner, lease_until = :until
+        WHERE s.id = ANY(ARRAY(
+            SELECT id FROM (
+                SELECT id FROM spool_messages
+                WHERE {where}state = 'leased' AND lease_until < :now
+                ORDER BY lease_until LIMIT :limit FOR UPDATE SKIP LOCKED
+            ) AS expired
+            UNION ALL
+            SELECT id FROM (
+                SELECT id FROM spool_messages
+                WHERE {where}state = 'queued' AND next_attempt_at <= :now
+                ORDER BY {order} LIMIT :limit FOR UPDATE SKIP LOCKED
+            ) AS queued
+            LIMIT :limit
+        ))
+        RETURNING {returning}
+        """  # noqa: S608 (no input: column names and two fixed conditions)
+        )
+        .bindparams(bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
+        .columns(*_CLAIMED_COLUMNS)
+    )  # typed: deadline_at comes back as an aware UTC time
+
+
 # PostgreSQL: the whole batch in one statement, its columns passed as arrays
 # and joined by id (unnest), instead of one UPDATE per row: a batch of 500
-# settles in one round trip and one plan.
+# settles in one round trip and one plan. `id = ANY(ids)` lets the planner
+# find the rows by primary key; joined on the unnest alone, it read the
+# whole table for each batch (24 ms a batch with 20,000 rows queued).
 _SETTLE_POSTGRES = text(
     """
     UPDATE spool_messages AS s SET
@@ -238,12 +289,13 @@ _SETTLE_POSTGRES = text(
         lease_owner = NULL,
         lease_until = NULL
     FROM unnest(
-        CAST(:ids AS bigint[]), CAST(:states AS varchar[]), CAST(:outcomes AS varchar[]),
+        CAST(:ids AS bigint[]), CAST(:message_ids AS varchar[]), CAST(:states AS varchar[]),
+        CAST(:outcomes AS varchar[]),
         CAST(:increments AS integer[]), CAST(:next_ats AS timestamp[]),
         CAST(:codes AS integer[]), CAST(:replies AS text[]), CAST(:lanes AS varchar[]),
         CAST(:finished_ats AS timestamp[])
-    ) AS v(id, state, outcome, increment, next_at, code, reply, lane, finished_at)
-    WHERE s.id = v.id AND s.lease_owner = :owner
+    ) AS v(id, message_id, state, outcome, increment, next_at, code, reply, lane, finished_at)
+    WHERE s.id = v.id AND s.message_id = v.message_id AND s.lease_owner = :owner
     """
 )
 
@@ -256,6 +308,7 @@ def _as_arrays(owner: str, settlements: Sequence[Settlement]) -> dict[str, objec
     return {
         "owner": owner,
         "ids": [s.spool_id for s in settlements],
+        "message_ids": [s.message_id for s in settlements],
         "states": [
             SpoolState.FINISHED.value if s.outcome else SpoolState.QUEUED.value for s in settlements
         ],
@@ -273,6 +326,13 @@ def _as_arrays(owner: str, settlements: Sequence[Settlement]) -> dict[str, objec
 # walking a new statement tree on every call.
 _CLAIM = _claim_statement()
 _CLAIM_PRIORITY = _claim_statement(priority_only=True)
+_CLAIM_POSTGRES = _claim_postgres(priority_only=False)
+_ORDERED_SCANS = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
+_PROBED_BY_KEY = (
+    "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; "
+    "SET LOCAL enable_mergejoin = off"
+)
+_CLAIM_PRIORITY_POSTGRES = _claim_postgres(priority_only=True)
 _SETTLE = _settle_statement()
 _FINISHED = (
     select(*_FINISHED_COLUMNS)
@@ -375,11 +435,20 @@ class Spool:
         params = {"now": now, "limit": limit, "owner": owner, "until": now + lease}
         with transaction(self._sessions) as session:
             connection = session.connection()
-            first = [ClaimedMessage(*row) for row in connection.execute(_CLAIM_PRIORITY, params)]
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:
+                # Whatever the statistics say (a queue that just grew from
+                # empty to a million rows looks empty until the next ANALYZE):
+                # a bitmap scan cannot give index order, so it would fetch
+                # and sort every due row to keep 500.
+                connection.exec_driver_sql(_ORDERED_SCANS)
+            statement = _CLAIM_PRIORITY_POSTGRES if postgres else _CLAIM_PRIORITY
+            first = [ClaimedMessage(*row) for row in connection.execute(statement, params)]
             rest: list[ClaimedMessage] = []
             if not priority_only and len(first) < limit:
                 params["limit"] = limit - len(first)
-                rest = [ClaimedMessage(*row) for row in connection.execute(_CLAIM, params)]
+                statement = _CLAIM_POSTGRES if postgres else _CLAIM
+                rest = [ClaimedMessage(*row) for row in connection.execute(statement, params)]
         # RETURNING gives no order; deliver in the order they fell due, the
         # priority lane's messages ahead of the rest on every connection.
         first.sort(key=lambda m: m.id)
@@ -397,6 +466,7 @@ class Spool:
         rows = [
             {
                 "b_id": s.spool_id,
+                "b_message_id": s.message_id,
                 "b_owner": owner,
                 "b_state": SpoolState.FINISHED.value if s.outcome else SpoolState.QUEUED.value,
                 "b_outcome": s.outcome,
@@ -412,6 +482,7 @@ class Spool:
         with transaction(self._sessions) as session:
             connection = session.connection()
             if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(_PROBED_BY_KEY)
                 connection.execute(_SETTLE_POSTGRES, _as_arrays(owner, settlements))
             else:
                 connection.execute(_SETTLE, rows)
