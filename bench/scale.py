@@ -107,6 +107,10 @@ def engine_env(settings: Settings) -> dict[str, str]:
         "COURRIEL_LANE_MAX_CONNECTIONS": str(PER_ENGINE),
         "COURRIEL_WORKER_POLL_SECONDS": "0.2",
         "COURRIEL_LOG_LEVEL": "WARNING",
+        # Small pools: four engines with the default (5 + 10 for each of three
+        # databases) took 60 of a shared server's 100 connections.
+        "COURRIEL_DATABASE_POOL_SIZE": "2",
+        "COURRIEL_DATABASE_MAX_OVERFLOW": "3",
     }
     if settings.database_url:
         env["COURRIEL_DATABASE_URL"] = settings.database_url
@@ -139,6 +143,9 @@ class Run:
 
     def stop(self) -> None:
         """Stop workers (SIGTERM, then SIGKILL) and sandboxes; drop databases; remove files."""
+        # A second Ctrl-C must not cut the cleaning short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for worker in self.workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
@@ -429,14 +436,16 @@ def measure(run: Run, count: int, sandboxes: int, timeout: float) -> dict[str, f
     return figures
 
 
+def stop_signal(_signum: int, _frame: object) -> None:
+    """SIGTERM: as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def interrupts_as_exceptions() -> Iterator[None]:
     """SIGTERM ends the benchmark as Ctrl-C does: through every `finally`."""
 
-    def stop(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop_signal)
     try:
         yield
     finally:
@@ -456,7 +465,7 @@ def main() -> None:
     )
     plan: list[tuple[str, int]] = []
     if server:
-        plan += [("pg", int(n)) for n in args.engines.split(",")]
+        plan += [("pg", int(n)) for n in args.engines.split(",") if n]
     else:
         print("PostgreSQL skipped: set COURRIEL_BENCH_POSTGRES_URL", flush=True)
     if not args.no_sqlite:
@@ -475,6 +484,8 @@ def main() -> None:
                 figures |= measure(run, args.recipients, args.sandboxes, args.timeout)
             finally:
                 run.stop()
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, stop_signal)
     figures["duplicates"] = sum(v for k, v in figures.items() if k.startswith("duplicates_"))
     figures["missing"] = sum(v for k, v in figures.items() if k.startswith("missing_"))
     figures["lane_limit_held"] = int(
