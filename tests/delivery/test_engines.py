@@ -9,11 +9,7 @@ allows, counted by the server itself across all three engines.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,6 +24,7 @@ from courriel.delivery.models import SpoolMessage
 from courriel.services import Services
 from tests.support.databases import POSTGRES_URL
 from tests.support.delivery import fast_profiles
+from tests.support.engines import engine_process
 from tests.support.sandbox import SandboxThread
 from tests.support.seeds.campaigns import make_campaign, seed_list
 from tests.support.tenants import make_tenant
@@ -56,24 +53,6 @@ def backend(request: pytest.FixtureRequest) -> str:
     return name
 
 
-def _engine(settings: Settings) -> subprocess.Popen[bytes]:
-    profiles = {n: p.model_dump() for n, p in fast_profiles(google=LANE).items()}
-    env = {
-        **os.environ,
-        "COURRIEL_DATA_DIR": str(settings.data_dir),
-        "COURRIEL_DATABASE_URL": str(settings.database_url),
-        "COURRIEL_DATABASE_PREFIX": settings.database_prefix,
-        "COURRIEL_RESOLVER": "sandbox",
-        "COURRIEL_WORKER_POLL_SECONDS": "0.05",
-        "COURRIEL_THROTTLE_PROFILES": json.dumps(profiles),
-        "COURRIEL_LOG_LEVEL": "WARNING",
-    }
-    courriel = Path(sys.executable).parent / "courriel"
-    return subprocess.Popen(
-        [str(courriel), "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-
-
 def test_three_engines_send_one_campaign_once_within_the_lane_limits(
     services: Services, settings: Settings
 ) -> None:
@@ -82,7 +61,9 @@ def test_three_engines_send_one_campaign_once_within_the_lane_limits(
     list_id = seed_list(services, tenant, people)
     campaign_id = make_campaign(services, tenant, [list_id])
     with SandboxThread(Path(settings.data_dir)) as sandbox:
-        engines = [_engine(settings) for _ in range(ENGINES)]
+        engines = [
+            engine_process(settings, profiles=fast_profiles(google=LANE)) for _ in range(ENGINES)
+        ]
         try:
             services.campaign_control.send(tenant.operator, campaign_id)
             deadline = time.monotonic() + 240

@@ -43,6 +43,25 @@ class Settings(BaseSettings):
             "<prefix>_t_<tenant id>), so several installations can share one server."
         ),
     )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description=(
+            "PostgreSQL connections each process keeps open to each database it uses (control, "
+            "spool, every tenant's). The server must allow processes x databases x (this + "
+            "`database_max_overflow`) connections (its max_connections)."
+        ),
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=100,
+        description=(
+            "PostgreSQL connections a process may open to one database beyond "
+            "`database_pool_size` while busy; they close again when given back."
+        ),
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description=(

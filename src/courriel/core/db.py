@@ -117,8 +117,14 @@ def insert_for(session: Session) -> Callable[..., Any]:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def create_db_engine(url: str | URL) -> Engine:
-    """Create an engine with the settings Courriel relies on for this backend."""
+def create_db_engine(url: str | URL, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """Create an engine with the settings Courriel relies on for this backend.
+
+    `pool_size` and `max_overflow` size a PostgreSQL engine's connection pool
+    (settings `database_pool_size`, `database_max_overflow`): with many
+    engines on one cluster, their product with the processes and databases
+    is what the server's max_connections must allow.
+    """
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
         if url.database not in (None, "", ":memory:"):
@@ -131,7 +137,7 @@ def create_db_engine(url: str | URL) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def make_session_factory(

@@ -47,8 +47,8 @@ class Storage:
         if self._server is None:
             private_directory(Path(settings.data_dir))
             private_directory(Path(settings.data_dir, "tenants"))
-        self.control_engine = create_db_engine(self._url_for("control"))
-        self.spool_engine = create_db_engine(self._url_for("spool"))
+        self.control_engine = self._engine(self._url_for("control"))
+        self.spool_engine = self._engine(self._url_for("spool"))
         self.control: sessionmaker[Session] = make_session_factory(self.control_engine)
         self.spool: sessionmaker[Session] = make_session_factory(self.spool_engine)
         self._tenant_engines: dict[str, Engine] = {}
@@ -57,6 +57,12 @@ class Storage:
         # The installation secret the audit chain is keyed with (core.audit);
         # set by the composition root before any tenant session is opened.
         self.audit_key: bytes | None = None
+
+    def _engine(self, url: str | URL) -> Engine:
+        # The pool of each database this process uses, sized by the settings.
+        return create_db_engine(
+            url, self.settings.database_pool_size, self.settings.database_max_overflow
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -139,7 +145,7 @@ class Storage:
             engine = self._tenant_engines.get(tenant_id)
             if engine is None:
                 target = url or f"sqlite:///{self.tenant_sqlite_path(tenant_id)}"
-                engine = create_db_engine(target)
+                engine = self._engine(target)
                 self._tenant_engines[tenant_id] = engine
                 # Each session knows its tenant's audit key, so every writer of
                 # the trail (core.audit.record_entry) keys the chain alike.
