@@ -175,6 +175,12 @@ class Services:
             storage, settings, clock, WarmupPlans(storage.spool, settings.warmup_timezone)
         )
         spool = Spool(storage.spool, pools=pools.snapshots)
+
+        def sending_ips() -> list[str]:
+            # Blocklists and bulk-sender rules watch every address mail leaves
+            # from: the configured ones and every IP pool's.
+            return [*settings.sending_ips, *pools.sending_addresses()]
+
         mailer = Mailer(settings, spool, key)
         audit = AuditTrail(storage, clock)
         roles = RoleService(storage, clock, audit)
@@ -304,8 +310,10 @@ class Services:
             link_check_preferences=link_check_preferences,
             spamassassin=spamassassin,
             hygiene=hygiene,
-            blocklists=BlocklistWatch(storage, settings, clock),
-            bulk_sender=BulkSenderRules(storage, settings, clock, sender_domains),
+            blocklists=BlocklistWatch(storage, settings, clock, sending_ips=sending_ips),
+            bulk_sender=BulkSenderRules(
+                storage, settings, clock, sender_domains, sending_ips=sending_ips
+            ),
             sunset=SunsetService(storage, clock, SegmentService(storage, clock)),
             governance=Governance(storage, clock),
             repermissions=Repermissions(

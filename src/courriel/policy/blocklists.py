@@ -72,7 +72,7 @@ class BlocklistWatch:
         self._storage = storage
         self._settings = settings
         self._clock = clock
-        # The addresses mail leaves from; IP pools can supply theirs here later.
+        # The addresses mail leaves from (services.py adds every IP pool's).
         self._sending_ips = sending_ips or (lambda: settings.sending_ips)
         self._lookup = lookup
 
