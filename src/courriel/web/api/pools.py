@@ -27,7 +27,7 @@ class PoolIn(Input):
     default: bool = Field(default=False, description="The pool of mail not assigned elsewhere")
 
 
-class AddressIn(Input):
+class PoolAddressIn(Input):
     address: str = Field(min_length=2, max_length=45, description="IPv4 or IPv6 address")
     helo_name: str = Field(
         min_length=3, max_length=253, description="EHLO name: the address's reverse DNS name"
@@ -152,7 +152,7 @@ def make_default(name: str, services: ServicesDep, principal: PrincipalDep) -> P
 
 @router.post("/pools/{name}/addresses", status_code=201)
 def add_address(
-    name: str, body: AddressIn, services: ServicesDep, principal: PrincipalDep
+    name: str, body: PoolAddressIn, services: ServicesDep, principal: PrincipalDep
 ) -> PoolOut:
     """Add a source address and its EHLO name (admin only)."""
     admin = services.pools.administrator(principal)
