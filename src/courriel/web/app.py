@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -97,6 +98,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(invitation.router())
     app.include_router(reset.router())
     ui_routes.install(app)
+    _one_tag_each(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -115,3 +117,16 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ready"}
 
     return app
+
+
+def _one_tag_each(app: FastAPI) -> None:
+    """Give every operation one tag: the innermost router's.
+
+    A router included in another with the same tag lists it twice, and one
+    included from another capability's router lists both; Swagger UI then
+    draws the operation twice under React keys that collide, and stops
+    drawing the reference after the first tag (seen at /docs).
+    """
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.tags:
+            route.tags = [route.tags[-1]]
