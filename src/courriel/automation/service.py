@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from courriel.audience.models import Contact
+from courriel.audience.access import contact_in_reach
 from courriel.automation.counters import bump
 from courriel.automation.graph import Definition, Step, parse_definition
 from courriel.automation.lifecycle import ENROLLMENT_TRANSITIONS, WORKFLOW_TRANSITIONS
@@ -296,8 +296,9 @@ class WorkflowService:
         principal.require(Capability.CONTACTS_READ)
         principal.require(Capability.CAMPAIGNS_READ)
         with self._storage.tenant(principal.tenant_id)() as session:
-            if session.get(Contact, contact_id) is None:
-                raise NotFoundError(f"no contact {contact_id!r}")
+            # A user limited to some lists must not learn that a contact of
+            # another list exists, nor what it went through.
+            contact_in_reach(session, principal, contact_id)
             found = [
                 e
                 for e in session.scalars(
