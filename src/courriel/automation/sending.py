@@ -37,7 +37,7 @@ from courriel.audience.models import Contact
 from courriel.automation.counters import bump
 from courriel.automation.graph import Definition, Step
 from courriel.automation.models import Enrollment, StepCampaign, StepRun, Workflow
-from courriel.campaigns.fanout import campaign_composer, recipient_of
+from courriel.campaigns.fanout import ComposerCache, recipient_of
 from courriel.campaigns.models import (
     Campaign,
     CampaignList,
@@ -183,9 +183,8 @@ class StepSender:
         self._settings = settings
         self._clock = clock
         self._key = secret_key
-        self._dkim = dkim_keys
         self._allowance = allowance
-        self._composers: dict[tuple[str, str, str], Composer] = {}
+        self._composers = ComposerCache(settings, secret_key, dkim_keys, _COMPOSERS)
 
     def suspended_until(self, tenant_id: str, now: dt.datetime) -> dt.datetime | None:
         """When to look again if the sending policy stops the tenant's mail now."""
@@ -350,19 +349,6 @@ class StepSender:
     def _composer(
         self, session: Session, tenant_id: str, campaign: Campaign, version: TemplateVersion
     ) -> Composer:
-        key = (tenant_id, campaign.id, version.id)
-        composer = self._composers.get(key)
-        if composer is None:
-            composer = campaign_composer(
-                session,
-                self._settings,
-                self._key,
-                tenant_id,
-                campaign,
-                version,
-                self._dkim.signers(tenant_id, campaign.from_email.rpartition("@")[2]),
-            )
-            if len(self._composers) >= _COMPOSERS:
-                self._composers.pop(next(iter(self._composers)))
-            self._composers[key] = composer
-        return composer
+        return self._composers.get(tenant_id, campaign, version) or self._composers.build(
+            session, tenant_id, campaign, version
+        )

@@ -88,8 +88,7 @@ class Fanout:
         self._settings = settings
         self._clock = clock
         self._secret_key = secret_key
-        self._composers: dict[tuple[str, str, str], Composer] = {}
-        self._dkim = dkim_keys
+        self._composers = ComposerCache(settings, secret_key, dkim_keys, _COMPOSER_CACHE)
         self._gate = BatchGate(storage, spool, settings, clock, allowance)
 
     def run_batch(self, tenant_id: str, campaign_id: str, limit: int | None = None) -> BatchResult:
@@ -207,26 +206,11 @@ class Fanout:
         return messages, failures
 
     def _composer(self, tenant_id: str, campaign: Campaign, version: TemplateVersion) -> Composer:
-        # Compiled once per (campaign, frozen version): template, links,
-        # static headers, MIME skeleton and DKIM keys are reused by every batch.
-        key = (tenant_id, campaign.id, version.id)
-        composer = self._composers.get(key)
+        composer = self._composers.get(tenant_id, campaign, version)
         if composer is not None:
             return composer
         with self._storage.tenant(tenant_id)() as session:
-            composer = campaign_composer(
-                session,
-                self._settings,
-                self._secret_key,
-                tenant_id,
-                campaign,
-                version,
-                self._dkim.signers(tenant_id, campaign.from_email.rpartition("@")[2]),
-            )
-        if len(self._composers) >= _COMPOSER_CACHE:
-            self._composers.pop(next(iter(self._composers)))
-        self._composers[key] = composer
-        return composer
+            return self._composers.build(session, tenant_id, campaign, version)
 
     def _suppressed(self, tenant_id: str, emails: list[str], mail_class: MailClass) -> set[str]:
         hashes = {tenant_address_hash(self._secret_key, tenant_id, e): e for e in emails}
@@ -307,6 +291,46 @@ class Fanout:
                 check_transition(campaign.status, CampaignStatus.SENT)
                 campaign.status = CampaignStatus.SENT
                 campaign.finished_at = self._clock.now()
+
+
+class ComposerCache:
+    """Composers compiled once per (tenant, campaign, frozen version).
+
+    Template, links, static headers, MIME skeleton and DKIM keys are reused
+    by every batch of a campaign and every send of a workflow step; past
+    `size` entries the oldest is dropped.
+    """
+
+    def __init__(
+        self, settings: Settings, secret_key: bytes, dkim_keys: DkimKeyService, size: int
+    ) -> None:
+        self._settings = settings
+        self._secret_key = secret_key
+        self._dkim = dkim_keys
+        self._size = size
+        self._composers: dict[tuple[str, str, str], Composer] = {}
+
+    def get(self, tenant_id: str, campaign: Campaign, version: TemplateVersion) -> Composer | None:
+        """The composer already compiled for this campaign version, if any."""
+        return self._composers.get((tenant_id, campaign.id, version.id))
+
+    def build(
+        self, session: Session, tenant_id: str, campaign: Campaign, version: TemplateVersion
+    ) -> Composer:
+        """Compile the composer of this campaign version and keep it."""
+        composer = campaign_composer(
+            session,
+            self._settings,
+            self._secret_key,
+            tenant_id,
+            campaign,
+            version,
+            self._dkim.signers(tenant_id, campaign.from_email.rpartition("@")[2]),
+        )
+        if len(self._composers) >= self._size:
+            self._composers.pop(next(iter(self._composers)))
+        self._composers[(tenant_id, campaign.id, version.id)] = composer
+        return composer
 
 
 def campaign_composer(  # noqa: PLR0917 (the parts of one campaign's send)
